@@ -1,0 +1,349 @@
+#!/usr/bin/env bash
+# The test lab: real Docker Engine, Podman REST service, a single-node SLURM cluster and a local registry mirror
+# seeded with locally built images, on one Debian 12 machine, as root, without systemd and without internet.
+#
+#   lab.sh up      install what is missing (apt), write the host config, start what is not running, seed images
+#   lab.sh status  one line per service: up/down, version, address
+#   lab.sh down    stop the services this script started (by PID), nothing else
+#
+# Every service runs as a plain background process. What the script starts is recorded under $LAB_STATE/pids,
+# so `down` stops only those. Logs are in $LAB_STATE/logs. See the README ("The test lab") for what it changes.
+set -euo pipefail
+
+LAB_STATE=${LAB_STATE:-/var/lib/interlink-lab}
+PIDS=$LAB_STATE/pids
+LOGS=$LAB_STATE/logs
+REGISTRY_ADDR=127.0.0.1:5000
+DOCKER_SOCK=/var/run/docker.sock
+PODMAN_SOCK=/run/podman/podman.sock
+PACKAGES=(docker.io podman catatonit slurm-wlm munge docker-registry busybox-static debootstrap prometheus
+	iproute2 curl ca-certificates)
+# The docker CLI that matches the engine; another one may come first on PATH.
+DOCKER=/usr/bin/docker
+MARK="# written by interlink-dispatcher deploy/lab/lab.sh"
+
+say() { printf '[lab] %s\n' "$*"; }
+die() { printf '[lab] FAILED: %s\n' "$*" >&2; exit 1; }
+
+# fail SERVICE LOGFILE REASON: report a service that did not come up, with the tail of its log.
+fail() {
+	local svc=$1 log=$2 reason=$3
+	printf '[lab] FAILED: %s did not come up: %s\n' "$svc" "$reason" >&2
+	if [ -f "$log" ]; then
+		printf '[lab] last lines of %s:\n' "$log" >&2
+		tail -n 25 "$log" | sed 's/^/[lab]   /' >&2
+	fi
+	exit 1
+}
+
+# wait_for SECONDS CMD...: retry CMD every half second until it succeeds or time runs out.
+wait_for() {
+	local deadline=$((SECONDS + $1))
+	shift
+	until "$@" >/dev/null 2>&1; do
+		[ $SECONDS -lt $deadline ] || return 1
+		sleep 0.5
+	done
+}
+
+# start NAME LOGFILE CMD...: start CMD detached, in its own session, and record its PID as ours.
+start() {
+	local name=$1 log=$2
+	shift 2
+	mkdir -p "$PIDS" "$LOGS"
+	setsid "$@" >>"$log" 2>&1 </dev/null &
+	echo $! >"$PIDS/$name"
+}
+
+# own NAME PIDFILE: record as ours a daemon that wrote its own pidfile after forking.
+own() {
+	local name=$1 pidfile=$2
+	mkdir -p "$PIDS"
+	if wait_for 15 test -s "$pidfile"; then cp "$pidfile" "$PIDS/$name"; fi
+}
+
+# write_file PATH CONTENT: write a host config file, keeping a backup of a file we did not write.
+write_file() {
+	local path=$1 content=$2
+	if [ -f "$path" ] && [ "$(cat "$path")" = "$content" ]; then return 0; fi
+	mkdir -p "$(dirname "$path")"
+	if [ -f "$path" ] && ! grep -qF "$MARK" "$path"; then
+		cp -p "$path" "$path.before-interlink-lab"
+		say "backed up $path to $path.before-interlink-lab"
+	fi
+	printf '%s\n' "$content" >"$path"
+	say "wrote $path"
+}
+
+http_ok() { curl -fsS -o /dev/null --max-time 3 "$@" 2>/dev/null; }
+docker_up() { http_ok --unix-socket "$DOCKER_SOCK" http://d/_ping; }
+podman_up() { http_ok --unix-socket "$PODMAN_SOCK" http://d/v4.0.0/libpod/_ping; }
+registry_up() { http_ok "http://$REGISTRY_ADDR/v2/"; }
+munge_up() { munge -n </dev/null 2>/dev/null | unmunge >/dev/null 2>&1; }
+slurmctld_up() { scontrol ping 2>/dev/null | grep -q 'is UP'; }
+slurmd_up() { sinfo -h -N -o '%T' 2>/dev/null | grep -Eq '^(idle|mixed|allocated|completing)'; }
+
+install_packages() {
+	local missing=()
+	for p in "${PACKAGES[@]}"; do
+		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+	done
+	if [ ${#missing[@]} -eq 0 ]; then
+		say "packages: all present"
+		return
+	fi
+	say "packages: installing ${missing[*]} (apt-get; a few minutes on a fresh machine)"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq >"$LOGS/apt.log" 2>&1 || fail apt "$LOGS/apt.log" "apt-get update failed"
+	apt-get install -y -qq --no-install-recommends "${missing[@]}" >>"$LOGS/apt.log" 2>&1 ||
+		fail apt "$LOGS/apt.log" "apt-get install failed"
+}
+
+up_registry() {
+	if registry_up; then say "registry: already up on $REGISTRY_ADDR"; return; fi
+	mkdir -p "$LAB_STATE/registry"
+	cat >"$LAB_STATE/registry.yml" <<EOF
+version: 0.1
+storage:
+  filesystem:
+    rootdirectory: $LAB_STATE/registry
+  delete:
+    enabled: true
+http:
+  addr: $REGISTRY_ADDR
+EOF
+	say "registry: starting docker-registry on $REGISTRY_ADDR"
+	start registry "$LOGS/registry.log" docker-registry serve "$LAB_STATE/registry.yml"
+	wait_for 30 registry_up || fail registry "$LOGS/registry.log" "no answer on http://$REGISTRY_ADDR/v2/"
+}
+
+up_docker() {
+	write_file /etc/docker/daemon.json "{
+  \"iptables\": false,
+  \"registry-mirrors\": [\"http://$REGISTRY_ADDR\"],
+  \"insecure-registries\": [\"$REGISTRY_ADDR\"]
+}"
+	if docker_up; then say "docker: already up on $DOCKER_SOCK"; return; fi
+	say "docker: starting dockerd on $DOCKER_SOCK"
+	start docker "$LOGS/dockerd.log" dockerd
+	wait_for 60 docker_up || fail docker "$LOGS/dockerd.log" "no answer on $DOCKER_SOCK"
+}
+
+up_podman() {
+	# Podman's default ulimits cannot be set in this sandbox; use the hard limits we have.
+	local nofile nproc
+	nofile=$(ulimit -Hn)
+	nproc=$(ulimit -Hu)
+	[ "$nofile" = unlimited ] && nofile=1048576
+	[ "$nproc" = unlimited ] && nproc=4096
+	[ "$nproc" -gt 4096 ] && nproc=4096
+	write_file /etc/containers/containers.conf "$MARK
+[containers]
+default_ulimits = [\"nofile=$nofile:$nofile\", \"nproc=$nproc:$nproc\"]"
+	write_file /etc/containers/registries.conf.d/50-interlink-lab.conf "$MARK
+unqualified-search-registries = [\"docker.io\"]
+
+[[registry]]
+prefix = \"docker.io\"
+location = \"docker.io\"
+
+[[registry.mirror]]
+location = \"$REGISTRY_ADDR\"
+insecure = true
+
+[[registry]]
+prefix = \"$REGISTRY_ADDR\"
+location = \"$REGISTRY_ADDR\"
+insecure = true"
+	if podman_up; then say "podman: already up on $PODMAN_SOCK"; return; fi
+	say "podman: starting the REST service on $PODMAN_SOCK"
+	mkdir -p "$(dirname "$PODMAN_SOCK")"
+	rm -f "$PODMAN_SOCK"
+	start podman "$LOGS/podman.log" podman system service --time=0 "unix://$PODMAN_SOCK"
+	wait_for 30 podman_up || fail podman "$LOGS/podman.log" "no answer on $PODMAN_SOCK"
+}
+
+up_slurm() {
+	# munge: a key readable by munge only, the daemon running as munge.
+	if [ ! -s /etc/munge/munge.key ]; then
+		say "munge: generating /etc/munge/munge.key"
+		dd if=/dev/urandom of=/etc/munge/munge.key bs=1024 count=1 status=none
+	fi
+	chown munge:munge /etc/munge/munge.key
+	chmod 0400 /etc/munge/munge.key
+	if munge_up; then
+		say "munge: already up"
+	else
+		say "munge: starting munged"
+		mkdir -p /run/munge /var/log/munge /var/lib/munge
+		chown munge:munge /run/munge /var/log/munge /var/lib/munge
+		rm -f /run/munge/munged.pid
+		runuser -u munge -- /usr/sbin/munged >>"$LOGS/munged.log" 2>&1 || fail munge "$LOGS/munged.log" "munged exited"
+		own munge /run/munge/munged.pid
+		wait_for 15 munge_up || fail munge /var/log/munge/munged.log "munge -n | unmunge fails"
+	fi
+
+	# slurm.conf for this host, from what slurmd itself detects (a RealMemory above it drains the node).
+	local host node
+	host=$(hostname -s)
+	node=$(slurmd -C | head -n 1)
+	write_file /etc/slurm/slurm.conf "$MARK
+ClusterName=local
+SlurmctldHost=$host
+SlurmUser=root
+AuthType=auth/munge
+StateSaveLocation=/var/spool/slurmctld
+SlurmdSpoolDir=/var/spool/slurmd
+SlurmctldPidFile=/run/slurmctld.pid
+SlurmdPidFile=/run/slurmd.pid
+SlurmctldLogFile=$LOGS/slurmctld.log
+SlurmdLogFile=$LOGS/slurmd.log
+ProctrackType=proctrack/linuxproc
+TaskPlugin=task/none
+SelectType=select/cons_tres
+SelectTypeParameters=CR_Core_Memory
+ReturnToService=2
+SchedulerType=sched/backfill
+SchedulerParameters=sched_interval=2
+MinJobAge=300
+KillWait=10
+JobCompType=jobcomp/none
+AccountingStorageType=accounting_storage/none
+JobAcctGatherType=jobacct_gather/none
+$node State=UNKNOWN
+PartitionName=debug Nodes=$host Default=YES MaxTime=INFINITE State=UP"
+	mkdir -p /var/spool/slurmctld /var/spool/slurmd "$LOGS"
+	if slurmctld_up; then
+		say "slurmctld: already up"
+	else
+		say "slurmctld: starting"
+		rm -f /run/slurmctld.pid
+		slurmctld >>"$LOGS/slurmctld.out" 2>&1 || fail slurmctld "$LOGS/slurmctld.log" "slurmctld exited"
+		own slurmctld /run/slurmctld.pid
+		wait_for 30 slurmctld_up || fail slurmctld "$LOGS/slurmctld.log" "scontrol ping does not answer UP"
+	fi
+	if pgrep -x slurmd >/dev/null; then
+		say "slurmd: already running"
+	else
+		say "slurmd: starting"
+		rm -f /run/slurmd.pid
+		slurmd >>"$LOGS/slurmd.out" 2>&1 || fail slurmd "$LOGS/slurmd.log" "slurmd exited"
+		own slurmd /run/slurmd.pid
+	fi
+	if ! wait_for 30 slurmd_up; then
+		# A node left down or drained by an earlier run comes back once told so.
+		scontrol update nodename="$host" state=resume >/dev/null 2>&1 || true
+		wait_for 20 slurmd_up || fail slurmd "$LOGS/slurmd.log" "node $host is not idle: $(sinfo -h -N -o '%T %E' 2>&1)"
+	fi
+	say "slurm: node $host $(sinfo -h -N -o '%T' | head -n 1)"
+}
+
+image_in_registry() { http_ok -H 'Accept: application/vnd.docker.distribution.manifest.v2+json' "http://$REGISTRY_ADDR/v2/$1/manifests/$2"; }
+
+# seed_image REPO TAG BUILDER: build the image with BUILDER (which fills a root folder) unless the registry has it.
+seed_image() {
+	local repo=$1 tag=$2 builder=$3
+	if image_in_registry "$repo" "$tag"; then say "images: $repo:$tag already in the registry"; return; fi
+	local root="$LAB_STATE/build/${repo//\//_}"
+	say "images: building $repo:$tag in $root"
+	rm -rf "$root"
+	mkdir -p "$root"
+	"$builder" "$root" >>"$LOGS/images.log" 2>&1 || fail images "$LOGS/images.log" "building $repo:$tag failed"
+	local ref="$REGISTRY_ADDR/$repo:$tag" cmd
+	cmd=$(cat "$root.cmd")
+	tar -C "$root" -c . | $DOCKER import --change "CMD $cmd" --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' - "$ref" >>"$LOGS/images.log" 2>&1 ||
+		fail images "$LOGS/images.log" "docker import of $repo:$tag failed"
+	$DOCKER push "$ref" >>"$LOGS/images.log" 2>&1 || fail images "$LOGS/images.log" "docker push of $ref failed"
+	say "images: pushed $ref"
+}
+
+build_busybox() {
+	local root=$1
+	mkdir -p "$root/bin" "$root/sbin" "$root/usr/bin" "$root/usr/sbin" "$root/tmp" "$root/etc" "$root/root" \
+		"$root/proc" "$root/sys" "$root/dev"
+	chmod 1777 "$root/tmp"
+	cp /bin/busybox "$root/bin/busybox"
+	chroot "$root" /bin/busybox --install -s
+	printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n' >"$root/etc/passwd"
+	printf 'root:x:0:\nnobody:x:65534:\n' >"$root/etc/group"
+	echo '["sh"]' >"$root.cmd"
+}
+
+build_python() {
+	local root=$1 mirror
+	mirror=$(awk '/^URIs:/ {print $2; exit}' /etc/apt/sources.list.d/debian.sources 2>/dev/null || true)
+	[ -n "$mirror" ] || mirror=$(awk '/^deb / {print $2; exit}' /etc/apt/sources.list 2>/dev/null || true)
+	[ -n "$mirror" ] || mirror=http://deb.debian.org/debian
+	debootstrap --variant=minbase --include=python3 bookworm "$root" "$mirror"
+	ln -sf python3 "$root/usr/bin/python"
+	rm -rf "$root/var/cache/apt/archives"/*.deb "$root/var/lib/apt/lists"/*
+	echo '["python3"]' >"$root.cmd"
+}
+
+cmd_up() {
+	[ "$(id -u)" = 0 ] || die "run as root"
+	mkdir -p "$LAB_STATE" "$PIDS" "$LOGS"
+	install_packages
+	up_registry
+	up_docker
+	up_podman
+	up_slurm
+	seed_image library/busybox latest build_busybox
+	seed_image library/python 3-slim build_python
+	say "lab is up"
+	cmd_status
+}
+
+line() { printf '%-10s %-5s %-22s %s\n' "$@"; }
+
+cmd_status() {
+	local v
+	if registry_up; then v=$(docker-registry --version 2>/dev/null | awk '{print $3}'); line registry up "${v:-?}" "http://$REGISTRY_ADDR"; else line registry down - "http://$REGISTRY_ADDR"; fi
+	if docker_up; then
+		v=$(curl -fsS --max-time 3 --unix-socket "$DOCKER_SOCK" http://d/version | sed -n 's/.*"Version":"\([^"]*\)".*/\1/p' | head -n 1)
+		line docker up "${v:-?}" "unix://$DOCKER_SOCK"
+	else line docker down - "unix://$DOCKER_SOCK"; fi
+	if podman_up; then
+		v=$(curl -fsS --max-time 3 --unix-socket "$PODMAN_SOCK" http://d/v4.0.0/libpod/version | sed -n 's/.*"Version":"\([^"]*\)".*/\1/p' | head -n 1)
+		line podman up "${v:-?}" "unix://$PODMAN_SOCK"
+	else line podman down - "unix://$PODMAN_SOCK"; fi
+	if munge_up; then line munge up "$(munged --version 2>/dev/null | awk '{print $1}' | sed 's/munge-//')" /run/munge/munge.socket.2; else line munge down - /run/munge/munge.socket.2; fi
+	v=$(sinfo --version 2>/dev/null | awk '{print $2}')
+	if slurmctld_up; then line slurmctld up "${v:-?}" "$(hostname -s):6817"; else line slurmctld down - "$(hostname -s):6817"; fi
+	if slurmd_up; then line slurmd up "${v:-?}" "$(hostname -s):6818"; else line slurmd down - "$(hostname -s):6818 $(sinfo -h -N -o '%T' 2>/dev/null | head -n 1)"; fi
+}
+
+stop_pid() {
+	local name=$1 pid
+	pid=$(cat "$PIDS/$name")
+	if kill -0 "$pid" 2>/dev/null; then
+		say "$name: stopping PID $pid"
+		kill -TERM "$pid" 2>/dev/null || true
+		wait_for 20 bash -c "! kill -0 $pid" || { say "$name: PID $pid did not stop, killing it"; kill -KILL "$pid" 2>/dev/null || true; }
+	else
+		say "$name: PID $pid is not running"
+	fi
+	rm -f "$PIDS/$name"
+}
+
+cmd_down() {
+	[ "$(id -u)" = 0 ] || die "run as root"
+	local any=
+	# Reverse order of start: SLURM before munge, engines before the registry they pull from.
+	for name in slurmd slurmctld munge podman docker registry; do
+		if [ -f "$PIDS/$name" ]; then any=1; stop_pid "$name"; fi
+	done
+	[ -n "$any" ] || say "nothing started by this script is recorded in $PIDS"
+	rm -f "$PODMAN_SOCK"
+	cmd_status
+}
+
+case "${1:-}" in
+up) cmd_up ;;
+status) cmd_status ;;
+down) cmd_down ;;
+*)
+	echo "usage: $0 up|status|down" >&2
+	exit 2
+	;;
+esac
