@@ -13,5 +13,16 @@ fi
 echo "[test] go vet"
 go vet ./...
 echo "[test] go test"
-# One package at a time would be slow; two at once fit the 2-core machines this runs on.
-go test -count=1 -p 2 -timeout 40m "$@" ./...
+# -v so that the log shows each test that ran (and none skipped under CI=true); the RUN/PAUSE/CONT chatter is
+# dropped. Two packages at once fit the 2-core machines this runs on.
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+set +e
+go test -v -count=1 -p 2 -timeout 40m "$@" ./... 2>&1 | tee "$log" | grep -vE '^\s*=== (RUN|PAUSE|CONT|NAME)'
+rc=${PIPESTATUS[0]}
+set -e
+passed=$(grep -cE '^\s*--- PASS' "$log" || true)
+failed=$(grep -cE '^\s*--- FAIL' "$log" || true)
+skipped=$(grep -cE '^\s*--- SKIP' "$log" || true)
+echo "tests: $passed passed, $failed failed, $skipped skipped"
+exit "$rc"
