@@ -240,44 +240,86 @@ PartitionName=debug Nodes=$host Default=YES MaxTime=INFINITE State=UP"
 
 image_in_registry() { http_ok -H 'Accept: application/vnd.docker.distribution.manifest.v2+json' "http://$REGISTRY_ADDR/v2/$1/manifests/$2"; }
 
-# seed_image REPO TAG BUILDER: build the image with BUILDER (which fills a root folder) unless the registry has it.
-seed_image() {
-	local repo=$1 tag=$2 builder=$3
-	if image_in_registry "$repo" "$tag"; then say "images: $repo:$tag already in the registry"; return; fi
-	local root="$LAB_STATE/build/${repo//\//_}"
-	say "images: building $repo:$tag in $root"
+# The images the tests use, by Docker Hub name, and the root folder each is made from. The interLink community's
+# pod test set names alpine, python and nginx tags: offline, they are stand-ins made from the same Debian root
+# (bookworm's Python is 3.11), each with the CMD of the image it stands for.
+IMAGES=(
+	"library/busybox:latest busybox [\"sh\"]"
+	"library/busybox:1.36 busybox [\"sh\"]"
+	"library/busybox:stable busybox [\"sh\"]"
+	"library/python:3-slim debian [\"python3\"]"
+	"library/python:3.11 debian [\"python3\"]"
+	"library/python:3.11-alpine debian [\"python3\"]"
+	"library/python:alpine debian [\"python3\"]"
+	"library/alpine:latest debian [\"/bin/sh\"]"
+	"library/alpine:3 debian [\"/bin/sh\"]"
+	"library/alpine:3.19 debian [\"/bin/sh\"]"
+	"library/nginx:alpine debian [\"nginx\",\"-g\",\"daemon off;\"]"
+	"library/nginx:latest debian [\"nginx\",\"-g\",\"daemon off;\"]"
+)
+
+# seed_images: for each image the registry lacks, build its root folder once, import it once per CMD (a tag
+# with the same root and CMD is the same image), and push it.
+declare -A IMPORTED=()
+seed_images() {
+	local entry repo tag root cmd ref dest
+	for entry in "${IMAGES[@]}"; do
+		read -r ref root cmd <<<"$entry"
+		repo=${ref%%:*}
+		tag=${ref#*:}
+		if image_in_registry "$repo" "$tag"; then continue; fi
+		dest="$REGISTRY_ADDR/$repo:$tag"
+		if [ -n "${IMPORTED[$root $cmd]:-}" ]; then
+			$DOCKER tag "${IMPORTED[$root $cmd]}" "$dest"
+		else
+			build_root "$root"
+			say "images: importing $repo:$tag"
+			tar -C "$LAB_STATE/build/$root" -c . |
+				$DOCKER import --change "CMD $cmd" --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' - "$dest" >>"$LOGS/images.log" 2>&1 ||
+				fail images "$LOGS/images.log" "docker import of $repo:$tag failed"
+			IMPORTED[$root $cmd]=$dest
+		fi
+		$DOCKER push "$dest" >>"$LOGS/images.log" 2>&1 || fail images "$LOGS/images.log" "docker push of $dest failed"
+		say "images: pushed $dest"
+	done
+	say "images: ${#IMAGES[@]} images in the registry"
+}
+
+# build_root NAME: build the root folder NAME once per run of this script (it is reused by every tag made from it).
+declare -A BUILT=()
+build_root() {
+	local name=$1 root="$LAB_STATE/build/$1"
+	[ -z "${BUILT[$name]:-}" ] || return 0
+	say "images: building the $name root folder in $root"
 	rm -rf "$root"
 	mkdir -p "$root"
-	"$builder" "$root" >>"$LOGS/images.log" 2>&1 || fail images "$LOGS/images.log" "building $repo:$tag failed"
-	local ref="$REGISTRY_ADDR/$repo:$tag" cmd
-	cmd=$(cat "$root.cmd")
-	tar -C "$root" -c . | $DOCKER import --change "CMD $cmd" --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' - "$ref" >>"$LOGS/images.log" 2>&1 ||
-		fail images "$LOGS/images.log" "docker import of $repo:$tag failed"
-	$DOCKER push "$ref" >>"$LOGS/images.log" 2>&1 || fail images "$LOGS/images.log" "docker push of $ref failed"
-	say "images: pushed $ref"
+	"build_$name" "$root" >>"$LOGS/images.log" 2>&1 || fail images "$LOGS/images.log" "building the $name root folder failed"
+	BUILT[$name]=1
 }
 
 build_busybox() {
 	local root=$1
 	mkdir -p "$root/bin" "$root/sbin" "$root/usr/bin" "$root/usr/sbin" "$root/tmp" "$root/etc" "$root/root" \
-		"$root/proc" "$root/sys" "$root/dev"
+		"$root/proc" "$root/sys" "$root/dev" "$root/var/www"
 	chmod 1777 "$root/tmp"
 	cp /bin/busybox "$root/bin/busybox"
 	chroot "$root" /bin/busybox --install -s
 	printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n' >"$root/etc/passwd"
 	printf 'root:x:0:\nnobody:x:65534:\n' >"$root/etc/group"
-	echo '["sh"]' >"$root.cmd"
 }
 
-build_python() {
+# build_debian: a bookworm minbase with the full python3 (python3-minimal lacks json and http.server) and nginx.
+build_debian() {
 	local root=$1 mirror
 	mirror=$(awk '/^URIs:/ {print $2; exit}' /etc/apt/sources.list.d/debian.sources 2>/dev/null || true)
 	[ -n "$mirror" ] || mirror=$(awk '/^deb / {print $2; exit}' /etc/apt/sources.list 2>/dev/null || true)
 	[ -n "$mirror" ] || mirror=http://deb.debian.org/debian
-	debootstrap --variant=minbase --include=python3 bookworm "$root" "$mirror"
+	debootstrap --variant=minbase --include=python3,nginx-light,procps bookworm "$root" "$mirror"
 	ln -sf python3 "$root/usr/bin/python"
+	# nginx logs to the container's output, as the official image does.
+	ln -sf /dev/stdout "$root/var/log/nginx/access.log"
+	ln -sf /dev/stderr "$root/var/log/nginx/error.log"
 	rm -rf "$root/var/cache/apt/archives"/*.deb "$root/var/lib/apt/lists"/*
-	echo '["python3"]' >"$root.cmd"
 }
 
 cmd_up() {
@@ -288,8 +330,7 @@ cmd_up() {
 	up_docker
 	up_podman
 	up_slurm
-	seed_image library/busybox latest build_busybox
-	seed_image library/python 3-slim build_python
+	seed_images
 	say "lab is up"
 	cmd_status
 }
