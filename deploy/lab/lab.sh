@@ -95,7 +95,7 @@ install_packages() {
 	say "packages: installing ${missing[*]} (apt-get; a few minutes on a fresh machine)"
 	export DEBIAN_FRONTEND=noninteractive
 	apt-get update -qq >"$LOGS/apt.log" 2>&1 || fail apt "$LOGS/apt.log" "apt-get update failed"
-	apt-get install -y -qq --no-install-recommends "${missing[@]}" >>"$LOGS/apt.log" 2>&1 ||
+	apt-get install -y -qq "${missing[@]}" >>"$LOGS/apt.log" 2>&1 ||
 		fail apt "$LOGS/apt.log" "apt-get install failed"
 }
 
