@@ -1,0 +1,56 @@
+package backend
+
+import (
+	"fmt"
+	"regexp"
+	"strconv"
+
+	plugin "github.com/hashicorp/go-plugin"
+)
+
+// ProtocolVersion is the version of the contract this build of the dispatcher and of its backends speak.
+// Raise it on any change a backend built against the previous version would get wrong; go-plugin then
+// refuses to pair a dispatcher and a backend of different versions at the handshake.
+const ProtocolVersion = 1
+
+// PluginName is the name the backend is dispensed under in the go-plugin plugin set.
+const PluginName = "backend"
+
+// Handshake is the go-plugin handshake every backend binary and the dispatcher share. The magic cookie is
+// not a secret: it makes a backend binary run by hand say that it is a plugin instead of hanging.
+var Handshake = plugin.HandshakeConfig{
+	MagicCookieKey:   "INTERLINK_DISPATCHER_BACKEND",
+	MagicCookieValue: "c1b6e0c4-4a43-4f0e-9d9c-5f1a2f6b7d3e",
+}
+
+// maxMessageSize bounds one gRPC message each way. gRPC's default of 4 MiB on receipt is less than the
+// dispatcher accepts in one create body (10 MiB by default, configurable): a pod with large configMaps, or a
+// status batch of hundreds of pods, must still pass.
+const maxMessageSize = 256 << 20
+
+// pluginSets are the plugin sets by protocol version that this build serves and accepts: only its own, so
+// that go-plugin refuses a binary of another version.
+func pluginSets(impl Backend) map[int]plugin.PluginSet {
+	return map[int]plugin.PluginSet{
+		ProtocolVersion: {PluginName: &GRPCPlugin{Impl: impl}},
+	}
+}
+
+var pluginVersionRE = regexp.MustCompile(`Plugin version: (\d+)`)
+
+// versionMismatch rewrites go-plugin's handshake refusal into a sentence naming both versions; it returns
+// nil when err is not such a refusal.
+func versionMismatch(name, path string, err error) error {
+	m := pluginVersionRE.FindStringSubmatch(err.Error())
+	if m == nil {
+		return nil
+	}
+	theirs, _ := strconv.Atoi(m[1])
+	return versionError(name, path, theirs)
+}
+
+func versionError(name, path string, theirs int) error {
+	return fmt.Errorf("backend %q (%s) speaks backend protocol version %d, but this dispatcher speaks "+
+		"version %d: install a backend binary built for protocol version %d, or a dispatcher of version %d",
+		name, path, theirs, ProtocolVersion, ProtocolVersion, theirs)
+}

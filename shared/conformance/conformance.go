@@ -1,0 +1,227 @@
+// Package conformance is the harness every backend's tests run against their real engine: the same pod
+// scenarios, judged the way interLink's virtual kubelet judges a plugin's answers (see Phase). A backend's
+// test calls Run with its Backend (in process, or a Process from backend.Launch) and Options saying what it
+// skips and how slow it is:
+//
+//	func TestConformance(t *testing.T) {
+//		labtest.RequireDocker(t)
+//		b := newBackend(t) // the backend on the lab's engine
+//		conformance.Run(t, b, conformance.Options{Parallel: true,
+//			Skip: map[string]string{conformance.ScenarioLogsPrevious: "containers are never restarted"}})
+//	}
+//
+// Each scenario is a subtest (conformance/<scenario>) with its own pods, each with a fresh UID and deleted
+// when the scenario ends. The pod helpers are exported so that a backend's own tests build pods alike.
+package conformance
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	v1 "k8s.io/api/core/v1"
+
+	"github.com/interlink-hq/interlink-dispatcher/shared/backend"
+	"github.com/interlink-hq/interlink-dispatcher/shared/interlink"
+)
+
+// Scenario names, as the subtests are named; Options.Skip takes them.
+const (
+	ScenarioSingleContainer  = "single-container"
+	ScenarioFailingContainer = "failing-container"
+	ScenarioInitContainers   = "init-containers"
+	ScenarioInitFailure      = "init-failure"
+	ScenarioMultiContainer   = "multi-container"
+	ScenarioEnv              = "env"
+	ScenarioConfigMap        = "volumes/configMap"
+	ScenarioSecret           = "volumes/secret"
+	ScenarioProjected        = "volumes/projected"
+	ScenarioEmptyDir         = "volumes/emptyDir"
+	ScenarioSubPath          = "volumes/subPath"
+	ScenarioLogsAll          = "logs/all"
+	ScenarioLogsTail         = "logs/tail"
+	ScenarioLogsBytes        = "logs/bytes"
+	ScenarioLogsTimestamps   = "logs/timestamps"
+	ScenarioLogsSinceTime    = "logs/since-time"
+	ScenarioLogsSinceSeconds = "logs/since-seconds"
+	ScenarioLogsFollow       = "logs/follow"
+	ScenarioLogsPrevious     = "logs/previous"
+	ScenarioLogsUnknown      = "logs/unknown"
+	ScenarioDeleteRunning    = "delete-running"
+	ScenarioDeleteFinished   = "delete-finished"
+	ScenarioDeleteUnknown    = "delete-unknown"
+	ScenarioIdempotentCreate = "idempotent-create"
+	ScenarioStatusUnknown    = "status-unknown"
+	ScenarioStatusBatch      = "status-batch"
+	ScenarioList             = "list"
+	ScenarioInvalidPod       = "invalid-pod"
+	ScenarioCapacity         = "capacity"
+	ScenarioMetrics          = "metrics"
+)
+
+// Options adapt the harness to a backend.
+type Options struct {
+	// Skip maps a scenario name (see the Scenario* constants) to the reason the backend skips it. A
+	// scenario needing a feature the backend does not declare in its Capabilities is skipped anyway.
+	Skip map[string]string
+	// PodTimeout bounds the wait for a pod to reach a phase, image pull included (default 2 minutes).
+	PodTimeout time.Duration
+	// CallTimeout bounds one backend call (default 1 minute).
+	CallTimeout time.Duration
+	// GracePeriod is given to Delete (default 2 s).
+	GracePeriod time.Duration
+	// Parallel runs the scenarios in parallel with each other.
+	Parallel bool
+}
+
+func (o Options) withDefaults() Options {
+	if o.PodTimeout == 0 {
+		o.PodTimeout = 2 * time.Minute
+	}
+	if o.CallTimeout == 0 {
+		o.CallTimeout = time.Minute
+	}
+	if o.GracePeriod == 0 {
+		o.GracePeriod = 2 * time.Second
+	}
+	return o
+}
+
+// harness runs the scenarios against one backend.
+type harness struct {
+	b    backend.Backend
+	o    Options
+	caps backend.Capabilities
+}
+
+// Run runs every scenario against b, each as a subtest named after it, each pod with its own UID and
+// deleted at the end of its scenario.
+func Run(t *testing.T, b backend.Backend, opts Options) {
+	opts = opts.withDefaults()
+	ctx, cancel := context.WithTimeout(context.Background(), opts.CallTimeout)
+	desc, err := b.Describe(ctx)
+	cancel()
+	if err != nil {
+		t.Fatalf("Describe: %v", err)
+	}
+	if desc.Name == "" || desc.Version == "" {
+		t.Errorf("Describe must name the backend and its version; it answered %+v", desc)
+	}
+	if desc.ProtocolVersion != backend.ProtocolVersion {
+		t.Errorf("Describe says protocol version %d, this harness is for %d", desc.ProtocolVersion,
+			backend.ProtocolVersion)
+	}
+	h := &harness{b: b, o: opts, caps: desc.Capabilities}
+	// One group around the scenarios, so that Run returns only once the parallel ones have ended too and
+	// the caller may stop the backend with a plain defer.
+	t.Run("conformance", h.all)
+}
+
+func (h *harness) all(t *testing.T) {
+	h.run(t, ScenarioSingleContainer, nil, h.singleContainer)
+	h.run(t, ScenarioFailingContainer, nil, h.failingContainer)
+	h.run(t, ScenarioInitContainers, h.needs(backend.FeatureInitContainers, "emptyDir"), h.initContainers)
+	h.run(t, ScenarioInitFailure, h.needs(backend.FeatureInitContainers), h.initFailure)
+	h.run(t, ScenarioMultiContainer, h.needs(backend.FeatureMultipleContainers), h.multiContainer)
+	h.run(t, ScenarioEnv, nil, h.env)
+	t.Run("volumes", func(t *testing.T) {
+		h.parallel(t)
+		h.run(t, ScenarioConfigMap, h.needs("configMap"), h.configMapVolume)
+		h.run(t, ScenarioSecret, h.needs("secret"), h.secretVolume)
+		h.run(t, ScenarioProjected, h.needs("projected"), h.projectedVolume)
+		h.run(t, ScenarioEmptyDir, h.needs("emptyDir", backend.FeatureMultipleContainers), h.emptyDirVolume)
+		h.run(t, ScenarioSubPath, h.needs("configMap", "emptyDir", backend.FeatureSubPath), h.subPathVolume)
+	})
+	t.Run("logs", func(t *testing.T) {
+		h.parallel(t)
+		h.logs(t)
+	})
+	h.run(t, ScenarioDeleteRunning, nil, h.deleteRunning)
+	h.run(t, ScenarioDeleteFinished, nil, h.deleteFinished)
+	h.run(t, ScenarioDeleteUnknown, nil, h.deleteUnknown)
+	h.run(t, ScenarioIdempotentCreate, nil, h.idempotentCreate)
+	h.run(t, ScenarioStatusUnknown, nil, h.statusUnknown)
+	h.run(t, ScenarioStatusBatch, nil, h.statusBatch)
+	h.run(t, ScenarioList, nil, h.list)
+	h.run(t, ScenarioInvalidPod, nil, h.invalidPod)
+	h.run(t, ScenarioCapacity, nil, h.capacity)
+	h.run(t, ScenarioMetrics, nil, h.metrics)
+}
+
+// needs returns the features (Feature* names or volume kinds) of names the backend does not declare.
+func (h *harness) needs(names ...string) []string {
+	var missing []string
+	for _, n := range names {
+		if !slices.Contains(h.caps.Features, n) && !slices.Contains(h.caps.VolumeKinds, n) {
+			missing = append(missing, n)
+		}
+	}
+	return missing
+}
+
+func (h *harness) parallel(t *testing.T) {
+	if h.o.Parallel {
+		t.Parallel()
+	}
+}
+
+// run runs one scenario as a subtest named after the last element of its name, unless the options skip it
+// or the backend lacks a feature it needs.
+func (h *harness) run(t *testing.T, name string, missing []string, f func(t *testing.T)) {
+	t.Helper()
+	sub := name[strings.LastIndex(name, "/")+1:]
+	t.Run(sub, func(t *testing.T) {
+		if reason, ok := h.o.Skip[name]; ok {
+			t.Skipf("the backend skips %s: %s", name, reason)
+		}
+		if len(missing) > 0 {
+			t.Skipf("the backend does not declare %s in its capabilities", strings.Join(missing, ", "))
+		}
+		h.parallel(t)
+		f(t)
+	})
+}
+
+func (h *harness) ctx(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), h.o.CallTimeout)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// create creates the pod with its objects, checks the answer, and deletes the pod when the test ends.
+func (h *harness) create(t *testing.T, pod *v1.Pod, objs Objects) backend.CreateResult {
+	t.Helper()
+	req := NewCreateRequest(pod, objs)
+	res, err := h.b.Create(h.ctx(t), req)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), h.o.CallTimeout)
+		defer cancel()
+		if err := h.b.Delete(ctx, backend.DeleteRequest{Pod: pod, RemoteID: res.RemoteID,
+			GracePeriod: h.o.GracePeriod}); err != nil {
+			t.Errorf("cleanup: Delete of pod %s: %v", pod.Name, err)
+		}
+	})
+	if err != nil {
+		t.Fatalf("Create of pod %s: %v", pod.Name, err)
+	}
+	if res.RemoteID == "" {
+		t.Errorf("Create of pod %s returned no remote id", pod.Name)
+	}
+	return res
+}
+
+func (h *harness) waitPhase(t *testing.T, pod *v1.Pod, phases ...v1.PodPhase) interlink.PodStatus {
+	t.Helper()
+	return WaitForPhase(t, h.b, pod, h.o.PodTimeout, phases...)
+}
+
+func (h *harness) delete(t *testing.T, pod *v1.Pod, remoteID string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), h.o.CallTimeout+h.o.GracePeriod)
+	defer cancel()
+	if err := h.b.Delete(ctx, backend.DeleteRequest{Pod: pod, RemoteID: remoteID, GracePeriod: h.o.GracePeriod}); err != nil {
+		t.Fatalf("Delete of pod %s: %v", pod.Name, err)
+	}
+}
