@@ -1,0 +1,163 @@
+package shim
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	v1 "k8s.io/api/core/v1"
+)
+
+// Paths inside the container. The backend bind-mounts the shim binary read-only at BinaryPath and the
+// container's state directory (writable) at StateDir, then sets Entrypoint() as the container's entrypoint.
+const (
+	BinaryPath = "/.interlink/shim"
+	StateDir   = "/.interlink/state"
+	SpecFile   = "spec.json"
+	SpecPath   = StateDir + "/" + SpecFile
+)
+
+// DefaultGracePeriodSeconds is Kubernetes' default terminationGracePeriodSeconds.
+const DefaultGracePeriodSeconds = 30
+
+// Entrypoint returns the container entrypoint a backend sets (with no cmd) so that the shim runs the container.
+func Entrypoint() []string { return []string{BinaryPath, SpecPath} }
+
+// Spec tells the shim what to run and how to watch it. A backend builds it from the pod's container and the
+// image configuration and writes it with WriteSpec before it starts the container.
+type Spec struct {
+	// Argv is the resolved command line of the container (see ResolveArgv); Argv[0] is looked up on the
+	// container's PATH when it holds no slash.
+	Argv []string `json:"argv"`
+	// WorkingDir, when set, is the directory the command and exec hooks and probes run in; empty keeps the
+	// working directory the engine gave the shim.
+	WorkingDir string `json:"workingDir,omitempty"`
+	// Ports are the container's ports, so that probes and hooks can name a port instead of numbering it.
+	Ports []v1.ContainerPort `json:"ports,omitempty"`
+	// Lifecycle holds the postStart and preStop hooks and the stop signal.
+	Lifecycle *v1.Lifecycle `json:"lifecycle,omitempty"`
+	// The container's probes, run from inside the container (see the package doc for the rules).
+	StartupProbe   *v1.Probe `json:"startupProbe,omitempty"`
+	LivenessProbe  *v1.Probe `json:"livenessProbe,omitempty"`
+	ReadinessProbe *v1.Probe `json:"readinessProbe,omitempty"`
+	// TerminationGracePeriodSeconds bounds preStop plus the stop signal before SIGKILL; nil means 30 s, and
+	// anything under 2 s is raised to 2 s as the kubelet does.
+	TerminationGracePeriodSeconds *int64 `json:"terminationGracePeriodSeconds,omitempty"`
+	// PreStopOnExit runs the preStop hook also when the command ends by itself, so that its output follows
+	// the command's in the container log (the interLink test set expects that; Kubernetes does not do it).
+	PreStopOnExit bool `json:"preStopOnExit,omitempty"`
+}
+
+// GracePeriodSeconds returns the effective grace period of the spec.
+func (s Spec) GracePeriodSeconds() int64 {
+	if s.TerminationGracePeriodSeconds == nil {
+		return DefaultGracePeriodSeconds
+	}
+	return max(*s.TerminationGracePeriodSeconds, minGracePeriodSeconds)
+}
+
+// minGracePeriodSeconds is the kubelet's floor, so that a preStop or a stop signal always has a moment.
+const minGracePeriodSeconds = 2
+
+// Validate reports what in the spec the shim cannot carry out, as one error sentence, or nil.
+func (s Spec) Validate() error {
+	var problems []string
+	if len(s.Argv) == 0 || s.Argv[0] == "" {
+		problems = append(problems, "argv is empty")
+	}
+	if s.Lifecycle != nil {
+		for name, h := range map[string]*v1.LifecycleHandler{"postStart": s.Lifecycle.PostStart, "preStop": s.Lifecycle.PreStop} {
+			if h == nil {
+				continue
+			}
+			if err := checkHandler(h.Exec, h.HTTPGet, h.TCPSocket, nil, h.Sleep, s.Ports, true); err != nil {
+				problems = append(problems, "lifecycle."+name+": "+err.Error())
+			}
+		}
+		if sig := s.Lifecycle.StopSignal; sig != nil {
+			if _, err := parseSignal(string(*sig)); err != nil {
+				problems = append(problems, "lifecycle.stopSignal: "+err.Error())
+			}
+		}
+	}
+	for name, p := range map[string]*v1.Probe{"startupProbe": s.StartupProbe, "livenessProbe": s.LivenessProbe, "readinessProbe": s.ReadinessProbe} {
+		if p == nil {
+			continue
+		}
+		if err := checkHandler(p.Exec, p.HTTPGet, p.TCPSocket, p.GRPC, nil, s.Ports, false); err != nil {
+			problems = append(problems, name+": "+err.Error())
+		}
+	}
+	if len(problems) == 0 {
+		return nil
+	}
+	return fmt.Errorf("the shim spec cannot be run: %s", strings.Join(problems, "; "))
+}
+
+// WriteSpec creates the container's state directory dir (on the host) and writes s into it as spec.json,
+// replacing any state files a previous run of the container left there. Call it before starting the
+// container, and mount dir at StateDir.
+func WriteSpec(dir string, s Spec) error {
+	if err := s.Validate(); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("cannot create the shim state directory: %w", err)
+	}
+	// The container may run as any user; the directory holds nothing secret and sits inside the pod's own
+	// directory, so let whoever runs inside write its state.
+	if err := os.Chmod(dir, 0o777); err != nil {
+		return fmt.Errorf("cannot open the shim state directory to the container's user: %w", err)
+	}
+	for _, f := range stateFiles {
+		if err := os.Remove(filepath.Join(dir, f)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("cannot clear the shim's old state: %w", err)
+		}
+	}
+	if s.ReadinessProbe != nil {
+		// Not ready until the probe says so, even before the container has started.
+		if err := writeFileAtomic(dir, ReadyFile, []byte("false\n"), 0o644); err != nil {
+			return err
+		}
+	}
+	data, err := json.MarshalIndent(s, "", "  ")
+	if err != nil {
+		return fmt.Errorf("cannot encode the shim spec: %w", err)
+	}
+	return writeFileAtomic(dir, SpecFile, data, 0o644)
+}
+
+// ReadSpec reads and validates a spec file.
+func ReadSpec(path string) (Spec, error) {
+	var s Spec
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return s, fmt.Errorf("cannot read the shim spec: %w", err)
+	}
+	if err := json.Unmarshal(data, &s); err != nil {
+		return s, fmt.Errorf("the shim spec %s is not valid JSON: %w", path, err)
+	}
+	return s, s.Validate()
+}
+
+// ResolveArgv applies Kubernetes' rules to a container and its image's configuration: command replaces the
+// image's ENTRYPOINT (and drops its CMD), args replace CMD, and args alone keep the ENTRYPOINT. Command and
+// args must already have their $(VAR) references expanded. It fails when nothing is left to run.
+func ResolveArgv(c *v1.Container, imageEntrypoint, imageCmd []string) ([]string, error) {
+	var argv []string
+	switch {
+	case len(c.Command) > 0:
+		argv = append(append(argv, c.Command...), c.Args...)
+	case len(c.Args) > 0:
+		argv = append(append(argv, imageEntrypoint...), c.Args...)
+	default:
+		argv = append(append(argv, imageEntrypoint...), imageCmd...)
+	}
+	if len(argv) == 0 || argv[0] == "" {
+		return nil, fmt.Errorf("container %q has nothing to run: neither the pod nor the image %q sets a command; set command in the pod spec", c.Name, c.Image)
+	}
+	return argv, nil
+}

@@ -1,0 +1,184 @@
+package shim
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Names of the state files the shim keeps in its state directory.
+const (
+	ReadyFile   = "ready"
+	StartedFile = "started"
+	ExitFile    = "exit"
+	ReasonFile  = "reason"
+	MessageFile = "message"
+)
+
+var stateFiles = []string{ReadyFile, StartedFile, ExitFile, ReasonFile, MessageFile}
+
+// Reasons the shim writes into the reason file.
+const (
+	// ReasonStartError: the command could not be started (missing or not executable).
+	ReasonStartError = "StartError"
+	// ReasonUnhealthy: a liveness or startup probe failed past its threshold and the shim killed the command.
+	ReasonUnhealthy = "Unhealthy"
+	// ReasonFailedPostStartHook: the postStart hook failed and the shim killed the command.
+	ReasonFailedPostStartHook = "FailedPostStartHook"
+)
+
+// State is what a backend learns from a container's state directory.
+type State struct {
+	// Ready is nil when the container has no readiness probe (treat a running container as ready), else
+	// the probe's current verdict.
+	Ready *bool
+	// StartedAt is when the shim started the command; zero before that.
+	StartedAt time.Time
+	// Exited tells whether the shim has finished; ExitCode and FinishedAt are then set. ExitCode is the
+	// command's (128+signal when it was killed by one, 137 when the shim killed it for a failed probe or
+	// hook, 126/127 when it could not be started).
+	Exited     bool
+	ExitCode   int
+	FinishedAt time.Time
+	// Reason and Message explain an exit the shim caused, such as Unhealthy / "Liveness probe failed: ...".
+	Reason  string
+	Message string
+}
+
+// ReadState reads the state files of a container's state directory dir (on the host). Files the shim has not
+// written yet leave their fields zero; a missing directory is an error.
+func ReadState(dir string) (State, error) {
+	var st State
+	if _, err := os.Stat(dir); err != nil {
+		return st, fmt.Errorf("cannot read the shim state: %w", err)
+	}
+	read := func(name string) (string, bool, error) {
+		data, err := os.ReadFile(filepath.Join(dir, name))
+		if errors.Is(err, os.ErrNotExist) {
+			return "", false, nil
+		}
+		if err != nil {
+			return "", false, fmt.Errorf("cannot read the shim state: %w", err)
+		}
+		return strings.TrimSpace(string(data)), true, nil
+	}
+	if v, ok, err := read(ReadyFile); err != nil {
+		return st, err
+	} else if ok {
+		ready := v == "true"
+		st.Ready = &ready
+	}
+	if v, ok, err := read(StartedFile); err != nil {
+		return st, err
+	} else if ok {
+		t, err := time.Parse(time.RFC3339Nano, v)
+		if err != nil {
+			return st, fmt.Errorf("the shim state file %s holds %q, not a time: %w", filepath.Join(dir, StartedFile), v, err)
+		}
+		st.StartedAt = t
+	}
+	if v, ok, err := read(ExitFile); err != nil {
+		return st, err
+	} else if ok {
+		code, finished, err := parseExit(v)
+		if err != nil {
+			return st, fmt.Errorf("the shim state file %s is malformed: %w", filepath.Join(dir, ExitFile), err)
+		}
+		st.Exited, st.ExitCode, st.FinishedAt = true, code, finished
+	}
+	var err error
+	if st.Reason, _, err = read(ReasonFile); err != nil {
+		return st, err
+	}
+	if st.Message, _, err = read(MessageFile); err != nil {
+		return st, err
+	}
+	return st, nil
+}
+
+// formatExit and parseExit define the exit file: "<code> <RFC3339Nano finish time>".
+func formatExit(code int, finished time.Time) string {
+	return strconv.Itoa(code) + " " + finished.UTC().Format(time.RFC3339Nano) + "\n"
+}
+
+func parseExit(v string) (int, time.Time, error) {
+	codeText, timeText, ok := strings.Cut(v, " ")
+	if !ok {
+		return 0, time.Time{}, fmt.Errorf("%q is not \"<code> <time>\"", v)
+	}
+	code, err := strconv.Atoi(codeText)
+	if err != nil {
+		return 0, time.Time{}, fmt.Errorf("exit code %q is not a number", codeText)
+	}
+	t, err := time.Parse(time.RFC3339Nano, strings.TrimSpace(timeText))
+	if err != nil {
+		return 0, time.Time{}, fmt.Errorf("finish time %q is not RFC 3339", timeText)
+	}
+	return code, t, nil
+}
+
+// writeFileAtomic writes name in dir through a temporary file and a rename, so that a reader on the host
+// never sees half a file.
+func writeFileAtomic(dir, name string, data []byte, mode os.FileMode) error {
+	f, err := os.CreateTemp(dir, "."+name+".*")
+	if err != nil {
+		return fmt.Errorf("cannot write %s: %w", name, err)
+	}
+	tmp := f.Name()
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Chmod(mode)
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, filepath.Join(dir, name))
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("cannot write %s: %w", name, err)
+	}
+	return nil
+}
+
+// stateWriter is the shim's side of the state directory. A state write that fails is reported once on
+// stderr and otherwise ignored: the command must go on even if the backend cannot watch it.
+type stateWriter struct {
+	dir    string
+	warned bool
+}
+
+func (w *stateWriter) write(name, value string) {
+	if err := writeFileAtomic(w.dir, name, []byte(value), 0o644); err != nil && !w.warned {
+		w.warned = true
+		logf("cannot keep the state for the backend in %s: %v", w.dir, err)
+	}
+}
+
+// reset removes what a previous run of the same container (an engine restart) left. With a readiness
+// probe the container starts not ready: an absent ready file would read as "no probe, ready".
+func (w *stateWriter) reset(readinessProbe bool) {
+	for _, f := range stateFiles {
+		os.Remove(filepath.Join(w.dir, f))
+	}
+	if readinessProbe {
+		w.ready(false)
+	}
+}
+
+func (w *stateWriter) started(t time.Time) {
+	w.write(StartedFile, t.UTC().Format(time.RFC3339Nano)+"\n")
+}
+func (w *stateWriter) ready(ok bool) { w.write(ReadyFile, strconv.FormatBool(ok)+"\n") }
+func (w *stateWriter) exit(code int) { w.write(ExitFile, formatExit(code, time.Now())) }
+
+func (w *stateWriter) reason(reason, message string) {
+	// The message first: a backend that sees the reason expects its message too.
+	w.write(MessageFile, message+"\n")
+	w.write(ReasonFile, reason+"\n")
+}
