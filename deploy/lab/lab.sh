@@ -72,6 +72,7 @@ write_file() {
 		say "backed up $path to $path.before-interlink-lab"
 	fi
 	printf '%s\n' "$content" >"$path"
+	WROTE=$path
 	say "wrote $path"
 }
 
@@ -187,6 +188,7 @@ up_slurm() {
 	local host node
 	host=$(hostname -s)
 	node=$(slurmd -C | head -n 1)
+	WROTE=
 	write_file /etc/slurm/slurm.conf "$MARK
 ClusterName=local
 SlurmctldHost=$host
@@ -205,7 +207,7 @@ SelectTypeParameters=CR_Core_Memory
 ReturnToService=2
 SchedulerType=sched/backfill
 SchedulerParameters=sched_interval=2
-MinJobAge=300
+MinJobAge=60
 KillWait=10
 JobCompType=jobcomp/none
 AccountingStorageType=accounting_storage/none
@@ -215,6 +217,10 @@ PartitionName=debug Nodes=$host Default=YES MaxTime=INFINITE State=UP"
 	mkdir -p /var/spool/slurmctld /var/spool/slurmd "$LOGS"
 	if slurmctld_up; then
 		say "slurmctld: already up"
+		if [ -n "$WROTE" ]; then
+			say "slurmctld: reading the new slurm.conf (scontrol reconfigure)"
+			scontrol reconfigure || fail slurmctld "$LOGS/slurmctld.log" "scontrol reconfigure failed"
+		fi
 	else
 		say "slurmctld: starting"
 		rm -f /run/slurmctld.pid
