@@ -190,19 +190,25 @@ func (h *harness) ctx(t *testing.T) context.Context {
 	return ctx
 }
 
+// deleteAtEnd deletes pod, with the remote id its Create returned in res, when tb ends. Even a pod whose
+// Create failed is deleted: a backend may have made part of it.
+func (h *harness) deleteAtEnd(tb testing.TB, pod *v1.Pod, res *backend.CreateResult) {
+	tb.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), h.o.CallTimeout)
+		defer cancel()
+		if err := h.b.Delete(ctx, backend.DeleteRequest{Pod: pod, RemoteID: res.RemoteID,
+			GracePeriod: h.o.GracePeriod}); err != nil {
+			tb.Errorf("cleanup: Delete of pod %s: %v", pod.Name, err)
+		}
+	})
+}
+
 // create creates the pod with its objects, checks the answer, and deletes the pod when the test ends.
 func (h *harness) create(t *testing.T, pod *v1.Pod, objs Objects) backend.CreateResult {
 	t.Helper()
 	req := NewCreateRequest(pod, objs)
 	res, err := h.b.Create(h.ctx(t), req)
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), h.o.CallTimeout)
-		defer cancel()
-		if err := h.b.Delete(ctx, backend.DeleteRequest{Pod: pod, RemoteID: res.RemoteID,
-			GracePeriod: h.o.GracePeriod}); err != nil {
-			t.Errorf("cleanup: Delete of pod %s: %v", pod.Name, err)
-		}
-	})
+	h.deleteAtEnd(t, pod, &res)
 	if err != nil {
 		t.Fatalf("Create of pod %s: %v", pod.Name, err)
 	}

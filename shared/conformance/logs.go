@@ -12,6 +12,7 @@ import (
 
 	"github.com/interlink-hq/interlink-dispatcher/shared/backend"
 	"github.com/interlink-hq/interlink-dispatcher/shared/interlink"
+	podlayer "github.com/interlink-hq/interlink-dispatcher/shared/pod"
 )
 
 // logLines is what the log scenarios' pod writes, a second apart so that times can tell lines apart.
@@ -34,14 +35,7 @@ func (h *harness) logs(group *testing.T) {
 		broken = true
 		pod = NewPod("logs", ShellContainer("main", "for i in 1 2 3 4 5; do echo line $i; sleep 1; done"))
 		res, err := h.b.Create(h.ctx(t), NewCreateRequest(pod, Objects{}))
-		group.Cleanup(func() {
-			ctx, cancel := context.WithTimeout(context.Background(), h.o.CallTimeout)
-			defer cancel()
-			if err := h.b.Delete(ctx, backend.DeleteRequest{Pod: pod, RemoteID: res.RemoteID,
-				GracePeriod: h.o.GracePeriod}); err != nil {
-				group.Errorf("cleanup: Delete of pod %s: %v", pod.Name, err)
-			}
-		})
+		h.deleteAtEnd(group, pod, &res)
 		if err != nil {
 			t.Fatalf("Create of pod %s: %v", pod.Name, err)
 		}
@@ -174,7 +168,7 @@ func (h *harness) logsFollow(t *testing.T) {
 		}
 	}
 	st := StatusOf(t, h.b, pod, h.o.CallTimeout)
-	if Phase(pod, st) == v1.PodRunning {
+	if podlayer.NextPhase(pod, st) == v1.PodRunning {
 		// Some engines report the exit a moment after the stream ends; it must come soon.
 		h.waitPhase(t, pod, v1.PodSucceeded)
 	}

@@ -91,3 +91,17 @@ func TestCheckStatus(t *testing.T) {
 		}
 	}
 }
+
+func waiting(name string) v1.ContainerStatus {
+	return v1.ContainerStatus{Name: name, State: v1.ContainerState{Waiting: &v1.ContainerStateWaiting{Reason: "ContainerCreating"}}}
+}
+
+func running(name string) v1.ContainerStatus {
+	return v1.ContainerStatus{Name: name, State: v1.ContainerState{Running: &v1.ContainerStateRunning{}}}
+}
+
+func exited(name string, code int32) v1.ContainerStatus {
+	return v1.ContainerStatus{Name: name, State: v1.ContainerState{Terminated: &v1.ContainerStateTerminated{ExitCode: code}}}
+}
+
+func empty(name string) v1.ContainerStatus { return v1.ContainerStatus{Name: name} }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/interlink-hq/interlink-dispatcher/shared/backend"
 	"github.com/interlink-hq/interlink-dispatcher/shared/interlink"
+	podlayer "github.com/interlink-hq/interlink-dispatcher/shared/pod"
 )
 
 // containerStatus returns the status of the container named name, among init containers too.
@@ -142,7 +143,7 @@ func (h *harness) initFailure(t *testing.T) {
 		return st.Containers[0].State.Terminated != nil
 	})
 	terminated(t, st, "setup", 4, "")
-	if p := Phase(pod, st); p != v1.PodFailed {
+	if p := podlayer.NextPhase(pod, st); p != v1.PodFailed {
 		t.Errorf("pod reads as %s after its init container failed, want Failed:\n%s", p, FormatStatus(st))
 	}
 	wantContains(t, "init container setup's log", h.mustLogs(t, pod, "setup", interlink.LogOpts{}), "init failing\n")
@@ -347,7 +348,7 @@ func checkNotFound(t *testing.T, pod *v1.Pod, st interlink.PodStatus) {
 				c.Name, FormatStatus(st))
 		}
 	}
-	if p := Phase(pod, st); p != v1.PodFailed {
+	if p := podlayer.NextPhase(pod, st); p != v1.PodFailed {
 		t.Errorf("unknown pod reads as %s, want Failed", p)
 	}
 }
@@ -387,11 +388,11 @@ func (h *harness) statusBatch(t *testing.T) {
 			t.Errorf("status %d (pod %s): %v", i, pod.Name, err)
 		}
 	}
-	if p := Phase(bad, sts[0]); p != v1.PodFailed {
+	if p := podlayer.NextPhase(bad, sts[0]); p != v1.PodFailed {
 		t.Errorf("pod %s reads as %s in the batch, want Failed", bad.Name, p)
 	}
 	checkNotFound(t, unknown, sts[1])
-	if p := Phase(ok, sts[2]); p != v1.PodSucceeded {
+	if p := podlayer.NextPhase(ok, sts[2]); p != v1.PodSucceeded {
 		t.Errorf("pod %s reads as %s in the batch, want Succeeded", ok.Name, p)
 	}
 

@@ -12,6 +12,8 @@ import (
 
 	"github.com/interlink-hq/interlink-dispatcher/shared/backend"
 	"github.com/interlink-hq/interlink-dispatcher/shared/interlink"
+	// Imported under another name: "pod" names the pod under test throughout this package.
+	podlayer "github.com/interlink-hq/interlink-dispatcher/shared/pod"
 )
 
 // PollInterval is how often WaitFor asks for a status.
@@ -112,7 +114,7 @@ func WaitForPhase(t testing.TB, b backend.Backend, pod *v1.Pod, timeout time.Dur
 	var last interlink.PodStatus
 	WaitFor(t, b, pod, timeout, fmt.Sprintf("phase %v", phases), func(st interlink.PodStatus) bool {
 		last = st
-		tracked.Status.Phase = Phase(tracked, st)
+		tracked.Status.Phase = podlayer.NextPhase(tracked, st)
 		if slices.Contains(phases, tracked.Status.Phase) {
 			return true
 		}

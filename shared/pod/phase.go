@@ -1,4 +1,4 @@
-package conformance
+package pod
 
 import (
 	v1 "k8s.io/api/core/v1"
@@ -6,7 +6,7 @@ import (
 	"github.com/interlink-hq/interlink-dispatcher/shared/interlink"
 )
 
-// Phase is the phase interLink's virtual kubelet gives pod after reading status from a plugin (its
+// NextPhase is the phase interLink's virtual kubelet gives p after reading status from a plugin (its
 // checkPodsStatus, 0.6.x). It is the rule a backend's statuses are judged by, so it is reproduced with its
 // corners rather than idealised:
 //
@@ -16,20 +16,20 @@ import (
 //   - containers: when all of those listed are terminated the pod is Failed if any exit code (or an init
 //     container's) is non-zero, else Succeeded; an empty list counts as all terminated; otherwise any
 //     running container makes it Running;
-//   - anything else (waiting containers, empty states) leaves the phase as it was: pod.Status.Phase, or
-//     Pending for a pod without one.
+//   - anything else (waiting containers, empty states) leaves the phase as it was: p.Status.Phase, or
+//     Pending for a pod without one (a nil p too, taken to be the pod st is about).
 //
 // So a backend whose init container failed must report the containers that never ran as terminated, or
 // Kubernetes keeps the pod Pending forever.
-func Phase(pod *v1.Pod, st interlink.PodStatus) v1.PodPhase {
+func NextPhase(p *v1.Pod, st interlink.PodStatus) v1.PodPhase {
 	current := v1.PodPending
-	if pod != nil && pod.Status.Phase != "" {
-		current = pod.Status.Phase
+	if p != nil && p.Status.Phase != "" {
+		current = p.Status.Phase
 	}
 	if current == v1.PodFailed || current == v1.PodSucceeded {
 		return current
 	}
-	if pod != nil && string(pod.UID) != st.PodUID {
+	if p != nil && string(p.UID) != st.PodUID {
 		return current
 	}
 
@@ -80,3 +80,7 @@ func Phase(pod *v1.Pod, st interlink.PodStatus) v1.PodPhase {
 	}
 	return current
 }
+
+// Phase is the phase st alone leads the virtual kubelet to, for a pod it has no phase for yet (Pending): see
+// NextPhase, whose rules it follows.
+func Phase(st interlink.PodStatus) v1.PodPhase { return NextPhase(nil, st) }
