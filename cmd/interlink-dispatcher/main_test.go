@@ -1,0 +1,138 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/interlink-hq/interlink-dispatcher/shared/labtest"
+)
+
+// The command serves on a unix socket with a real backend process, and on SIGTERM stops accepting, ends
+// what is in flight, stops its backend and exits 0.
+func TestSIGTERMStopsCleanly(t *testing.T) {
+	dir := t.TempDir()
+	disp := labtest.BuildBinary(t, "./cmd/interlink-dispatcher")
+	tb := labtest.BuildBinary(t, "./shared/backend/internal/testbackend")
+	sock := filepath.Join(dir, "d.sock")
+	cfg := fmt.Sprintf(`
+data_dir: %s
+listen: {tcp: "", unix: %s}
+timeouts: {shutdown: 10s}
+routing: {default: mem}
+backends:
+  - name: mem
+    binary: %s
+`, filepath.Join(dir, "data"), sock, tb)
+	cfgPath := filepath.Join(dir, "config.yaml")
+	os.WriteFile(cfgPath, []byte(cfg), 0o644)
+
+	cmd := exec.Command(disp, "--config", cfgPath)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	defer func() {
+		if cmd.ProcessState == nil {
+			cmd.Process.Kill()
+		}
+	}()
+
+	client := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		return (&net.Dialer{}).DialContext(ctx, "unix", sock)
+	}}}
+	post := func(ctx context.Context, path, body string) (*http.Response, error) {
+		req, _ := http.NewRequestWithContext(ctx, "POST", "http://unix"+path, strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		return client.Do(req)
+	}
+	pod := `{"pod": {"metadata": {"uid": "u1", "name": "p", "namespace": "default"}, "spec": {"restartPolicy": "Never", "containers": [{"name": "c", "image": "busybox"}]}}}`
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		resp, err := post(context.Background(), "/create", pod)
+		if err == nil {
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				break
+			}
+			if resp.StatusCode != 503 {
+				t.Fatalf("create: %d %s", resp.StatusCode, b)
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the dispatcher did not serve within 60s: %v\n%s", err, stderr.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+
+	// A followed log stream is in flight when SIGTERM comes.
+	resp, err := post(context.Background(), "/getLogs", `{"PodUID": "u1", "PodName": "p", "Namespace": "default", "ContainerName": "c", "Opts": {"Follow": true}}`)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("follow logs: %v %v", err, resp)
+	}
+	defer resp.Body.Close()
+	r := bufio.NewReader(resp.Body)
+	if _, err := r.ReadString('\n'); err != nil {
+		t.Fatal(err)
+	}
+	backendPID := findProcess(t, tb)
+
+	start := time.Now()
+	cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Fatalf("exit after SIGTERM: %v\n%s", err, stderr.String())
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatalf("no exit within 15s of SIGTERM\n%s", stderr.String())
+	}
+	if d := time.Since(start); d > 8*time.Second {
+		t.Errorf("shutdown took %s: the follow stream held it", d)
+	}
+	// The stream ended rather than being cut mid-line, the backend process is gone, the socket removed.
+	if _, err := io.ReadAll(r); err != nil {
+		t.Errorf("the follow stream did not end cleanly: %v", err)
+	}
+	if backendPID != 0 {
+		if err := syscall.Kill(backendPID, 0); err == nil {
+			t.Errorf("backend process %d still runs after the dispatcher exited", backendPID)
+		}
+	}
+	if _, err := os.Stat(sock); !os.IsNotExist(err) {
+		t.Errorf("the unix socket was left behind: %v", err)
+	}
+	if !strings.Contains(stderr.String(), "backend stopped") {
+		t.Errorf("the backend was not stopped gracefully:\n%s", stderr.String())
+	}
+}
+
+// findProcess returns the pid of the process running binary, 0 if none.
+func findProcess(t *testing.T, binary string) int {
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		var pid int
+		if _, err := fmt.Sscanf(e.Name(), "%d", &pid); err != nil {
+			continue
+		}
+		if exe, err := os.Readlink(filepath.Join("/proc", e.Name(), "exe")); err == nil && exe == binary {
+			return pid
+		}
+	}
+	t.Fatalf("no process runs %s", binary)
+	return 0
+}

@@ -1,0 +1,152 @@
+package dispatcher
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// writeConfig writes a config file beside two executable "binaries" (bin/a, bin/b) and returns its path.
+func writeConfig(t *testing.T, yaml string) string {
+	t.Helper()
+	dir := t.TempDir()
+	os.MkdirAll(filepath.Join(dir, "bin"), 0o755)
+	for _, b := range []string{"a", "b"} {
+		os.WriteFile(filepath.Join(dir, "bin", b), []byte("#!/bin/sh\n"), 0o755)
+	}
+	os.WriteFile(filepath.Join(dir, "bin", "notexec"), []byte("x"), 0o644)
+	path := filepath.Join(dir, "config.yaml")
+	if err := os.WriteFile(path, []byte(yaml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+const goodConfig = `
+data_dir: data
+listen:
+  tcp: 127.0.0.1:4100
+  unix: /tmp/x.sock
+timeouts:
+  create: 20s
+routing:
+  default: a
+  rules:
+    - name: gpu
+      backend: b
+      match:
+        resources: [nvidia.com/gpu]
+        node_selector: {zone: b}
+backends:
+  - name: a
+    binary: bin/a
+    config:
+      socket: /var/run/docker.sock
+      pods: 50
+      nested: {x: [1, 2]}
+  - name: b
+    binary: bin/b
+    enabled: false
+    sha256: 0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef
+`
+
+func TestLoadConfig(t *testing.T) {
+	path := writeConfig(t, goodConfig)
+	cfg, err := LoadConfig(LoadOptions{Path: path, Environ: []string{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Dir(path)
+	if cfg.DataDir != filepath.Join(dir, "data") || cfg.Backends[0].Binary != filepath.Join(dir, "bin/a") {
+		t.Fatalf("relative paths not taken from the config's directory: %s %s", cfg.DataDir, cfg.Backends[0].Binary)
+	}
+	if cfg.Timeouts.Create != 20*time.Second || cfg.Timeouts.Status != 10*time.Second || cfg.Limits.MaxBodyBytes != 10<<20 {
+		t.Fatalf("timeouts/limits: %+v %+v", cfg.Timeouts, cfg.Limits)
+	}
+	if cfg.Routing.Annotation != DefaultRoutingAnnotation || cfg.Routing.Rules[0].Match.NodeSelector["zone"] != "b" {
+		t.Fatalf("routing: %+v", cfg.Routing)
+	}
+	if !cfg.Backends[0].IsEnabled() || cfg.Backends[1].IsEnabled() {
+		t.Fatal("enabled flags wrong")
+	}
+	if cfg.Instance == "" {
+		t.Fatal("no default instance")
+	}
+	raw, _ := json.Marshal(cfg.Backends[0].Config)
+	if string(raw) != `{"nested":{"x":[1,2]},"pods":50,"socket":"/var/run/docker.sock"}` {
+		t.Fatalf("backend config as JSON: %s", raw)
+	}
+}
+
+func TestLoadConfigOverrides(t *testing.T) {
+	path := writeConfig(t, goodConfig)
+	env := []string{
+		"INTERLINK_DISPATCHER_LISTEN_TCP=0.0.0.0:5000",
+		"INTERLINK_DISPATCHER_TIMEOUTS_STATUS=3s",
+		"INTERLINK_DISPATCHER_LIMITS_MAX_BODY_BYTES=1024",
+		"INTERLINK_DISPATCHER_DATA_DIR=/srv/d",
+		"INTERLINK_DISPATCHER_BACKENDS_B_ENABLED=true",
+		"INTERLINK_DISPATCHER_BACKENDS_A_ARGS=-v, --x",
+		"INTERLINK_DISPATCHER_BACKEND_ENV={}", // a backend's own env, not config
+		"OTHER=1",
+	}
+	cfg, err := LoadConfig(LoadOptions{Path: path, Environ: env, Listen: "unix:///run/d.sock"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Listen.TCP != "0.0.0.0:5000" || cfg.Listen.Unix != "/run/d.sock" || cfg.Timeouts.Status != 3*time.Second ||
+		cfg.Limits.MaxBodyBytes != 1024 || cfg.DataDir != "/srv/d" || !cfg.Backends[1].IsEnabled() ||
+		strings.Join(cfg.Backends[0].Args, "|") != "-v|--x" {
+		t.Fatalf("overrides not applied: %+v", cfg)
+	}
+	cfg, err = LoadConfig(LoadOptions{Path: path, Environ: env, Listen: "127.0.0.1:9"})
+	if err != nil || cfg.Listen.TCP != "127.0.0.1:9" {
+		t.Fatalf("--listen host:port: %v %+v", err, cfg.Listen)
+	}
+}
+
+func TestLoadConfigErrors(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		yaml string
+		env  []string
+		want []string
+	}{
+		{"unknown top-level key", goodConfig + "colour: red\n", nil, []string{"colour"}},
+		{"unknown nested key", strings.Replace(goodConfig, "  create: 20s", "  create: 20s\n  creat: 1s", 1), nil, []string{"timeouts", "creat"}},
+		{"unknown key in a backend", strings.Replace(goodConfig, "    binary: bin/a", "    binary: bin/a\n    binray: x", 1), nil, []string{"backends[0]", "binray"}},
+		{"wrong type", strings.Replace(goodConfig, "data_dir: data", "data_dir: data\nlimits: {max_body_bytes: lots}", 1), nil, []string{"limits.max_body_bytes"}},
+		{"duration without unit", strings.Replace(goodConfig, "create: 20s", "create: 20", 1), nil, []string{"timeouts.create", "unit"}},
+		{"bad duration", strings.Replace(goodConfig, "create: 20s", "create: soon", 1), nil, []string{"timeouts.create"}},
+		{"missing binary", strings.Replace(goodConfig, "bin/a", "bin/missing", 1), nil, []string{"backends[0].binary", "does not exist"}},
+		{"binary not executable", strings.Replace(goodConfig, "bin/a", "bin/notexec", 1), nil, []string{"backends[0].binary", "not an executable"}},
+		{"unknown default", strings.Replace(goodConfig, "default: a", "default: z", 1), nil, []string{"routing.default", `"z"`, "a, b"}},
+		{"disabled default", strings.Replace(goodConfig, "default: a", "default: b", 1), nil, []string{"routing.default", "disabled"}},
+		{"rule to unknown backend", strings.Replace(goodConfig, "backend: b", "backend: q", 1), nil, []string{"routing.rules[0].backend"}},
+		{"create budget over interLink's wait", strings.Replace(goodConfig, "create: 20s", "create: 3m", 1), nil, []string{"timeouts.create", "120s"}},
+		{"bad sha256", strings.Replace(goodConfig, "0123456789abcdef0123", "xyz", 1), nil, []string{"backends[1].sha256"}},
+		{"duplicate backend", strings.Replace(goodConfig, "name: b", "name: a", 1), nil, []string{"listed twice"}},
+		{"bad env value", goodConfig, []string{"INTERLINK_DISPATCHER_TIMEOUTS_CREATE=forever"}, []string{"INTERLINK_DISPATCHER_TIMEOUTS_CREATE", "timeouts.create"}},
+		{"unknown env var", goodConfig, []string{"INTERLINK_DISPATCHER_LISTEN_TPC=x"}, []string{"INTERLINK_DISPATCHER_LISTEN_TPC", "not a config key"}},
+		{"env for unknown backend", goodConfig, []string{"INTERLINK_DISPATCHER_BACKENDS_ZED_ENABLED=true"}, []string{"BACKENDS_ZED", "zed"}},
+		{"no listener", strings.Replace(strings.Replace(goodConfig, "  tcp: 127.0.0.1:4100\n", "  tcp: \"\"\n", 1), "  unix: /tmp/x.sock\n", "", 1), nil, []string{"listen"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := LoadConfig(LoadOptions{Path: writeConfig(t, tc.yaml), Environ: tc.env})
+			if err == nil {
+				t.Fatal("config accepted")
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not say %q", err, w)
+				}
+			}
+		})
+	}
+	if _, err := LoadConfig(LoadOptions{Path: "/nonexistent/config.yaml"}); err == nil || !strings.Contains(err.Error(), "--config") {
+		t.Fatalf("missing config file: %v", err)
+	}
+}

@@ -1,0 +1,107 @@
+package dispatcher
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"slices"
+	"time"
+
+	v1 "k8s.io/api/core/v1"
+
+	"github.com/interlink-hq/interlink-dispatcher/shared/backend"
+)
+
+// defaultGracePeriod is Kubernetes' default terminationGracePeriodSeconds.
+const defaultGracePeriod = 30 * time.Second
+
+// delete handles POST|DELETE /delete: the pod is stopped gracefully on its backend, then forgotten.
+// Deleting a pod no backend knows succeeds.
+func (s *Server) delete(w http.ResponseWriter, r *http.Request) {
+	chosen := "none" // a configured backend once located, like PodCreated's
+	defer func() { s.obs.PodDeleted(chosen, outcomeOf(answered(w))) }()
+	body, ok := s.readBody(w, r)
+	if !ok {
+		return
+	}
+	var p v1.Pod
+	const what = "delete request (the pod as a JSON object)"
+	switch firstByte(body) {
+	case '{':
+		if err := json.Unmarshal(body, &p); err != nil {
+			httpError(w, r, http.StatusBadRequest, decodeError(what, body, err))
+			return
+		}
+	case 0:
+		httpError(w, r, http.StatusBadRequest, "the body is empty; send the "+what)
+		return
+	default:
+		httpError(w, r, http.StatusBadRequest, decodeError(what, body, errors.New("it is not a JSON object")))
+		return
+	}
+	uid := string(p.UID)
+	info(r).setPod(uid, p.Namespace, p.Name)
+	if uid == "" {
+		httpError(w, r, http.StatusBadRequest, "the pod has no metadata.uid; send the pod with its UID")
+		return
+	}
+	unlock := s.locks.lock(uid)
+	defer unlock()
+
+	name, e, journaled, err := s.locate(&p)
+	if err != nil {
+		var re *RouteError
+		if errors.As(err, &re) {
+			// A pod routed to a backend this dispatcher does not have was never created here.
+			io.WriteString(w, fmt.Sprintf("pod %s/%s (%s) is not known to this dispatcher; nothing to delete\n", p.Namespace, p.Name, uid))
+			return
+		}
+		httpError(w, r, http.StatusInternalServerError, err.Error())
+		return
+	}
+	info(r).backend = name
+	if slices.Contains(s.backends.Names(), name) {
+		chosen = name // an enabled backend: a bounded label
+	}
+	b, _, err := s.backends.Backend(name)
+	if err != nil {
+		if !journaled && backend.KindOf(err) == backend.KindUnavailable {
+			// Never created through this dispatcher, and reconciliation re-adopts it if its backend has it.
+			io.WriteString(w, fmt.Sprintf("pod %s/%s (%s) is not known to this dispatcher; nothing to delete\n", p.Namespace, p.Name, uid))
+			return
+		}
+		backendError(w, r, err)
+		return
+	}
+	grace := gracePeriod(&p)
+	ctx, cancel := context.WithTimeout(r.Context(), grace+s.cfg.Timeouts.Delete)
+	defer cancel()
+	err = b.Delete(ctx, backend.DeleteRequest{Pod: &p, RemoteID: e.RemoteID, GracePeriod: grace})
+	if err != nil && backend.KindOf(err) != backend.KindNotFound { // a pod the backend does not have is deleted
+		backendError(w, r, err)
+		return
+	}
+	if journaled {
+		if err := s.journalDelete(uid); err != nil {
+			// The pod is gone; its stale entry only costs a NotFound status later.
+			s.log.Warn("pod deleted but its journal entry could not be removed", "pod_uid", uid,
+				"namespace", p.Namespace, "name", p.Name, "error", err)
+		}
+	}
+	s.log.Info("pod deleted", "pod_uid", uid, "namespace", p.Namespace, "name", p.Name, "backend", name, "grace", grace)
+	io.WriteString(w, fmt.Sprintf("pod %s/%s (%s) deleted from backend %s\n", p.Namespace, p.Name, uid, name))
+}
+
+// gracePeriod is the pod's deletionGracePeriodSeconds, else its terminationGracePeriodSeconds, else 30 s.
+func gracePeriod(p *v1.Pod) time.Duration {
+	switch {
+	case p.DeletionGracePeriodSeconds != nil && *p.DeletionGracePeriodSeconds >= 0:
+		return time.Duration(*p.DeletionGracePeriodSeconds) * time.Second
+	case p.Spec.TerminationGracePeriodSeconds != nil && *p.Spec.TerminationGracePeriodSeconds >= 0:
+		return time.Duration(*p.Spec.TerminationGracePeriodSeconds) * time.Second
+	}
+	return defaultGracePeriod
+}

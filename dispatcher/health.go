@@ -1,0 +1,115 @@
+package dispatcher
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+)
+
+// healthz answers 200 while the process serves: a liveness probe.
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	io.WriteString(w, "ok\n")
+}
+
+// Readiness is the body of /readyz.
+type Readiness struct {
+	Ready bool `json:"ready"`
+	// Journal is "ok", or why the journal cannot be used.
+	Journal  string          `json:"journal"`
+	Backends []BackendReadyz `json:"backends"`
+	Reasons  []string        `json:"reasons,omitempty"` // why not ready, one sentence each
+}
+
+// BackendReadyz is one enabled backend as /readyz lists it.
+type BackendReadyz struct {
+	Name      string    `json:"name"`
+	State     string    `json:"state"` // "up" or "down"
+	Version   string    `json:"version,omitempty"`
+	Engine    string    `json:"engine,omitempty"`
+	LastError string    `json:"lastError,omitempty"`
+	Restarts  int       `json:"restarts"`
+	Since     time.Time `json:"since"` // when the state last changed
+}
+
+// Readiness reports whether the dispatcher can serve every pod: the journal is open and every enabled
+// backend is up.
+func (s *Server) Readiness() Readiness {
+	rd := Readiness{Ready: true, Journal: "ok", Backends: []BackendReadyz{}}
+	if err := s.journal.Check(); err != nil {
+		rd.Ready = false
+		rd.Journal = err.Error()
+		rd.Reasons = append(rd.Reasons, fmt.Sprintf("the journal cannot be used: %v", err))
+	}
+	for _, st := range s.backends.States() {
+		b := BackendReadyz{Name: st.Name, State: "up", Version: st.Version, Engine: st.Engine, LastError: st.LastError,
+			Restarts: st.Restarts, Since: st.Since}
+		if !st.Up {
+			b.State = "down"
+			rd.Ready = false
+			rd.Reasons = append(rd.Reasons, fmt.Sprintf("backend %q is down: %s", st.Name, st.LastError))
+		}
+		rd.Backends = append(rd.Backends, b)
+	}
+	return rd
+}
+
+// readyz answers 200 when ready, else 503, with the Readiness as JSON either way.
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	rd := s.Readiness()
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	if !rd.Ready {
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}
+	writeJSON(w, rd)
+}
+
+// OpsHandler serves only /healthz, /readyz and the extra routes of Options.Routes (/metrics): what the
+// separate metrics listener offers, so that it never exposes the interLink API.
+func (s *Server) OpsHandler() http.Handler {
+	r := chi.NewRouter()
+	r.Use(s.logRequests, s.recoverer)
+	r.Get("/healthz", s.healthz)
+	r.Get("/readyz", s.readyz)
+	if s.routes != nil {
+		s.routes(r)
+	}
+	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
+		httpError(w, r, http.StatusNotFound, fmt.Sprintf("%s is not served on the metrics listener; use /metrics, /healthz or /readyz", r.URL.Path))
+	})
+	return r
+}
+
+// ServeOps serves OpsHandler on addr (metrics.listen) until ctx ends. ready, if not nil, is called with
+// the listener's address once it accepts.
+func (s *Server) ServeOps(ctx context.Context, addr string, ready func(net.Addr)) error {
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("cannot listen on %s (metrics.listen): %w", addr, err)
+	}
+	srv := &http.Server{Handler: s.OpsHandler(), ReadHeaderTimeout: 30 * time.Second}
+	s.log.Info("serving metrics", "address", l.Addr().String())
+	if ready != nil {
+		ready(l.Addr())
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(l) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("the metrics server stopped: %w", err)
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	return nil
+}

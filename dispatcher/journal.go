@@ -1,0 +1,191 @@
+package dispatcher
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/interlink-hq/interlink-dispatcher/shared/interlink"
+)
+
+// Entry is what the journal knows about one pod: where it runs, and its last status so that a pod whose
+// backend is down keeps answering.
+type Entry struct {
+	UID       string    `json:"uid"`
+	Backend   string    `json:"backend"`
+	RemoteID  string    `json:"remoteID"`
+	Namespace string    `json:"namespace"`
+	Name      string    `json:"name"`
+	Created   time.Time `json:"created"`
+	// Adopted marks a pod found by reconciliation rather than created through this dispatcher.
+	Adopted bool `json:"adopted,omitempty"`
+	// MissingSince is when reconciliation last found the backend without this pod; zero while it has it.
+	MissingSince time.Time            `json:"missingSince,omitzero"`
+	LastStatus   *interlink.PodStatus `json:"lastStatus,omitempty"`
+}
+
+// Journal is the bbolt store of Entries keyed by pod UID. It is what makes routing survive a restart; the
+// engines stay the source of truth about the pods themselves.
+type Journal struct {
+	db *bolt.DB
+}
+
+var podsBucket = []byte("pods")
+
+// OpenJournal opens (creating it if needed) the journal file under dir, waiting up to 5 s for another
+// process to release it.
+func OpenJournal(dir string) (*Journal, error) { return OpenJournalTimeout(dir, 5*time.Second) }
+
+// OpenJournalTimeout is OpenJournal with the wait for the file lock given.
+func OpenJournalTimeout(dir string, lockWait time.Duration) (*Journal, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("cannot create the data directory %s: %w; set data_dir to a writable directory", dir, err)
+	}
+	path := filepath.Join(dir, "journal.db")
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: lockWait})
+	if err != nil {
+		if errors.Is(err, bolt.ErrTimeout) {
+			return nil, fmt.Errorf("the journal %s is locked by another process: is another dispatcher running with the same data_dir?", path)
+		}
+		return nil, fmt.Errorf("cannot open the journal %s: %w", path, err)
+	}
+	if err := db.Update(func(tx *bolt.Tx) error {
+		_, err := tx.CreateBucketIfNotExists(podsBucket)
+		return err
+	}); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("cannot initialise the journal %s: %w", path, err)
+	}
+	return &Journal{db: db}, nil
+}
+
+// Check reports whether the journal can be read: an error after Close, or when the file has gone bad.
+func (j *Journal) Check() error {
+	return j.db.View(func(tx *bolt.Tx) error {
+		if tx.Bucket(podsBucket) == nil {
+			return fmt.Errorf("the journal has no %s bucket", podsBucket)
+		}
+		return nil
+	})
+}
+
+// Close closes the journal file.
+func (j *Journal) Close() error { return j.db.Close() }
+
+// Get returns the entry of uid, if any.
+func (j *Journal) Get(uid string) (Entry, bool, error) {
+	var e Entry
+	var found bool
+	err := j.db.View(func(tx *bolt.Tx) error {
+		b := tx.Bucket(podsBucket).Get([]byte(uid))
+		if b == nil {
+			return nil
+		}
+		found = true
+		return json.Unmarshal(b, &e)
+	})
+	return e, found, err
+}
+
+// Put writes e, replacing any entry of the same UID, and is durable when it returns.
+func (j *Journal) Put(e Entry) error { return j.PutAll([]Entry{e}) }
+
+// PutAll writes several entries in one transaction.
+func (j *Journal) PutAll(es []Entry) error {
+	if len(es) == 0 {
+		return nil
+	}
+	return j.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(podsBucket)
+		for _, e := range es {
+			data, err := json.Marshal(e)
+			if err != nil {
+				return err
+			}
+			if err := b.Put([]byte(e.UID), data); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// Update applies f to the entry of uid inside one transaction; f returns false to leave it unchanged. A
+// missing entry is not an error and f is not called.
+func (j *Journal) Update(uid string, f func(*Entry) bool) error {
+	return j.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(podsBucket)
+		data := b.Get([]byte(uid))
+		if data == nil {
+			return nil
+		}
+		var e Entry
+		if err := json.Unmarshal(data, &e); err != nil {
+			return err
+		}
+		if !f(&e) {
+			return nil
+		}
+		out, err := json.Marshal(e)
+		if err != nil {
+			return err
+		}
+		return b.Put([]byte(uid), out)
+	})
+}
+
+// Delete removes the entry of uid; an absent entry is not an error.
+func (j *Journal) Delete(uid string) error {
+	return j.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(podsBucket).Delete([]byte(uid)) })
+}
+
+// All returns every entry.
+func (j *Journal) All() ([]Entry, error) {
+	var out []Entry
+	err := j.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(podsBucket).ForEach(func(k, v []byte) error {
+			var e Entry
+			if err := json.Unmarshal(v, &e); err != nil {
+				return fmt.Errorf("journal entry %s is corrupt: %w", k, err)
+			}
+			out = append(out, e)
+			return nil
+		})
+	})
+	return out, err
+}
+
+// SetStatuses records the last known status of several journaled pods in one transaction; UIDs without an
+// entry are skipped, so that the journal only ever holds pods the dispatcher routes.
+func (j *Journal) SetStatuses(st map[string]interlink.PodStatus) error {
+	if len(st) == 0 {
+		return nil
+	}
+	return j.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(podsBucket)
+		for uid, s := range st {
+			data := b.Get([]byte(uid))
+			if data == nil {
+				continue
+			}
+			var e Entry
+			if err := json.Unmarshal(data, &e); err != nil {
+				return err
+			}
+			e.LastStatus = &s
+			out, err := json.Marshal(e)
+			if err != nil {
+				return err
+			}
+			if err := b.Put([]byte(uid), out); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}

@@ -1,0 +1,137 @@
+package dispatcher
+
+import (
+	"encoding/json"
+	"testing"
+	"time"
+
+	v1 "k8s.io/api/core/v1"
+
+	"github.com/interlink-hq/interlink-dispatcher/shared/interlink"
+)
+
+func TestJournalSurvivesReopen(t *testing.T) {
+	dir := tempDir(t)
+	j, err := OpenJournal(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	created := time.Date(2026, 5, 1, 2, 3, 4, 0, time.UTC)
+	if err := j.Put(Entry{UID: "u1", Backend: "docker", RemoteID: "c1", Namespace: "ns", Name: "p1", Created: created}); err != nil {
+		t.Fatal(err)
+	}
+	j.Put(Entry{UID: "u2", Backend: "slurm", RemoteID: "42"})
+	st := interlink.PodStatus{PodUID: "u1", Containers: []v1.ContainerStatus{{Name: "c", State: v1.ContainerState{Running: &v1.ContainerStateRunning{}}}}}
+	if err := j.SetStatuses(map[string]interlink.PodStatus{"u1": st, "unknown": st}); err != nil {
+		t.Fatal(err)
+	}
+	j.Delete("u2")
+	j.Close()
+
+	j, err = OpenJournal(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	all, err := j.All()
+	if err != nil || len(all) != 1 {
+		t.Fatalf("after reopen: %+v %v", all, err)
+	}
+	e := all[0]
+	if e.UID != "u1" || e.Backend != "docker" || e.RemoteID != "c1" || e.Namespace != "ns" || e.Name != "p1" || !e.Created.Equal(created) ||
+		e.LastStatus == nil || e.LastStatus.Containers[0].State.Running == nil {
+		t.Fatalf("entry after reopen: %+v", e)
+	}
+	// A second dispatcher on the same data directory is refused instead of corrupting the journal.
+	if _, err := OpenJournalTimeout(dir, 100*time.Millisecond); err == nil {
+		t.Fatal("a second open of a journal in use succeeded")
+	}
+}
+
+// A dispatcher restarted on the same data directory routes by the journal, answers create retries from
+// it, and answers last known statuses of a backend that is down.
+func TestDispatcherRestartKeepsJournal(t *testing.T) {
+	dir := tempDir(t)
+	alpha, beta := newMem("alpha"), newMem("beta")
+	mems := map[string]*memBackend{"alpha": alpha, "beta": beta}
+	e1 := startEnv(t, testConfig(t, dir, "alpha", "beta"), mems)
+	p := testPod("uid-p", "p")
+	p.Annotations = map[string]string{DefaultRoutingAnnotation: "beta"}
+	q := testPod("uid-q", "q")
+	_, pb := e1.do("POST", "/create", createBody(p))
+	_, qb := e1.do("POST", "/create", createBody(q))
+	if code, _ := e1.do("GET", "/status", []*v1.Pod{p, q}); code != 200 {
+		t.Fatal("status failed")
+	}
+	e1.close()
+
+	e2 := startEnv(t, testConfig(t, dir, "alpha", "beta"), mems)
+	// A create retry is answered from the journal: same PodJID, nothing started twice.
+	_, qb2 := e2.do("POST", "/create", createBody(q))
+	if decodeCreateAnswer(t, qb).PodJID != decodeCreateAnswer(t, qb2).PodJID || alpha.creates != 1 {
+		t.Fatalf("create retry after restart: %s vs %s, %d creates", qb, qb2, alpha.creates)
+	}
+	// The pod lost its annotation: the journal still routes it to beta.
+	p.Annotations = nil
+	_, body := e2.do("GET", "/status", []*v1.Pod{p})
+	var st []interlink.PodStatus
+	json.Unmarshal([]byte(body), &st)
+	if len(st) != 1 || st[0].JobID != decodeCreateAnswer(t, pb).PodJID || st[0].Containers[0].State.Running == nil {
+		t.Fatalf("status after restart: %s", body)
+	}
+	e2.close()
+
+	// Restarted again, with beta down from the start: p gets the status recorded in the journal.
+	beta.kill()
+	e3 := startEnvPartial(t, testConfig(t, dir, "alpha", "beta"), mems, "alpha")
+	_, body = e3.do("GET", "/status", []*v1.Pod{p})
+	st = nil
+	json.Unmarshal([]byte(body), &st)
+	if len(st) != 1 || st[0].Containers[0].State.Running == nil {
+		t.Fatalf("last known status after restart with the backend down: %s", body)
+	}
+	// And its delete is refused with 503, keeping the entry, since the pod still runs there.
+	if code, msg := e3.do("DELETE", "/delete", p); code != 503 {
+		t.Fatalf("delete on a down backend: %d %s", code, msg)
+	}
+	if _, found, _ := e3.journal.Get("uid-p"); !found {
+		t.Fatal("a refused delete removed the journal entry")
+	}
+}
+
+func TestReconcileAdoptsAndMarksMissing(t *testing.T) {
+	dir := tempDir(t)
+	j, err := OpenJournal(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	j.Put(Entry{UID: "uid-gone", Backend: "alpha", RemoteID: "x", Created: time.Now().Add(-time.Hour)})
+	j.Put(Entry{UID: "uid-other", Backend: "beta", RemoteID: "y", Created: time.Now().Add(-time.Hour)})
+	j.Close()
+	alpha := newMem("alpha")
+	alpha.pods["uid-orphan"] = testPod("uid-orphan", "orphan")
+	alpha.ids["uid-orphan"] = "alpha-orphan"
+	beta := newMem("beta")
+	beta.pods["uid-other"] = testPod("uid-other", "other")
+	beta.ids["uid-other"] = "y"
+	obs := &recObserver{}
+	e := startEnvWith(t, testConfig(t, dir, "alpha", "beta"), map[string]*memBackend{"alpha": alpha, "beta": beta}, obs)
+	waitFor(t, func() bool { return obs.runs("alpha") == 1 && obs.runs("beta") == 1 })
+	waitFor(t, func() bool {
+		o, found, _ := e.journal.Get("uid-orphan")
+		g, _, _ := e.journal.Get("uid-gone")
+		return found && o.Adopted && o.RemoteID == "alpha-orphan" && !g.MissingSince.IsZero()
+	})
+	if o, _, _ := e.journal.Get("uid-other"); !o.MissingSince.IsZero() {
+		t.Fatal("reconciling alpha marked a pod of beta missing")
+	}
+	// The adopted pod is routed to alpha by the journal, whatever its annotations say.
+	orphan := testPod("uid-orphan", "orphan")
+	orphan.Annotations = map[string]string{DefaultRoutingAnnotation: "beta"}
+	_, body := e.do("POST", "/status", []*v1.Pod{orphan})
+	var st []interlink.PodStatus
+	json.Unmarshal([]byte(body), &st)
+	if len(st) != 1 || st[0].JobID != "alpha-orphan" || st[0].Containers[0].State.Running == nil {
+		t.Fatalf("adopted pod status: %s", body)
+	}
+}

@@ -1,0 +1,120 @@
+package dispatcher
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/interlink-hq/interlink-dispatcher/shared/backend"
+)
+
+// Reconcile brings the journal in line with what backend name runs, as its List says: pods the journal
+// lacks are adopted, entries of pods the backend no longer has are marked missing (and unmarked if they come
+// back). The engines are the source of truth; nothing is deleted on either side. It runs each time a backend
+// comes up.
+func (s *Server) Reconcile(ctx context.Context, name string, b backend.Backend) {
+	adopted, missing, err := s.reconcile(ctx, name, b)
+	s.obs.Reconciled(name, adopted, missing, err)
+	if err != nil {
+		if ctx.Err() == nil {
+			s.log.Error("reconciliation failed; routing of pods missing from the journal falls back to the rules", "backend", name, "error", err)
+		}
+		return
+	}
+	s.log.Info("reconciled journal with backend", "backend", name, "adopted", adopted, "missing", missing)
+}
+
+func (s *Server) reconcile(ctx context.Context, name string, b backend.Backend) (adopted, missing int, err error) {
+	// Entries journaled after List started may be absent from its answer without being gone.
+	listed := time.Now().UTC()
+	lctx, cancel := context.WithTimeout(ctx, s.cfg.Timeouts.List)
+	defer cancel()
+	recs, err := b.List(lctx)
+	if err != nil {
+		return 0, 0, fmt.Errorf("List failed: %w", err)
+	}
+	entries, err := s.journal.All()
+	if err != nil {
+		return 0, 0, fmt.Errorf("cannot read the journal: %w", err)
+	}
+	byUID := make(map[string]Entry, len(entries))
+	for _, e := range entries {
+		byUID[e.UID] = e
+	}
+	has := make(map[string]bool, len(recs))
+	var writes []reconcileWrite
+	for _, rec := range recs {
+		has[rec.UID] = true
+		e, ok := byUID[rec.UID]
+		switch {
+		case !ok:
+			created := rec.Created
+			if created.IsZero() {
+				created = listed
+			}
+			writes = append(writes, reconcileWrite{adopt: true, Entry: Entry{UID: rec.UID, Backend: name, RemoteID: rec.RemoteID,
+				Namespace: rec.Namespace, Name: rec.Name, Created: created.UTC(), Adopted: true}})
+			adopted++
+			s.log.Info("adopted pod found on backend", "backend", name, "pod_uid", rec.UID, "namespace", rec.Namespace, "name", rec.Name, "remote_id", rec.RemoteID)
+		case e.Backend != name:
+			s.log.Warn("pod is journaled on another backend than the one that runs it; keeping the journal's",
+				"pod_uid", rec.UID, "namespace", rec.Namespace, "name", rec.Name, "journal_backend", e.Backend, "backend", name)
+		case !e.MissingSince.IsZero() || (e.RemoteID == "" && rec.RemoteID != ""):
+			e.MissingSince = time.Time{}
+			if e.RemoteID == "" {
+				e.RemoteID = rec.RemoteID
+			}
+			writes = append(writes, reconcileWrite{Entry: e})
+		}
+	}
+	for _, e := range entries {
+		if e.Backend != name || has[e.UID] || !e.MissingSince.IsZero() || e.Created.After(listed) {
+			continue
+		}
+		e.MissingSince = listed
+		writes = append(writes, reconcileWrite{Entry: e})
+		missing++
+		s.log.Warn("journaled pod is gone from its backend; its status will say NotFound", "backend", name, "pod_uid", e.UID,
+			"namespace", e.Namespace, "name", e.Name)
+	}
+	if len(writes) > 0 {
+		// Entries may have changed since All (a create, a delete): write only over what is still there or absent.
+		start := time.Now()
+		err = s.applyReconcile(writes)
+		s.obs.JournalWrite(time.Since(start), err)
+		if err != nil {
+			return adopted, missing, fmt.Errorf("cannot update the journal: %w", err)
+		}
+	}
+	return adopted, missing, nil
+}
+
+// applyReconcile writes reconciliation results without undoing a delete or create that happened meanwhile:
+// an adoption does not overwrite an entry that appeared, and a mark does not resurrect a deleted entry.
+func (s *Server) applyReconcile(writes []reconcileWrite) error {
+	for _, w := range writes {
+		unlock := s.locks.lock(w.UID)
+		_, found, err := s.journal.Get(w.UID)
+		switch {
+		case err != nil:
+		case w.adopt && !found:
+			err = s.journal.Put(w.Entry)
+		case !w.adopt && found:
+			err = s.journal.Update(w.UID, func(e *Entry) bool {
+				e.MissingSince, e.RemoteID = w.MissingSince, w.RemoteID
+				return true
+			})
+		}
+		unlock()
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// reconcileWrite is an adoption (a new entry) or a change of an existing entry's MissingSince and RemoteID.
+type reconcileWrite struct {
+	Entry
+	adopt bool
+}

@@ -1,0 +1,231 @@
+package dispatcher
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"reflect"
+	"sync"
+	"time"
+
+	v1 "k8s.io/api/core/v1"
+
+	"github.com/interlink-hq/interlink-dispatcher/shared/interlink"
+	"github.com/interlink-hq/interlink-dispatcher/shared/pod"
+)
+
+// status handles GET|POST /status: the ping for an empty list, else one PodStatus per pod asked about.
+func (s *Server) status(w http.ResponseWriter, r *http.Request) {
+	body, ok := s.readBody(w, r)
+	if !ok {
+		return
+	}
+	var pods []*v1.Pod
+	switch firstByte(body) {
+	case 0:
+		// An empty body is taken for the ping: /status must never fail on an empty list.
+	case '[':
+		if err := json.Unmarshal(body, &pods); err != nil {
+			httpError(w, r, http.StatusBadRequest, decodeError("status request (a JSON array of pods)", body, err))
+			return
+		}
+	case 'n':
+		if string(bytes.TrimSpace(body)) != "null" {
+			httpError(w, r, http.StatusBadRequest, "the body is not valid JSON; send a JSON array of pods")
+			return
+		}
+	default:
+		httpError(w, r, http.StatusBadRequest, "the status request must be a JSON array of pods ([] for the ping)")
+		return
+	}
+	if len(pods) == 0 {
+		writeJSON(w, s.ping(r.Context()))
+		return
+	}
+	for i, p := range pods {
+		if p == nil || p.UID == "" {
+			httpError(w, r, http.StatusBadRequest, fmt.Sprintf("pod %d of the status request has no metadata.uid; send the pods with their UIDs", i))
+			return
+		}
+	}
+	if len(pods) == 1 {
+		info(r).setPod(string(pods[0].UID), pods[0].Namespace, pods[0].Name)
+	}
+	writeJSON(w, s.statuses(r.Context(), pods))
+}
+
+// statuses answers for pods in request order: one Status batch per backend, all at once, each within
+// timeouts.status; a pod whose backend cannot answer gets its last known status.
+func (s *Server) statuses(ctx context.Context, pods []*v1.Pod) []interlink.PodStatus {
+	out := make([]interlink.PodStatus, len(pods))
+	type group struct {
+		idx  []int
+		pods []*v1.Pod
+	}
+	groups := map[string]*group{}
+	entries := make([]Entry, len(pods))
+	journaled := make([]bool, len(pods))
+	fresh := make([]bool, len(pods)) // answered by the backend just now
+	for i, p := range pods {
+		name, e, inJournal, err := s.locate(p)
+		entries[i], journaled[i] = e, inJournal
+		var re *RouteError
+		switch {
+		case errors.As(err, &re):
+			// The pod names a backend this dispatcher does not have: no backend can know it.
+			out[i] = pod.NotFoundStatus(p, err.Error())
+			continue
+		case err != nil:
+			// Without the journal the pod's backend is unknown: say so and change nothing.
+			out[i] = pod.WaitingStatus(p, "", "DispatcherError", err.Error())
+			continue
+		}
+		g := groups[name]
+		if g == nil {
+			g = &group{}
+			groups[name] = g
+		}
+		g.idx = append(g.idx, i)
+		g.pods = append(g.pods, p)
+	}
+
+	var wg sync.WaitGroup
+	for name, g := range groups {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			got, err := s.backendStatus(ctx, name, g.pods)
+			for k, i := range g.idx {
+				p := pods[i]
+				switch {
+				case err == nil && got[k] != nil:
+					out[i], fresh[i] = *got[k], true
+				default:
+					out[i] = s.fallbackStatus(p, name, err)
+				}
+				if journaled[i] && entries[i].RemoteID != "" {
+					out[i].JobID = entries[i].RemoteID
+				}
+				out[i] = complete(out[i], p)
+			}
+		}()
+	}
+	wg.Wait()
+	s.remember(out, entries, journaled, fresh)
+	return out
+}
+
+// backendStatus asks one backend for a batch; results are matched to pods by UID, whatever the order the
+// backend used, and a pod it left out gets nil.
+func (s *Server) backendStatus(ctx context.Context, name string, pods []*v1.Pod) ([]*interlink.PodStatus, error) {
+	b, _, err := s.backends.Backend(name)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.Timeouts.Status)
+	defer cancel()
+	st, err := b.Status(ctx, pods)
+	if err != nil {
+		s.log.Warn("backend status failed; answering last known statuses", "backend", name, "pods", len(pods), "error", err)
+		return nil, err
+	}
+	byUID := make(map[string]*interlink.PodStatus, len(st))
+	for i := range st {
+		byUID[st[i].PodUID] = &st[i]
+	}
+	out := make([]*interlink.PodStatus, len(pods))
+	for i, p := range pods {
+		out[i] = byUID[string(p.UID)]
+	}
+	return out, nil
+}
+
+// fallbackStatus is the answer for a pod its backend could not report on: the last known status, else
+// waiting with the reason, which leaves the pod as it is in Kubernetes.
+func (s *Server) fallbackStatus(p *v1.Pod, backendName string, err error) interlink.PodStatus {
+	s.statusMu.Lock()
+	last, ok := s.lastStatus[string(p.UID)]
+	s.statusMu.Unlock()
+	if ok {
+		return last
+	}
+	msg := fmt.Sprintf("backend %q did not report on this pod", backendName)
+	if err != nil {
+		msg = fmt.Sprintf("backend %q cannot report now: %v", backendName, err)
+	}
+	return pod.WaitingStatus(p, "", "BackendUnavailable", msg)
+}
+
+// remember keeps the statuses of journaled pods that backends answered, in memory and in the journal, so
+// that they survive a backend outage and a dispatcher restart. Only changes are written. A pod created
+// through this dispatcher and seen Running for the first time is reported to the observer.
+func (s *Server) remember(out []interlink.PodStatus, entries []Entry, journaled, fresh []bool) {
+	changed := map[string]interlink.PodStatus{}
+	type started struct {
+		backend string
+		after   time.Duration
+	}
+	var runs []started
+	s.statusMu.Lock()
+	for i, st := range out {
+		if !journaled[i] || !fresh[i] {
+			continue
+		}
+		if last, ok := s.lastStatus[st.PodUID]; ok && reflect.DeepEqual(last, st) {
+			continue
+		}
+		s.lastStatus[st.PodUID] = st
+		changed[st.PodUID] = st
+		if phase := pod.Phase(st); phase != v1.PodPending && !s.seenRunning[st.PodUID] {
+			s.seenRunning[st.PodUID] = true
+			// A pod first seen finished ran between two polls: when it started is unknown. An adopted pod's
+			// creation time is not this dispatcher's. Either would skew the histogram.
+			if e := entries[i]; phase == v1.PodRunning && !e.Adopted && !e.Created.IsZero() {
+				runs = append(runs, started{e.Backend, time.Since(e.Created)})
+			}
+		}
+	}
+	s.statusMu.Unlock()
+	for _, r := range runs {
+		s.obs.PodRunning(r.backend, r.after)
+	}
+	if len(changed) == 0 {
+		return
+	}
+	start := time.Now()
+	err := s.journal.SetStatuses(changed)
+	s.obs.JournalWrite(time.Since(start), err)
+	if err != nil {
+		// Only the survival of these statuses across a restart is lost; the answer stands.
+		s.log.Warn("cannot record the last known statuses in the journal", "pods", len(changed), "error", err)
+	}
+}
+
+// complete makes st answer for exactly p: its identity, and one status per spec container (init
+// containers too), named and in spec order, with waiting/ContainerCreating where the backend said nothing.
+// interLink takes an empty list for "all terminated".
+func complete(st interlink.PodStatus, p *v1.Pod) interlink.PodStatus {
+	st.PodUID, st.PodName, st.PodNamespace = string(p.UID), p.Name, p.Namespace
+	st.Containers = perSpec(st.Containers, p.Spec.Containers)
+	st.InitContainers = perSpec(st.InitContainers, p.Spec.InitContainers)
+	return st
+}
+
+func perSpec(have []v1.ContainerStatus, spec []v1.Container) []v1.ContainerStatus {
+	byName := make(map[string]v1.ContainerStatus, len(have))
+	for _, c := range have {
+		byName[c.Name] = c
+	}
+	out := make([]v1.ContainerStatus, 0, len(spec))
+	for _, c := range spec {
+		cs, ok := byName[c.Name]
+		if !ok || reflect.DeepEqual(cs.State, v1.ContainerState{}) {
+			cs = pod.Waiting(&c, pod.ReasonContainerCreating, "the backend has not reported this container yet", 0)
+		}
+		out = append(out, cs)
+	}
+	return out
+}

@@ -1,0 +1,299 @@
+package dispatcher
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/interlink-hq/interlink-dispatcher/shared/backend"
+)
+
+// Instance is one running backend process as the supervisor holds it; *backend.Process is one.
+type Instance interface {
+	backend.Backend
+	// Done is closed when the process has exited.
+	Done() <-chan struct{}
+	// Stop stops the process gracefully and returns when it has exited.
+	Stop()
+}
+
+// LaunchSpec is what a Launcher needs to start one backend: backend.LaunchConfig's fields.
+type LaunchSpec struct {
+	Name   string
+	Path   string
+	Args   []string
+	Env    backend.Env
+	SHA256 string
+	Logger *slog.Logger // the backend's stderr lines are re-emitted through it
+}
+
+// Launcher starts a backend process and returns it once it answers. The command's launcher wraps
+// backend.Launch; tests may launch whatever they need behind the same seam.
+type Launcher func(ctx context.Context, spec LaunchSpec) (Instance, error)
+
+// BackendState is one backend's state as the supervisor sees it, e.g. for /readyz.
+type BackendState struct {
+	Name      string    `json:"name"`
+	Up        bool      `json:"up"`
+	Version   string    `json:"version,omitempty"`
+	Engine    string    `json:"engine,omitempty"`
+	LastError string    `json:"lastError,omitempty"`
+	Restarts  int       `json:"restarts"`
+	Since     time.Time `json:"since"` // when Up last changed
+}
+
+// Supervisor runs every enabled backend, restarts one that exits with a doubling, capped backoff, and
+// hands out the ones that are up.
+type Supervisor struct {
+	launch Launcher
+	cfg    SupervisionConfig
+	log    *slog.Logger
+	obs    Observer
+	// OnUp runs (in its own goroutine) each time a backend comes up, with a context cancelled when that
+	// process goes away; the server reconciles the journal with the backend's List there.
+	OnUp func(ctx context.Context, name string, b backend.Backend)
+
+	slots  map[string]*slot
+	order  []string
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+type slot struct {
+	spec LaunchSpec
+
+	mu       sync.RWMutex
+	b        backend.Backend // nil while down
+	desc     backend.Description
+	lastErr  error
+	restarts int
+	since    time.Time
+}
+
+// NewSupervisor prepares (without starting) the enabled backends of cfg.
+func NewSupervisor(cfg Config, launch Launcher, log *slog.Logger, obs Observer) (*Supervisor, error) {
+	if obs == nil {
+		obs = NopObserver{}
+	}
+	s := &Supervisor{launch: launch, cfg: cfg.Supervision, log: log, obs: obs, slots: map[string]*slot{}}
+	for _, b := range cfg.Backends {
+		if !b.IsEnabled() {
+			continue
+		}
+		conf := b.Config
+		if conf == nil {
+			conf = map[string]any{}
+		}
+		raw, err := json.Marshal(conf)
+		if err != nil {
+			return nil, fmt.Errorf("config key backends.%s.config cannot be passed to the backend as JSON: %w", b.Name, err)
+		}
+		s.slots[b.Name] = &slot{
+			spec: LaunchSpec{
+				Name: b.Name, Path: b.Binary, Args: b.Args, SHA256: b.SHA256,
+				Env: backend.Env{
+					Name: b.Name, Instance: cfg.Instance, Config: raw,
+					DataDir: filepath.Join(cfg.DataDir, "backends", b.Name),
+				},
+				Logger: log, // the launcher tags the backend's lines with its name
+			},
+			lastErr: fmt.Errorf("backend %q is starting", b.Name),
+			since:   time.Now(),
+		}
+		s.order = append(s.order, b.Name)
+	}
+	return s, nil
+}
+
+// Start launches every backend in the background; each is available once it has answered Describe.
+func (s *Supervisor) Start(ctx context.Context) {
+	ctx, s.cancel = context.WithCancel(ctx)
+	for _, name := range s.order {
+		sl := s.slots[name]
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			s.run(ctx, sl)
+		}()
+	}
+}
+
+// Stop stops every backend gracefully and returns when all have exited.
+func (s *Supervisor) Stop() {
+	if s.cancel != nil {
+		s.cancel()
+	}
+	s.wg.Wait()
+}
+
+// run keeps one backend running until ctx ends.
+func (s *Supervisor) run(ctx context.Context, sl *slot) {
+	name := sl.spec.Name
+	wait := s.cfg.BackoffInitial
+	for attempt := 0; ; attempt++ {
+		if attempt > 0 {
+			s.obs.BackendRestart(name)
+			sl.mu.Lock()
+			sl.restarts++
+			sl.mu.Unlock()
+		}
+		started := time.Now()
+		inst, desc, err := s.start(ctx, sl.spec)
+		if err == nil {
+			s.serve(ctx, sl, inst, desc)
+			if time.Since(started) >= s.cfg.StableAfter {
+				wait = s.cfg.BackoffInitial
+			}
+		} else if ctx.Err() == nil {
+			sl.setDown(err)
+			s.log.Error("backend failed to start", "backend", name, "error", err, "retry_in", wait)
+		}
+		if ctx.Err() != nil {
+			sl.setDown(fmt.Errorf("the dispatcher is shutting down"))
+			return
+		}
+		select {
+		case <-ctx.Done():
+			sl.setDown(fmt.Errorf("the dispatcher is shutting down"))
+			return
+		case <-time.After(wait):
+		}
+		wait = min(wait*2, s.cfg.BackoffMax)
+	}
+}
+
+// start launches the process and asks it to describe itself, within the start timeout.
+func (s *Supervisor) start(ctx context.Context, spec LaunchSpec) (Instance, backend.Description, error) {
+	if err := os.MkdirAll(spec.Env.DataDir, 0o700); err != nil {
+		return nil, backend.Description{}, fmt.Errorf("cannot create backend %q's directory %s: %w; check data_dir", spec.Name, spec.Env.DataDir, err)
+	}
+	sctx, cancel := context.WithTimeout(ctx, s.cfg.StartTimeout)
+	defer cancel()
+	inst, err := s.launch(sctx, spec)
+	if err != nil {
+		return nil, backend.Description{}, err
+	}
+	desc, err := inst.Describe(sctx)
+	if err != nil {
+		inst.Stop()
+		return nil, backend.Description{}, fmt.Errorf("backend %q started but did not describe itself: %w", spec.Name, err)
+	}
+	return inst, desc, nil
+}
+
+// serve holds inst as the backend of sl until the process exits or ctx ends.
+func (s *Supervisor) serve(ctx context.Context, sl *slot, inst Instance, desc backend.Description) {
+	name := sl.spec.Name
+	b := observed{Backend: inst, name: name, obs: s.obs}
+	sl.mu.Lock()
+	sl.b, sl.desc, sl.lastErr, sl.since = b, desc, nil, time.Now()
+	sl.mu.Unlock()
+	s.obs.BackendUp(name, true)
+	s.log.Info("backend up", "backend", name, "version", desc.Version, "engine", desc.Engine)
+
+	upCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	if s.OnUp != nil {
+		go s.OnUp(upCtx, name, b)
+	}
+	select {
+	case <-inst.Done():
+		err := fmt.Errorf("backend %q exited; the dispatcher is restarting it", name)
+		sl.setDown(err)
+		s.obs.BackendUp(name, false)
+		s.log.Error("backend exited", "backend", name)
+		inst.Stop() // releases what the launcher holds for the dead process
+	case <-ctx.Done():
+		sl.setDown(fmt.Errorf("the dispatcher is shutting down"))
+		s.obs.BackendUp(name, false)
+		inst.Stop()
+		s.log.Info("backend stopped", "backend", name)
+	}
+}
+
+func (sl *slot) setDown(err error) {
+	sl.mu.Lock()
+	defer sl.mu.Unlock()
+	if sl.b != nil {
+		sl.since = time.Now()
+	}
+	sl.b, sl.lastErr = nil, err
+}
+
+// Backend returns the named backend and its capabilities if it is up. The error is a KindUnavailable
+// sentence while it is down, and KindInvalid for a name that is not an enabled backend.
+func (s *Supervisor) Backend(name string) (backend.Backend, backend.Capabilities, error) {
+	sl, ok := s.slots[name]
+	if !ok {
+		return nil, backend.Capabilities{}, backend.Invalid("backend %q is not an enabled backend of this dispatcher", name)
+	}
+	sl.mu.RLock()
+	defer sl.mu.RUnlock()
+	if sl.b == nil {
+		return nil, backend.Capabilities{}, backend.Unavailable("backend %q is unavailable (%v); retry in a minute", name, sl.lastErr)
+	}
+	return sl.b, sl.desc.Capabilities, nil
+}
+
+// Names lists the enabled backends in config order.
+func (s *Supervisor) Names() []string { return append([]string(nil), s.order...) }
+
+// States reports every enabled backend's state in config order.
+func (s *Supervisor) States() []BackendState {
+	out := make([]BackendState, 0, len(s.order))
+	for _, name := range s.order {
+		sl := s.slots[name]
+		sl.mu.RLock()
+		st := BackendState{Name: name, Up: sl.b != nil, Restarts: sl.restarts, Since: sl.since}
+		if sl.b != nil {
+			st.Version, st.Engine = sl.desc.Version, sl.desc.Engine
+		}
+		if sl.lastErr != nil {
+			st.LastError = sl.lastErr.Error()
+		}
+		sl.mu.RUnlock()
+		out = append(out, st)
+	}
+	return out
+}
+
+// WaitUp waits until every named backend (all when none is named) is up, or ctx ends.
+func (s *Supervisor) WaitUp(ctx context.Context, names ...string) error {
+	if len(names) == 0 {
+		names = s.order
+	}
+	for {
+		down := ""
+		for _, n := range names {
+			if _, _, err := s.Backend(n); err != nil {
+				down = err.Error()
+				break
+			}
+		}
+		if down == "" {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%s (%w)", down, ctx.Err())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// LaunchProcess is the Launcher of real backend binaries, through backend.Launch (go-plugin, AutoMTLS, the
+// versioned handshake and the optional checksum).
+func LaunchProcess(ctx context.Context, spec LaunchSpec) (Instance, error) {
+	p, err := backend.Launch(ctx, backend.LaunchConfig{
+		Name: spec.Name, Path: spec.Path, Args: spec.Args, Env: spec.Env, SHA256: spec.SHA256, Logger: spec.Logger,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return p, nil
+}
