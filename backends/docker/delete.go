@@ -1,0 +1,137 @@
+package docker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"time"
+
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/volume"
+
+	"github.com/interlink-hq/interlink-dispatcher/shared/backend"
+	"github.com/interlink-hq/interlink-dispatcher/shared/pod"
+)
+
+// Delete stops the pod's containers gracefully (the image's stop signal, SIGTERM by default, then SIGKILL
+// after the grace period), then removes them, the pause container, the pod's volumes and its directory.
+// Deleting an unknown pod succeeds.
+func (b *Backend) Delete(ctx context.Context, req backend.DeleteRequest) error {
+	uid := ""
+	if req.Pod != nil {
+		uid = string(req.Pod.UID)
+	}
+	if uid == "" && req.RemoteID != "" {
+		if in, err := b.cli.ContainerInspect(ctx, req.RemoteID); err == nil && in.Config != nil &&
+			in.Config.Labels[pod.LabelBackend] == b.env.Name && in.Config.Labels[pod.LabelInstance] == b.env.Instance {
+			uid = in.Config.Labels[pod.LabelPodUID]
+		}
+	}
+	if uid == "" {
+		return nil // nothing names a pod of this backend
+	}
+	if err := pod.ValidUID(uid); err != nil {
+		return backend.Invalid("%v", err)
+	}
+	grace := req.GracePeriod
+	if grace <= 0 && req.Pod != nil {
+		grace = pod.GracePeriod(req.Pod)
+	}
+	unlock := b.lock(uid)
+	defer unlock()
+	// Every log line about a pod names it; a delete by remote id alone learns the name from the record,
+	// read before the pod's directory goes.
+	var namespace, name string
+	if req.Pod != nil {
+		namespace, name = req.Pod.Namespace, req.Pod.Name
+	}
+	if name == "" {
+		if rec, err := b.readRecord(uid); err == nil && rec.Pod != nil {
+			namespace, name = rec.Pod.Namespace, rec.Pod.Name
+		}
+	}
+	b.stopRunner(uid)
+	if err := b.removePod(ctx, uid, grace); err != nil {
+		return err
+	}
+	b.log.Info("pod deleted", "pod_uid", uid, "namespace", namespace, "name", name, "grace", grace)
+	return nil
+}
+
+// removePod removes everything the backend made for pod uid, stopping its containers with grace first.
+func (b *Backend) removePod(ctx context.Context, uid string, grace time.Duration) error {
+	pc, err := b.listPod(ctx, uid)
+	if err != nil {
+		return engineError("cannot list the pod's containers", err)
+	}
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		errs []error
+	)
+	keep := func(what string, err error) {
+		if err != nil && !cerrdefs.IsNotFound(err) {
+			mu.Lock()
+			errs = append(errs, engineError(what, err))
+			mu.Unlock()
+		}
+	}
+	// Every workload container gets its stop signal at once, as the kubelet does, then the pause goes.
+	for _, runs := range pc.runs {
+		for _, run := range runs {
+			if run.State != "running" {
+				continue
+			}
+			wg.Add(1)
+			go func(id string) {
+				defer wg.Done()
+				// The shim in the container runs preStop and sends the stop signal on SIGTERM, and
+				// kills the command when the grace period is over.
+				secs := stopSeconds(grace.Seconds())
+				start := time.Now()
+				err := b.cli.ContainerStop(ctx, id, container.StopOptions{Timeout: &secs})
+				b.metrics.observe("container_stop", start, err)
+				keep("cannot stop container "+shortID(id), err)
+			}(run.ID)
+		}
+	}
+	wg.Wait()
+	for _, runs := range pc.runs {
+		for _, run := range runs {
+			keep("cannot remove container "+shortID(run.ID), b.cli.ContainerRemove(ctx, run.ID, container.RemoveOptions{Force: true}))
+		}
+	}
+	if pc.pause != nil {
+		keep("cannot remove the pause container", b.cli.ContainerRemove(ctx, pc.pause.ID, container.RemoveOptions{Force: true}))
+	}
+	vols, err := b.cli.VolumeList(ctx, volume.ListOptions{Filters: b.ownFilter(pod.LabelPodUID, uid)})
+	keep("cannot list the pod's volumes", err)
+	for _, v := range vols.Volumes {
+		keep("cannot remove volume "+v.Name, b.cli.VolumeRemove(ctx, v.Name, true))
+	}
+	if len(errs) > 0 {
+		return errors.Join(errs...)
+	}
+	if err := os.RemoveAll(b.podDir(uid)); err != nil {
+		return backend.Errorf(backend.KindInternal, "cannot remove the pod directory: %w", err)
+	}
+	return nil
+}
+
+// countPods counts the pods recorded in the data directory.
+func (b *Backend) countPods() int {
+	entries, err := os.ReadDir(fmt.Sprintf("%s/pods", b.dataDir))
+	if err != nil {
+		return 0
+	}
+	n := 0
+	for _, e := range entries {
+		if e.IsDir() {
+			n++
+		}
+	}
+	return n
+}

@@ -1,0 +1,56 @@
+package docker
+
+import (
+	"testing"
+	"time"
+
+	"k8s.io/apimachinery/pkg/util/intstr"
+
+	v1 "k8s.io/api/core/v1"
+
+	"github.com/interlink-hq/interlink-dispatcher/shared/conformance"
+	"github.com/interlink-hq/interlink-dispatcher/shared/interlink"
+	"github.com/interlink-hq/interlink-dispatcher/shared/labtest"
+)
+
+func TestProbes(t *testing.T) {
+	b := newBackend(t, nil)
+	server := func(name string, readyPort int) v1.Container {
+		return v1.Container{Name: name, Image: labtest.PythonImage, ImagePullPolicy: v1.PullIfNotPresent,
+			Command: []string{"python", "-m", "http.server", "8080"},
+			Ports:   []v1.ContainerPort{{Name: "http", ContainerPort: 8080}},
+			StartupProbe: &v1.Probe{ProbeHandler: v1.ProbeHandler{TCPSocket: &v1.TCPSocketAction{Port: intstr.FromString("http")}},
+				PeriodSeconds: 1, FailureThreshold: 30},
+			ReadinessProbe: &v1.Probe{ProbeHandler: v1.ProbeHandler{HTTPGet: &v1.HTTPGetAction{Path: "/", Port: intstr.FromInt32(int32(readyPort))}},
+				PeriodSeconds: 1}}
+	}
+	p := conformance.NewPod("probes", server("ready", 8080))
+	create(t, b, p, conformance.Objects{})
+	waitFor(t, b, p, "ready", func(st interlink.PodStatus) bool { return status(st, "ready").Ready })
+
+	// Readiness against a port nothing listens on: running, never ready.
+	unready := conformance.NewPod("unready", server("unready", 8081))
+	create(t, b, unready, conformance.Objects{})
+	waitFor(t, b, unready, "started", func(st interlink.PodStatus) bool {
+		s := status(st, "unready")
+		return s.State.Running != nil && s.Started != nil && *s.Started
+	})
+	time.Sleep(4 * time.Second) // a few readiness periods
+	if s := status(conformance.StatusOf(t, b, unready, time.Minute), "unready"); s.Ready || s.State.Running == nil {
+		t.Errorf("a container failing its readiness probe is ready: %+v", s)
+	}
+
+	// Liveness: once /tmp/alive is gone, the container is killed and restarted.
+	live := conformance.ShellContainer("live", `touch /tmp/alive; sleep 2; rm /tmp/alive; sleep 60`)
+	live.LivenessProbe = &v1.Probe{ProbeHandler: v1.ProbeHandler{Exec: &v1.ExecAction{Command: []string{"test", "-f", "/tmp/alive"}}},
+		PeriodSeconds: 1, FailureThreshold: 2}
+	lp := conformance.NewPod("liveness", live)
+	lp.Spec.RestartPolicy = v1.RestartPolicyAlways
+	grace := int64(1)
+	lp.Spec.TerminationGracePeriodSeconds = &grace
+	create(t, b, lp, conformance.Objects{})
+	waitFor(t, b, lp, "a restart after failing liveness", func(st interlink.PodStatus) bool {
+		s := status(st, "live")
+		return s.RestartCount >= 1 && s.LastTerminationState.Terminated != nil
+	})
+}

@@ -1,0 +1,464 @@
+package docker
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/network"
+
+	v1 "k8s.io/api/core/v1"
+
+	"github.com/interlink-hq/interlink-dispatcher/shared/pod"
+)
+
+// runner supervises one pod as the kubelet would: it pulls images, runs the init containers one after
+// another, then starts the regular containers together, and restarts exited ones as the restart policy says,
+// each restart a new container (attempt) after a doubling back-off. It works by reconciliation: each step
+// looks at the pod's containers on the engine and does what comes next, so a runner started after a backend
+// restart simply carries on.
+type runner struct {
+	b      *Backend
+	log    *slog.Logger // tagged with the pod's pod_uid, namespace and name
+	rec    *record
+	plan   *podPlan
+	ctx    context.Context
+	cancel context.CancelFunc
+	done   chan struct{}
+	wake   chan struct{}
+
+	mu       sync.Mutex
+	watched  map[string]bool          // container ids a wait goroutine is on
+	failures map[string]launchFailure // by container name: the last launch failure, for its back-off
+
+	preExecDone bool // the pod's pre-exec text has run
+}
+
+type launchFailure struct {
+	attempt int
+	count   int
+	retryAt time.Time
+}
+
+// pollInterval bounds how long a runner sleeps without looking, in case an engine event was missed.
+const pollInterval = 30 * time.Second
+
+func (b *Backend) startRunner(rec *record) {
+	uid := string(rec.Pod.UID)
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.ctx.Err() != nil || b.runners[uid] != nil {
+		return
+	}
+	ctx, cancel := context.WithCancel(b.ctx)
+	r := &runner{b: b, rec: rec, ctx: ctx, log: b.log.With("pod_uid", uid, "namespace", rec.Pod.Namespace, "name", rec.Pod.Name), cancel: cancel, done: make(chan struct{}), wake: make(chan struct{}, 1),
+		watched: map[string]bool{}, failures: map[string]launchFailure{}}
+	b.runners[uid] = r
+	go r.run()
+}
+
+// stopRunner stops the pod's runner, if any, and waits for it to be gone.
+func (b *Backend) stopRunner(uid string) {
+	b.mu.Lock()
+	r := b.runners[uid]
+	delete(b.runners, uid)
+	b.mu.Unlock()
+	if r != nil {
+		r.cancel()
+		<-r.done
+	}
+}
+
+func (r *runner) run() {
+	uid := string(r.rec.Pod.UID)
+	log := r.log
+	defer func() {
+		r.b.mu.Lock()
+		if r.b.runners[uid] == r {
+			delete(r.b.runners, uid)
+		}
+		r.b.mu.Unlock()
+		close(r.done)
+	}()
+	for {
+		wait, finished, err := r.step()
+		if r.ctx.Err() != nil {
+			return
+		}
+		if err != nil {
+			log.Warn("pod supervision step failed; retrying", "err", err)
+			wait = 5 * time.Second
+		}
+		if finished {
+			log.Info("pod finished")
+			return
+		}
+		if wait <= 0 || wait > pollInterval {
+			wait = pollInterval
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-r.ctx.Done():
+			t.Stop()
+			return
+		case <-r.wake:
+		case <-t.C:
+		}
+		t.Stop()
+	}
+}
+
+// step does what comes next for the pod. It returns how long to wait at most before the next step (0:
+// until a container changes) and whether the pod has finished for good.
+func (r *runner) step() (time.Duration, bool, error) {
+	ctx, p := r.ctx, r.rec.Pod
+	if r.plan == nil {
+		plan, err := r.b.plan(r.rec)
+		if err != nil {
+			for _, c := range append(append([]v1.Container{}, p.Spec.InitContainers...), p.Spec.Containers...) {
+				r.b.setError(string(p.UID), c.Name, 0, pod.ReasonCreateContainerError, err.Error())
+			}
+			return time.Minute, false, nil
+		}
+		r.plan = plan
+	}
+	pc, err := r.b.listPod(ctx, string(p.UID))
+	if err != nil {
+		return 0, false, err
+	}
+	if r.b.readState(string(p.UID)).Evicted != nil {
+		if pc.pause != nil {
+			return 0, r.finish(pc.pause.ID), nil
+		}
+		return 0, true, nil
+	}
+	dirs := pod.SizeLimitedDirs(r.plan.volumes)
+	limited := len(dirs) > 0
+	if limited {
+		if msg := pod.OverLimit(dirs); msg != "" {
+			r.evict(pc, msg)
+			if pc.pause != nil {
+				r.finish(pc.pause.ID)
+			}
+			return 0, true, nil
+		}
+	}
+	pauseID, err := r.ensurePause(pc)
+	if err != nil {
+		return 0, false, err
+	}
+	wait, finished, err := r.containers(pc, pauseID)
+	if limited && !finished && (wait == 0 || wait > pod.UsageInterval) {
+		wait = pod.UsageInterval
+	}
+	return wait, finished, err
+}
+
+// containers runs the init containers, then the regular ones, as far as their state allows now.
+func (r *runner) containers(pc *podContainers, pauseID string) (time.Duration, bool, error) {
+	ctx, p := r.ctx, r.rec.Pod
+	if ready, wait, err := r.preExec(pc, pauseID); !ready || err != nil {
+		return wait, false, err
+	}
+	policy := pod.RestartPolicy(p)
+	// Init containers that succeeded are never run again, whatever the pod's policy.
+	initPolicy := policy
+	if initPolicy == v1.RestartPolicyAlways {
+		initPolicy = v1.RestartPolicyOnFailure
+	}
+	for i := range p.Spec.InitContainers {
+		c := &p.Spec.InitContainers[i]
+		runs := pc.runs[c.Name]
+		if len(runs) == 0 {
+			return r.launch(c, pod.RoleInit, 0, pauseID), false, nil
+		}
+		last := runs[len(runs)-1]
+		info, err := r.b.runInfo(ctx, last)
+		if err != nil {
+			return 0, false, err
+		}
+		switch info.phase() {
+		case runPending:
+			return 0, false, r.start(last.ID)
+		case runRunning:
+			r.watch(last.ID)
+			return 0, false, nil
+		}
+		t := info.termination(last.ID)
+		if t.ExitCode == 0 {
+			continue
+		}
+		if !pod.ShouldRestart(initPolicy, int(t.ExitCode)) {
+			return 0, r.finish(pauseID), nil
+		}
+		if d := r.restartDelay(attemptOf(last), t); d > 0 {
+			return d, false, nil
+		}
+		return r.launch(c, pod.RoleInit, attemptOf(last)+1, pauseID), false, nil
+	}
+
+	var wait time.Duration
+	soonest := func(d time.Duration) {
+		if d > 0 && (wait == 0 || d < wait) {
+			wait = d
+		}
+	}
+	allDone := true
+	for i := range p.Spec.Containers {
+		c := &p.Spec.Containers[i]
+		runs := pc.runs[c.Name]
+		if len(runs) == 0 {
+			allDone = false
+			soonest(r.launch(c, pod.RoleContainer, 0, pauseID))
+			continue
+		}
+		last := runs[len(runs)-1]
+		info, err := r.b.runInfo(ctx, last)
+		if err != nil {
+			return 0, false, err
+		}
+		switch info.phase() {
+		case runPending:
+			allDone = false
+			if err := r.start(last.ID); err != nil {
+				return 0, false, err
+			}
+			continue
+		case runRunning:
+			allDone = false
+			r.watch(last.ID)
+			continue
+		}
+		t := info.termination(last.ID)
+		if !pod.ShouldRestart(policy, int(t.ExitCode)) {
+			continue
+		}
+		allDone = false
+		if d := r.restartDelay(attemptOf(last), t); d > 0 {
+			soonest(d)
+			continue
+		}
+		soonest(r.launch(c, pod.RoleContainer, attemptOf(last)+1, pauseID))
+	}
+	if allDone {
+		return 0, r.finish(pauseID), nil
+	}
+	return wait, false, nil
+}
+
+// ensurePause returns the pod's pause container, started; it makes a new one if it is gone.
+func (r *runner) ensurePause(pc *podContainers) (string, error) {
+	if pc.pause == nil {
+		id, err := r.b.createPause(r.ctx, r.rec.Pod, r.plan.volumes)
+		if err != nil {
+			return "", err
+		}
+		r.rec.RemoteID = id
+		_ = r.b.writeRecord(string(r.rec.Pod.UID), r.rec)
+		return id, nil
+	}
+	if pc.pause.State != "running" && !r.finished(pc) {
+		if err := r.b.cli.ContainerStart(r.ctx, pc.pause.ID, container.StartOptions{}); err != nil {
+			return "", err
+		}
+	}
+	return pc.pause.ID, nil
+}
+
+// finished tells a pod whose pause was stopped because it finished from one whose pause died.
+func (r *runner) finished(pc *podContainers) bool {
+	_, err := os.Stat(filepath.Join(r.b.podDir(string(r.rec.Pod.UID)), finishedFile))
+	return err == nil
+}
+
+// finishedFile marks a pod that has finished for good (all its containers done, or an init container
+// failed under restartPolicy Never), so that its stopped pause container is not started again.
+const finishedFile = "finished"
+
+// finish stops the pause container of a pod that has finished; its containers stay for status and logs.
+func (r *runner) finish(pauseID string) bool {
+	_ = os.WriteFile(filepath.Join(r.b.podDir(string(r.rec.Pod.UID)), finishedFile), nil, 0o600)
+	if pc, err := r.b.listPod(r.ctx, string(r.rec.Pod.UID)); err == nil {
+		r.b.stopHelpers(r.ctx, pc)
+	}
+	timeout := 2
+	if err := r.b.cli.ContainerStop(r.ctx, pauseID, container.StopOptions{Timeout: &timeout}); err != nil && !cerrdefs.IsNotFound(err) && r.ctx.Err() == nil {
+		r.log.Warn("cannot stop the pause container of a finished pod", "err", err)
+	}
+	return true
+}
+
+// createContext bounds an engine call that makes an object without letting the runner's cancellation cut
+// it short.
+func createContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+}
+
+// backoffReset is how long a run must last for the next restart to wait only the initial back-off again,
+// as the kubelet's CrashLoopBackOff resets after 10 minutes of running.
+const backoffReset = 10 * time.Minute
+
+// restartDelay is how long to wait before restarting a container whose run t ended: the back-off doubles
+// with each restart, up to its maximum.
+func (r *runner) restartDelay(attempt int, t pod.Termination) time.Duration {
+	d := r.b.cfg.RestartBackoff.Duration
+	if t.FinishedAt.Sub(t.StartedAt) >= backoffReset {
+		attempt = 0
+	}
+	for i := 0; i < attempt && d < r.b.cfg.RestartBackoffMax.Duration; i++ {
+		d *= 2
+	}
+	d = min(d, r.b.cfg.RestartBackoffMax.Duration)
+	return time.Until(t.FinishedAt.Add(d))
+}
+
+// launch pulls the image and creates and starts one attempt of c. A failure is recorded for Status and
+// retried after a back-off, whose length launch returns (0 when the container started).
+func (r *runner) launch(c *v1.Container, role string, attempt int, pauseID string) time.Duration {
+	ctx, p, uid := r.ctx, r.rec.Pod, string(r.rec.Pod.UID)
+	if f, ok := r.failures[c.Name]; ok && f.attempt == attempt && time.Now().Before(f.retryAt) {
+		return time.Until(f.retryAt)
+	}
+	if reason, msg := r.b.ensureImage(ctx, c); reason != "" {
+		return r.fail(c, attempt, reason, msg)
+	}
+	cfg, hc, err := r.b.containerConfig(ctx, r.plan, c, role, attempt, pauseID)
+	if err != nil {
+		return r.fail(c, attempt, pod.ReasonCreateContainerError, err.Error())
+	}
+	start := time.Now()
+	// A create is never abandoned halfway: were the runner stopped (by Delete) during the call, the engine
+	// could finish making a container after Delete listed the pod's containers, and leave it behind.
+	cctx, cancel := createContext(ctx)
+	resp, err := r.b.cli.ContainerCreate(cctx, cfg, hc, &network.NetworkingConfig{}, nil, containerName(p, c.Name, attempt))
+	cancel()
+	r.b.metrics.observe("container_create", start, err)
+	if cerrdefs.IsConflict(err) {
+		return time.Second // made by an earlier step that did not see it listed yet; the next step will
+	}
+	if err != nil {
+		if ctx.Err() != nil {
+			return 0
+		}
+		return r.fail(c, attempt, pod.ReasonCreateContainerError, err.Error())
+	}
+	r.b.setError(uid, c.Name, attempt, "", "")
+	delete(r.failures, c.Name)
+	// A start failure leaves the container created with the engine's error, which Status reports as a
+	// terminated run (StartError), as the kubelet does.
+	_ = r.start(resp.ID)
+	r.prune(c.Name, attempt)
+	return 0
+}
+
+func (r *runner) start(id string) error {
+	start := time.Now()
+	err := r.b.cli.ContainerStart(r.ctx, id, container.StartOptions{})
+	r.b.metrics.observe("container_start", start, err)
+	r.b.inspects.forget(id)
+	r.watch(id)
+	if err != nil && !cerrdefs.IsNotFound(err) {
+		r.log.Info("a container failed to start", "container", id, "err", err)
+	}
+	return nil
+}
+
+// fail records a launch failure and returns the back-off before the next try.
+func (r *runner) fail(c *v1.Container, attempt int, reason, message string) time.Duration {
+	f := r.failures[c.Name]
+	if f.attempt != attempt {
+		f = launchFailure{attempt: attempt}
+	}
+	f.count++
+	d := r.b.cfg.RestartBackoff.Duration
+	for i := 1; i < f.count && d < r.b.cfg.RestartBackoffMax.Duration; i++ {
+		d *= 2
+	}
+	d = min(d, r.b.cfg.RestartBackoffMax.Duration)
+	f.retryAt = time.Now().Add(d)
+	r.failures[c.Name] = f
+	r.b.setError(string(r.rec.Pod.UID), c.Name, attempt, reason, message)
+	r.log.Info("container could not be started; retrying", "container", c.Name,
+		"reason", reason, "message", message, "retry_in", d)
+	return d
+}
+
+// prune removes the runs of a container older than the previous one: the kubelet keeps one dead run
+// for lastState and logs --previous.
+func (r *runner) prune(name string, current int) {
+	pc, err := r.b.listPod(r.ctx, string(r.rec.Pod.UID))
+	if err != nil {
+		return
+	}
+	for _, run := range pc.runs[name] {
+		if attemptOf(run) < current-1 {
+			_ = r.b.cli.ContainerRemove(r.ctx, run.ID, container.RemoveOptions{Force: true})
+		}
+	}
+}
+
+// watch wakes the runner when the container stops.
+func (r *runner) watch(id string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.watched[id] {
+		return
+	}
+	r.watched[id] = true
+	go func() {
+		ch, errCh := r.b.cli.ContainerWait(r.ctx, id, container.WaitConditionNotRunning)
+		select {
+		case <-ch:
+		case err := <-errCh:
+			if r.ctx.Err() == nil && !errors.Is(err, context.Canceled) {
+				r.log.Debug("waiting for a container failed", "container", id, "err", err)
+			}
+		case <-r.ctx.Done():
+			return
+		}
+		r.mu.Lock()
+		delete(r.watched, id)
+		r.mu.Unlock()
+		select {
+		case r.wake <- struct{}{}:
+		default:
+		}
+	}()
+}
+
+// recover takes back the supervision of every recorded pod, and removes the remains of pods whose Create
+// never finished.
+func (b *Backend) recover(ctx context.Context) error {
+	entries, err := os.ReadDir(filepath.Join(b.dataDir, "pods"))
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		if !e.IsDir() || pod.ValidUID(e.Name()) != nil {
+			continue
+		}
+		uid := e.Name()
+		rec, err := b.readRecord(uid)
+		if err != nil || rec.RemoteID == "" {
+			b.log.Info("removing a pod whose creation did not finish", "pod_uid", uid)
+			if err := b.removePod(ctx, uid, 0); err != nil {
+				return err
+			}
+			continue
+		}
+		b.startRunner(rec)
+	}
+	return nil
+}
+
+func (c *inspectCache) forget(id string) {
+	c.mu.Lock()
+	delete(c.entries, id)
+	c.mu.Unlock()
+}

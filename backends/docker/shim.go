@@ -1,0 +1,104 @@
+package docker
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+
+	"github.com/docker/docker/api/types/mount"
+
+	"github.com/interlink-hq/interlink-dispatcher/shared/shim"
+	v1 "k8s.io/api/core/v1"
+)
+
+// Every pod container runs under the shim (shared/shim) as its PID 1: it runs the command, the probes and
+// the lifecycle hooks from inside the container, the same way on every backend, and leaves what it saw in
+// a state directory per run that Status reads.
+
+// shimStopMargin is added to the grace period when the engine stops a container: the shim itself runs
+// preStop, sends the stop signal and kills the command when the grace period is over, then exits.
+const shimStopMargin = 5
+
+// findShim returns the shim binary: the configured one, else interlink-shim beside the backend's own
+// executable.
+func findShim(configured string) (string, error) {
+	path := configured
+	if path == "" {
+		exe, err := os.Executable()
+		if err != nil {
+			return "", fmt.Errorf("config key shim: cannot find the backend's own executable to look for interlink-shim beside it: %v", err)
+		}
+		path = filepath.Join(filepath.Dir(exe), "interlink-shim")
+	}
+	if err := checkStatic(path); err != nil {
+		return "", fmt.Errorf("config key shim: the shim binary every container runs under is not usable (%v); "+
+			"build it beside the backend (make build) or set shim to its path", err)
+	}
+	return path, nil
+}
+
+// shimDir is the host state directory of one run of a pod's container.
+func (b *Backend) shimDir(uid, container string, attempt int) string {
+	return filepath.Join(b.podDir(uid), "shim", container, strconv.Itoa(attempt))
+}
+
+// shimSpec builds the shim's spec for container c of p, with command and args already expanded.
+func shimSpec(p *v1.Pod, c *v1.Container, argv []string) shim.Spec {
+	return shim.Spec{
+		Argv: argv, WorkingDir: c.WorkingDir, Ports: c.Ports, Lifecycle: c.Lifecycle,
+		StartupProbe: c.StartupProbe, LivenessProbe: c.LivenessProbe, ReadinessProbe: c.ReadinessProbe,
+		TerminationGracePeriodSeconds: p.Spec.TerminationGracePeriodSeconds,
+		PreStopOnExit:                 true,
+	}
+}
+
+// checkShimSpec refuses at Create what the shim could not carry out (a probe naming a port the container
+// does not declare, a tcpSocket hook, an unknown stop signal).
+func checkShimSpec(p *v1.Pod, c *v1.Container) error {
+	if err := shimSpec(p, c, []string{"placeholder"}).Validate(); err != nil {
+		return fmt.Errorf("container %q: %v", c.Name, err)
+	}
+	return nil
+}
+
+// prepareShim resolves the run's command line from the container and its image, writes the shim's spec
+// into the run's state directory, and returns the entrypoint and mounts that run the container under the
+// shim.
+func (b *Backend) prepareShim(ctx context.Context, p *v1.Pod, c *v1.Container, attempt int, command, args []string) ([]string, []mount.Mount, error) {
+	img, err := b.cli.ImageInspect(ctx, c.Image)
+	if err != nil {
+		return nil, nil, fmt.Errorf("cannot read the configuration of image %q: %v", c.Image, err)
+	}
+	var entrypoint, cmd []string
+	if img.Config != nil {
+		entrypoint, cmd = img.Config.Entrypoint, img.Config.Cmd
+	}
+	expanded := c.DeepCopy()
+	expanded.Command, expanded.Args = command, args
+	argv, err := shim.ResolveArgv(expanded, entrypoint, cmd)
+	if err != nil {
+		return nil, nil, err
+	}
+	dir := b.shimDir(string(p.UID), c.Name, attempt)
+	if err := shim.WriteSpec(dir, shimSpec(p, c, argv)); err != nil {
+		return nil, nil, err
+	}
+	return shim.Entrypoint(), []mount.Mount{
+		{Type: mount.TypeBind, Source: b.shimPath, Target: shim.BinaryPath, ReadOnly: true},
+		{Type: mount.TypeBind, Source: dir, Target: shim.StateDir},
+	}, nil
+}
+
+// shimState reads what the shim of one run recorded; ok is false when there is nothing (yet).
+func (b *Backend) shimState(uid, container string, attempt int) (shim.State, bool) {
+	st, err := shim.ReadState(b.shimDir(uid, container, attempt))
+	return st, err == nil
+}
+
+// stopSeconds is the engine's stop timeout for a grace period: the shim needs the whole grace period,
+// plus a margin to exit.
+func stopSeconds(graceSeconds float64) int {
+	return int(graceSeconds+0.999) + shimStopMargin
+}

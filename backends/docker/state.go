@@ -1,0 +1,143 @@
+package docker
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	v1 "k8s.io/api/core/v1"
+
+	"github.com/interlink-hq/interlink-dispatcher/shared/interlink"
+	"github.com/interlink-hq/interlink-dispatcher/shared/pod"
+)
+
+// Files of a pod directory.
+const (
+	recordFile = "pod.json"   // the create request and the pod's remote id: present once the pod is recorded
+	stateFile  = "state.json" // the failures met after Create answered, so that Status still shows them after a restart
+)
+
+// record is what Create persists about a pod. It holds the pod's secrets (as interLink sent them), so it is
+// written 0600 inside the 0700 pod directory, beside the materialised secret volumes.
+type record struct {
+	Pod        *v1.Pod                        `json:"pod"`
+	Containers []interlink.RetrievedContainer `json:"containers"`
+	// RemoteID is the pause container's id; empty while Create has not finished (a crash then leaves a
+	// half-made pod that recovery removes).
+	RemoteID string    `json:"remoteID"`
+	Created  time.Time `json:"created"`
+}
+
+// podState is the persisted part of a pod's status that the engine does not hold.
+type podState struct {
+	// Errors are the latest failure per container name (ErrImagePull, CreateContainerError...), for the
+	// attempt that could not be started. A started attempt clears them.
+	Errors map[string]containerError `json:"errors,omitempty"`
+	// Evicted is set once the backend evicted the pod.
+	Evicted *pod.Eviction `json:"evicted,omitempty"`
+}
+
+type containerError struct {
+	Attempt int       `json:"attempt"`
+	Reason  string    `json:"reason"`
+	Message string    `json:"message"`
+	Time    time.Time `json:"time"`
+}
+
+func (b *Backend) podDir(uid string) string { return filepath.Join(b.dataDir, "pods", uid) }
+
+func (b *Backend) readRecord(uid string) (*record, error) {
+	var r record
+	if err := readJSON(filepath.Join(b.podDir(uid), recordFile), &r); err != nil {
+		return nil, err
+	}
+	if r.Pod == nil {
+		return nil, fmt.Errorf("%s has no pod", filepath.Join(b.podDir(uid), recordFile))
+	}
+	return &r, nil
+}
+
+func (b *Backend) writeRecord(uid string, r *record) error {
+	return writeJSON(filepath.Join(b.podDir(uid), recordFile), r)
+}
+
+// stateStore serialises the updates of pod states: the runner writes, Status reads.
+var stateMu sync.Mutex
+
+func (b *Backend) readState(uid string) podState {
+	stateMu.Lock()
+	defer stateMu.Unlock()
+	var s podState
+	if err := readJSON(filepath.Join(b.podDir(uid), stateFile), &s); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		b.log.Warn("cannot read a pod's state file; its past failures are not reported", "pod_uid", uid, "err", err)
+	}
+	return s
+}
+
+// setError records (or, with reason "", clears) the failure of a container's attempt.
+func (b *Backend) setError(uid, container string, attempt int, reason, message string) {
+	stateMu.Lock()
+	defer stateMu.Unlock()
+	path := filepath.Join(b.podDir(uid), stateFile)
+	var s podState
+	_ = readJSON(path, &s)
+	if reason == "" {
+		if _, ok := s.Errors[container]; !ok {
+			return
+		}
+		delete(s.Errors, container)
+	} else {
+		if s.Errors == nil {
+			s.Errors = map[string]containerError{}
+		}
+		s.Errors[container] = containerError{Attempt: attempt, Reason: reason, Message: message, Time: time.Now()}
+	}
+	if _, err := os.Stat(filepath.Dir(path)); err != nil {
+		return // the pod was deleted meanwhile
+	}
+	if err := writeJSON(path, &s); err != nil {
+		b.log.Error("cannot record a container failure; it will not survive a restart", "pod_uid", uid, "err", err)
+	}
+}
+
+// setEviction records the eviction of a pod.
+func (b *Backend) setEviction(uid string, ev *pod.Eviction) {
+	stateMu.Lock()
+	defer stateMu.Unlock()
+	path := filepath.Join(b.podDir(uid), stateFile)
+	var s podState
+	_ = readJSON(path, &s)
+	s.Evicted = ev
+	if err := writeJSON(path, &s); err != nil {
+		b.log.Error("cannot record a pod's eviction", "pod_uid", uid, "err", err)
+	}
+}
+
+func readJSON(path string, v any) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal(data, v); err != nil {
+		return fmt.Errorf("%s is not valid JSON: %v", path, err)
+	}
+	return nil
+}
+
+// writeJSON writes v to path atomically (a crash leaves the old or the new file, never half of one).
+func writeJSON(path string, v any) error {
+	data, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, data, 0o600); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}

@@ -1,0 +1,174 @@
+package docker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"time"
+
+	"github.com/docker/docker/api/types/container"
+
+	v1 "k8s.io/api/core/v1"
+
+	"github.com/interlink-hq/interlink-dispatcher/shared/interlink"
+	"github.com/interlink-hq/interlink-dispatcher/shared/pod"
+)
+
+// Status answers for a batch of pods with one list query for all of them (filtered by the backend's
+// labels), plus an inspect of the containers whose state changed since the last call.
+func (b *Backend) Status(ctx context.Context, pods []*v1.Pod) ([]interlink.PodStatus, error) {
+	out := make([]interlink.PodStatus, 0, len(pods))
+	if len(pods) == 0 {
+		return out, nil
+	}
+	start := time.Now()
+	cs, err := b.cli.ContainerList(ctx, container.ListOptions{All: true, Filters: b.ownFilter()})
+	b.metrics.observe("container_list", start, err)
+	if err != nil {
+		return nil, engineError("cannot list the pods' containers", err)
+	}
+	b.inspects.prune(cs)
+	groups := groupByPod(cs)
+	for _, p := range pods {
+		if p == nil {
+			continue
+		}
+		uid := string(p.UID)
+		pc := groups[uid]
+		known := pc != nil
+		if !known && pod.ValidUID(uid) == nil {
+			_, err := os.Stat(b.podDir(uid))
+			known = !errors.Is(err, fs.ErrNotExist)
+		}
+		if !known {
+			out = append(out, pod.NotFoundStatus(p, fmt.Sprintf("backend %q has no pod with UID %s: it was never created there, or it was deleted", b.env.Name, uid)))
+			continue
+		}
+		if pc == nil {
+			pc = &podContainers{runs: map[string][]container.Summary{}}
+		}
+		out = append(out, b.podStatus(ctx, p, pc, b.readState(uid)))
+	}
+	return out, nil
+}
+
+// podStatus maps a pod's containers to Kubernetes statuses, one per spec container.
+func (b *Backend) podStatus(ctx context.Context, p *v1.Pod, pc *podContainers, st podState) interlink.PodStatus {
+	jobID := ""
+	if pc.pause != nil {
+		jobID = pc.pause.ID
+	}
+	out := pod.NewPodStatus(p, jobID)
+	policy := pod.RestartPolicy(p)
+	initPolicy := policy
+	if initPolicy == v1.RestartPolicyAlways {
+		initPolicy = v1.RestartPolicyOnFailure
+	}
+	initDone := true
+	for i := range p.Spec.InitContainers {
+		c := &p.Spec.InitContainers[i]
+		runs := pc.runs[c.Name]
+		var s v1.ContainerStatus
+		if failed := pod.InitFailed(out.InitContainers, policy); failed != "" && len(runs) == 0 {
+			// A later init container never runs once an earlier one failed for good.
+			s = pod.NotStarted(c, fmt.Sprintf("never started: init container %q failed", failed))
+		} else if !initDone && len(runs) == 0 {
+			s = pod.Waiting(c, pod.ReasonPodInitializing, "", 0)
+		} else {
+			s = b.containerStatus(ctx, c, runs, st.Errors[c.Name], initPolicy)
+		}
+		if s.State.Terminated == nil || s.State.Terminated.ExitCode != 0 {
+			initDone = false
+		}
+		out.InitContainers = append(out.InitContainers, s)
+	}
+	failedInit := pod.InitFailed(out.InitContainers, policy)
+	for i := range p.Spec.Containers {
+		c := &p.Spec.Containers[i]
+		runs := pc.runs[c.Name]
+		if failedInit != "" && len(runs) == 0 {
+			out.Containers = append(out.Containers, pod.NotStarted(c, fmt.Sprintf("never started: init container %q failed", failedInit)))
+			continue
+		}
+		if !initDone && len(runs) == 0 {
+			out.Containers = append(out.Containers, pod.Waiting(c, pod.ReasonPodInitializing, "", 0))
+			continue
+		}
+		out.Containers = append(out.Containers, b.containerStatus(ctx, c, runs, st.Errors[c.Name], policy))
+	}
+	if st.Evicted != nil {
+		applyEviction(out.InitContainers, st.Evicted)
+		applyEviction(out.Containers, st.Evicted)
+	}
+	return out
+}
+
+// containerStatus maps the runs of one container (oldest first) and its recorded launch failure.
+func (b *Backend) containerStatus(ctx context.Context, c *v1.Container, runs []container.Summary, failure containerError, policy v1.RestartPolicy) v1.ContainerStatus {
+	var (
+		last     *container.Summary
+		lastTerm *pod.Termination
+		restarts int32
+	)
+	if n := len(runs); n > 0 {
+		last = &runs[n-1]
+		restarts = int32(attemptOf(*last))
+		if n > 1 {
+			if info, err := b.runInfo(ctx, runs[n-2]); err == nil {
+				t := b.withShim(info.termination(runs[n-2].ID), runs[n-2])
+				lastTerm = &t
+			}
+		}
+	}
+	if failure.Reason != "" && (last == nil || failure.Attempt > attemptOf(*last)) {
+		s := pod.Waiting(c, failure.Reason, failure.Message, int32(max(failure.Attempt, 0)))
+		if last != nil {
+			if info, err := b.runInfo(ctx, *last); err == nil && info.phase() == runExited {
+				t := b.withShim(info.termination(last.ID), *last)
+				s = pod.WithLastState(s, &t)
+			}
+		}
+		return s
+	}
+	if last == nil {
+		return pod.Waiting(c, pod.ReasonContainerCreating, "", 0)
+	}
+	info, err := b.runInfo(ctx, *last)
+	if err != nil {
+		return pod.Waiting(c, pod.ReasonContainerCreating, fmt.Sprintf("cannot inspect container %s: %v", shortID(last.ID), err), restarts)
+	}
+	var s v1.ContainerStatus
+	switch info.phase() {
+	case runPending:
+		s = pod.Waiting(c, pod.ReasonContainerCreating, "", restarts)
+	case runRunning:
+		s = pod.WithLastState(pod.Running(c, info.StartedAt, restarts), lastTerm)
+		if st, ok := b.shimState(last.Labels[pod.LabelPodUID], c.Name, int(restarts)); ok && st.Ready != nil {
+			s.Ready = *st.Ready
+		}
+	default:
+		t := b.withShim(info.termination(last.ID), *last)
+		if pod.ShouldRestart(policy, int(t.ExitCode)) {
+			s = pod.Waiting(c, pod.ReasonCrashLoopBackOff, fmt.Sprintf("back-off restarting failed container %s", c.Name), restarts)
+			s = pod.WithLastState(s, &t)
+		} else {
+			s = pod.WithLastState(pod.Terminated(c, t, restarts), lastTerm)
+		}
+	}
+	s.ContainerID = "docker://" + last.ID
+	s.ImageID = last.ImageID
+	return s
+}
+
+// withShim completes a run's end with the reason and message its shim recorded when the shim ended it
+// (StartError, Unhealthy, FailedPostStartHook). An OOM kill stays OOMKilled.
+func (b *Backend) withShim(t pod.Termination, run container.Summary) pod.Termination {
+	st, ok := b.shimState(run.Labels[pod.LabelPodUID], run.Labels[pod.LabelContainer], attemptOf(run))
+	if !ok || st.Reason == "" || t.OOMKilled {
+		return t
+	}
+	t.Reason, t.Message = st.Reason, st.Message
+	return t
+}

@@ -1,0 +1,26 @@
+// Command pause holds a pod's network and IPC namespaces for the Docker backend: it does nothing until it is
+// asked to stop, and reaps any child that ends up under it. It imports nothing that needs cgo, so it builds
+// as a static binary that the backend can import into a one-file image without any registry.
+package main
+
+import (
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	sigs := make(chan os.Signal, 8)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGCHLD)
+	for s := range sigs {
+		if s != syscall.SIGCHLD {
+			os.Exit(0)
+		}
+		for {
+			var ws syscall.WaitStatus
+			if pid, err := syscall.Wait4(-1, &ws, syscall.WNOHANG, nil); pid <= 0 || err != nil {
+				break
+			}
+		}
+	}
+}
