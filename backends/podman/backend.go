@@ -1,0 +1,195 @@
+// Package podman is the Podman backend: each Kubernetes pod becomes one native Podman pod, whose infra
+// container holds the network, IPC and UTS namespaces its containers share (so they reach each other on
+// localhost), driven through Podman's libpod REST API by the thin client in ./libpod.
+package podman
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	v1 "k8s.io/api/core/v1"
+
+	"github.com/interlink-hq/interlink-dispatcher/backends/podman/libpod"
+	"github.com/interlink-hq/interlink-dispatcher/shared/backend"
+	"github.com/interlink-hq/interlink-dispatcher/shared/pod"
+)
+
+// Version is the backend binary's version.
+var Version = "0.1.0"
+
+// Backend runs pods on one Podman service.
+type Backend struct {
+	env         backend.Env
+	cfg         Config
+	pullTimeout time.Duration
+	api         *libpod.Client
+	engine      string // e.g. "Podman 4.3.1"
+	log         *slog.Logger
+	metrics     *metrics
+	// noLimits is set for rootless Podman on cgroup v1, which ignores resource limits with a mere warning:
+	// pods with limits are refused rather than run without them.
+	noLimits bool
+
+	// ctx lives as long as the backend; launches run under it so that Close stops them.
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu      sync.Mutex
+	records map[string]*record      // by pod UID
+	running map[string]launchHandle // launches in flight, by pod UID
+	watches map[string]launchHandle // usage watches of sized emptyDirs, by pod UID
+	// lastStates caches the previous run of restarted containers, found from the engine's died events,
+	// keyed by container id and restart count: it cannot change until the container restarts again.
+	lastStates map[string]lastRun
+	// inspects caches the last inspect of each container, see inspect.
+	inspects map[string]inspectEntry
+}
+
+var _ backend.Backend = (*Backend)(nil)
+
+// New is the backend's Factory: it connects to the configured Podman service, refuses one older than 4.3,
+// loads the pod records of env.DataDir and resumes the launches a previous process left unfinished.
+func New(ctx context.Context, env backend.Env) (backend.Backend, error) {
+	return newBackend(ctx, env)
+}
+
+func newBackend(ctx context.Context, env backend.Env) (*Backend, error) {
+	cfg, pullTimeout, err := parseConfig(env.Config)
+	if err != nil {
+		return nil, err
+	}
+	if env.DataDir == "" {
+		return nil, errors.New("the podman backend needs a data directory (backend.Env.DataDir) for its pods' files")
+	}
+	if env.Instance == "" {
+		return nil, errors.New("the podman backend needs the dispatcher instance id (backend.Env.Instance) to label what it creates")
+	}
+	api, err := libpod.New(cfg.URI, cfg.Identity)
+	if err != nil {
+		return nil, fmt.Errorf("config key uri: %w", err)
+	}
+	m := newMetrics()
+	m.observe(api)
+	vctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	v, err := api.Version(vctx)
+	if err != nil {
+		return nil, fmt.Errorf("cannot ask the Podman service at %s its version (config key uri): %w", cfg.URI, err)
+	}
+	if err := libpod.CheckVersion(v); err != nil {
+		return nil, fmt.Errorf("the Podman service at %s: %w", cfg.URI, err)
+	}
+	info, err := api.Info(vctx)
+	if err != nil {
+		return nil, fmt.Errorf("cannot ask the Podman service at %s about its host: %w", cfg.URI, err)
+	}
+	b := &Backend{
+		env: env, cfg: cfg, pullTimeout: pullTimeout, api: api,
+		engine:     "Podman " + v.LibpodAPIVersion(),
+		log:        slog.Default().With("backend", env.Name),
+		metrics:    m,
+		noLimits:   info.Host.Security.Rootless && info.Host.CgroupVersion != "v2",
+		running:    map[string]launchHandle{},
+		watches:    map[string]launchHandle{},
+		lastStates: map[string]lastRun{},
+		inspects:   map[string]inspectEntry{},
+	}
+	b.ctx, b.cancel = context.WithCancel(context.Background())
+	if b.records, err = b.loadRecords(); err != nil {
+		return nil, err
+	}
+	for _, r := range b.records {
+		if r.Eviction != nil {
+			continue
+		}
+		if !r.Launched && r.InitFailed == "" && len(r.Failures) == 0 {
+			b.startLaunch(r, nil)
+		}
+		b.startWatch(r)
+	}
+	return b, nil
+}
+
+// Close stops the launches in flight (they resume when a backend starts again on the same data directory).
+func (b *Backend) Close() error {
+	b.cancel()
+	b.wg.Wait()
+	return nil
+}
+
+// Describe names the backend and declares what it honours.
+func (b *Backend) Describe(ctx context.Context) (backend.Description, error) {
+	return backend.Description{
+		Name:            "podman",
+		Version:         Version,
+		ProtocolVersion: backend.ProtocolVersion,
+		Engine:          b.engine,
+		Capabilities:    capabilities(),
+	}, nil
+}
+
+func capabilities() backend.Capabilities {
+	return backend.Capabilities{
+		VolumeKinds: []string{"configMap", "secret", "projected", "downwardAPI", "emptyDir", "hostPath"},
+		Features: []string{
+			backend.FeatureInitContainers, backend.FeatureMultipleContainers, backend.FeatureSharedLocalhost,
+			backend.FeaturePorts, backend.FeatureEmptyDirMemory, backend.FeatureSubPath,
+			backend.FeatureRunAsUser, backend.FeatureRunAsGroup, backend.FeaturePrivileged,
+			backend.FeatureReadOnlyRootFS, backend.FeatureCapabilities, backend.FeatureImagePullPolicy,
+			backend.FeatureRestartPolicyAlways, backend.FeatureRestartPolicyOnFailure,
+			backend.FeatureTerminationGrace, pod.FeatureNoNewPrivileges,
+			backend.FeatureEmptyDirSizeLimit, // enforced by eviction, as the kubelet does (evict.go)
+			// Run by the shim inside each container.
+			backend.FeatureProbes, backend.FeatureLifecycleHooks,
+		},
+	}
+}
+
+// Capacity reports the Podman host's CPUs and memory, and the configured pod limit.
+func (b *Backend) Capacity(ctx context.Context) (backend.Capacity, error) {
+	info, err := b.api.Info(ctx)
+	if err != nil {
+		return backend.Capacity{}, engineError(err)
+	}
+	var c backend.Capacity
+	if info.Host.CPUs > 0 {
+		cpu := int64(info.Host.CPUs) * 1000
+		c.CPUMilli = &cpu
+	}
+	if info.Host.MemTotal > 0 {
+		mem := info.Host.MemTotal
+		c.MemoryBytes = &mem
+	}
+	if b.cfg.Pods > 0 {
+		pods := b.cfg.Pods
+		c.Pods = &pods
+	}
+	return c, nil
+}
+
+// podLog is the backend's logger for lines about pod p, with the keys every backend uses.
+func (b *Backend) podLog(p *v1.Pod) *slog.Logger {
+	return b.log.With("pod_uid", string(p.UID), "namespace", p.Namespace, "name", p.Name)
+}
+
+// labelLog is podLog for an engine object, from the labels the backend put on it.
+func (b *Backend) labelLog(labels map[string]string) *slog.Logger {
+	return b.log.With("pod_uid", labels[pod.LabelPodUID], "namespace", labels[pod.LabelNamespace], "name", labels[pod.LabelPodName])
+}
+
+// engineError gives an engine failure its kind: unreachable is Unavailable, the rest Internal.
+func engineError(err error) error {
+	var u *libpod.UnavailableError
+	if errors.As(err, &u) {
+		return &backend.Error{Kind: backend.KindUnavailable, Msg: u.Error(), Err: err}
+	}
+	if libpod.IsNotFound(err) {
+		return &backend.Error{Kind: backend.KindNotFound, Msg: err.Error(), Err: err}
+	}
+	return &backend.Error{Kind: backend.KindInternal, Msg: err.Error(), Err: err}
+}

@@ -1,0 +1,89 @@
+package podman
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	v1 "k8s.io/api/core/v1"
+
+	"github.com/interlink-hq/interlink-dispatcher/shared/interlink"
+	"github.com/interlink-hq/interlink-dispatcher/shared/pod"
+)
+
+// calls counts the backend's calls to one libpod route so far.
+func calls(t *testing.T, b *Backend, method, route string) uint64 {
+	t.Helper()
+	mfs, err := b.Metrics(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n uint64
+	for _, mf := range mfs {
+		if mf.GetName() != "interlink_backend_podman_engine_request_duration_seconds" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			var gotMethod, gotRoute string
+			for _, l := range m.GetLabel() {
+				switch l.GetName() {
+				case "method":
+					gotMethod = l.GetValue()
+				case "route":
+					gotRoute = l.GetValue()
+				}
+			}
+			if gotMethod == method && gotRoute == route {
+				n += m.GetHistogram().GetSampleCount()
+			}
+		}
+	}
+	return n
+}
+
+// Status of a batch is one list query for all pods; a second look at unchanged containers inspects nothing.
+func TestStatusBatchIsOneListQuery(t *testing.T) {
+	b := newTestBackend(t, testEnv(t))
+	var pods []*v1.Pod
+	for _, name := range []string{"batch-a", "batch-b", "batch-c"} {
+		p := newPod(name, busybox("main", "exec sleep 300"), busybox("side", "exec sleep 300"))
+		p.Spec.RestartPolicy = v1.RestartPolicyAlways
+		create(t, b, p)
+		pods = append(pods, p)
+	}
+	unknown := newPod("batch-unknown", busybox("main", "true"))
+	asked := append(pods, unknown)
+	for _, p := range pods {
+		waitFor(t, b, p, time.Minute, "the pod to run", phaseIs(v1.PodRunning))
+	}
+	time.Sleep(500 * time.Millisecond)                               // let every launch finish its own calls
+	if _, err := b.Status(context.Background(), asked); err != nil { // the first look inspects
+		t.Fatal(err)
+	}
+
+	lists, inspects := calls(t, b, "GET", "/containers/json"), calls(t, b, "GET", "/containers/{name}/json")
+	var st []interlink.PodStatus
+	for i := 0; i < 2; i++ {
+		var err error
+		if st, err = b.Status(context.Background(), asked); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := calls(t, b, "GET", "/containers/json") - lists; got != 2 {
+		t.Errorf("two Status calls for %d pods made %d container list queries, want 2", len(asked), got)
+	}
+	if got := calls(t, b, "GET", "/containers/{name}/json") - inspects; got != 0 {
+		t.Errorf("Status of running containers already looked at made %d inspects, want 0", got)
+	}
+	if len(st) != len(asked) {
+		t.Fatalf("%d statuses for %d pods", len(st), len(asked))
+	}
+	for i, p := range pods {
+		if st[i].PodUID != string(p.UID) || pod.Phase(st[i]) != v1.PodRunning || len(st[i].Containers) != 2 {
+			t.Errorf("status %d: %s (uid %s), want pod %s running with 2 containers", i, describe(st[i]), st[i].PodUID, p.Name)
+		}
+	}
+	if c := st[3].Containers[0].State.Terminated; c == nil || c.Reason != pod.ReasonNotFound {
+		t.Errorf("unknown pod: %s, want NotFound", describe(st[3]))
+	}
+}

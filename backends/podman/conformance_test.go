@@ -1,0 +1,14 @@
+package podman
+
+import (
+	"testing"
+	"time"
+
+	"github.com/interlink-hq/interlink-dispatcher/shared/conformance"
+)
+
+// The shared conformance harness against the lab's real Podman service.
+func TestConformance(t *testing.T) {
+	b := newTestBackend(t, testEnv(t))
+	conformance.Run(t, b, conformance.Options{Parallel: true, PodTimeout: 2 * time.Minute})
+}

@@ -1,0 +1,127 @@
+package podman
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	v1 "k8s.io/api/core/v1"
+
+	"github.com/interlink-hq/interlink-dispatcher/shared/backend"
+	"github.com/interlink-hq/interlink-dispatcher/shared/interlink"
+	"github.com/interlink-hq/interlink-dispatcher/shared/pod"
+)
+
+// Delete sends SIGTERM and lets the container finish within the grace period; a container that ignores it is
+// killed when the grace period ends; everything the pod had (containers, infra, tmpfs volume, files) is gone.
+func TestGracefulDelete(t *testing.T) {
+	b := newTestBackend(t, testEnv(t))
+	outDir := t.TempDir()
+	hp := v1.HostPathDirectory
+	polite := busybox("polite", "trap 'echo got-term > /out/polite; exit 0' TERM; while true; do sleep 0.1; done")
+	polite.VolumeMounts = []v1.VolumeMount{{Name: "out", MountPath: "/out"}, {Name: "mem", MountPath: "/mem"}}
+	stubborn := busybox("stubborn", "trap '' TERM; while true; do sleep 0.1; done")
+	p := newPod("graceful", polite, stubborn)
+	p.Spec.Volumes = []v1.Volume{
+		{Name: "out", VolumeSource: v1.VolumeSource{HostPath: &v1.HostPathVolumeSource{Path: outDir, Type: &hp}}},
+		{Name: "mem", VolumeSource: v1.VolumeSource{EmptyDir: &v1.EmptyDirVolumeSource{Medium: v1.StorageMediumMemory}}},
+	}
+	create(t, b, p)
+	waitFor(t, b, p, time.Minute, "both containers to run", func(st interlink.PodStatus) bool {
+		return st.Containers[0].State.Running != nil && st.Containers[1].State.Running != nil
+	})
+	vols, err := b.api.VolumeList(context.Background(), b.podLabels(string(p.UID)))
+	if err != nil || len(vols) != 1 {
+		t.Fatalf("the Memory emptyDir has %d Podman volumes (%v), want 1", len(vols), err)
+	}
+	start := time.Now()
+	if err := b.Delete(context.Background(), backend.DeleteRequest{Pod: p, GracePeriod: 3 * time.Second}); err != nil {
+		t.Fatal(err)
+	}
+	took := time.Since(start)
+	if took < 3*time.Second || took > 20*time.Second {
+		t.Errorf("delete took %v; the stubborn container should have been killed after the 3 s grace period", took)
+	}
+	if got, _ := os.ReadFile(filepath.Join(outDir, "polite")); strings.TrimSpace(string(got)) != "got-term" {
+		t.Errorf("the polite container did not get SIGTERM before being removed (wrote %q)", got)
+	}
+	ctrs, _ := b.api.ContainerList(context.Background(), b.podLabels(string(p.UID)))
+	pods, _ := b.api.PodList(context.Background(), b.podLabels(string(p.UID)))
+	vols, _ = b.api.VolumeList(context.Background(), b.podLabels(string(p.UID)))
+	if len(ctrs)+len(pods)+len(vols) != 0 {
+		t.Fatalf("after delete: %d containers, %d pods, %d volumes left", len(ctrs), len(pods), len(vols))
+	}
+	if _, err := os.Stat(b.podDir(string(p.UID))); !os.IsNotExist(err) {
+		t.Fatalf("the pod's directory is still there (%v)", err)
+	}
+	if st := status(t, b, p); st.Containers[0].State.Terminated == nil || st.Containers[0].State.Terminated.Reason != pod.ReasonNotFound {
+		t.Fatalf("status after delete: %s, want NotFound", describe(st))
+	}
+}
+
+// The backend never touches what it did not create: a container of another instance with the same pod UID
+// survives a delete, and is not listed.
+func TestOtherInstancesUntouched(t *testing.T) {
+	env := testEnv(t)
+	mine := newTestBackend(t, env)
+	other := env
+	other.Instance = env.Instance + "-other"
+	other.DataDir = t.TempDir()
+	theirs := newTestBackend(t, other)
+	p := newPod("shared-uid", busybox("main", "exec sleep 300"))
+	create(t, theirs, p)
+	waitFor(t, theirs, p, time.Minute, "their pod to run", phaseIs(v1.PodRunning))
+	if err := mine.Delete(context.Background(), backend.DeleteRequest{Pod: p, GracePeriod: time.Second}); err != nil {
+		t.Fatal(err)
+	}
+	if st := status(t, theirs, p); pod.Phase(st) != v1.PodRunning {
+		t.Fatalf("another instance's delete touched the pod: %s", describe(st))
+	}
+	recs, err := mine.List(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range recs {
+		if r.UID == string(p.UID) {
+			t.Fatal("List shows a pod of another instance")
+		}
+	}
+}
+
+func TestCapacityAndDescribe(t *testing.T) {
+	b := newTestBackend(t, testEnv(t))
+	c, err := b.Capacity(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.CPUMilli == nil || *c.CPUMilli < 1000 || c.MemoryBytes == nil || *c.MemoryBytes <= 0 || c.Pods == nil || *c.Pods != 50 {
+		t.Fatalf("capacity = %+v, want the host's CPUs and memory and the configured 50 pods", c)
+	}
+	mfs, err := b.Metrics(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	sawInfo := false
+	for _, mf := range mfs {
+		if mf.GetName() != "interlink_backend_podman_engine_request_duration_seconds" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "route" && l.GetValue() == "/info" && m.GetHistogram().GetSampleCount() > 0 {
+					sawInfo = true
+				}
+			}
+		}
+	}
+	if !sawInfo {
+		t.Error("the engine latency histogram has no sample for /info after Capacity")
+	}
+	d, err := b.Describe(context.Background())
+	if err != nil || d.Name != "podman" || !strings.HasPrefix(d.Engine, "Podman 4.") {
+		t.Fatalf("describe = %+v, %v", d, err)
+	}
+}

@@ -1,0 +1,391 @@
+package podman
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	v1 "k8s.io/api/core/v1"
+
+	"github.com/interlink-hq/interlink-dispatcher/backends/podman/libpod"
+	"github.com/interlink-hq/interlink-dispatcher/shared/pod"
+)
+
+// startLaunch runs launch for r in the background; prep is what Create prepared, nil for a launch resumed
+// by a new process. The caller holds b.mu (or is newBackend).
+func (b *Backend) startLaunch(r *record, prep *prepared) {
+	uid := string(r.Pod.UID)
+	ctx, cancel := context.WithCancel(b.ctx)
+	done := make(chan struct{})
+	b.running[uid] = launchHandle{cancel: cancel, done: done}
+	b.wg.Add(1)
+	go func() {
+		defer b.wg.Done()
+		defer close(done)
+		defer cancel()
+		b.launch(ctx, r, prep)
+		b.mu.Lock()
+		if h, ok := b.running[uid]; ok && h.done == done {
+			delete(b.running, uid)
+		}
+		b.mu.Unlock()
+	}()
+}
+
+type launchHandle struct {
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// stopLaunch cancels the launch of uid, if one runs, and waits for it to end.
+func (b *Backend) stopLaunch(uid string) {
+	b.mu.Lock()
+	h, ok := b.running[uid]
+	delete(b.running, uid)
+	b.mu.Unlock()
+	if ok {
+		h.cancel()
+		<-h.done
+	}
+}
+
+// launch brings the pod up: images, the Podman pod, its containers, the init containers one after another
+// (each to completion, detected by the engine's wait), then the regular containers together. Every step is
+// idempotent, so a backend restarted halfway runs it again from the top and only does what is missing.
+// An engine that cannot be reached is waited for; any other failure is recorded on the container it
+// concerns, and a Podman pod left half-made is removed.
+func (b *Backend) launch(ctx context.Context, r *record, prep *prepared) {
+	log := b.podLog(r.Pod)
+	if prep == nil {
+		var err error
+		if prep, err = b.prepare(r, false); err != nil {
+			for _, c := range allContainers(r.Pod) {
+				b.fail(r, c.Name, failure{Reason: pod.ReasonCreateContainerError, Message: err.Error()})
+			}
+			return
+		}
+	}
+	for delay := time.Second; ; delay = min(2*delay, 30*time.Second) {
+		err := b.launchOnce(ctx, r, prep)
+		if err == nil || ctx.Err() != nil {
+			return
+		}
+		var u *libpod.UnavailableError
+		if !errors.As(err, &u) {
+			// Never silent: the containers not yet made show the reason in Status.
+			log.Error("pod launch failed", "err", err)
+			for _, c := range allContainers(r.Pod) {
+				b.fail(r, c.Name, failure{Reason: pod.ReasonCreateContainerError, Message: "the pod could not be started: " + err.Error()})
+			}
+			return
+		}
+		log.Warn("the Podman service is unavailable; retrying the launch", "err", err, "retry_in", delay)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(delay):
+		}
+	}
+}
+
+// fail records why container name cannot run.
+func (b *Backend) fail(r *record, name string, f failure) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if r.Failures == nil {
+		r.Failures = map[string]failure{}
+	}
+	r.Failures[name] = f
+	if err := b.save(r); err != nil {
+		b.podLog(r.Pod).Error("cannot record a pod failure", "err", err)
+	}
+}
+
+func (b *Backend) update(r *record, change func(*record)) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	change(r)
+	if err := b.save(r); err != nil {
+		b.podLog(r.Pod).Error("cannot update a pod record", "err", err)
+	}
+}
+
+func (b *Backend) launchOnce(ctx context.Context, r *record, prep *prepared) error {
+	p := r.Pod
+
+	// Images first: a pod whose image cannot be had is not created at all.
+	pulled := map[string]bool{}
+	failed := false
+	for _, cp := range prep.specs {
+		key := cp.spec.Image + "|" + string(pod.PullPolicy(cp.c))
+		if pulled[key] {
+			continue
+		}
+		if f, err := b.pullImage(ctx, cp.c, cp.spec.Image); err != nil {
+			return err
+		} else if f != nil {
+			b.fail(r, cp.c.Name, *f)
+			failed = true
+			continue
+		}
+		pulled[key] = true
+	}
+	if failed {
+		return nil
+	}
+
+	existing, err := b.api.ContainerList(ctx, b.podLabels(string(p.UID)))
+	if err != nil {
+		return err
+	}
+	byName := map[string]libpod.ListContainer{}
+	for _, c := range existing {
+		if !c.IsInfra {
+			byName[c.Labels[pod.LabelContainer]] = c
+		}
+	}
+	pods, err := b.api.PodList(ctx, b.podLabels(string(p.UID)))
+	if err != nil {
+		return err
+	}
+	if len(pods) == 0 {
+		if _, err := b.api.PodCreate(ctx, b.podSpec(p, r.PodName)); err != nil {
+			if isTransient(err) {
+				return err
+			}
+			for _, c := range allContainers(p) {
+				b.fail(r, c.Name, failure{Reason: pod.ReasonCreateContainerError, Message: "cannot create the Podman pod: " + err.Error()})
+			}
+			b.removeEngineObjects(context.WithoutCancel(ctx), string(p.UID))
+			return nil
+		}
+	}
+	if err := b.createMemoryVolumes(ctx, r, prep.vols); err != nil {
+		if isTransient(err) {
+			return err
+		}
+		for _, c := range allContainers(p) {
+			b.fail(r, c.Name, failure{Reason: pod.ReasonCreateContainerError, Message: err.Error()})
+		}
+		b.removeEngineObjects(context.WithoutCancel(ctx), string(p.UID))
+		return nil
+	}
+	// The mesh/tunnel text of the annotations runs in the pod's network namespace before any container.
+	if ok, err := b.preExec(ctx, r); err != nil || !ok {
+		return err
+	}
+	for _, cp := range prep.specs {
+		if _, ok := byName[cp.c.Name]; ok {
+			continue
+		}
+		img, err := b.api.ImageInspect(ctx, cp.spec.Image)
+		if err != nil {
+			if isTransient(err) {
+				return err
+			}
+			b.failAll(ctx, r, cp.c.Name, fmt.Errorf("cannot read the configuration of image %q: %w", cp.c.Image, err))
+			return nil
+		}
+		spec, err := b.withShim(cp, img.Config, b.shimDir(string(p.UID), cp.c.Name))
+		if err != nil {
+			b.failAll(ctx, r, cp.c.Name, err)
+			return nil
+		}
+		if _, err := b.api.ContainerCreate(ctx, spec); err != nil {
+			if isTransient(err) {
+				return err
+			}
+			b.failAll(ctx, r, cp.c.Name, err)
+			return nil
+		}
+	}
+
+	for _, cp := range prep.specs {
+		if cp.role != pod.RoleInit {
+			continue
+		}
+		ok, err := b.runInit(ctx, r, cp)
+		if err != nil || !ok {
+			return err
+		}
+	}
+	for _, cp := range prep.specs {
+		if cp.role != pod.RoleContainer {
+			continue
+		}
+		if err := b.api.ContainerStart(ctx, cp.spec.Name); err != nil {
+			if isTransient(err) {
+				return err
+			}
+			b.fail(r, cp.c.Name, failure{Reason: pod.ReasonStartError, Message: err.Error(), Terminated: true})
+		}
+	}
+	b.update(r, func(r *record) { r.Launched = true })
+	return nil
+}
+
+// failAll records that container name could not be created because of err. Half a pod is worse than none:
+// what was made is removed, the reason stays on the container and the others are told why they were not made.
+func (b *Backend) failAll(ctx context.Context, r *record, name string, err error) {
+	for _, c := range allContainers(r.Pod) {
+		msg := err.Error()
+		if c.Name != name {
+			msg = fmt.Sprintf("not created: container %q of the pod could not be created", name)
+		}
+		b.fail(r, c.Name, failure{Reason: pod.ReasonCreateContainerError, Message: msg})
+	}
+	b.removeEngineObjects(context.WithoutCancel(ctx), string(r.Pod.UID))
+}
+
+// runInit runs one init container to completion: its exit is the engine's answer to wait. A failed run is
+// retried with a growing delay when the restart policy says so; otherwise the pod ends there (ok false).
+func (b *Backend) runInit(ctx context.Context, r *record, cp containerPlan) (ok bool, err error) {
+	name := cp.spec.Name
+	ins, err := b.api.ContainerInspect(ctx, name)
+	if err != nil {
+		return false, err
+	}
+	delay := 2 * time.Second
+	for {
+		switch ins.State.Status {
+		case "exited", "stopped":
+			if ins.State.ExitCode == 0 && !ins.State.FinishedAt.IsZero() {
+				return true, nil
+			}
+			if ins.State.FinishedAt.IsZero() || ins.State.StartedAt.IsZero() {
+				break // never ran: start it below
+			}
+			code := ins.State.ExitCode
+			if !pod.ShouldRestart(pod.RestartPolicy(r.Pod), int(code)) {
+				b.update(r, func(r *record) { r.InitFailed = cp.c.Name })
+				return false, nil
+			}
+			b.update(r, func(r *record) {
+				if r.InitRestarts == nil {
+					r.InitRestarts, r.InitLast = map[string]int32{}, map[string]lastRun{}
+				}
+				r.InitRestarts[cp.c.Name]++
+				r.InitLast[cp.c.Name] = lastRun{ExitCode: code, StartedAt: ins.State.StartedAt, FinishedAt: ins.State.FinishedAt}
+			})
+			select {
+			case <-ctx.Done():
+				return false, ctx.Err()
+			case <-time.After(delay):
+			}
+			delay = min(2*delay, 5*time.Minute)
+		}
+		if ins.State.Status != "running" {
+			if err := b.api.ContainerStart(ctx, name); err != nil {
+				if isTransient(err) {
+					return false, err
+				}
+				b.fail(r, cp.c.Name, failure{Reason: pod.ReasonStartError, Message: err.Error(), Terminated: true})
+				b.update(r, func(r *record) { r.InitFailed = cp.c.Name })
+				return false, nil
+			}
+		}
+		if _, err := b.api.ContainerWait(ctx, name, "exited", "stopped"); err != nil {
+			return false, err
+		}
+		if ins, err = b.api.ContainerInspect(ctx, name); err != nil {
+			return false, err
+		}
+	}
+}
+
+// pullImage makes the container's image present as its pull policy says. A nil failure and nil error mean
+// the image is there; a failure is the image's fault (a missing image, a registry's refusal).
+func (b *Backend) pullImage(ctx context.Context, c *v1.Container, image string) (f *failure, err error) {
+	ctx, cancel := context.WithTimeout(ctx, b.pullTimeout)
+	defer cancel()
+	policy := pod.PullPolicy(c)
+	defer func(start time.Time) {
+		outcome := "ok"
+		switch {
+		case err != nil:
+			outcome = "unavailable"
+		case f != nil:
+			outcome = "failed"
+		}
+		b.metrics.pulls.WithLabelValues(string(policy), outcome).Observe(time.Since(start).Seconds())
+	}(time.Now())
+	switch policy {
+	case v1.PullNever:
+		ok, err := b.api.ImageExists(ctx, image)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			return &failure{Reason: pod.ReasonErrImageNeverPull, Message: fmt.Sprintf("Container image %q is not present with pull policy of Never", c.Image)}, nil
+		}
+		return nil, nil
+	case v1.PullIfNotPresent:
+		_, err := b.api.ImagePull(ctx, image, libpod.PullMissing)
+		return pullFailure(c, err)
+	default:
+		_, err := b.api.ImagePull(ctx, image, libpod.PullAlways)
+		return pullFailure(c, err)
+	}
+}
+
+func pullFailure(c *v1.Container, err error) (*failure, error) {
+	if err == nil {
+		return nil, nil
+	}
+	var u *libpod.UnavailableError
+	if errors.As(err, &u) {
+		return nil, err
+	}
+	return &failure{Reason: pod.ReasonErrImagePull, Message: fmt.Sprintf("pulling image %q: %v", c.Image, err)}, nil
+}
+
+// createMemoryVolumes makes one tmpfs Podman volume per medium: Memory emptyDir, so that every container of
+// the pod mounts the same tmpfs (a per-container tmpfs mount would not be shared).
+func (b *Backend) createMemoryVolumes(ctx context.Context, r *record, vols map[string]*pod.Volume) error {
+	have, err := b.api.VolumeList(ctx, b.podLabels(string(r.Pod.UID)))
+	if err != nil {
+		return err
+	}
+	exists := map[string]bool{}
+	for _, v := range have {
+		exists[v.Name] = true
+	}
+	for _, v := range vols {
+		if v.Kind != pod.KindEmptyDir || v.Medium != v1.StorageMediumMemory {
+			continue
+		}
+		name := volumeName(r.PodName, v.Name)
+		if exists[name] {
+			continue
+		}
+		labels := pod.Labels(r.Pod, b.env.Instance, b.env.Name)
+		labels[pod.LabelRole] = pod.RolePod
+		opts := map[string]string{"type": "tmpfs", "device": "tmpfs", "o": "mode=1777"}
+		if v.SizeLimitBytes > 0 {
+			opts["o"] += ",size=" + strconv.FormatInt(v.SizeLimitBytes, 10)
+		}
+		if _, err := b.api.VolumeCreate(ctx, libpod.VolumeSpec{Name: name, Driver: "local", Labels: labels, Options: opts}); err != nil {
+			return fmt.Errorf("cannot create the tmpfs of emptyDir %q: %w", v.Name, err)
+		}
+	}
+	return nil
+}
+
+// isTransient tells an engine that cannot be reached (retry) from one that refused (record and stop).
+func isTransient(err error) bool {
+	var u *libpod.UnavailableError
+	return errors.As(err, &u) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
+}
+
+func allContainers(p *v1.Pod) []*v1.Container {
+	out := make([]*v1.Container, 0, len(p.Spec.InitContainers)+len(p.Spec.Containers))
+	for i := range p.Spec.InitContainers {
+		out = append(out, &p.Spec.InitContainers[i])
+	}
+	for i := range p.Spec.Containers {
+		out = append(out, &p.Spec.Containers[i])
+	}
+	return out
+}

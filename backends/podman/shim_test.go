@@ -1,0 +1,73 @@
+package podman
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	v1 "k8s.io/api/core/v1"
+
+	"github.com/interlink-hq/interlink-dispatcher/shared/interlink"
+	"github.com/interlink-hq/interlink-dispatcher/shared/pod"
+	"github.com/interlink-hq/interlink-dispatcher/shared/shim"
+)
+
+// Probes run by the shim show in Status: a running container is not ready until its readiness probe passes,
+// and a liveness probe failing past its threshold ends the container with the shim's reason (137,
+// Unhealthy); the engine waits grace + 5 s before killing a shim.
+func TestProbesThroughShim(t *testing.T) {
+	b := newTestBackend(t, testEnv(t))
+	ready := busybox("ready", "sleep 4; touch /tmp/ready; sleep 300")
+	ready.ReadinessProbe = &v1.Probe{ProbeHandler: v1.ProbeHandler{Exec: &v1.ExecAction{Command: []string{"test", "-f", "/tmp/ready"}}},
+		PeriodSeconds: 1, FailureThreshold: 1}
+	sick := busybox("sick", "echo alive; sleep 300")
+	sick.LivenessProbe = &v1.Probe{ProbeHandler: v1.ProbeHandler{Exec: &v1.ExecAction{Command: []string{"false"}}},
+		InitialDelaySeconds: 1, PeriodSeconds: 1, FailureThreshold: 2}
+	grace := int64(3)
+	p := newPod("probes", ready, sick)
+	p.Spec.TerminationGracePeriodSeconds = &grace
+	create(t, b, p)
+
+	st := waitFor(t, b, p, time.Minute, "ready to run", func(st interlink.PodStatus) bool { return st.Containers[0].State.Running != nil })
+	if st.Containers[0].Ready {
+		t.Errorf("ready: reported ready before its readiness probe passed")
+	}
+	waitFor(t, b, p, 30*time.Second, "ready to become ready", func(st interlink.PodStatus) bool { return st.Containers[0].Ready })
+
+	st = waitFor(t, b, p, time.Minute, "sick to be killed", func(st interlink.PodStatus) bool { return st.Containers[1].State.Terminated != nil })
+	term := st.Containers[1].State.Terminated
+	if term.ExitCode != shim.ExitKilled || term.Reason != shim.ReasonUnhealthy || !strings.Contains(term.Message, "Liveness probe failed") {
+		t.Fatalf("sick: %s, want terminated 137 Unhealthy with the probe's message", stateString(st.Containers[1]))
+	}
+	if ph := pod.Phase(st); ph != v1.PodRunning {
+		t.Errorf("phase %s, want Running: the sibling must not be stopped", ph)
+	}
+	ins, err := b.api.ContainerInspect(context.Background(), containerName(podmanName(p), "ready"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ins.Config.StopTimeout != uint(grace)+shimStopMargin {
+		t.Errorf("the engine's stop timeout is %d s, want the grace period plus %d s", ins.Config.StopTimeout, shimStopMargin)
+	}
+	if _, err := os.Stat(filepath.Join(b.shimDir(string(p.UID), "ready"), shim.SpecFile)); err != nil {
+		t.Errorf("no shim spec in the container's state directory: %v", err)
+	}
+}
+
+// A backend without its shim does not start, and says which config key to set.
+func TestMissingShimFailsStart(t *testing.T) {
+	env := testEnv(t)
+	env.Config = []byte(`{"shim": "/nonexistent/interlink-shim"}`)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := New(ctx, env); err == nil || !strings.Contains(err.Error(), "config key shim") {
+		t.Fatalf("New without a shim = %v, want an error naming config key shim", err)
+	}
+	env.Config = nil // default: next to the test binary, where there is none
+	if _, err := New(ctx, env); err == nil || !strings.Contains(err.Error(), "config key shim") {
+		t.Fatalf("New without a shim next to the executable = %v, want an error naming config key shim", err)
+	}
+}

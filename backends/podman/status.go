@@ -1,0 +1,416 @@
+package podman
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"sort"
+	"strconv"
+	"time"
+
+	v1 "k8s.io/api/core/v1"
+
+	"github.com/interlink-hq/interlink-dispatcher/backends/podman/libpod"
+	"github.com/interlink-hq/interlink-dispatcher/shared/interlink"
+	"github.com/interlink-hq/interlink-dispatcher/shared/pod"
+	"github.com/interlink-hq/interlink-dispatcher/shared/shim"
+)
+
+const messageBackOff = "back-off restarting failed container"
+
+// Status answers for a batch of pods with one container list query (filtered by this instance's labels),
+// plus an inspect only for containers whose state changed since the last look and that have finished or
+// may have restarted.
+func (b *Backend) Status(ctx context.Context, pods []*v1.Pod) ([]interlink.PodStatus, error) {
+	out := make([]interlink.PodStatus, 0, len(pods))
+	if len(pods) == 0 {
+		return out, nil
+	}
+	ctrs, err := b.api.ContainerList(ctx, map[string]string{pod.LabelInstance: b.env.Instance, pod.LabelBackend: b.env.Name})
+	if err != nil {
+		return nil, engineError(err)
+	}
+	byPod := map[string]map[string]*libpod.ListContainer{}
+	seen := make(map[string]bool, len(ctrs))
+	for i := range ctrs {
+		c := &ctrs[i]
+		seen[c.ID] = true
+		if c.IsInfra {
+			continue
+		}
+		uid := c.Labels[pod.LabelPodUID]
+		if byPod[uid] == nil {
+			byPod[uid] = map[string]*libpod.ListContainer{}
+		}
+		byPod[uid][c.Labels[pod.LabelContainer]] = c
+	}
+	b.pruneCache(seen)
+	for _, p := range pods {
+		out = append(out, b.podStatus(ctx, p, byPod[string(p.UID)]))
+	}
+	return out, nil
+}
+
+// snapshot is what Status needs of a record, copied under the lock.
+type snapshot struct {
+	known        bool
+	launched     bool
+	podName      string
+	policy       v1.RestartPolicy
+	failures     map[string]failure
+	initFailed   string
+	initRestarts map[string]int32
+	initLast     map[string]lastRun
+	eviction     *pod.Eviction
+}
+
+func (b *Backend) snapshot(uid string) snapshot {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	r, ok := b.records[uid]
+	if !ok {
+		return snapshot{}
+	}
+	s := snapshot{known: true, launched: r.Launched, podName: r.PodName, policy: pod.RestartPolicy(r.Pod), initFailed: r.InitFailed, eviction: r.Eviction,
+		failures: map[string]failure{}, initRestarts: map[string]int32{}, initLast: map[string]lastRun{}}
+	for k, v := range r.Failures {
+		s.failures[k] = v
+	}
+	for k, v := range r.InitRestarts {
+		s.initRestarts[k] = v
+	}
+	for k, v := range r.InitLast {
+		s.initLast[k] = v
+	}
+	return s
+}
+
+func (b *Backend) podStatus(ctx context.Context, p *v1.Pod, ctrs map[string]*libpod.ListContainer) interlink.PodStatus {
+	snap := b.snapshot(string(p.UID))
+	if !snap.known && len(ctrs) == 0 {
+		return pod.NotFoundStatus(p, "")
+	}
+	if snap.launched && len(ctrs) == 0 {
+		// Podman 4.3's list can miss a container that conmon is cleaning up at that very moment (seen under
+		// load): ask again for this pod alone before declaring its containers gone.
+		ctrs = b.relist(ctx, string(p.UID))
+	}
+	if snap.launched && len(ctrs) == 0 {
+		return pod.NotFoundStatus(p, "the pod's containers are gone from Podman: they were removed outside the dispatcher")
+	}
+	if !snap.known {
+		// Found on the engine by its labels but not in the data directory: answer from the engine alone.
+		snap.podName = podmanName(p)
+		snap.policy = pod.RestartPolicy(p)
+	}
+	st := pod.NewPodStatus(p, snap.podName)
+	initsDone := true
+	for i := range p.Spec.InitContainers {
+		c := &p.Spec.InitContainers[i]
+		cs := b.initStatus(ctx, c, ctrs[c.Name], snap)
+		if cs.State.Terminated == nil || cs.State.Terminated.ExitCode != 0 {
+			initsDone = false
+		}
+		st.InitContainers = append(st.InitContainers, cs)
+	}
+	failedInit := pod.InitFailed(st.InitContainers, snap.policy)
+	if failedInit == "" {
+		failedInit = snap.initFailed
+	}
+	if failedInit != "" {
+		// The init containers after the failed one never run: reported terminated, as the containers are,
+		// or the virtual kubelet keeps the pod Pending.
+		after := false
+		for i := range st.InitContainers {
+			cs := &st.InitContainers[i]
+			if after && cs.State.Terminated == nil {
+				*cs = pod.NotStarted(&p.Spec.InitContainers[i], fmt.Sprintf("never started: init container %q failed", failedInit))
+			}
+			after = after || cs.Name == failedInit
+		}
+	}
+	for i := range p.Spec.Containers {
+		c := &p.Spec.Containers[i]
+		lc := ctrs[c.Name]
+		if failedInit != "" && (lc == nil || lc.StartedAt <= 0) {
+			st.Containers = append(st.Containers, pod.NotStarted(c, fmt.Sprintf("never started: init container %q failed", failedInit)))
+			continue
+		}
+		st.Containers = append(st.Containers, b.regularStatus(ctx, c, lc, snap, initsDone))
+	}
+	if snap.eviction != nil {
+		applyEviction(st.InitContainers, snap.eviction)
+		applyEviction(st.Containers, snap.eviction)
+	}
+	return st
+}
+
+// relist lists the containers of pod uid alone, by name; nil when there are none or the engine fails.
+func (b *Backend) relist(ctx context.Context, uid string) map[string]*libpod.ListContainer {
+	list, err := b.api.ContainerList(ctx, b.podLabels(uid))
+	if err != nil || len(list) == 0 {
+		return nil
+	}
+	out := map[string]*libpod.ListContainer{}
+	for i := range list {
+		if !list[i].IsInfra {
+			out[list[i].Labels[pod.LabelContainer]] = &list[i]
+		}
+	}
+	return out
+}
+
+// notCreated is the status of a container the engine does not have (yet).
+func notCreated(c *v1.Container, snap snapshot, initsDone bool) v1.ContainerStatus {
+	if f, ok := snap.failures[c.Name]; ok {
+		if f.Terminated {
+			return pod.Terminated(c, pod.Termination{ExitCode: 128, Reason: f.Reason, Message: f.Message, FinishedAt: time.Now()}, 0)
+		}
+		return pod.Waiting(c, f.Reason, f.Message, 0)
+	}
+	if !initsDone {
+		return pod.Waiting(c, pod.ReasonPodInitializing, "", 0)
+	}
+	return pod.Waiting(c, pod.ReasonContainerCreating, "", 0)
+}
+
+func (b *Backend) initStatus(ctx context.Context, c *v1.Container, lc *libpod.ListContainer, snap snapshot) v1.ContainerStatus {
+	restarts := snap.initRestarts[c.Name]
+	var last *pod.Termination
+	if l, ok := snap.initLast[c.Name]; ok {
+		last = &pod.Termination{ExitCode: l.ExitCode, StartedAt: l.StartedAt, FinishedAt: l.FinishedAt}
+	}
+	if lc == nil {
+		return pod.WithLastState(notCreated(c, snap, true), last)
+	}
+	if f, ok := snap.failures[c.Name]; ok && f.Terminated {
+		return pod.Terminated(c, pod.Termination{ExitCode: 128, Reason: f.Reason, Message: f.Message, FinishedAt: time.Now()}, restarts)
+	}
+	switch lc.State {
+	case "running", "paused", "stopping":
+		ins, err := b.inspect(ctx, lc, false)
+		started := time.Unix(lc.StartedAt, 0)
+		if err == nil {
+			started = ins.State.StartedAt
+		}
+		return pod.WithLastState(b.runningStatus(c, lc, started, restarts), last)
+	case "exited", "stopped":
+		ins, err := b.inspect(ctx, lc, false)
+		if err != nil {
+			return pod.Waiting(c, pod.ReasonUnknown, err.Error(), restarts)
+		}
+		if ins.State.StartedAt.IsZero() {
+			return pod.WithLastState(pod.Waiting(c, pod.ReasonPodInitializing, "", restarts), last)
+		}
+		t := b.termination(ins, lc, c.Name)
+		if t.ExitCode != 0 && snap.initFailed != c.Name && pod.ShouldRestart(snap.policy, int(t.ExitCode)) {
+			return pod.WithLastState(pod.Waiting(c, pod.ReasonCrashLoopBackOff, messageBackOff, restarts), &t)
+		}
+		return pod.WithLastState(pod.Terminated(c, t, restarts), last)
+	}
+	return pod.WithLastState(pod.Waiting(c, pod.ReasonPodInitializing, "", restarts), last)
+}
+
+func (b *Backend) regularStatus(ctx context.Context, c *v1.Container, lc *libpod.ListContainer, snap snapshot, initsDone bool) v1.ContainerStatus {
+	if lc == nil {
+		return notCreated(c, snap, initsDone)
+	}
+	if f, ok := snap.failures[c.Name]; ok && f.Terminated {
+		return pod.Terminated(c, pod.Termination{ExitCode: 128, Reason: f.Reason, Message: f.Message, FinishedAt: time.Now()}, 0)
+	}
+	switch lc.State {
+	case "running", "paused", "stopping":
+		ins, err := b.inspect(ctx, lc, snap.policy != v1.RestartPolicyNever)
+		if err != nil {
+			return b.runningStatus(c, lc, time.Unix(lc.StartedAt, 0), 0)
+		}
+		return pod.WithLastState(b.runningStatus(c, lc, ins.State.StartedAt, ins.RestartCount), b.lastRun(ctx, ins, true))
+	case "exited", "stopped":
+		ins, err := b.inspect(ctx, lc, snap.policy != v1.RestartPolicyNever)
+		if err != nil {
+			return pod.Waiting(c, pod.ReasonUnknown, err.Error(), 0)
+		}
+		if ins.State.StartedAt.IsZero() {
+			return notCreated(c, snapshot{}, initsDone)
+		}
+		t := b.termination(ins, lc, c.Name)
+		if pod.ShouldRestart(snap.policy, int(t.ExitCode)) {
+			// Podman restarts it at once; until then Kubernetes would show it waiting, not finished, and
+			// a pod that looks finished is final for interLink.
+			return pod.WithLastState(pod.Waiting(c, pod.ReasonCrashLoopBackOff, messageBackOff, ins.RestartCount), &t)
+		}
+		return pod.WithLastState(pod.Terminated(c, t, ins.RestartCount), b.lastRun(ctx, ins, false))
+	}
+	return notCreated(c, snapshot{}, initsDone)
+}
+
+// termination reads a finished run from an inspect, with the reason and message the shim left when it
+// caused the end (a command that could not start, a failed probe or postStart hook).
+func (b *Backend) termination(ins libpod.InspectContainer, lc *libpod.ListContainer, name string) pod.Termination {
+	finished := ins.State.FinishedAt
+	if finished.Before(ins.State.StartedAt) {
+		// Podman 4.3 can report the previous run's end after an automatic restart.
+		finished = ins.State.StartedAt
+	}
+	t := pod.Termination{
+		ExitCode: ins.State.ExitCode, OOMKilled: ins.State.OOMKilled, Message: ins.State.Error,
+		StartedAt: ins.State.StartedAt, FinishedAt: finished, ContainerID: "podman://" + ins.ID,
+	}
+	if st, ok := b.shimState(lc, name); ok && st.Exited && st.Reason != "" {
+		// The shim's own kill (exit 137) is no OOM kill, whatever the events say.
+		t.Reason, t.Message, t.OOMKilled = st.Reason, st.Message, false
+	}
+	return t
+}
+
+// runningStatus is the status of a running container, ready as its readiness probe says (the shim's verdict;
+// without a probe a running container is ready).
+func (b *Backend) runningStatus(c *v1.Container, lc *libpod.ListContainer, started time.Time, restarts int32) v1.ContainerStatus {
+	cs := pod.Running(c, started, restarts)
+	if st, ok := b.shimState(lc, c.Name); ok && st.Ready != nil {
+		cs.Ready = *st.Ready
+	}
+	return cs
+}
+
+// shimState reads the shim's state files of a container; ok is false when there are none to read.
+func (b *Backend) shimState(lc *libpod.ListContainer, name string) (shim.State, bool) {
+	uid := lc.Labels[pod.LabelPodUID]
+	if pod.ValidUID(uid) != nil {
+		return shim.State{}, false
+	}
+	st, err := shim.ReadState(b.shimDir(uid, name))
+	if err != nil {
+		if !errors.Is(err, fs.ErrNotExist) {
+			b.labelLog(lc.Labels).Warn("cannot read a container's shim state", "container", name, "err", err)
+		}
+		return shim.State{}, false
+	}
+	return st, true
+}
+
+// inspect returns a container's inspect, reusing the last one while the list shows the same state, process,
+// start and exit: a restart changes the process and an exit the state. An exited container that its restart
+// policy brings back may cycle within one second unseen by the list's whole-second times, so it is always
+// inspected afresh.
+func (b *Backend) inspect(ctx context.Context, lc *libpod.ListContainer, restarting bool) (libpod.InspectContainer, error) {
+	key := cacheKey{state: lc.State, pid: lc.Pid, started: lc.StartedAt, exited: lc.ExitedAt}
+	fresh := restarting && (lc.State == "exited" || lc.State == "stopped")
+	b.mu.Lock()
+	if e, ok := b.inspects[lc.ID]; ok && e.key == key && !fresh {
+		b.mu.Unlock()
+		return e.ins, nil
+	}
+	b.mu.Unlock()
+	ins, err := b.api.ContainerInspect(ctx, lc.ID)
+	if err != nil {
+		return ins, err
+	}
+	if !ins.State.Running && ins.State.ExitCode == 137 && !ins.State.OOMKilled && ins.HostConfig.Memory > 0 {
+		ins.State.OOMKilled = b.oomKilled(ctx, ins)
+	}
+	b.mu.Lock()
+	b.inspects[lc.ID] = inspectEntry{key: key, ins: ins}
+	b.mu.Unlock()
+	return ins, nil
+}
+
+type cacheKey struct {
+	state           string
+	pid             int
+	started, exited int64
+}
+
+type inspectEntry struct {
+	key cacheKey
+	ins libpod.InspectContainer
+}
+
+func (b *Backend) pruneCache(seen map[string]bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for id := range b.inspects {
+		if !seen[id] {
+			delete(b.inspects, id)
+		}
+	}
+	for id := range b.lastStates {
+		if !seen[id[:min(len(id), 64)]] {
+			delete(b.lastStates, id)
+		}
+	}
+}
+
+// oomKilled tells whether a container with a memory limit that died of SIGKILL (exit 137) was killed by the
+// kernel's OOM killer. Podman 4.3's conmon misses OOM kills on some hosts (seen on cgroup v1 here), so when
+// Podman does not say so itself, a SIGKILL that neither Podman's stop nor its kill sent during the run (no
+// such event) is taken for the OOM killer: inside a container with a memory limit, nothing else on the
+// engine's side sends SIGKILL.
+func (b *Backend) oomKilled(ctx context.Context, ins libpod.InspectContainer) bool {
+	sent := false
+	err := b.api.Events(ctx, libpod.EventOptions{
+		Filters: map[string][]string{"container": {ins.ID}, "event": {"kill", "stop"}},
+		Since:   ins.State.StartedAt.Add(-time.Second),
+	}, func(e libpod.Event) error {
+		sent = true
+		return nil
+	})
+	if err != nil {
+		b.labelLog(ins.Config.Labels).Warn("cannot read a container's events to tell an OOM kill", "container", ins.Name, "err", err)
+		return false
+	}
+	return !sent
+}
+
+// lastRun finds the previous run of a restarted container from the engine's died events, which carry the
+// exit code: the last one when the container runs again, the one before when it has finished again.
+func (b *Backend) lastRun(ctx context.Context, ins libpod.InspectContainer, running bool) *pod.Termination {
+	if ins.RestartCount == 0 {
+		return nil
+	}
+	key := ins.ID + "/" + strconv.Itoa(int(ins.RestartCount))
+	b.mu.Lock()
+	l, ok := b.lastStates[key]
+	b.mu.Unlock()
+	if !ok {
+		runs, err := b.runs(ctx, ins.ID)
+		if err != nil {
+			b.labelLog(ins.Config.Labels).Warn("cannot read a container's events for its last state", "container", ins.Name, "err", err)
+			return nil
+		}
+		idx := len(runs) - 1
+		if !running {
+			idx--
+		}
+		if idx < 0 {
+			return nil
+		}
+		l = runs[idx]
+		b.mu.Lock()
+		b.lastStates[key] = l
+		b.mu.Unlock()
+	}
+	return &pod.Termination{ExitCode: l.ExitCode, StartedAt: l.StartedAt, FinishedAt: l.FinishedAt}
+}
+
+// runs lists a container's finished runs, oldest first, from its start and died events.
+func (b *Backend) runs(ctx context.Context, id string) ([]lastRun, error) {
+	var (
+		out   []lastRun
+		start time.Time
+	)
+	err := b.api.Events(ctx, libpod.EventOptions{Filters: map[string][]string{"container": {id}, "event": {"start", "died"}}},
+		func(e libpod.Event) error {
+			switch e.Action {
+			case "start":
+				start = e.Time()
+			case "died":
+				code, _ := e.ExitCode()
+				out = append(out, lastRun{ExitCode: code, StartedAt: start, FinishedAt: e.Time()})
+			}
+			return nil
+		})
+	sort.SliceStable(out, func(i, j int) bool { return out[i].FinishedAt.Before(out[j].FinishedAt) })
+	return out, err
+}
