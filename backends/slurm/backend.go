@@ -1,0 +1,141 @@
+// Package slurm is the dispatcher's backend for HPC sites: every pod becomes one SLURM batch job, submitted
+// with sbatch, whose script runs the pod's containers with a container runtime on the compute node
+// (Apptainer/Singularity, Enroot, Podman, or none) and records each container's state, exit code, times and
+// timestamped output in the pod's working directory. Status asks squeue once per batch of pods and reads those
+// files, so a job that has left the queue (SLURM 22.05 has no accounting here) is still answered.
+//
+// It honours the pod annotations of interLink's reference SLURM plugin (slurm-job.vk.io/flags, flavor,
+// pre-exec, mpi-flags, image-root, singularity-*/enroot-* options and mounts) and avoids its faults: flags are
+// parsed shell-wise and merged by flag (short and long spellings alike), the pod's CPU and memory are summed
+// over its containers, nothing from a pod reaches a shell unquoted, unknown flavors and fields are refused
+// rather than dropped, sbatch warnings are not failures, and a failed submission leaves no job behind.
+package slurm
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"sync"
+
+	"github.com/interlink-hq/interlink-dispatcher/shared/backend"
+	"github.com/interlink-hq/interlink-dispatcher/shared/pod"
+)
+
+// Version is the backend's version, reported by Describe.
+var Version = "0.1.0"
+
+// Backend runs pods as SLURM jobs. It keeps no state in memory that the pod directories and squeue do not
+// hold, so a restarted backend finds every pod again.
+type Backend struct {
+	env     backend.Env
+	cfg     *settings
+	log     *slog.Logger
+	metrics *backendMetrics
+	locks   keyedMutex
+}
+
+var _ backend.Backend = (*Backend)(nil)
+
+// New is the backend's Factory: it reads the config section and prepares the pod directory root.
+func New(_ context.Context, env backend.Env) (backend.Backend, error) {
+	return newBackend(env)
+}
+
+func newBackend(env backend.Env) (*Backend, error) {
+	cfg, err := parseConfig(env.Config, env.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	if fi, err := os.Stat(cfg.Shim); err != nil || fi.IsDir() || fi.Mode()&0o111 == 0 {
+		return nil, fmt.Errorf("shim: the interlink-shim binary %s is missing or not executable; build cmd/interlink-shim and set the key shim to its path on a filesystem the compute nodes share", cfg.Shim)
+	}
+	if err := os.MkdirAll(cfg.Root, 0o755); err != nil {
+		return nil, fmt.Errorf("root: cannot create the pod directory root %s: %w", cfg.Root, err)
+	}
+	return &Backend{
+		env:     env,
+		cfg:     cfg,
+		log:     slog.Default(),
+		metrics: newBackendMetrics(),
+	}, nil
+}
+
+// capabilities declares what the backend honours. Containers of a job share the node's network, so they
+// reach each other on localhost; runtime-specific limits (e.g. no volumes with runtime none) are checked
+// per pod in Create.
+func capabilities() backend.Capabilities {
+	return backend.Capabilities{
+		VolumeKinds: []string{pod.KindConfigMap, pod.KindSecret, pod.KindProjected, pod.KindDownwardAPI,
+			pod.KindEmptyDir, pod.KindHostPath},
+		Features: []string{
+			backend.FeatureInitContainers, backend.FeatureMultipleContainers, backend.FeatureSharedLocalhost,
+			backend.FeaturePorts, backend.FeatureSubPath, backend.FeatureRunAsUser, backend.FeatureImagePullPolicy,
+			backend.FeatureRestartPolicyAlways, backend.FeatureRestartPolicyOnFailure,
+			backend.FeatureTerminationGrace, backend.FeatureHostNetwork, pod.FeatureNoNewPrivileges,
+			backend.FeatureProbes, backend.FeatureLifecycleHooks, backend.FeatureEmptyDirSizeLimit,
+		},
+		ExtendedResources: []string{"nvidia.com/gpu", "amd.com/gpu"},
+	}
+}
+
+// Describe implements backend.Backend.
+func (b *Backend) Describe(ctx context.Context) (backend.Description, error) {
+	engine := "SLURM"
+	if res, err := b.cfg.sinfo.run(ctx, "", "--version"); err == nil {
+		engine = strings.TrimSpace(string(res.Stdout))
+	}
+	return backend.Description{
+		Name:            "slurm",
+		Version:         Version,
+		ProtocolVersion: backend.ProtocolVersion,
+		Engine:          engine + " (runtime " + b.cfg.Runtime + ")",
+		Capabilities:    capabilities(),
+	}, nil
+}
+
+// keyedMutex serialises work on one pod UID (create, delete) without blocking other pods.
+type keyedMutex struct {
+	mu    sync.Mutex
+	locks map[string]*keyLock
+}
+
+type keyLock struct {
+	mu   sync.Mutex
+	refs int
+}
+
+func (k *keyedMutex) lock(key string) func() {
+	k.mu.Lock()
+	if k.locks == nil {
+		k.locks = map[string]*keyLock{}
+	}
+	l := k.locks[key]
+	if l == nil {
+		l = &keyLock{}
+		k.locks[key] = l
+	}
+	l.refs++
+	k.mu.Unlock()
+	l.mu.Lock()
+	return func() {
+		l.mu.Unlock()
+		k.mu.Lock()
+		if l.refs--; l.refs == 0 {
+			delete(k.locks, key)
+		}
+		k.mu.Unlock()
+	}
+}
+
+// slurmError turns a failed SLURM command into a backend error: unavailable when the controller could not be
+// reached, internal otherwise; the message is SLURM's own.
+func slurmError(err error, format string, args ...any) error {
+	msg := fmt.Sprintf(format, args...)
+	if errors.Is(err, context.DeadlineExceeded) || unreachable(err) {
+		return backend.Errorf(backend.KindUnavailable, "%s: %w", msg, err)
+	}
+	return backend.Errorf(backend.KindInternal, "%s: %w", msg, err)
+}

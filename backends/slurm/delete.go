@@ -1,0 +1,99 @@
+package slurm
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/interlink-hq/interlink-dispatcher/shared/backend"
+)
+
+// Delete implements backend.Backend. A running job is signalled with SIGTERM (scancel --signal=TERM --full,
+// which reaches the job script and every process of the job; the script stops its containers within the
+// grace period), given the grace period to end, then cancelled outright; a pending job is cancelled at once.
+// The pod's directory is removed last. Deleting an unknown pod succeeds.
+func (b *Backend) Delete(ctx context.Context, req backend.DeleteRequest) error {
+	if req.Pod == nil {
+		return backend.Invalid("the delete request has no pod")
+	}
+	uid := string(req.Pod.UID)
+	if checkUID(uid) != nil {
+		return nil // no directory can exist for it
+	}
+	unlock := b.locks.lock(uid)
+	defer unlock()
+	dir := b.podDir(uid)
+	rec, err := readRecord(dir)
+	if err != nil {
+		if _, serr := os.Stat(filepath.Join(dir, submittingFile)); serr == nil {
+			b.cancelByName(uid)
+		}
+		return b.removeDir(dir)
+	}
+	if rec.JobID != "" {
+		if err := b.stopJob(ctx, rec, dir, req.GracePeriod); err != nil {
+			return err
+		}
+	} else if _, err := os.Stat(filepath.Join(dir, submittingFile)); err == nil {
+		b.cancelByName(uid) // a submission cut short may have made a job whose id was never recorded
+	}
+	if err := b.removeDir(dir); err != nil {
+		return err
+	}
+	b.log.Info("pod deleted", "pod_uid", uid, "namespace", rec.Namespace, "name", rec.Name, "job_id", rec.JobID)
+	return nil
+}
+
+// stopJob ends the pod's job, gracefully when it runs.
+func (b *Backend) stopJob(ctx context.Context, rec *podRecord, dir string, grace time.Duration) error {
+	jobs, err := b.querySqueue(ctx)
+	if err != nil {
+		return slurmError(err, "cannot ask SLURM about job %s of the pod", rec.JobID)
+	}
+	v := b.viewJob(rec, dir, jobs, nil)
+	if _, listed := jobs[rec.JobID]; !listed || v.Class == jobOver {
+		return nil
+	}
+	if v.Class == jobActive {
+		if err := b.cancelJob(rec.JobID, "--signal=TERM", "--full"); err != nil {
+			return slurmError(err, "cannot stop job %s of the pod", rec.JobID)
+		}
+		deadline := time.Now().Add(max(grace, 0) + 5*time.Second)
+		lastCheck := time.Now()
+		for time.Now().Before(deadline) {
+			if _, err := os.Stat(filepath.Join(dir, jobFinishedFile)); err == nil {
+				break
+			}
+			if time.Since(lastCheck) >= 2*time.Second {
+				lastCheck = time.Now()
+				if jobs, err := b.querySqueue(ctx); err == nil && b.viewJob(rec, dir, jobs, nil).Class == jobOver {
+					break
+				}
+			}
+			select {
+			case <-ctx.Done():
+				deadline = time.Now() // still cancel below: the pod is going away
+			case <-time.After(200 * time.Millisecond):
+			}
+		}
+	}
+	// Whatever is left of the job (or a pending job) is cancelled; SLURM kills what ignores SIGTERM.
+	if err := b.cancelJob(rec.JobID); err != nil {
+		return slurmError(err, "cannot cancel job %s of the pod", rec.JobID)
+	}
+	return nil
+}
+
+func (b *Backend) removeDir(dir string) error {
+	err := os.RemoveAll(dir)
+	if err != nil {
+		// A process of the ending job may still write into it: try once more.
+		time.Sleep(500 * time.Millisecond)
+		err = os.RemoveAll(dir)
+	}
+	if err != nil {
+		return backend.Errorf(backend.KindInternal, "cannot remove the pod's directory %s: %w", dir, err)
+	}
+	return nil
+}
