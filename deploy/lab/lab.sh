@@ -331,6 +331,9 @@ build_debian() {
 cmd_up() {
 	[ "$(id -u)" = 0 ] || die "run as root"
 	mkdir -p "$LAB_STATE" "$PIDS" "$LOGS"
+	# Services inherit the working directory; keep whatever they drop there (conmon writes an "oom" file on
+	# OOM kills) out of the caller's checkout.
+	cd "$LAB_STATE"
 	install_packages
 	up_registry
 	up_docker
