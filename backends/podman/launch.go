@@ -155,10 +155,10 @@ func (b *Backend) launchOnce(ctx context.Context, r *record, prep *prepared) err
 			if isTransient(err) {
 				return err
 			}
+			b.removeEngineObjects(context.WithoutCancel(ctx), string(p.UID))
 			for _, c := range allContainers(p) {
 				b.fail(r, c.Name, failure{Reason: pod.ReasonCreateContainerError, Message: "cannot create the Podman pod: " + err.Error()})
 			}
-			b.removeEngineObjects(context.WithoutCancel(ctx), string(p.UID))
 			return nil
 		}
 	}
@@ -166,10 +166,10 @@ func (b *Backend) launchOnce(ctx context.Context, r *record, prep *prepared) err
 		if isTransient(err) {
 			return err
 		}
+		b.removeEngineObjects(context.WithoutCancel(ctx), string(p.UID))
 		for _, c := range allContainers(p) {
 			b.fail(r, c.Name, failure{Reason: pod.ReasonCreateContainerError, Message: err.Error()})
 		}
-		b.removeEngineObjects(context.WithoutCancel(ctx), string(p.UID))
 		return nil
 	}
 	// The mesh/tunnel text of the annotations runs in the pod's network namespace before any container.
@@ -228,7 +228,10 @@ func (b *Backend) launchOnce(ctx context.Context, r *record, prep *prepared) err
 
 // failAll records that container name could not be created because of err. Half a pod is worse than none:
 // what was made is removed, the reason stays on the container and the others are told why they were not made.
+// The removal comes first, so that a status showing the failure never shows half a pod still on the engine (a
+// backend stopped in between redoes the launch, which fails again and records it).
 func (b *Backend) failAll(ctx context.Context, r *record, name string, err error) {
+	b.removeEngineObjects(context.WithoutCancel(ctx), string(r.Pod.UID))
 	for _, c := range allContainers(r.Pod) {
 		msg := err.Error()
 		if c.Name != name {
@@ -236,7 +239,6 @@ func (b *Backend) failAll(ctx context.Context, r *record, name string, err error
 		}
 		b.fail(r, c.Name, failure{Reason: pod.ReasonCreateContainerError, Message: msg})
 	}
-	b.removeEngineObjects(context.WithoutCancel(ctx), string(r.Pod.UID))
 }
 
 // runInit runs one init container to completion: its exit is the engine's answer to wait. A failed run is
