@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/interlink-hq/interlink-dispatcher/shared/backend"
+	"github.com/interlink-hq/interlink-dispatcher/shared/pod"
 )
 
 // Logs implements backend.Backend. The job writes each container's output to containers/<name>/log as it is
@@ -19,13 +20,8 @@ import (
 // from where it stopped until the container ends.
 func (b *Backend) Logs(ctx context.Context, req backend.LogRequest, w io.Writer) error {
 	o := req.Opts
-	switch {
-	case o.Tail > 0 && o.LimitBytes > 0:
-		return backend.Invalid("Tail and Bytes cannot be used together")
-	case o.SinceSeconds > 0 && !o.SinceTime.IsZero():
-		return backend.Invalid("SinceSeconds and SinceTime cannot be used together")
-	case o.Tail < 0 || o.LimitBytes < 0 || o.SinceSeconds < 0:
-		return backend.Invalid("Tail, Bytes and SinceSeconds must not be negative")
+	if err := pod.CheckLogOptions(o); err != nil {
+		return err
 	}
 	if err := checkUID(req.PodUID); err != nil {
 		return backend.NotFound("pod %q is not known to this backend", req.PodUID)
@@ -50,14 +46,7 @@ func (b *Backend) Logs(ctx context.Context, req backend.LogRequest, w io.Writer)
 	case err != nil && !notExist(err):
 		return backend.Errorf(backend.KindInternal, "cannot read the log of container %q: %w", req.ContainerName, err)
 	}
-	var since time.Time
-	switch {
-	case o.SinceSeconds > 0:
-		since = time.Now().Add(-time.Duration(o.SinceSeconds) * time.Second)
-	case !o.SinceTime.IsZero():
-		since = o.SinceTime
-	}
-	lw := &logWriter{w: w, timestamps: o.Timestamps, since: since, limit: int64(o.LimitBytes)}
+	lw := &logWriter{w: w, timestamps: o.Timestamps, since: pod.LogSince(o, time.Now()), limit: int64(o.LimitBytes)}
 	var offset int64
 	if f != nil {
 		offset, err = lw.copyExisting(f, o.Tail)
