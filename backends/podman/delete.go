@@ -5,6 +5,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/interlink-hq/interlink-dispatcher/backends/podman/libpod"
 	"github.com/interlink-hq/interlink-dispatcher/shared/backend"
 	"github.com/interlink-hq/interlink-dispatcher/shared/pod"
 )
@@ -67,8 +68,45 @@ func (b *Backend) stopPod(ctx context.Context, uid string, grace time.Duration) 
 
 // removeEngineObjects removes, by label, the containers (with their anonymous volumes), pods and volumes
 // this instance made for pod uid.
+//
+// The volumes go last and without force: a forced volume removal takes the volume's lock and then the lock
+// of each container still using it, the reverse of the order every container operation takes them in, and on
+// Podman 4.3 it deadlocks with the cleanup conmon runs when such a container exits (seen in the lab: every
+// later call touching either object hangs until the service restarts). A volume still in use is a container
+// not removed yet: the containers are removed again and the volume retried.
 func (b *Backend) removeEngineObjects(ctx context.Context, uid string) error {
 	labels := b.podLabels(uid)
+	for attempt := 0; ; attempt++ {
+		if err := b.removeContainersAndPods(ctx, labels); err != nil {
+			return err
+		}
+		vols, err := b.api.VolumeList(ctx, labels)
+		if err != nil {
+			return err
+		}
+		var inUse error
+		for _, v := range vols {
+			if err := b.api.VolumeRemove(ctx, v.Name, false); libpod.IsConflict(err) {
+				inUse = err
+			} else if err != nil {
+				return err
+			}
+		}
+		if inUse == nil {
+			return nil
+		}
+		if attempt == 4 {
+			return inUse
+		}
+		select {
+		case <-ctx.Done():
+			return inUse
+		case <-time.After(time.Duration(attempt+1) * 200 * time.Millisecond):
+		}
+	}
+}
+
+func (b *Backend) removeContainersAndPods(ctx context.Context, labels map[string]string) error {
 	ctrs, err := b.api.ContainerList(ctx, labels)
 	if err != nil {
 		return err
@@ -87,15 +125,6 @@ func (b *Backend) removeEngineObjects(ctx context.Context, uid string) error {
 	}
 	for _, p := range pods {
 		if err := b.api.PodRemove(ctx, p.ID, true); err != nil {
-			return err
-		}
-	}
-	vols, err := b.api.VolumeList(ctx, labels)
-	if err != nil {
-		return err
-	}
-	for _, v := range vols {
-		if err := b.api.VolumeRemove(ctx, v.Name, true); err != nil {
 			return err
 		}
 	}

@@ -18,6 +18,7 @@ import (
 // Delete sends SIGTERM and lets the container finish within the grace period; a container that ignores it is
 // killed when the grace period ends; everything the pod had (containers, infra, tmpfs volume, files) is gone.
 func TestGracefulDelete(t *testing.T) {
+	t.Parallel()
 	b := newTestBackend(t, testEnv(t))
 	outDir := t.TempDir()
 	hp := v1.HostPathDirectory
@@ -62,23 +63,53 @@ func TestGracefulDelete(t *testing.T) {
 	}
 }
 
-// The backend never touches what it did not create: a container of another instance with the same pod UID
-// survives a delete, and is not listed.
+// withMemoryVolume gives p an emptyDir in memory (a tmpfs volume of the engine) mounted in its first container.
+func withMemoryVolume(p *v1.Pod) *v1.Pod {
+	p.Spec.Volumes = append(p.Spec.Volumes, v1.Volume{Name: "mem",
+		VolumeSource: v1.VolumeSource{EmptyDir: &v1.EmptyDirVolumeSource{Medium: v1.StorageMediumMemory}}})
+	p.Spec.Containers[0].VolumeMounts = append(p.Spec.Containers[0].VolumeMounts, v1.VolumeMount{Name: "mem", MountPath: "/mem"})
+	return p
+}
+
+// A delete touches only what the backend made for that pod: a container of another instance with the same
+// pod UID survives it and is not listed, and so do the other pods of the same instance, tmpfs volumes
+// included (Podman 4.3 ORs the label filters of a volume list: a delete once removed every pod's volumes).
 func TestOtherInstancesUntouched(t *testing.T) {
+	t.Parallel()
 	env := testEnv(t)
 	mine := newTestBackend(t, env)
 	other := env
 	other.Instance = env.Instance + "-other"
 	other.DataDir = t.TempDir()
 	theirs := newTestBackend(t, other)
-	p := newPod("shared-uid", busybox("main", "exec sleep 300"))
+	p := withMemoryVolume(newPod("shared-uid", busybox("main", "exec sleep 300")))
 	create(t, theirs, p)
+	neighbour := withMemoryVolume(newPod("neighbour", busybox("main", "exec sleep 300")))
+	create(t, mine, neighbour)
+	gone := withMemoryVolume(newPod("gone", busybox("main", "exec sleep 300")))
+	create(t, mine, gone)
 	waitFor(t, theirs, p, time.Minute, "their pod to run", phaseIs(v1.PodRunning))
-	if err := mine.Delete(context.Background(), backend.DeleteRequest{Pod: p, GracePeriod: time.Second}); err != nil {
-		t.Fatal(err)
+	waitFor(t, mine, neighbour, time.Minute, "the neighbour to run", phaseIs(v1.PodRunning))
+	waitFor(t, mine, gone, time.Minute, "the pod to delete to run", phaseIs(v1.PodRunning))
+	for _, d := range []*v1.Pod{p, gone} {
+		if err := mine.Delete(context.Background(), backend.DeleteRequest{Pod: d, GracePeriod: time.Second}); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if st := status(t, theirs, p); pod.Phase(st) != v1.PodRunning {
 		t.Fatalf("another instance's delete touched the pod: %s", describe(st))
+	}
+	if st := status(t, mine, neighbour); pod.Phase(st) != v1.PodRunning {
+		t.Fatalf("deleting pod %s touched pod %s: %s", gone.Name, neighbour.Name, describe(st))
+	}
+	for _, q := range []struct {
+		b *Backend
+		p *v1.Pod
+	}{{theirs, p}, {mine, neighbour}} {
+		vols, err := q.b.api.VolumeList(context.Background(), q.b.podLabels(string(q.p.UID)))
+		if err != nil || len(vols) != 1 {
+			t.Errorf("pod %s has volumes %+v (%v) after the deletes, want its one tmpfs", q.p.Name, vols, err)
+		}
 	}
 	recs, err := mine.List(context.Background())
 	if err != nil {
@@ -92,6 +123,7 @@ func TestOtherInstancesUntouched(t *testing.T) {
 }
 
 func TestCapacityAndDescribe(t *testing.T) {
+	t.Parallel()
 	b := newTestBackend(t, testEnv(t))
 	c, err := b.Capacity(context.Background())
 	if err != nil {

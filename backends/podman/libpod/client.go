@@ -182,6 +182,53 @@ func (c *Client) call(ctx context.Context, op, method, path string, q url.Values
 	return nil
 }
 
+// list sends a list query. Podman (4.3 at least) builds a list by looking each object up after listing
+// the names, so an object removed in between fails the whole query with HTTP 500 "no such ...": a list
+// never legitimately fails because something is gone, so such an answer is asked again, a few times.
+func (c *Client) list(ctx context.Context, op, path string, q url.Values, out any) error {
+	var err error
+	for attempt := 0; attempt < 5; attempt++ {
+		if err = c.call(ctx, op, "GET", path, q, nil, out); !isVanished(err) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(time.Duration(attempt+1) * 20 * time.Millisecond):
+		}
+	}
+	return err
+}
+
+// isVanished tells the 500 Podman answers a list query when an object went away while it listed.
+func isVanished(err error) bool {
+	var e *Error
+	return errors.As(err, &e) && e.Status == http.StatusInternalServerError && strings.Contains(e.Message, "no such")
+}
+
+// hasLabels tells whether have carries every label of want ("key": "value", or "key": "" for presence).
+func hasLabels(have, want map[string]string) bool {
+	for k, v := range want {
+		if got, ok := have[k]; !ok || (v != "" && got != v) {
+			return false
+		}
+	}
+	return true
+}
+
+// keepLabelled keeps the items whose labels carry every label of want. The engine is asked to filter too,
+// but Podman 4.3 ORs several label filters of a volume list (a volume carrying any one of them is listed):
+// the answer is checked here, the same way for every list.
+func keepLabelled[T any](items []T, labels func(*T) map[string]string, want map[string]string) []T {
+	out := items[:0]
+	for i := range items {
+		if hasLabels(labels(&items[i]), want) {
+			out = append(out, items[i])
+		}
+	}
+	return out
+}
+
 // labelFilters encodes label selectors ("key=value" or "key") as the libpod filters query parameter.
 func labelFilters(labels map[string]string) string {
 	f := map[string][]string{}

@@ -12,6 +12,8 @@ func (c *Client) ContainerList(ctx context.Context, labels map[string]string) ([
 		q.Set("filters", labelFilters(labels))
 	}
 	var out []ListContainer
-	err := c.call(ctx, "list containers", "GET", "/containers/json", q, nil, &out)
-	return out, err
+	if err := c.list(ctx, "list containers", "/containers/json", q, &out); err != nil {
+		return nil, err
+	}
+	return keepLabelled(out, func(x *ListContainer) map[string]string { return x.Labels }, labels), nil
 }

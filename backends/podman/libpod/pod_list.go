@@ -12,6 +12,8 @@ func (c *Client) PodList(ctx context.Context, labels map[string]string) ([]ListP
 		q.Set("filters", labelFilters(labels))
 	}
 	var out []ListPod
-	err := c.call(ctx, "list pods", "GET", "/pods/json", q, nil, &out)
-	return out, err
+	if err := c.list(ctx, "list pods", "/pods/json", q, &out); err != nil {
+		return nil, err
+	}
+	return keepLabelled(out, func(x *ListPod) map[string]string { return x.Labels }, labels), nil
 }

@@ -18,6 +18,8 @@ func (c *Client) VolumeList(ctx context.Context, labels map[string]string) ([]Li
 		q.Set("filters", labelFilters(labels))
 	}
 	var out []ListVolume
-	err := c.call(ctx, "list volumes", "GET", "/volumes/json", q, nil, &out)
-	return out, err
+	if err := c.list(ctx, "list volumes", "/volumes/json", q, &out); err != nil {
+		return nil, err
+	}
+	return keepLabelled(out, func(x *ListVolume) map[string]string { return x.Labels }, labels), nil
 }

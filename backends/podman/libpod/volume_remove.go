@@ -5,8 +5,9 @@ import (
 	"net/url"
 )
 
-// VolumeRemove removes a named volume; with force, containers using it are removed too. A volume already
-// gone is not an error.
+// VolumeRemove removes a named volume; with force, containers using it are removed too (Podman 4.3 can
+// deadlock doing so, see the Podman backend's Delete); without, a volume in use is a conflict (IsConflict). A
+// volume already gone is not an error.
 func (c *Client) VolumeRemove(ctx context.Context, name string, force bool) error {
 	q := url.Values{}
 	if force {
