@@ -97,6 +97,9 @@ func (b *Backend) fail(r *record, name string, f failure) {
 	if r.Failures == nil {
 		r.Failures = map[string]failure{}
 	}
+	if f.At.IsZero() {
+		f.At = time.Now()
+	}
 	r.Failures[name] = f
 	if err := b.save(r); err != nil {
 		b.podLog(r.Pod).Error("cannot record a pod failure", "err", err)

@@ -41,6 +41,8 @@ type failure struct {
 	// Terminated marks a container that could not start at all (exit 128, as the kubelet reports it),
 	// rather than one that waits.
 	Terminated bool `json:"terminated,omitempty"`
+	// At is when the failure happened: the finish time of a container that could not start.
+	At time.Time `json:"at,omitzero"`
 }
 
 type lastRun struct {

@@ -118,6 +118,7 @@ func (b *Backend) podStatus(ctx context.Context, p *v1.Pod, ctrs map[string]*lib
 	if failedInit == "" {
 		failedInit = snap.initFailed
 	}
+	failedAt := pod.EndedAt(st.InitContainers, failedInit)
 	if failedInit != "" {
 		// The init containers after the failed one never run: reported terminated, as the containers are,
 		// or the virtual kubelet keeps the pod Pending.
@@ -125,7 +126,7 @@ func (b *Backend) podStatus(ctx context.Context, p *v1.Pod, ctrs map[string]*lib
 		for i := range st.InitContainers {
 			cs := &st.InitContainers[i]
 			if after && cs.State.Terminated == nil {
-				*cs = pod.NotStarted(&p.Spec.InitContainers[i], fmt.Sprintf("never started: init container %q failed", failedInit))
+				*cs = pod.NotStarted(&p.Spec.InitContainers[i], fmt.Sprintf("never started: init container %q failed", failedInit), failedAt)
 			}
 			after = after || cs.Name == failedInit
 		}
@@ -134,7 +135,7 @@ func (b *Backend) podStatus(ctx context.Context, p *v1.Pod, ctrs map[string]*lib
 		c := &p.Spec.Containers[i]
 		lc := ctrs[c.Name]
 		if failedInit != "" && (lc == nil || lc.StartedAt <= 0) {
-			st.Containers = append(st.Containers, pod.NotStarted(c, fmt.Sprintf("never started: init container %q failed", failedInit)))
+			st.Containers = append(st.Containers, pod.NotStarted(c, fmt.Sprintf("never started: init container %q failed", failedInit), failedAt))
 			continue
 		}
 		st.Containers = append(st.Containers, b.regularStatus(ctx, c, lc, snap, initsDone))
@@ -165,7 +166,7 @@ func (b *Backend) relist(ctx context.Context, uid string) map[string]*libpod.Lis
 func notCreated(c *v1.Container, snap snapshot, initsDone bool) v1.ContainerStatus {
 	if f, ok := snap.failures[c.Name]; ok {
 		if f.Terminated {
-			return pod.Terminated(c, pod.Termination{ExitCode: 128, Reason: f.Reason, Message: f.Message, FinishedAt: time.Now()}, 0)
+			return pod.Terminated(c, pod.Termination{ExitCode: 128, Reason: f.Reason, Message: f.Message, FinishedAt: f.At}, 0)
 		}
 		return pod.Waiting(c, f.Reason, f.Message, 0)
 	}
@@ -185,7 +186,7 @@ func (b *Backend) initStatus(ctx context.Context, c *v1.Container, lc *libpod.Li
 		return pod.WithLastState(notCreated(c, snap, true), last)
 	}
 	if f, ok := snap.failures[c.Name]; ok && f.Terminated {
-		return pod.Terminated(c, pod.Termination{ExitCode: 128, Reason: f.Reason, Message: f.Message, FinishedAt: time.Now()}, restarts)
+		return pod.Terminated(c, pod.Termination{ExitCode: 128, Reason: f.Reason, Message: f.Message, FinishedAt: f.At}, restarts)
 	}
 	switch lc.State {
 	case "running", "paused", "stopping":
@@ -217,7 +218,7 @@ func (b *Backend) regularStatus(ctx context.Context, c *v1.Container, lc *libpod
 		return notCreated(c, snap, initsDone)
 	}
 	if f, ok := snap.failures[c.Name]; ok && f.Terminated {
-		return pod.Terminated(c, pod.Termination{ExitCode: 128, Reason: f.Reason, Message: f.Message, FinishedAt: time.Now()}, 0)
+		return pod.Terminated(c, pod.Termination{ExitCode: 128, Reason: f.Reason, Message: f.Message, FinishedAt: f.At}, 0)
 	}
 	switch lc.State {
 	case "running", "paused", "stopping":

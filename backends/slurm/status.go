@@ -111,14 +111,14 @@ func (b *Backend) podStatus(p *v1.Pod, rec *podRecord, jobs map[string]*squeueJo
 		return st
 	}
 	stopAt, stopping := fileTime(filepath.Join(dir, terminatingFile))
-	initsDone, initFailed := true, ""
+	initsDone, initFailed := true, failedInit{}
 	for i := range p.Spec.InitContainers {
 		c := &p.Spec.InitContainers[i]
 		s := readCtrState(filepath.Join(dir, containersDir, c.Name), filepath.Join(dir, shimDir, c.Name))
 		st.InitContainers = append(st.InitContainers, containerStatus(c, s, job, stopAt, stopping, initsDone, initFailed))
 		if s.Kind != "terminated" || s.Term.ExitCode != 0 {
 			if initsDone && s.Kind == "terminated" {
-				initFailed = c.Name
+				initFailed = failedInit{name: c.Name, at: s.Term.FinishedAt}
 			}
 			initsDone = false
 		}
@@ -221,7 +221,13 @@ var killStates = map[string]string{
 }
 
 // containerStatus builds one container's status from its files and what is known of the job.
-func containerStatus(c *v1.Container, s ctrState, job jobView, stopAt time.Time, stopping, initsDone bool, initFailed string) v1.ContainerStatus {
+// failedInit is the init container whose failure ended the pod, and when it ended.
+type failedInit struct {
+	name string
+	at   time.Time
+}
+
+func containerStatus(c *v1.Container, s ctrState, job jobView, stopAt time.Time, stopping, initsDone bool, initFailed failedInit) v1.ContainerStatus {
 	withLast := func(cs v1.ContainerStatus) v1.ContainerStatus { return pod.WithLastState(cs, s.Last) }
 	_, killed := killStates[job.State]
 	stoppedByJob := stopping && s.Kind == "terminated" && !s.Term.FinishedAt.Before(stopAt.Add(-time.Second))
@@ -245,8 +251,8 @@ func containerStatus(c *v1.Container, s ctrState, job jobView, stopAt time.Time,
 		switch {
 		case job.NoQueue:
 			return pod.Waiting(c, pod.ReasonContainerCreating, "SLURM cannot be asked about job "+job.ID+" now", 0)
-		case initFailed != "":
-			return notRun(c, initFailed, job)
+		case initFailed.name != "":
+			return notRun(c, initFailed)
 		case !initsDone:
 			return pod.Waiting(c, pod.ReasonPodInitializing, "", 0)
 		}
@@ -267,8 +273,8 @@ func containerStatus(c *v1.Container, s ctrState, job jobView, stopAt time.Time,
 		}
 		return withLast(pod.Terminated(c, s.Term, s.Restarts))
 	}
-	if initFailed != "" && s.Kind == "" {
-		return notRun(c, initFailed, job)
+	if initFailed.name != "" && s.Kind == "" {
+		return notRun(c, initFailed)
 	}
 	t := pod.Termination{ExitCode: 137, Reason: job.State, Message: msg, FinishedAt: job.Ended}
 	if !killed {
@@ -295,12 +301,7 @@ func containerStatus(c *v1.Container, s ctrState, job jobView, stopAt time.Time,
 }
 
 // notRun is the status of a container that never ran because an init container failed for good: terminated,
-// so that the virtual kubelet fails the pod instead of keeping it Pending.
-func notRun(c *v1.Container, initFailed string, job jobView) v1.ContainerStatus {
-	now := time.Now()
-	if !job.Ended.IsZero() {
-		now = job.Ended
-	}
-	return pod.Terminated(c, pod.Termination{ExitCode: 1, Reason: pod.ReasonError, StartedAt: now, FinishedAt: now,
-		Message: fmt.Sprintf("the container did not run: init container %s failed", initFailed)}, 0)
+// so that the virtual kubelet fails the pod instead of keeping it Pending, the same as on the other backends.
+func notRun(c *v1.Container, initFailed failedInit) v1.ContainerStatus {
+	return pod.NotStarted(c, fmt.Sprintf("never started: init container %q failed", initFailed.name), initFailed.at)
 }

@@ -94,7 +94,7 @@ func (e *Eviction) Apply(statuses []v1.ContainerStatus, key func(*v1.ContainerSt
 				Message: e.Message, StartedAt: started, FinishedAt: finished, ContainerID: s.ContainerID}.State()}
 			s.Ready = false
 		case s.State.Terminated == nil:
-			ns := NotStarted(&v1.Container{Name: s.Name, Image: s.Image}, "never started: the pod was evicted: "+e.Message)
+			ns := NotStarted(&v1.Container{Name: s.Name, Image: s.Image}, "never started: the pod was evicted: "+e.Message, e.Time)
 			ns.State.Terminated.Reason = ReasonEvicted
 			ns.RestartCount, ns.LastTerminationState = s.RestartCount, s.LastTerminationState
 			ns.ContainerID, ns.ImageID = s.ContainerID, s.ImageID

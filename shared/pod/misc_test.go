@@ -94,7 +94,7 @@ func TestStatusHelpers(t *testing.T) {
 		{Waiting(init, ReasonContainerCreating, "", 0), Waiting(main, ReasonPodInitializing, "", 0), v1.PodPending},
 		// The virtual kubelet fails the pod only once every container is terminated too (hence NotStarted).
 		{Terminated(init, Termination{ExitCode: 3}, 0), Waiting(main, ReasonPodInitializing, "", 0), v1.PodPending},
-		{Terminated(init, Termination{ExitCode: 3}, 0), NotStarted(main, "never ran"), v1.PodFailed},
+		{Terminated(init, Termination{ExitCode: 3}, 0), NotStarted(main, "never ran", time.Time{}), v1.PodFailed},
 		{done, Running(main, now, 0), v1.PodRunning},
 		{done, Terminated(main, Termination{ExitCode: 0}, 0), v1.PodSucceeded},
 		{done, Terminated(main, Termination{ExitCode: 137, OOMKilled: true}, 0), v1.PodFailed},
@@ -122,7 +122,7 @@ func TestNotStartedAfterInitFailure(t *testing.T) {
 	if InitFailed(failed, v1.RestartPolicyNever) != "init" || InitFailed(failed, v1.RestartPolicyOnFailure) != "" {
 		t.Error("InitFailed")
 	}
-	st := interlink.PodStatus{InitContainers: failed, Containers: []v1.ContainerStatus{NotStarted(&p.Spec.Containers[0], "never ran")}}
+	st := interlink.PodStatus{InitContainers: failed, Containers: []v1.ContainerStatus{NotStarted(&p.Spec.Containers[0], "never ran", time.Time{})}}
 	if Phase(st) != v1.PodFailed || st.Containers[0].State.Terminated.ExitCode == 0 {
 		t.Errorf("phase %s", Phase(st))
 	}

@@ -81,9 +81,21 @@ func Terminated(c *v1.Container, t Termination, restarts int32) v1.ContainerStat
 // NotStarted is the status of a container that will never run because its pod has finished first (an init
 // container failed under a policy that does not restart it). The virtual kubelet marks a pod Failed only
 // once every container is terminated, so such a container is reported terminated, as the kubelet reports
-// containers of a terminal pod it has no run of: reason ContainerStatusUnknown, exit code 137.
-func NotStarted(c *v1.Container, message string) v1.ContainerStatus {
-	return Terminated(c, Termination{ExitCode: NotFoundExitCode, Reason: ReasonUnknown, Message: message, FinishedAt: time.Now()}, 0)
+// containers of a terminal pod it has no run of: reason ContainerStatusUnknown, exit code 137. at is when the
+// pod's end became certain (the failed init container's end, the eviction): a fixed time, so that repeated
+// status calls answer the same status.
+func NotStarted(c *v1.Container, message string, at time.Time) v1.ContainerStatus {
+	return Terminated(c, Termination{ExitCode: NotFoundExitCode, Reason: ReasonUnknown, Message: message, FinishedAt: at}, 0)
+}
+
+// EndedAt is when the named container's run ended, from its status among st, or the zero time.
+func EndedAt(st []v1.ContainerStatus, name string) time.Time {
+	for _, s := range st {
+		if s.Name == name && s.State.Terminated != nil {
+			return s.State.Terminated.FinishedAt.Time
+		}
+	}
+	return time.Time{}
 }
 
 // InitFailed returns the name of the init container whose failure ends the pod under policy (the pod's
