@@ -2,13 +2,17 @@ package docker
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"sort"
 	"strconv"
 	"sync"
 	"time"
 
 	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/events"
+	"github.com/docker/docker/api/types/filters"
 
 	"github.com/interlink-hq/interlink-dispatcher/shared/pod"
 )
@@ -141,6 +145,9 @@ func (b *Backend) runInfo(ctx context.Context, c container.Summary) (runInfo, er
 	if st := in.State; st != nil {
 		info = runInfo{Status: string(st.Status), ExitCode: st.ExitCode, OOMKilled: st.OOMKilled, Error: st.Error,
 			StartedAt: parseTime(st.StartedAt), FinishedAt: parseTime(st.FinishedAt), Created: parseTime(in.Created)}
+		if info.phase() == runExited && info.ExitCode == 137 && !info.OOMKilled && in.HostConfig != nil && in.HostConfig.Memory > 0 {
+			info.OOMKilled = b.oomEvent(ctx, c.ID, info)
+		}
 		// The engine stamps StartedAt once the start call returns, which can be after a quick process has
 		// already exited; a run never ends before it starts.
 		if !info.FinishedAt.IsZero() && info.FinishedAt.Before(info.StartedAt) {
@@ -152,6 +159,34 @@ func (b *Backend) runInfo(ctx context.Context, c container.Summary) (runInfo, er
 	b.inspects.entries[c.ID] = inspectEntry{state: info.Status, info: info}
 	b.inspects.mu.Unlock()
 	return info, nil
+}
+
+// oomEvent tells whether the engine logged an OOM event for the run. Docker sets State.OOMKilled only when
+// the kernel's OOM notice reaches it before the process's exit (on a busy host it can come just after: seen
+// in the lab), but it logs the "oom" event either way.
+func (b *Backend) oomEvent(ctx context.Context, id string, r runInfo) bool {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	f := filters.NewArgs(filters.Arg("container", id), filters.Arg("event", string(events.ActionOOM)))
+	start := time.Now()
+	msgs, errs := b.cli.Events(ctx, events.ListOptions{Filters: f,
+		Since: strconv.FormatInt(r.StartedAt.Add(-time.Second).Unix(), 10), Until: strconv.FormatInt(time.Now().Add(time.Second).Unix(), 10)})
+	for {
+		select {
+		case <-msgs:
+			b.metrics.observe("events", start, nil)
+			return true
+		case err := <-errs:
+			if errors.Is(err, io.EOF) {
+				err = nil
+			}
+			b.metrics.observe("events", start, err)
+			if err != nil {
+				b.log.Warn("cannot read a container's events to tell an OOM kill", "container", shortID(id), "err", err)
+			}
+			return false
+		}
+	}
 }
 
 // prune forgets containers that are gone from a full list.
