@@ -225,6 +225,7 @@ func (d *procDispatcher) waitSeries(what string, within time.Duration, ok func(s
 // and back (restarts_total risen, ready again). Its logs are JSON with each key once, and every line about
 // a pod names it.
 func TestLabObservability(t *testing.T) {
+	t.Parallel()
 	labtest.RequireDocker(t)
 	labtest.RequirePodman(t)
 	labtest.RequireSLURM(t)

@@ -121,6 +121,7 @@ func terminated(s v1.ContainerState) bool { return s.Terminated != nil }
 // create → Running → Succeeded with exit code 0 → logs → delete, and a failing pod reported Failed with
 // its exit code, on each real backend of the lab.
 func TestLabPodLifecycle(t *testing.T) {
+	t.Parallel()
 	for _, lb := range labBackends {
 		t.Run(lb.name, func(t *testing.T) {
 			lb.require(t)
@@ -165,6 +166,7 @@ func TestLabPodLifecycle(t *testing.T) {
 // A real backend killed with SIGKILL while its pod runs is restarted, and the pod keeps being reported,
 // first from the last known status, then from the engine through the new process.
 func TestLabBackendKilledMidRun(t *testing.T) {
+	t.Parallel()
 	for _, lb := range labBackends {
 		t.Run(lb.name, func(t *testing.T) {
 			lb.require(t)

@@ -14,6 +14,7 @@ import (
 )
 
 func TestParseConfig(t *testing.T) {
+	t.Parallel()
 	c, err := ParseConfig(nil)
 	if err != nil || c.Pods != 110 || c.Network != "bridge" || c.RestartBackoff.Duration != time.Second ||
 		c.RestartBackoffMax.Duration != 5*time.Minute || c.PreExecImage != "busybox:latest" {
@@ -39,6 +40,7 @@ func TestParseConfig(t *testing.T) {
 }
 
 func TestRestartDelayDoublesAndResets(t *testing.T) {
+	t.Parallel()
 	b := &Backend{cfg: Config{RestartBackoff: Duration{time.Second}, RestartBackoffMax: Duration{10 * time.Second}}}
 	r := &runner{b: b}
 	now := time.Now()
@@ -55,6 +57,7 @@ func TestRestartDelayDoublesAndResets(t *testing.T) {
 }
 
 func TestLimitWriter(t *testing.T) {
+	t.Parallel()
 	var buf bytes.Buffer
 	w := &limitWriter{w: &buf, left: 5}
 	if n, err := w.Write([]byte("abc")); n != 3 || err != nil {
@@ -66,6 +69,7 @@ func TestLimitWriter(t *testing.T) {
 }
 
 func TestNames(t *testing.T) {
+	t.Parallel()
 	p := &v1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "web.app", Namespace: "ns", UID: "1234-abcd"}}
 	if got := containerName(p, "main", 2); got != "idp_main_web.app_ns_1234-abcd_2" {
 		t.Errorf("containerName = %q", got)

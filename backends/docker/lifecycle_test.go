@@ -15,6 +15,7 @@ import (
 )
 
 func TestLifecycleHooks(t *testing.T) {
+	t.Parallel()
 	b := newBackend(t, nil)
 	out := t.TempDir()
 	c := conformance.ShellContainer("main", `while [ ! -f /tmp/poststart ]; do sleep 0.1; done; cat /tmp/poststart; sleep 60`)

@@ -17,6 +17,7 @@ import (
 )
 
 func TestEmptyDirSizeLimitEvicts(t *testing.T) {
+	t.Parallel()
 	b := newBackend(t, nil)
 	limit := resource.MustParse("1Mi")
 	vol := v1.Volume{Name: "scratch", VolumeSource: v1.VolumeSource{EmptyDir: &v1.EmptyDirVolumeSource{SizeLimit: &limit}}}
@@ -37,6 +38,7 @@ func TestEmptyDirSizeLimitEvicts(t *testing.T) {
 }
 
 func TestCommandNotFoundIsTerminated(t *testing.T) {
+	t.Parallel()
 	b := newBackend(t, nil)
 	c := conformance.ShellContainer("main", "")
 	c.Command = []string{"nonexistent-command"}
@@ -61,6 +63,7 @@ func TestCommandNotFoundIsTerminated(t *testing.T) {
 }
 
 func TestHostNetworkAndHostname(t *testing.T) {
+	t.Parallel()
 	b := newBackend(t, nil)
 	hostNS, err := os.Readlink("/proc/self/ns/net")
 	if err != nil {
@@ -83,6 +86,7 @@ func TestHostNetworkAndHostname(t *testing.T) {
 }
 
 func TestHalfMadePodIsCleanedUp(t *testing.T) {
+	t.Parallel()
 	b := newBackend(t, nil)
 	p := conformance.NewPod("halfmade", conformance.ShellContainer("main", "true"))
 	// A create that crashed after making the pause container, before recording its id.
@@ -109,6 +113,7 @@ func TestHalfMadePodIsCleanedUp(t *testing.T) {
 }
 
 func TestLogsOfContainerThatNeverRanAreEmpty(t *testing.T) {
+	t.Parallel()
 	b := newBackend(t, nil)
 	p := conformance.WithInit(conformance.NewPod("neverran", conformance.ShellContainer("main", "echo main")),
 		conformance.ShellContainer("init", "exit 1"))
@@ -120,6 +125,7 @@ func TestLogsOfContainerThatNeverRanAreEmpty(t *testing.T) {
 }
 
 func TestPreExecAnnotationsRunFirstInPodNetwork(t *testing.T) {
+	t.Parallel()
 	b := newBackend(t, nil)
 	c := conformance.ShellContainer("main", `wget -q -O - http://127.0.0.1:9000/index.html http://127.0.0.1:9000/w.html`)
 	p := conformance.NewPod("preexec", c)
@@ -143,6 +149,7 @@ func TestPreExecAnnotationsRunFirstInPodNetwork(t *testing.T) {
 }
 
 func TestPodsLimitAndTmpfsSize(t *testing.T) {
+	t.Parallel()
 	b := newBackend(t, map[string]any{"pods": 1})
 	mem := v1.Volume{Name: "mem", VolumeSource: v1.VolumeSource{EmptyDir: &v1.EmptyDirVolumeSource{Medium: v1.StorageMediumMemory, SizeLimit: ptrQ("1Mi")}}}
 	c := conformance.Mount(conformance.ShellContainer("main", `head -c 2000000 /dev/zero > /mem/big 2>/dev/null && echo fits || echo full`), "mem", "/mem", "", false)

@@ -14,6 +14,7 @@ import (
 )
 
 func TestProbes(t *testing.T) {
+	t.Parallel()
 	b := newBackend(t, nil)
 	server := func(name string, readyPort int) v1.Container {
 		return v1.Container{Name: name, Image: labtest.PythonImage, ImagePullPolicy: v1.PullIfNotPresent,

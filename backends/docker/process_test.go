@@ -34,6 +34,7 @@ func launch(t *testing.T, env backend.Env) *backend.Process {
 // kills it with SIGKILL mid-run, starts it again over the same engine and data directory, and checks that
 // every pod it ran keeps its status.
 func TestKilledBackendProcessReportsSameStatus(t *testing.T) {
+	t.Parallel()
 	labtest.RequireDocker(t)
 	inProcess := testEnv(t, nil)
 	env := inProcess

@@ -18,6 +18,7 @@ import (
 // TestRestartedBackendReportsSameStatus stops a backend (as a crash would: nothing is cleaned up) and starts
 // a new one over the same engine and data directory: every pod keeps its status, and supervision goes on.
 func TestRestartedBackendReportsSameStatus(t *testing.T) {
+	t.Parallel()
 	b1 := newBackend(t, nil)
 	running := conformance.NewPod("running", conformance.ShellContainer("main", "sleep 60"))
 	done := conformance.NewPod("done", conformance.ShellContainer("main", "echo ok"))

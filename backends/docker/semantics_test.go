@@ -18,6 +18,7 @@ import (
 )
 
 func TestTwoContainersTalkOverLocalhost(t *testing.T) {
+	t.Parallel()
 	b := newBackend(t, nil)
 	server := v1.Container{Name: "server", Image: labtest.PythonImage, ImagePullPolicy: v1.PullIfNotPresent,
 		Command: []string{"python", "-m", "http.server", "8080", "--bind", "127.0.0.1"},
@@ -42,6 +43,7 @@ done; echo server unreachable; exit 1`)
 }
 
 func TestInitContainerWritesFileMainReads(t *testing.T) {
+	t.Parallel()
 	b := newBackend(t, nil)
 	mem := v1.Volume{Name: "mem", VolumeSource: v1.VolumeSource{EmptyDir: &v1.EmptyDirVolumeSource{Medium: v1.StorageMediumMemory, SizeLimit: ptrQ("8Mi")}}}
 	p := conformance.NewPod("initfile",
@@ -58,6 +60,7 @@ func TestInitContainerWritesFileMainReads(t *testing.T) {
 }
 
 func TestConfigMapAndSecretWithItemsAndSubPath(t *testing.T) {
+	t.Parallel()
 	b := newBackend(t, nil)
 	mode := int32(0o440)
 	c := conformance.ShellContainer("main", `cat /etc/app/app.conf; echo; cat /cfg/sub/conf.txt; echo;
@@ -80,6 +83,7 @@ stat -c "%a" /sec/pass /cfg/sub/conf.txt /etc/app/app.conf; cat /sec/pass; echo;
 }
 
 func TestSecretDefaultModeAndReadOnly(t *testing.T) {
+	t.Parallel()
 	b := newBackend(t, nil)
 	c := conformance.Mount(conformance.ShellContainer("main", `stat -c "%a" /sec/password; touch /sec/new 2>/dev/null && echo writable || echo read-only`), "sec", "/sec", "", false)
 	p := conformance.WithVolumes(conformance.NewPod("secmode", c), conformance.SecretVolume("sec", "creds", nil))
@@ -91,6 +95,7 @@ func TestSecretDefaultModeAndReadOnly(t *testing.T) {
 }
 
 func TestOOMKilled(t *testing.T) {
+	t.Parallel()
 	b := newBackend(t, nil)
 	c := v1.Container{Name: "hog", Image: labtest.PythonImage, ImagePullPolicy: v1.PullIfNotPresent,
 		Command:   []string{"python", "-c", "b = b'x' * (512 * 1024 * 1024); print(len(b))"},
@@ -105,6 +110,7 @@ func TestOOMKilled(t *testing.T) {
 }
 
 func TestRestartOnFailureCountsRestarts(t *testing.T) {
+	t.Parallel()
 	b := newBackend(t, nil)
 	p := conformance.NewPod("onfailure", conformance.ShellContainer("flaky", `echo run; exit 3`))
 	p.Spec.RestartPolicy = v1.RestartPolicyOnFailure
@@ -131,6 +137,7 @@ func TestRestartOnFailureCountsRestarts(t *testing.T) {
 }
 
 func TestFollowEndsWhenContainerEnds(t *testing.T) {
+	t.Parallel()
 	b := newBackend(t, nil)
 	p := conformance.NewPod("follow", conformance.ShellContainer("main", `for i in 1 2 3 4 5; do echo line $i; sleep 0.1; echo err $i >&2; sleep 0.3; done`))
 	create(t, b, p, conformance.Objects{})
@@ -179,6 +186,7 @@ func TestFollowEndsWhenContainerEnds(t *testing.T) {
 }
 
 func TestPathEscapeRefusedAndNothingCreated(t *testing.T) {
+	t.Parallel()
 	b := newBackend(t, nil)
 	for name, mutate := range map[string]func(p *v1.Pod){
 		"item path": func(p *v1.Pod) {
@@ -209,6 +217,7 @@ func TestPathEscapeRefusedAndNothingCreated(t *testing.T) {
 }
 
 func TestSymlinkSubPathEscapeRefused(t *testing.T) {
+	t.Parallel()
 	b := newBackend(t, nil)
 	// An init container plants symlinks in a shared emptyDir; a container mounting a subPath through them
 	// must fail to start instead of binding the host's directories.
@@ -227,6 +236,7 @@ func TestSymlinkSubPathEscapeRefused(t *testing.T) {
 }
 
 func TestCPUAndMemoryLimitsExact(t *testing.T) {
+	t.Parallel()
 	b := newBackend(t, nil)
 	c := conformance.ShellContainer("main", "cat /sys/fs/cgroup/cpu/cpu.cfs_quota_us /sys/fs/cgroup/cpu/cpu.cfs_period_us 2>/dev/null || cat /sys/fs/cgroup/cpu.max; sleep 30")
 	c.Resources = v1.ResourceRequirements{
@@ -252,6 +262,7 @@ func TestCPUAndMemoryLimitsExact(t *testing.T) {
 }
 
 func TestImagePullErrorsAndPolicies(t *testing.T) {
+	t.Parallel()
 	b := newBackend(t, nil)
 	missing := conformance.ShellContainer("missing", "true")
 	missing.Image = labtest.RegistryAddr + "/library/no-such-image:1"
@@ -281,6 +292,7 @@ func TestImagePullErrorsAndPolicies(t *testing.T) {
 }
 
 func TestSecurityContextAndEnv(t *testing.T) {
+	t.Parallel()
 	b := newBackend(t, nil)
 	uid, gid, yes, no := int64(1234), int64(2345), true, false
 	c := conformance.ShellContainer("main", `id -u; id -g; touch /rootfs-file 2>/dev/null && echo rw || echo ro;
@@ -302,6 +314,7 @@ echo $MY_NAME $MY_NS $MY_IP $APP $GREETING; pwd; grep CapEff /proc/self/status |
 }
 
 func TestCommandAndArgsSemantics(t *testing.T) {
+	t.Parallel()
 	b := newBackend(t, nil)
 	argsOnly := v1.Container{Name: "args", Image: labtest.BusyboxImage, ImagePullPolicy: v1.PullIfNotPresent, Args: []string{"echo", "args", "$(X)"},
 		Env: []v1.EnvVar{{Name: "X", Value: "expanded"}}}
@@ -318,6 +331,7 @@ func TestCommandAndArgsSemantics(t *testing.T) {
 }
 
 func TestGracefulDeleteRemovesEverything(t *testing.T) {
+	t.Parallel()
 	b := newBackend(t, nil)
 	c := conformance.ShellContainer("main", `trap 'echo got TERM; exit 0' TERM; while true; do sleep 0.1; done`)
 	mem := v1.Volume{Name: "mem", VolumeSource: v1.VolumeSource{EmptyDir: &v1.EmptyDirVolumeSource{Medium: v1.StorageMediumMemory}}}
@@ -364,6 +378,7 @@ func TestGracefulDeleteRemovesEverything(t *testing.T) {
 }
 
 func TestGPURefusedWithoutGPUs(t *testing.T) {
+	t.Parallel()
 	b := newBackend(t, map[string]any{"gpus": 0})
 	c := conformance.ShellContainer("main", "true")
 	c.Resources.Limits = v1.ResourceList{"nvidia.com/gpu": resource.MustParse("1")}
@@ -374,6 +389,7 @@ func TestGPURefusedWithoutGPUs(t *testing.T) {
 }
 
 func TestStatusIsOneListQueryPerBatch(t *testing.T) {
+	t.Parallel()
 	b := newBackend(t, nil)
 	var pods []*v1.Pod
 	for i := 0; i < 3; i++ {
@@ -384,16 +400,26 @@ func TestStatusIsOneListQueryPerBatch(t *testing.T) {
 	for _, p := range pods {
 		waitPhase(t, b, p, v1.PodRunning)
 	}
+	asked := append(pods, conformance.NewPod("unknown", conformance.ShellContainer("x", "true")))
+	if _, err := b.Status(context.Background(), asked); err != nil { // the first look inspects
+		t.Fatal(err)
+	}
+	// Counted over many calls: each pod's runner may still make a call of its own (one list, one inspect
+	// per pod at most, on a busy machine) while the status calls run. One query per pod would be 4 per call.
+	const calls = 20
 	lists, inspects := callCount(t, b, "container_list"), callCount(t, b, "container_inspect")
-	sts, err := b.Status(context.Background(), append(pods, conformance.NewPod("unknown", conformance.ShellContainer("x", "true"))))
-	if err != nil || len(sts) != 4 {
-		t.Fatalf("Status: %v, %d statuses", err, len(sts))
+	var sts []interlink.PodStatus
+	for i := 0; i < calls; i++ {
+		var err error
+		if sts, err = b.Status(context.Background(), asked); err != nil || len(sts) != 4 {
+			t.Fatalf("Status: %v, %d statuses", err, len(sts))
+		}
 	}
-	if got := callCount(t, b, "container_list") - lists; got != 1 {
-		t.Errorf("one Status call made %d list queries, want 1", got)
+	if got := callCount(t, b, "container_list") - lists; got < calls || got > calls+uint64(len(pods)) {
+		t.Errorf("%d Status calls made %d list queries, want one each", calls, got)
 	}
-	if got := callCount(t, b, "container_inspect") - inspects; got != 0 {
-		t.Errorf("one Status call of unchanged pods made %d inspects, want 0", got)
+	if got := callCount(t, b, "container_inspect") - inspects; got > uint64(len(pods)) {
+		t.Errorf("%d Status calls of unchanged pods made %d inspects, want none", calls, got)
 	}
 	if sts[3].Containers[0].State.Terminated == nil || sts[3].Containers[0].State.Terminated.Reason != "NotFound" {
 		t.Errorf("unknown pod: %+v", sts[3])
@@ -401,6 +427,7 @@ func TestStatusIsOneListQueryPerBatch(t *testing.T) {
 }
 
 func TestCapacityAndDescribe(t *testing.T) {
+	t.Parallel()
 	b := newBackend(t, map[string]any{"pods": 42})
 	c, err := b.Capacity(context.Background())
 	if err != nil {

@@ -43,6 +43,7 @@ func calls(t *testing.T, b *Backend, method, route string) uint64 {
 
 // Status of a batch is one list query for all pods; a second look at unchanged containers inspects nothing.
 func TestStatusBatchIsOneListQuery(t *testing.T) {
+	t.Parallel()
 	b := newTestBackend(t, testEnv(t))
 	var pods []*v1.Pod
 	for _, name := range []string{"batch-a", "batch-b", "batch-c"} {
@@ -61,19 +62,22 @@ func TestStatusBatchIsOneListQuery(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// Counted over many calls: a pod's launch may still make a call of its own on a busy machine while the
+	// status calls run. One query per pod would be 4 per call.
+	const n = 20
 	lists, inspects := calls(t, b, "GET", "/containers/json"), calls(t, b, "GET", "/containers/{name}/json")
 	var st []interlink.PodStatus
-	for i := 0; i < 2; i++ {
+	for i := 0; i < n; i++ {
 		var err error
 		if st, err = b.Status(context.Background(), asked); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if got := calls(t, b, "GET", "/containers/json") - lists; got != 2 {
-		t.Errorf("two Status calls for %d pods made %d container list queries, want 2", len(asked), got)
+	if got := calls(t, b, "GET", "/containers/json") - lists; got < n || got > n+uint64(len(pods)) {
+		t.Errorf("%d Status calls for %d pods made %d container list queries, want one each", n, len(asked), got)
 	}
-	if got := calls(t, b, "GET", "/containers/{name}/json") - inspects; got != 0 {
-		t.Errorf("Status of running containers already looked at made %d inspects, want 0", got)
+	if got := calls(t, b, "GET", "/containers/{name}/json") - inspects; got > uint64(len(pods)) {
+		t.Errorf("%d Status calls of running containers already looked at made %d inspects, want none", n, got)
 	}
 	if len(st) != len(asked) {
 		t.Fatalf("%d statuses for %d pods", len(st), len(asked))

@@ -25,6 +25,7 @@ import (
 // whose order may differ only because stdout and stderr merge in either order; for a pod still running, whose
 // probes print at times of their own, the same distinct lines).
 func TestDockerAndPodmanAgree(t *testing.T) {
+	t.Parallel()
 	labtest.RequireDocker(t)
 	labtest.RequirePodman(t)
 	pb := newTestBackend(t, testEnv(t))

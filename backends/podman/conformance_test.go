@@ -9,6 +9,7 @@ import (
 
 // The shared conformance harness against the lab's real Podman service.
 func TestConformance(t *testing.T) {
+	t.Parallel()
 	b := newTestBackend(t, testEnv(t))
 	conformance.Run(t, b, conformance.Options{Parallel: true, PodTimeout: 2 * time.Minute})
 }

@@ -15,6 +15,7 @@ import (
 // container is stopped and reported terminated (137, Evicted) and the pod ends Failed; a sibling pod
 // within its limit is left alone.
 func TestEmptyDirSizeLimitEvicts(t *testing.T) {
+	t.Parallel()
 	b := newTestBackend(t, testEnv(t))
 	size := resource.MustParse("1Mi")
 	vol := v1.Volume{Name: "scratch", VolumeSource: v1.VolumeSource{EmptyDir: &v1.EmptyDirVolumeSource{SizeLimit: &size}}}

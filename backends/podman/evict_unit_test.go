@@ -12,6 +12,7 @@ import (
 // applyEviction: what the eviction stopped is terminated Evicted (137) with its own start time, what had not
 // finished never runs, and what had finished before keeps its own ending.
 func TestApplyEviction(t *testing.T) {
+	t.Parallel()
 	specs := []v1.Container{{Name: "running"}, {Name: "waiting"}, {Name: "done"}}
 	started := time.Now().Add(-time.Minute)
 	ev := &pod.Eviction{Message: "Usage of EmptyDir volume \"x\" exceeds the limit \"1Mi\".", Time: time.Now(), Killed: []string{"running"}}
@@ -36,6 +37,7 @@ func TestApplyEviction(t *testing.T) {
 }
 
 func TestPreExecText(t *testing.T) {
+	t.Parallel()
 	p := &v1.Pod{}
 	if pod.PreExecText(p) != "" {
 		t.Error("a pod without the annotations has pre-exec text")

@@ -17,6 +17,7 @@ import (
 
 // Two containers of a pod share one network namespace: the client reaches the server on localhost.
 func TestContainersTalkOverLocalhost(t *testing.T) {
+	t.Parallel()
 	b := newTestBackend(t, testEnv(t))
 	p := newPod("localhost",
 		busybox("server", "mkdir -p /www && echo pong > /www/ping && exec httpd -f -p 127.0.0.1:8080 -h /www"),
@@ -40,6 +41,7 @@ func TestContainersTalkOverLocalhost(t *testing.T) {
 // Init containers run one after another, each to completion, before the regular container, and share the
 // pod's emptyDir with it.
 func TestInitContainersRunInOrder(t *testing.T) {
+	t.Parallel()
 	b := newTestBackend(t, testEnv(t))
 	mount := []v1.VolumeMount{{Name: "work", MountPath: "/work"}}
 	first := busybox("first", "sleep 1; echo first >> /work/order")
@@ -79,6 +81,7 @@ func TestInitContainersRunInOrder(t *testing.T) {
 // A failing init container ends the pod (restartPolicy Never): it is reported on that container, and the
 // regular container never starts.
 func TestInitContainerFailureFailsPod(t *testing.T) {
+	t.Parallel()
 	b := newTestBackend(t, testEnv(t))
 	p := newPod("init-fails", busybox("main", "echo must-not-run"))
 	p.Spec.InitContainers = []v1.Container{busybox("setup", "echo broken >&2; exit 3"), busybox("later", "echo must-not-run")}
@@ -106,6 +109,7 @@ func TestInitContainerFailureFailsPod(t *testing.T) {
 
 // configMap and secret volumes with items (key → nested path, modes) and subPath mounts of single files.
 func TestVolumesItemsAndSubPath(t *testing.T) {
+	t.Parallel()
 	b := newTestBackend(t, testEnv(t))
 	mode := int32(0o440)
 	c := busybox("reader", strings.Join([]string{
@@ -151,6 +155,7 @@ func TestVolumesItemsAndSubPath(t *testing.T) {
 
 // Names and paths that would leave the pod's directory are refused at create, and nothing is made.
 func TestPathEscapeRefused(t *testing.T) {
+	t.Parallel()
 	env := testEnv(t)
 	b := newTestBackend(t, env)
 	cases := map[string]func(p *v1.Pod){
@@ -193,6 +198,7 @@ func TestPathEscapeRefused(t *testing.T) {
 
 // A container over its memory limit is OOM-killed and reported so.
 func TestOOMKilled(t *testing.T) {
+	t.Parallel()
 	b := newTestBackend(t, testEnv(t))
 	c := busybox("hog", "exec dd if=/dev/zero of=/dev/null bs=64M count=1")
 	c.Resources.Limits = v1.ResourceList{v1.ResourceMemory: resource.MustParse("16Mi")}
@@ -209,6 +215,7 @@ func TestOOMKilled(t *testing.T) {
 
 // CPU limits are exact (500m is half a CPU: 50 ms per 100 ms), memory limits and requests land on the engine.
 func TestResourceLimitsExact(t *testing.T) {
+	t.Parallel()
 	b := newTestBackend(t, testEnv(t))
 	c := busybox("limited", "sleep 30")
 	c.Resources.Limits = v1.ResourceList{v1.ResourceCPU: resource.MustParse("500m"), v1.ResourceMemory: resource.MustParse("64Mi")}
@@ -230,6 +237,7 @@ func TestResourceLimitsExact(t *testing.T) {
 
 // restartPolicy OnFailure: Podman restarts the failing container; restartCount and lastState are reported.
 func TestRestartOnFailure(t *testing.T) {
+	t.Parallel()
 	b := newTestBackend(t, testEnv(t))
 	// Fails twice, then stays up: the count lives in an emptyDir that survives restarts.
 	c := busybox("flaky", "n=$(cat /state/n 2>/dev/null || echo 0); n=$((n+1)); echo $n > /state/n; echo run$n; if [ $n -lt 3 ]; then exit 2; fi; sleep 60")
@@ -257,6 +265,7 @@ func TestRestartOnFailure(t *testing.T) {
 
 // A followed log streams until the container ends, then the call returns.
 func TestFollowLogsEndWithContainer(t *testing.T) {
+	t.Parallel()
 	b := newTestBackend(t, testEnv(t))
 	p := newPod("follow", busybox("talker", "for i in 1 2 3 4; do echo line$i; echo err$i >&2; sleep 0.5; done"))
 	create(t, b, p)
@@ -290,6 +299,7 @@ func TestFollowLogsEndWithContainer(t *testing.T) {
 // An image that cannot be pulled shows as ErrImagePull with the registry's message, and Never with a
 // missing image as ErrImageNeverPull; nothing is left on the engine.
 func TestImagePullFailures(t *testing.T) {
+	t.Parallel()
 	b := newTestBackend(t, testEnv(t))
 	missing := v1.Container{Name: "missing", Image: "127.0.0.1:5000/does-not-exist:v1", ImagePullPolicy: v1.PullIfNotPresent}
 	p := newPod("pull-fails", missing)
@@ -318,6 +328,7 @@ func TestImagePullFailures(t *testing.T) {
 // A container the engine refuses to create: the pod made so far is removed, and every container says why;
 // a command that does not exist is the shim's StartError (exit 127), so the pod ends Failed.
 func TestCreateAndStartErrors(t *testing.T) {
+	t.Parallel()
 	b := newTestBackend(t, testEnv(t))
 	bad := busybox("bad", "true")
 	bad.SecurityContext = &v1.SecurityContext{Capabilities: &v1.Capabilities{Add: []v1.Capability{"BOGUS"}}}

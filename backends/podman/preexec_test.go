@@ -15,6 +15,7 @@ import (
 // in the background stays up: here a web server the main container then reaches on localhost. A failing text
 // keeps every container from starting, with the reason on each. Delete is prompt despite the helper.
 func TestPreExecRunsInPodNetwork(t *testing.T) {
+	t.Parallel()
 	b := newTestBackend(t, testEnv(t))
 	p := newPod("pre-exec", busybox("main", "wget -qO- http://127.0.0.1:7777/mesh"))
 	p.Annotations = map[string]string{pod.AnnotationPreExec: "mkdir -p /tmp/www && echo mesh-ready > /tmp/www/mesh && httpd -p 7777 -h /tmp/www"}

@@ -43,6 +43,7 @@ func statusesOf(t *testing.T, b backend.Backend, pods []*v1.Pod) []interlink.Pod
 // A backend process killed with SIGKILL and started again over the same engine and data directory reports the
 // same status for every pod it ran, finishes a launch the kill interrupted, and lists every pod.
 func TestKilledBackendRecovers(t *testing.T) {
+	t.Parallel()
 	env := testEnv(t)
 	bin := labtest.BuildBackend(t, "./cmd/backend-podman")
 	t.Cleanup(func() { newTestBackend(t, env) }) // its cleanup deletes whatever the processes left

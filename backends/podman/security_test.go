@@ -14,6 +14,7 @@ import (
 // securityContext: user and group, read-only root filesystem, capabilities, no_new_privs; command, args,
 // workingDir and env with a downward-API fieldRef left unresolved by interLink.
 func TestSecurityContextAndProcess(t *testing.T) {
+	t.Parallel()
 	b := newTestBackend(t, testEnv(t))
 	uid, gid := int64(1234), int64(2345)
 	yes, no := true, false

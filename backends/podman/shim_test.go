@@ -19,6 +19,7 @@ import (
 // and a liveness probe failing past its threshold ends the container with the shim's reason (137,
 // Unhealthy); the engine waits grace + 5 s before killing a shim.
 func TestProbesThroughShim(t *testing.T) {
+	t.Parallel()
 	b := newTestBackend(t, testEnv(t))
 	ready := busybox("ready", "sleep 4; touch /tmp/ready; sleep 300")
 	ready.ReadinessProbe = &v1.Probe{ProbeHandler: v1.ProbeHandler{Exec: &v1.ExecAction{Command: []string{"test", "-f", "/tmp/ready"}}},
@@ -59,6 +60,7 @@ func TestProbesThroughShim(t *testing.T) {
 
 // A backend without its shim does not start, and says which config key to set.
 func TestMissingShimFailsStart(t *testing.T) {
+	t.Parallel()
 	env := testEnv(t)
 	env.Config = []byte(`{"shim": "/nonexistent/interlink-shim"}`)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)

@@ -10,10 +10,12 @@ import (
 // TestConformance runs the shared harness against the lab's real SLURM, with Podman running the containers
 // inside the jobs.
 func TestConformance(t *testing.T) {
+	t.Parallel()
 	b := newLabBackend(t, labConfig(t))
 	conformance.Run(t, b, conformance.Options{
 		PodTimeout:  3 * time.Minute,
 		CallTimeout: time.Minute,
 		GracePeriod: 2 * time.Second,
+		Parallel:    true,
 	})
 }

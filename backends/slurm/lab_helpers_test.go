@@ -21,7 +21,7 @@ import (
 )
 
 // labConfig is the config the lab tests run with: Podman inside the jobs, small default job sizes so that
-// several jobs fit on the lab's 2-CPU node at once, and short restart back-offs.
+// many jobs fit on the lab's node at once, and short restart back-offs.
 func labConfig(t testing.TB) Config {
 	return Config{
 		Root:              labRoot(t),
@@ -32,7 +32,7 @@ func labConfig(t testing.TB) Config {
 		MaxRestartBackoff: Duration(2 * time.Second),
 		PullRetries:       2,
 		FollowInterval:    Duration(100 * time.Millisecond),
-		KillWait:          Duration(10 * time.Second), // the lab's slurm.conf
+		KillWait:          Duration(30 * time.Second), // the lab's slurm.conf
 		Shim:              shimtest.Build(t),
 	}
 }

@@ -90,7 +90,7 @@ func TestLabInitFailureEndsJob(t *testing.T) {
 	if it := st.InitContainers[0].State.Terminated; it.ExitCode != 4 {
 		t.Errorf("init container: exit %d, want 4", it.ExitCode)
 	}
-	if m := st.Containers[0].State.Terminated; m.ExitCode == 0 || !strings.Contains(m.Message, "init container setup failed") {
+	if m := st.Containers[0].State.Terminated; m.ExitCode == 0 || !strings.Contains(m.Message, `init container "setup" failed`) {
 		t.Errorf("main container: %+v, want a non-zero termination saying the init container failed", m)
 	}
 	dir := b.podDir(string(p.UID))
@@ -135,18 +135,23 @@ func TestLabParallelContainers(t *testing.T) {
 	}
 }
 
-// TestLabPendingReason: while one pod holds both CPUs of the lab's node, a pod asking for a CPU waits with
+// TestLabPendingReason: while one pod holds every CPU of the lab's node, a pod asking for a CPU waits with
 // SLURM's reason Resources; a pod asking for more CPUs than the node has waits with the reason SLURM gives
 // for it. Both say so in their message.
 func TestLabPendingReason(t *testing.T) {
 	b := newLabBackend(t, labConfig(t))
-	hog := conformance.NewPod("hog", cpuLimit(conformance.ShellContainer("main", "sleep 120"), "2"))
+	c, err := b.Capacity(ctxFor(t, time.Minute))
+	if err != nil || c.CPUMilli == nil {
+		t.Fatalf("Capacity: %+v, %v", c, err)
+	}
+	cpus := *c.CPUMilli / 1000 // the single node's CPUs
+	hog := conformance.NewPod("hog", cpuLimit(conformance.ShellContainer("main", "sleep 120"), strconv.FormatInt(cpus, 10)))
 	createPod(t, b, hog, conformance.Objects{})
 	waitFor(t, b, hog, 2*time.Minute, "running", func(st interlink.PodStatus) bool { return st.Containers[0].State.Running != nil })
 
 	small := conformance.NewPod("small", cpuLimit(conformance.ShellContainer("main", "true"), "1"))
 	createPod(t, b, small, conformance.Objects{})
-	huge := conformance.NewPod("huge", cpuLimit(conformance.ShellContainer("main", "true"), "4"))
+	huge := conformance.NewPod("huge", cpuLimit(conformance.ShellContainer("main", "true"), strconv.FormatInt(2*cpus, 10)))
 	hugeJob := createPod(t, b, huge, conformance.Objects{})
 	st := waitFor(t, b, small, time.Minute, "pending with reason Resources", func(st interlink.PodStatus) bool {
 		w := st.Containers[0].State.Waiting
@@ -163,7 +168,7 @@ func TestLabPendingReason(t *testing.T) {
 	if j == nil || hs.Containers[0].State.Waiting.Reason != j.StateReason {
 		t.Errorf("huge pod waits with %q, SLURM says %+v", hs.Containers[0].State.Waiting.Reason, j)
 	}
-	t.Logf("a job asking for 4 CPUs on the 2-CPU node waits with reason %s: %s", j.StateReason, hs.Containers[0].State.Waiting.Message)
+	t.Logf("a job asking for %d CPUs on the %d-CPU node waits with reason %s: %s", 2*cpus, cpus, j.StateReason, hs.Containers[0].State.Waiting.Message)
 }
 
 // TestLabTimeout: a job that reaches its time limit reports its running container terminated with reason
@@ -637,12 +642,13 @@ func TestLabNoNewPrivileges(t *testing.T) {
 // the backend on the lab's SLURM with Podman in the jobs, with the set's CI timeout multiplier: each
 // template's phase as the virtual kubelet computes it and its log regexes on the whole logs.
 func TestLabCommunity(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("runs the 13 community scenarios as SLURM jobs")
 	}
 	b := newLabBackend(t, labConfig(t))
 	conformance.RunCommunity(t, b, conformance.CommunityOptions{
-		// The set's CI multiplier: jobs of the lab's 2-CPU node queue behind each other and pull images.
+		// The set's CI multiplier: jobs share the lab's two real CPUs with the other tests, and pull images.
 		TimeoutMultiplier: 10,
 		CallTimeout:       2 * time.Minute,
 		GracePeriod:       2 * time.Second,

@@ -79,6 +79,7 @@ write_file() {
 http_ok() { curl -fsS -o /dev/null --max-time 3 "$@" 2>/dev/null; }
 docker_up() { http_ok --unix-socket "$DOCKER_SOCK" http://d/_ping; }
 podman_up() { http_ok --unix-socket "$PODMAN_SOCK" http://d/v4.0.0/libpod/_ping; }
+podman_lists() { curl -fsS -o /dev/null --max-time 30 --unix-socket "$PODMAN_SOCK" 'http://d/v4.0.0/libpod/containers/json?all=true' 2>/dev/null; }
 registry_up() { http_ok "http://$REGISTRY_ADDR/v2/"; }
 munge_up() { munge -n </dev/null 2>/dev/null | unmunge >/dev/null 2>&1; }
 slurmctld_up() { scontrol ping 2>/dev/null | grep -q 'is UP'; }
@@ -156,12 +157,34 @@ insecure = true
 prefix = \"$REGISTRY_ADDR\"
 location = \"$REGISTRY_ADDR\"
 insecure = true"
-	if podman_up; then say "podman: already up on $PODMAN_SOCK"; return; fi
+	if podman_up; then
+		if podman_lists; then say "podman: already up on $PODMAN_SOCK"; return; fi
+		# The ping needs no lock, a list takes every container's: when one is held for good (see below),
+		# every call touching it hangs. Only a restart with fresh locks gets the service back.
+		say "podman: the service answers but a container list hangs (a lock held for good); restarting it"
+		reset_podman
+	fi
+	if ! pgrep -x podman >/dev/null; then
+		# A podman process killed while it held a container's or volume's lock leaves that lock taken in
+		# Podman's shared memory for good (renumber alone does not release it), and the next object given
+		# that lock hangs every call touching it. With no podman process running, a fresh lock memory is safe.
+		say "podman: fresh locks (rm /dev/shm/libpod_lock; podman system renumber)"
+		rm -f /dev/shm/libpod_lock
+		timeout 120 podman system renumber || fail podman "$LOGS/podman.log" "podman system renumber failed"
+	fi
 	say "podman: starting the REST service on $PODMAN_SOCK"
 	mkdir -p "$(dirname "$PODMAN_SOCK")"
 	rm -f "$PODMAN_SOCK"
 	start podman "$LOGS/podman.log" podman system service --time=0 "unix://$PODMAN_SOCK"
 	wait_for 30 podman_up || fail podman "$LOGS/podman.log" "no answer on $PODMAN_SOCK"
+}
+
+# reset_podman stops every podman process (the service and the cleanups conmon started, not the containers'
+# conmon), so that up_podman starts the service again on fresh locks.
+reset_podman() {
+	if [ -f "$PIDS/podman" ]; then stop_pid podman; fi
+	pkill -KILL -x podman || true
+	wait_for 10 bash -c '! pgrep -x podman >/dev/null' || fail podman "$LOGS/podman.log" "podman processes do not stop"
 }
 
 up_slurm() {
@@ -184,10 +207,16 @@ up_slurm() {
 		wait_for 15 munge_up || fail munge /var/log/munge/munged.log "munge -n | unmunge fails"
 	fi
 
-	# slurm.conf for this host, from what slurmd itself detects (a RealMemory above it drains the node).
-	local host node
+	# slurm.conf for this host, from what slurmd itself detects (a RealMemory above it drains the node), except
+	# the CPUs: a job holds at least one whole core, so a 2-CPU node runs two jobs at a time and the tests, which
+	# mostly wait, would queue behind each other. The node declares LAB_SLURM_CPUS CPUs (default 4 per real
+	# CPU, at least 8) and slurmd believes the config (SlurmdParameters=config_overrides), as test clusters do.
+	local host node real cpus
 	host=$(hostname -s)
 	node=$(slurmd -C | head -n 1)
+	real=$(sed -n 's/.* CPUs=\([0-9]*\).*/\1/p' <<<"$node")
+	cpus=${LAB_SLURM_CPUS:-$(( real * 4 > 8 ? real * 4 : 8 ))}
+	node=$(sed -E "s/ CPUs=[0-9]+/ CPUs=$cpus/; s/ Boards=[0-9]+/ Boards=1/; s/ SocketsPerBoard=[0-9]+/ SocketsPerBoard=1/; s/ CoresPerSocket=[0-9]+/ CoresPerSocket=$cpus/; s/ ThreadsPerCore=[0-9]+/ ThreadsPerCore=1/" <<<"$node")
 	WROTE=
 	write_file /etc/slurm/slurm.conf "$MARK
 ClusterName=local
@@ -207,20 +236,25 @@ SelectTypeParameters=CR_Core_Memory
 ReturnToService=2
 SchedulerType=sched/backfill
 SchedulerParameters=sched_interval=2
+SlurmdParameters=config_overrides
 MinJobAge=60
-KillWait=10
+KillWait=30
 JobCompType=jobcomp/none
 AccountingStorageType=accounting_storage/none
 JobAcctGatherType=jobacct_gather/none
 $node State=UNKNOWN
 PartitionName=debug Nodes=$host Default=YES MaxTime=INFINITE State=UP"
 	mkdir -p /var/spool/slurmctld /var/spool/slurmd "$LOGS"
+	if [ -n "$WROTE" ] && slurmctld_up; then
+		say "slurmctld: reading the new slurm.conf (scontrol reconfigure)"
+		if ! scontrol reconfigure; then
+			# Node changes (CPUs, memory) are read only at start.
+			say "slurm: this change needs slurmctld and slurmd restarted; stopping them"
+			restart_slurm_daemons
+		fi
+	fi
 	if slurmctld_up; then
 		say "slurmctld: already up"
-		if [ -n "$WROTE" ]; then
-			say "slurmctld: reading the new slurm.conf (scontrol reconfigure)"
-			scontrol reconfigure || fail slurmctld "$LOGS/slurmctld.log" "scontrol reconfigure failed"
-		fi
 	else
 		say "slurmctld: starting"
 		rm -f /run/slurmctld.pid
@@ -242,6 +276,22 @@ PartitionName=debug Nodes=$host Default=YES MaxTime=INFINITE State=UP"
 		wait_for 20 slurmd_up || fail slurmd "$LOGS/slurmd.log" "node $host is not idle: $(sinfo -h -N -o '%T %E' 2>&1)"
 	fi
 	say "slurm: node $host $(sinfo -h -N -o '%T' | head -n 1)"
+}
+
+# restart_slurm_daemons stops slurmd and slurmctld (by the PIDs this script recorded, else by name) so that
+# up_slurm starts them again on the new slurm.conf; jobs survive in StateSaveLocation.
+restart_slurm_daemons() {
+	local name
+	for name in slurmd slurmctld; do
+		if [ -f "$PIDS/$name" ]; then
+			stop_pid "$name"
+		fi
+		if pgrep -x "$name" >/dev/null; then
+			say "$name: stopping the one this script did not start"
+			pkill -TERM -x "$name" || true
+			wait_for 20 bash -c "! pgrep -x $name >/dev/null" || fail "$name" "$LOGS/$name.log" "$name does not stop"
+		fi
+	done
 }
 
 image_in_registry() { http_ok -H 'Accept: application/vnd.docker.distribution.manifest.v2+json' "http://$REGISTRY_ADDR/v2/$1/manifests/$2"; }
