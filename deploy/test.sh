@@ -14,13 +14,13 @@ echo "[test] go vet"
 go vet ./...
 echo "[test] go test"
 # -v so that the log shows each test that ran (and none skipped under CI=true); the RUN/PAUSE/CONT chatter is
-# dropped. The engine tests mostly wait on containers and jobs, so four packages at once (one per engine and the
-# dispatcher), and four tests at once within each, fit the 2-core machines this runs on; more made Podman slow
-# enough to break timing-sensitive pods of the community test set.
+# dropped. The engine tests mostly wait on containers and jobs (a run uses about 2 min of CPU in 3-4 min on the
+# 2-core machines this runs on), so four packages at once (one per engine and the dispatcher) and six tests at
+# once within each; at eight, Podman grew slow enough to break timing-sensitive pods of the community test set.
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 set +e
-go test -v -count=1 -p 4 -parallel 4 -timeout 40m "$@" ./... 2>&1 | tee "$log" | grep -vE '^\s*=== (RUN|PAUSE|CONT|NAME)'
+go test -v -count=1 -p 4 -parallel 6 -timeout 40m "$@" ./... 2>&1 | tee "$log" | grep -vE '^\s*=== (RUN|PAUSE|CONT|NAME)'
 rc=${PIPESTATUS[0]}
 set -e
 passed=$(grep -cE '^\s*--- PASS' "$log" || true)

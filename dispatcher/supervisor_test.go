@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -35,7 +37,8 @@ func TestSupervisorBackoffIsDoublingAndCapped(t *testing.T) {
 		}
 		return m.launch()
 	}
-	sup, err := NewSupervisor(cfg, launch, quietLogger(t), nil)
+	var logged labtest.Buffer
+	sup, err := NewSupervisor(cfg, launch, slog.New(slog.NewJSONHandler(&logged, nil)), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -53,12 +56,32 @@ func TestSupervisorBackoffIsDoublingAndCapped(t *testing.T) {
 	}
 	mu.Lock()
 	defer mu.Unlock()
+	// The waits the supervisor chose, from its log; the time between attempts is at least each of them (only
+	// a lower bound: a busy machine may run the next attempt later, never sooner).
+	var chosen []time.Duration
+	for _, line := range strings.Split(strings.TrimSpace(logged.String()), "\n") {
+		var rec struct {
+			Msg     string        `json:"msg"`
+			RetryIn time.Duration `json:"retry_in"`
+		}
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			t.Fatalf("log line %q: %v", line, err)
+		}
+		if rec.Msg == "backend failed to start" {
+			chosen = append(chosen, rec.RetryIn)
+		}
+	}
 	want := []time.Duration{40, 80, 160, 160, 160}
+	if len(chosen) != len(want) {
+		t.Fatalf("the supervisor logged %d retries (%v), want %d", len(chosen), chosen, len(want))
+	}
 	for i, w := range want {
-		gap := attempts[i+1].Sub(attempts[i])
 		w *= time.Millisecond
-		if gap < w || gap > w+150*time.Millisecond {
-			t.Errorf("wait before attempt %d was %s, want %s", i+2, gap, w)
+		if chosen[i] != w {
+			t.Errorf("wait chosen before attempt %d was %s, want %s (doubling from 40ms, capped at 160ms)", i+2, chosen[i], w)
+		}
+		if gap := attempts[i+1].Sub(attempts[i]); gap < w {
+			t.Errorf("attempt %d came %s after the previous one, before its wait of %s", i+2, gap, w)
 		}
 	}
 	if st := sup.States()[0]; !st.Up || st.Restarts != failures {
