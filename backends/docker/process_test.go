@@ -19,9 +19,10 @@ import (
 
 func launch(t *testing.T, env backend.Env) *backend.Process {
 	t.Helper()
+	bin := labtest.BuildBackend(t, "./cmd/backend-docker") // before the launch's deadline: a cold build takes minutes
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	p, err := backend.Launch(ctx, backend.LaunchConfig{Name: env.Name, Path: labtest.BuildBackend(t, "./cmd/backend-docker"), Env: env,
+	p, err := backend.Launch(ctx, backend.LaunchConfig{Name: env.Name, Path: bin, Env: env,
 		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
 	if err != nil {
 		t.Fatal(err)

@@ -21,8 +21,12 @@ import (
 func TestProbesThroughShim(t *testing.T) {
 	t.Parallel()
 	b := newTestBackend(t, testEnv(t))
-	ready := busybox("ready", "sleep 4; touch /tmp/ready; sleep 300")
-	ready.ReadinessProbe = &v1.Probe{ProbeHandler: v1.ProbeHandler{Exec: &v1.ExecAction{Command: []string{"test", "-f", "/tmp/ready"}}},
+	// The readiness probe passes once the test opens a gate (a file in a hostPath directory), so that "not
+	// ready before" holds however late the first status comes on a busy machine.
+	gate := t.TempDir()
+	ready := busybox("ready", "sleep 300")
+	ready.VolumeMounts = []v1.VolumeMount{{Name: "gate", MountPath: "/gate"}}
+	ready.ReadinessProbe = &v1.Probe{ProbeHandler: v1.ProbeHandler{Exec: &v1.ExecAction{Command: []string{"test", "-f", "/gate/open"}}},
 		PeriodSeconds: 1, FailureThreshold: 1}
 	sick := busybox("sick", "echo alive; sleep 300")
 	sick.LivenessProbe = &v1.Probe{ProbeHandler: v1.ProbeHandler{Exec: &v1.ExecAction{Command: []string{"false"}}},
@@ -30,11 +34,16 @@ func TestProbesThroughShim(t *testing.T) {
 	grace := int64(3)
 	p := newPod("probes", ready, sick)
 	p.Spec.TerminationGracePeriodSeconds = &grace
+	p.Spec.Volumes = []v1.Volume{{Name: "gate", VolumeSource: v1.VolumeSource{HostPath: &v1.HostPathVolumeSource{Path: gate}}}}
 	create(t, b, p)
 
 	st := waitFor(t, b, p, time.Minute, "ready to run", func(st interlink.PodStatus) bool { return st.Containers[0].State.Running != nil })
-	if st.Containers[0].Ready {
-		t.Errorf("ready: reported ready before its readiness probe passed")
+	time.Sleep(2 * time.Second) // a few failing probes
+	if st = status(t, b, p); st.Containers[0].State.Running == nil || st.Containers[0].Ready {
+		t.Errorf("ready: %s, ready %v; want running and not ready before its readiness probe passed", stateString(st.Containers[0]), st.Containers[0].Ready)
+	}
+	if err := os.WriteFile(filepath.Join(gate, "open"), nil, 0o644); err != nil {
+		t.Fatal(err)
 	}
 	waitFor(t, b, p, 30*time.Second, "ready to become ready", func(st interlink.PodStatus) bool { return st.Containers[0].Ready })
 

@@ -608,6 +608,7 @@ func TestLabErrImagePull(t *testing.T) {
 	t.Parallel()
 	cfg := labConfig(t)
 	cfg.RestartBackoff = Duration(2 * time.Second)
+	cfg.PullRetries = 6 // about 12 s of retries: a busy machine may show the first status late
 	b := newLabBackend(t, cfg)
 	c := conformance.ShellContainer("main", "true")
 	c.Image = "no-such-image:1"

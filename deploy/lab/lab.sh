@@ -237,7 +237,7 @@ ReturnToService=2
 SchedulerType=sched/backfill
 SchedulerParameters=sched_interval=2
 SlurmdParameters=config_overrides
-MinJobAge=60
+MinJobAge=30
 KillWait=30
 JobCompType=jobcomp/none
 AccountingStorageType=accounting_storage/none

@@ -545,6 +545,12 @@ print("ENV_QUOTES_TEST_PASSED")`)
 
 // 115-lifecycle-hooks: postStart runs inside the container beside the command (the command waits for its
 // marker in /tmp), and preStop's output follows the command's in the log after a natural exit.
+//
+// One deviation from the set's template: its hook writes the marker in place (echo > marker), so a command
+// that looks in the instant between the file's creation and the write reads it empty and the log lacks
+// "postStart hook executed!". Seen twice here on a busy machine (once on Docker, once on Podman), with every
+// hook run correctly. This copy writes the marker beside and renames it, so that the check judges the hook,
+// not the template's race.
 func lifecycleHooks() CommunityScenario {
 	c := sh("lifecycle-test", ImagePython311, `echo "Container starting..."
 i=0
@@ -555,7 +561,7 @@ sleep 5
 echo "Container main process completed"`)
 	c.Lifecycle = &v1.Lifecycle{
 		PostStart: &v1.LifecycleHandler{Exec: &v1.ExecAction{Command: []string{"sh", "-c",
-			`echo "postStart hook executed!" > /tmp/poststart-marker`}}},
+			`echo "postStart hook executed!" > /tmp/poststart-marker.new && mv /tmp/poststart-marker.new /tmp/poststart-marker`}}},
 		PreStop: &v1.LifecycleHandler{Exec: &v1.ExecAction{Command: []string{"sh", "-c",
 			`echo "preStop hook executed!"; echo "preStop hook performing cleanup..."; sleep 2; echo "preStop hook completed"`}}},
 	}
