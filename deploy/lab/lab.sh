@@ -76,7 +76,7 @@ write_file() {
 	say "wrote $path"
 }
 
-http_ok() { curl -fsS -o /dev/null --max-time 3 "$@" 2>/dev/null; }
+http_ok() { curl -fsS -o /dev/null --max-time 10 "$@" 2>/dev/null; }
 docker_up() { http_ok --unix-socket "$DOCKER_SOCK" http://d/_ping; }
 podman_up() { http_ok --unix-socket "$PODMAN_SOCK" http://d/v4.0.0/libpod/_ping; }
 podman_lists() { curl -fsS -o /dev/null --max-time 30 --unix-socket "$PODMAN_SOCK" 'http://d/v4.0.0/libpod/containers/json?all=true' 2>/dev/null; }
@@ -396,15 +396,21 @@ cmd_up() {
 
 line() { printf '%-10s %-5s %-22s %s\n' "$@"; }
 
+# engine_version prints the Version an engine's REST API answers at url, or nothing: a busy engine slow to
+# answer makes its status line say "?", never ends the status.
+engine_version() {
+	curl -fsS --max-time 10 --unix-socket "$1" "$2" 2>/dev/null | sed -n 's/.*"Version":"\([^"]*\)".*/\1/p' | head -n 1 || true
+}
+
 cmd_status() {
 	local v
 	if registry_up; then v=$(docker-registry --version 2>/dev/null | awk '{print $3}'); line registry up "${v:-?}" "http://$REGISTRY_ADDR"; else line registry down - "http://$REGISTRY_ADDR"; fi
 	if docker_up; then
-		v=$(curl -fsS --max-time 3 --unix-socket "$DOCKER_SOCK" http://d/version | sed -n 's/.*"Version":"\([^"]*\)".*/\1/p' | head -n 1)
+		v=$(engine_version "$DOCKER_SOCK" http://d/version)
 		line docker up "${v:-?}" "unix://$DOCKER_SOCK"
 	else line docker down - "unix://$DOCKER_SOCK"; fi
 	if podman_up; then
-		v=$(curl -fsS --max-time 3 --unix-socket "$PODMAN_SOCK" http://d/v4.0.0/libpod/version | sed -n 's/.*"Version":"\([^"]*\)".*/\1/p' | head -n 1)
+		v=$(engine_version "$PODMAN_SOCK" http://d/v4.0.0/libpod/version)
 		line podman up "${v:-?}" "unix://$PODMAN_SOCK"
 	else line podman down - "unix://$PODMAN_SOCK"; fi
 	if munge_up; then line munge up "$(munged --version 2>/dev/null | awk '{print $1}' | sed 's/munge-//')" /run/munge/munge.socket.2; else line munge down - /run/munge/munge.socket.2; fi
