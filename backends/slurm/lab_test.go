@@ -247,7 +247,7 @@ func (w *pipeWriter) Write(p []byte) (int, error) {
 func TestLabLogsFollow(t *testing.T) {
 	t.Parallel()
 	b := newLabBackend(t, labConfig(t))
-	const n = 8 // lines, one second apart: on a busy machine the pod may be seen running a few seconds late
+	const n = 20 // lines, one second apart: on a machine busy compiling, the pod was seen running 7 s late
 	p := conformance.NewPod("follow", conformance.ShellContainer("main", fmt.Sprintf("for i in $(seq 1 %d); do echo line $i; sleep 1; done", n)))
 	createPod(t, b, p, conformance.Objects{})
 	waitFor(t, b, p, 2*time.Minute, "running", func(st interlink.PodStatus) bool { return st.Containers[0].State.Running != nil })
@@ -705,9 +705,14 @@ func TestLabShimStatuses(t *testing.T) {
 	b := newLabBackend(t, labConfig(t))
 	exec := func(cmd ...string) v1.ProbeHandler { return v1.ProbeHandler{Exec: &v1.ExecAction{Command: cmd}} }
 
-	ready := conformance.ShellContainer("main", "sleep 4; touch /tmp/ready; sleep 60")
-	ready.ReadinessProbe = &v1.Probe{ProbeHandler: exec("test", "-f", "/tmp/ready"), PeriodSeconds: 1}
+	// The readiness probe passes once the test opens a gate (a file in a hostPath directory), so that "not
+	// ready before" holds however late the first status comes on a busy machine.
+	gate := t.TempDir()
+	ready := conformance.ShellContainer("main", "sleep 300")
+	ready.VolumeMounts = []v1.VolumeMount{{Name: "gate", MountPath: "/gate"}}
+	ready.ReadinessProbe = &v1.Probe{ProbeHandler: exec("test", "-f", "/gate/open"), PeriodSeconds: 1}
 	pr := conformance.NewPod("readiness", ready)
+	pr.Spec.Volumes = []v1.Volume{{Name: "gate", VolumeSource: v1.VolumeSource{HostPath: &v1.HostPathVolumeSource{Path: gate}}}}
 	missing := conformance.ShellContainer("main", "")
 	missing.Command, missing.Args = []string{"nonexistent-command"}, nil
 	pm := conformance.NewPod("missing", missing)
@@ -728,8 +733,12 @@ func TestLabShimStatuses(t *testing.T) {
 	st := waitFor(t, b, pr, 90*time.Second, "running, not ready", func(st interlink.PodStatus) bool {
 		return st.Containers[0].State.Running != nil
 	})
-	if st.Containers[0].Ready {
+	time.Sleep(2 * time.Second) // a few failing probes
+	if st = statusOf(t, b, pr); st.Containers[0].State.Running == nil || st.Containers[0].Ready {
 		t.Errorf("ready before its readiness probe passed: %+v", st.Containers[0])
+	}
+	if err := os.WriteFile(filepath.Join(gate, "open"), nil, 0o644); err != nil {
+		t.Fatal(err)
 	}
 	waitFor(t, b, pr, 60*time.Second, "ready", func(st interlink.PodStatus) bool {
 		return st.Containers[0].State.Running != nil && st.Containers[0].Ready
