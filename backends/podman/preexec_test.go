@@ -42,7 +42,9 @@ func TestPreExecRunsInPodNetwork(t *testing.T) {
 	if err := b.Delete(ctx, backend.DeleteRequest{Pod: p, GracePeriod: 2 * time.Second}); err != nil {
 		t.Fatal(err)
 	}
-	if d := time.Since(start); d > 5*time.Second {
+	// 2 s of grace plus the engine's own work: 3 s on a quiet machine, 8.7 s seen on a fresh machine busy
+	// compiling. A delete waiting on the helper would take the 30 s of its context.
+	if d := time.Since(start); d > 20*time.Second {
 		t.Errorf("Delete took %v with the pre-exec helper up", d)
 	}
 	if ph := status(t, b, p).Containers[0].State; ph.Terminated == nil {

@@ -89,7 +89,7 @@ backends:
 	if _, err := r.ReadString('\n'); err != nil {
 		t.Fatal(err)
 	}
-	backendPID := findProcess(t, tb)
+	backendPID := findChild(t, cmd.Process.Pid, tb)
 
 	start := time.Now()
 	cmd.Process.Signal(syscall.SIGTERM)
@@ -121,18 +121,32 @@ backends:
 	}
 }
 
-// findProcess returns the pid of the process running binary, 0 if none.
-func findProcess(t *testing.T, binary string) int {
+// findChild returns the pid of the child of parent that runs binary. Other tests' processes may run the same
+// binary at the same time (the test binaries are built once per checkout), so the parent is what tells ours.
+func findChild(t *testing.T, parent int, binary string) int {
 	ents, _ := os.ReadDir("/proc")
 	for _, e := range ents {
 		var pid int
 		if _, err := fmt.Sscanf(e.Name(), "%d", &pid); err != nil {
 			continue
 		}
-		if exe, err := os.Readlink(filepath.Join("/proc", e.Name(), "exe")); err == nil && exe == binary {
-			return pid
+		exe, err := os.Readlink(filepath.Join("/proc", e.Name(), "exe"))
+		if err != nil || exe != binary {
+			continue
+		}
+		// /proc/<pid>/stat: "pid (comm) state ppid ..."; comm may hold spaces, so read after its ')'.
+		stat, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		var state string
+		var ppid int
+		if i := strings.LastIndexByte(string(stat), ')'); i >= 0 {
+			if _, err := fmt.Sscanf(string(stat[i+1:]), " %s %d", &state, &ppid); err == nil && ppid == parent {
+				return pid
+			}
 		}
 	}
-	t.Fatalf("no process runs %s", binary)
+	t.Fatalf("no child of process %d runs %s", parent, binary)
 	return 0
 }
