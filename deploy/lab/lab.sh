@@ -179,13 +179,22 @@ insecure = true"
 	wait_for 30 podman_up || fail podman "$LOGS/podman.log" "no answer on $PODMAN_SOCK"
 }
 
-# reset_podman stops every podman process (the service and the cleanups conmon started, not the containers'
-# conmon), so that up_podman starts the service again on fresh locks.
-reset_podman() {
-	if [ -f "$PIDS/podman" ]; then stop_pid podman; fi
-	pkill -KILL -x podman || true
-	wait_for 10 bash -c '! pgrep -x podman >/dev/null' || fail podman "$LOGS/podman.log" "podman processes do not stop"
+# stop_everywhere stops every process named name: the one this script recorded (stop_pid), then any other
+# with signal sig, failing if one still runs after secs seconds.
+stop_everywhere() {
+	local name=$1 sig=$2 secs=$3
+	if [ -f "$PIDS/$name" ]; then stop_pid "$name"; fi
+	if pgrep -x "$name" >/dev/null; then
+		say "$name: stopping the ones this script did not start (SIG$sig)"
+		pkill "-$sig" -x "$name" || true
+		wait_for "$secs" bash -c "! pgrep -x $name >/dev/null" || fail "$name" "$LOGS/$name.log" "$name does not stop"
+	fi
 }
+
+# reset_podman stops every podman process (the service and the cleanups conmon started, not the containers'
+# conmon; KILL, as one hung on a lock does not end on TERM), so that up_podman starts the service again on
+# fresh locks.
+reset_podman() { stop_everywhere podman KILL 10; }
 
 up_slurm() {
 	# munge: a key readable by munge only, the daemon running as munge.
@@ -281,17 +290,8 @@ PartitionName=debug Nodes=$host Default=YES MaxTime=INFINITE State=UP"
 # restart_slurm_daemons stops slurmd and slurmctld (by the PIDs this script recorded, else by name) so that
 # up_slurm starts them again on the new slurm.conf; jobs survive in StateSaveLocation.
 restart_slurm_daemons() {
-	local name
-	for name in slurmd slurmctld; do
-		if [ -f "$PIDS/$name" ]; then
-			stop_pid "$name"
-		fi
-		if pgrep -x "$name" >/dev/null; then
-			say "$name: stopping the one this script did not start"
-			pkill -TERM -x "$name" || true
-			wait_for 20 bash -c "! pgrep -x $name >/dev/null" || fail "$name" "$LOGS/$name.log" "$name does not stop"
-		fi
-	done
+	stop_everywhere slurmd TERM 20
+	stop_everywhere slurmctld TERM 20
 }
 
 image_in_registry() { http_ok -H 'Accept: application/vnd.docker.distribution.manifest.v2+json' "http://$REGISTRY_ADDR/v2/$1/manifests/$2"; }
