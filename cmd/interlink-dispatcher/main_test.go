@@ -130,8 +130,10 @@ func findChild(t *testing.T, parent int, binary string) int {
 		if _, err := fmt.Sscanf(e.Name(), "%d", &pid); err != nil {
 			continue
 		}
+		// Another test process may have rebuilt the binary since (a rename over it): the running one then
+		// shows as "<path> (deleted)".
 		exe, err := os.Readlink(filepath.Join("/proc", e.Name(), "exe"))
-		if err != nil || exe != binary {
+		if err != nil || strings.TrimSuffix(exe, " (deleted)") != binary {
 			continue
 		}
 		// /proc/<pid>/stat: "pid (comm) state ppid ..."; comm may hold spaces, so read after its ')'.
