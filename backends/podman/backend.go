@@ -30,9 +30,11 @@ type Backend struct {
 	engine      string // e.g. "Podman 4.3.1"
 	log         *slog.Logger
 	metrics     *metrics
-	// noLimits is set for rootless Podman on cgroup v1, which ignores resource limits with a mere warning:
-	// pods with limits are refused rather than run without them.
-	noLimits bool
+	// host is what the service said about its host (GET /info), asked when first needed and kept: it does
+	// not change while the service runs, and Podman builds the answer slowly (see libpod.Client.Ping).
+	hostMu     sync.Mutex
+	host       *libpod.Info
+	hostAsking chan struct{} // closed when the /info request in flight ends; nil when none is
 
 	// ctx lives as long as the backend; launches run under it so that Close stops them.
 	ctx    context.Context
@@ -75,25 +77,20 @@ func newBackend(ctx context.Context, env backend.Env) (*Backend, error) {
 	}
 	m := newMetrics()
 	m.observe(api)
-	vctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	v, err := api.Version(vctx)
+	v, err := api.Ping(pctx)
 	if err != nil {
-		return nil, fmt.Errorf("cannot ask the Podman service at %s its version (config key uri): %w", cfg.URI, err)
+		return nil, fmt.Errorf("cannot reach the Podman service at %s (config key uri): %w", cfg.URI, err)
 	}
 	if err := libpod.CheckVersion(v); err != nil {
 		return nil, fmt.Errorf("the Podman service at %s: %w", cfg.URI, err)
 	}
-	info, err := api.Info(vctx)
-	if err != nil {
-		return nil, fmt.Errorf("cannot ask the Podman service at %s about its host: %w", cfg.URI, err)
-	}
 	b := &Backend{
 		env: env, cfg: cfg, pullTimeout: pullTimeout, api: api,
-		engine:     "Podman " + v.LibpodAPIVersion(),
+		engine:     "Podman " + v,
 		log:        slog.Default().With("backend", env.Name),
 		metrics:    m,
-		noLimits:   info.Host.Security.Rootless && info.Host.CgroupVersion != "v2",
 		running:    map[string]launchHandle{},
 		watches:    map[string]launchHandle{},
 		lastStates: map[string]lastRun{},
@@ -103,6 +100,13 @@ func newBackend(ctx context.Context, env backend.Env) (*Backend, error) {
 	if b.records, err = b.loadRecords(); err != nil {
 		return nil, err
 	}
+	b.wg.Add(1)
+	go func() { // ask early, so that the first capacity report and pod with limits find the answer ready
+		defer b.wg.Done()
+		if _, err := b.hostInfo(b.ctx); err != nil && b.ctx.Err() == nil {
+			b.log.Warn("cannot ask the Podman service about its host yet; asking again when needed", "error", err)
+		}
+	}()
 	for _, r := range b.records {
 		if r.Eviction != nil {
 			continue
@@ -150,9 +154,44 @@ func capabilities() backend.Capabilities {
 	}
 }
 
+// hostInfo returns what the service said about its host, asking it the first time (or until it answers);
+// callers arriving while a request is in flight wait for its answer rather than ask again.
+func (b *Backend) hostInfo(ctx context.Context) (libpod.Info, error) {
+	for {
+		b.hostMu.Lock()
+		if b.host != nil {
+			info := *b.host
+			b.hostMu.Unlock()
+			return info, nil
+		}
+		if asking := b.hostAsking; asking != nil {
+			b.hostMu.Unlock()
+			select {
+			case <-asking:
+				continue
+			case <-ctx.Done():
+				return libpod.Info{}, fmt.Errorf("podman info: %w", ctx.Err())
+			}
+		}
+		done := make(chan struct{})
+		b.hostAsking = done
+		b.hostMu.Unlock()
+
+		info, err := b.api.Info(ctx)
+		b.hostMu.Lock()
+		b.hostAsking = nil
+		if err == nil {
+			b.host = &info
+		}
+		b.hostMu.Unlock()
+		close(done)
+		return info, err
+	}
+}
+
 // Capacity reports the Podman host's CPUs and memory, and the configured pod limit.
 func (b *Backend) Capacity(ctx context.Context) (backend.Capacity, error) {
-	info, err := b.api.Info(ctx)
+	info, err := b.hostInfo(ctx)
 	if err != nil {
 		return backend.Capacity{}, engineError(err)
 	}

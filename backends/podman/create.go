@@ -26,6 +26,9 @@ func (b *Backend) Create(ctx context.Context, req backend.CreateRequest) (backen
 	if err := pod.ValidUID(uid); err != nil {
 		return backend.CreateResult{}, backend.Invalid("metadata.uid: %v", err)
 	}
+	if err := b.checkLimitsEnforced(ctx, p); err != nil {
+		return backend.CreateResult{}, err
+	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if r, ok := b.records[uid]; ok {
@@ -33,13 +36,6 @@ func (b *Backend) Create(ctx context.Context, req backend.CreateRequest) (backen
 	}
 	if err := pod.Validate(p, capabilities(), b.env.Name); err != nil {
 		return backend.CreateResult{}, err
-	}
-	if b.noLimits {
-		for _, c := range allContainers(p) {
-			if res := pod.ContainerResources(c); res.CPULimitNano+res.CPURequestNano+res.MemoryLimitBytes+res.MemoryRequestBytes > 0 {
-				return backend.CreateResult{}, backend.Invalid("container %q: resources: this backend's Podman is rootless on cgroup v1, which cannot enforce CPU or memory limits; use rootful Podman or a cgroup v2 host", c.Name)
-			}
-		}
 	}
 	r := &record{Pod: p.DeepCopy(), Containers: req.Containers, PodName: podmanName(p), Created: time.Now().UTC()}
 	prep, err := b.prepare(r, true)
@@ -56,6 +52,25 @@ func (b *Backend) Create(ctx context.Context, req backend.CreateRequest) (backen
 	b.startWatch(r)
 	b.podLog(p).Info("pod accepted", "podman_pod", r.PodName)
 	return backend.CreateResult{RemoteID: r.PodName}, nil
+}
+
+// checkLimitsEnforced refuses a pod that asks for CPU or memory when the service cannot enforce limits
+// (rootless Podman on cgroup v1 ignores them with a mere warning): refused rather than run without them.
+func (b *Backend) checkLimitsEnforced(ctx context.Context, p *v1.Pod) error {
+	for _, c := range allContainers(p) {
+		if res := pod.ContainerResources(c); res.CPULimitNano+res.CPURequestNano+res.MemoryLimitBytes+res.MemoryRequestBytes == 0 {
+			continue
+		}
+		info, err := b.hostInfo(ctx)
+		if err != nil {
+			return engineError(fmt.Errorf("cannot tell whether the Podman service enforces resource limits: %w", err))
+		}
+		if !info.EnforcesLimits() {
+			return backend.Invalid("container %q: resources: this backend's Podman is rootless on cgroup v1, which cannot enforce CPU or memory limits; use rootful Podman or a cgroup v2 host", c.Name)
+		}
+		return nil
+	}
+	return nil
 }
 
 // prepared is a pod made ready on the host: its volumes, and the Podman spec of every container, init

@@ -122,6 +122,30 @@ func TestOtherInstancesUntouched(t *testing.T) {
 	}
 }
 
+// infoRequests counts the /info requests the backend's engine latency histogram recorded.
+func infoRequests(t *testing.T, b *Backend) uint64 {
+	t.Helper()
+	mfs, err := b.Metrics(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n uint64
+	for _, mf := range mfs {
+		if mf.GetName() != "interlink_backend_podman_engine_request_duration_seconds" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "route" && l.GetValue() == "/info" {
+					n += m.GetHistogram().GetSampleCount()
+				}
+			}
+		}
+	}
+	return n
+}
+
+// Capacity reports the host and the configured pod limit, asking the service about its host once.
 func TestCapacityAndDescribe(t *testing.T) {
 	t.Parallel()
 	b := newTestBackend(t, testEnv(t))
@@ -132,25 +156,15 @@ func TestCapacityAndDescribe(t *testing.T) {
 	if c.CPUMilli == nil || *c.CPUMilli < 1000 || c.MemoryBytes == nil || *c.MemoryBytes <= 0 || c.Pods == nil || *c.Pods != 50 {
 		t.Fatalf("capacity = %+v, want the host's CPUs and memory and the configured 50 pods", c)
 	}
-	mfs, err := b.Metrics(context.Background())
-	if err != nil {
+	infos := infoRequests(t, b)
+	if infos == 0 {
+		t.Error("the engine latency histogram has no sample for /info after Capacity")
+	}
+	if _, err := b.Capacity(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	sawInfo := false
-	for _, mf := range mfs {
-		if mf.GetName() != "interlink_backend_podman_engine_request_duration_seconds" {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			for _, l := range m.GetLabel() {
-				if l.GetName() == "route" && l.GetValue() == "/info" && m.GetHistogram().GetSampleCount() > 0 {
-					sawInfo = true
-				}
-			}
-		}
-	}
-	if !sawInfo {
-		t.Error("the engine latency histogram has no sample for /info after Capacity")
+	if n := infoRequests(t, b); n != infos {
+		t.Errorf("a second Capacity asked the service /info again (%d requests, then %d): the host's facts are kept", infos, n)
 	}
 	d, err := b.Describe(context.Background())
 	if err != nil || d.Name != "podman" || !strings.HasPrefix(d.Engine, "Podman 4.") {

@@ -22,10 +22,10 @@ func labClient(t *testing.T) *Client {
 	return c
 }
 
-func TestVersionAndInfo(t *testing.T) {
+func TestPingAndInfo(t *testing.T) {
 	c := labClient(t)
 	ctx := context.Background()
-	v, err := c.Version(ctx)
+	v, err := c.Ping(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}

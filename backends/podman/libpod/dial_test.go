@@ -40,9 +40,9 @@ func TestSSHDialReportsSSHError(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = c.Version(context.Background())
+	_, err = c.Ping(context.Background())
 	if err == nil || !strings.Contains(err.Error(), "ssh to nobody@127.0.0.1") {
-		t.Fatalf("Version over an unreachable ssh = %v, want an error quoting ssh", err)
+		t.Fatalf("Ping over an unreachable ssh = %v, want an error quoting ssh", err)
 	}
 }
 
@@ -87,7 +87,7 @@ func TestSSHTransportCommandLine(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	v, err := c.Version(context.Background())
+	v, err := c.Ping(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}

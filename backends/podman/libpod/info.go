@@ -19,7 +19,13 @@ type Info struct {
 	} `json:"host"`
 }
 
-// Info asks the service about its host.
+// EnforcesLimits tells whether the service applies CPU and memory limits: rootless Podman on cgroup v1
+// ignores them with a mere warning.
+func (i Info) EnforcesLimits() bool {
+	return !i.Host.Security.Rootless || i.Host.CgroupVersion == "v2"
+}
+
+// Info asks the service about its host. Podman builds the answer slowly (see Ping).
 func (c *Client) Info(ctx context.Context) (Info, error) {
 	var i Info
 	err := c.call(ctx, "info", "GET", "/info", nil, nil, &i)

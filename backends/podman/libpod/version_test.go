@@ -25,15 +25,14 @@ func TestCompareVersions(t *testing.T) {
 }
 
 func TestCheckVersionRefusesOldPodman(t *testing.T) {
-	old := VersionReport{Version: "4.2.0"}
-	err := CheckVersion(old)
+	err := CheckVersion("4.2.0")
 	if err == nil || !strings.Contains(err.Error(), "4.3 or later") || !strings.Contains(err.Error(), "4.2.0") {
 		t.Fatalf("CheckVersion(4.2.0) = %v, want a refusal naming 4.2.0 and 4.3", err)
 	}
-	if err := CheckVersion(VersionReport{Version: "3.4.4"}); err == nil || !strings.Contains(err.Error(), "libpod v4") {
+	if err := CheckVersion("3.4.4"); err == nil || !strings.Contains(err.Error(), "libpod v4") {
 		t.Fatalf("CheckVersion(3.4.4) = %v, want a refusal naming the missing libpod v4 API", err)
 	}
-	if err := CheckVersion(VersionReport{Version: "4.3.1"}); err != nil {
+	if err := CheckVersion("4.3.1"); err != nil {
 		t.Fatalf("CheckVersion(4.3.1) = %v, want nil", err)
 	}
 }
