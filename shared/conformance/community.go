@@ -804,10 +804,58 @@ func RunCommunityScenario(t *testing.T, b backend.Backend, s CommunityScenario, 
 			break
 		}
 	}
+	settleReadiness(t, b, s, outcomes, opts.CallTimeout)
 	for i, cp := range s.Pods {
 		checkTerminations(t, cp, outcomes[i].Status)
 	}
 	return outcomes
+}
+
+// settleReadiness reads again the status of each pod meant to stay Running until every running container
+// with a readiness probe reports ready, for at most two of its probe periods plus its probe timeout: a log
+// check passes as soon as the probe's request reaches the container, a moment before the backend records
+// the probe's success, so the status read in the same round can still say not ready. A container that
+// stays unready is returned as it is; the outcome is then the settled state, comparable across backends.
+func settleReadiness(t *testing.T, b backend.Backend, s CommunityScenario, outcomes []CommunityOutcome, callTimeout time.Duration) {
+	t.Helper()
+	for i, cp := range s.Pods {
+		if cp.Phase != v1.PodRunning {
+			continue
+		}
+		var wait time.Duration
+		for _, c := range cp.Pod.Spec.Containers {
+			if rp := c.ReadinessProbe; rp != nil {
+				period, timeout := rp.PeriodSeconds, rp.TimeoutSeconds
+				if period <= 0 {
+					period = 10 // Kubernetes' defaults
+				}
+				if timeout <= 0 {
+					timeout = 1
+				}
+				wait = max(wait, time.Duration(2*period+timeout)*time.Second)
+			}
+		}
+		o := &outcomes[i]
+		for until := time.Now().Add(wait); !readinessSettled(cp.Pod, o.Status) && time.Now().Before(until); {
+			time.Sleep(250 * time.Millisecond)
+			o.Status = StatusOf(t, b, cp.Pod, callTimeout)
+		}
+	}
+}
+
+// readinessSettled tells whether every running container of p with a readiness probe is ready in st.
+func readinessSettled(p *v1.Pod, st interlink.PodStatus) bool {
+	for _, c := range p.Spec.Containers {
+		if c.ReadinessProbe == nil {
+			continue
+		}
+		for _, cs := range st.Containers {
+			if cs.Name == c.Name && cs.State.Running != nil && !cs.Ready {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // communityLogsPass reads every container's whole log into the outcomes and runs the log checks: false
