@@ -14,7 +14,7 @@ const MinVersion = "4.3.0"
 // Ping asks the service whether it answers and returns the libpod API version it speaks (its
 // Libpod-Api-Version header). It is the cheap question: for GET /version and GET /info Podman runs a
 // package query per component (dpkg -S, rpm -qf) and, for /info, looks at every container; both take
-// 0.3-0.5 s on an idle host here, and /info once took over 30 s on a busy one.
+// 0.3-0.5 s on an idle host here, and the two once took over 30 s on a busy one.
 func (c *Client) Ping(ctx context.Context) (string, error) {
 	resp, err := c.do(ctx, c.hc, "ping", "GET", "/_ping", nil, nil)
 	if err != nil {
