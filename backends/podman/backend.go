@@ -100,13 +100,23 @@ func newBackend(ctx context.Context, env backend.Env) (*Backend, error) {
 	if b.records, err = b.loadRecords(); err != nil {
 		return nil, err
 	}
+	// Ask about the host now, so that the first capacity report and pod with limits find the answer ready,
+	// but do not let a slow answer hold the start for long, nor fail it: whoever needs it next waits for it.
+	asked := make(chan struct{})
 	b.wg.Add(1)
-	go func() { // ask early, so that the first capacity report and pod with limits find the answer ready
+	go func() {
 		defer b.wg.Done()
+		defer close(asked)
 		if _, err := b.hostInfo(b.ctx); err != nil && b.ctx.Err() == nil {
 			b.log.Warn("cannot ask the Podman service about its host yet; asking again when needed", "error", err)
 		}
 	}()
+	select {
+	case <-asked:
+	case <-time.After(hostInfoWait):
+		b.log.Warn("the Podman service is slow to describe its host; starting without waiting further", "waited", hostInfoWait)
+	case <-ctx.Done():
+	}
 	for _, r := range b.records {
 		if r.Eviction != nil {
 			continue
@@ -153,6 +163,9 @@ func capabilities() backend.Capabilities {
 		},
 	}
 }
+
+// hostInfoWait bounds how long a start waits for the service to describe its host.
+const hostInfoWait = 10 * time.Second
 
 // hostInfo returns what the service said about its host, asking it the first time (or until it answers);
 // callers arriving while a request is in flight wait for its answer rather than ask again.
