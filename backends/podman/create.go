@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"slices"
 	"time"
 
 	v1 "k8s.io/api/core/v1"
@@ -57,18 +58,17 @@ func (b *Backend) Create(ctx context.Context, req backend.CreateRequest) (backen
 // checkLimitsEnforced refuses a pod that asks for CPU or memory when the service cannot enforce limits
 // (rootless Podman on cgroup v1 ignores them with a mere warning): refused rather than run without them.
 func (b *Backend) checkLimitsEnforced(ctx context.Context, p *v1.Pod) error {
-	for _, c := range allContainers(p) {
-		if res := pod.ContainerResources(c); res.CPULimitNano+res.CPURequestNano+res.MemoryLimitBytes+res.MemoryRequestBytes == 0 {
-			continue
-		}
-		info, err := b.hostInfo(ctx)
-		if err != nil {
-			return engineError(fmt.Errorf("cannot tell whether the Podman service enforces resource limits: %w", err))
-		}
-		if !info.EnforcesLimits() {
-			return backend.Invalid("container %q: resources: this backend's Podman is rootless on cgroup v1, which cannot enforce CPU or memory limits; use rootful Podman or a cgroup v2 host", c.Name)
-		}
+	ctrs := allContainers(p)
+	i := slices.IndexFunc(ctrs, func(c *v1.Container) bool { return pod.ContainerResources(c).CPUOrMemory() })
+	if i < 0 {
 		return nil
+	}
+	info, err := b.hostInfo(ctx)
+	if err != nil {
+		return engineError(fmt.Errorf("cannot tell whether the Podman service enforces resource limits: %w", err))
+	}
+	if !info.EnforcesLimits() {
+		return backend.Invalid("container %q: resources: this backend's Podman is rootless on cgroup v1, which cannot enforce CPU or memory limits; use rootful Podman or a cgroup v2 host", ctrs[i].Name)
 	}
 	return nil
 }

@@ -128,7 +128,7 @@ func (b *Backend) containerSpec(p *v1.Pod, c *v1.Container, role, podName string
 	}
 
 	res := pod.ContainerResources(c)
-	if res.CPULimitNano > 0 || res.CPURequestNano > 0 || res.MemoryLimitBytes > 0 || res.MemoryRequestBytes > 0 {
+	if res.CPUOrMemory() {
 		lr := &libpod.LinuxResources{}
 		if res.CPULimitNano > 0 || res.CPURequestNano > 0 {
 			lr.CPU = &libpod.LinuxCPU{}

@@ -17,6 +17,11 @@ type Resources struct {
 	Extended map[v1.ResourceName]int64
 }
 
+// CPUOrMemory tells whether r asks for any CPU or memory, as a limit or a request.
+func (r Resources) CPUOrMemory() bool {
+	return r.CPULimitNano > 0 || r.CPURequestNano > 0 || r.MemoryLimitBytes > 0 || r.MemoryRequestBytes > 0
+}
+
 // ContainerResources reads c's limits and requests.
 func ContainerResources(c *v1.Container) Resources {
 	r := Resources{
