@@ -73,7 +73,7 @@ func (b *Backend) podStatus(ctx context.Context, p *v1.Pod, pc *podContainers, s
 		var s v1.ContainerStatus
 		if failed := pod.InitFailed(out.InitContainers, policy); failed != "" && len(runs) == 0 {
 			// A later init container never runs once an earlier one failed for good.
-			s = pod.NotStarted(c, fmt.Sprintf("never started: init container %q failed", failed), pod.EndedAt(out.InitContainers, failed))
+			s = pod.NotStartedAfterInit(c, failed, pod.EndedAt(out.InitContainers, failed))
 		} else if !initDone && len(runs) == 0 {
 			s = pod.Waiting(c, pod.ReasonPodInitializing, "", 0)
 		} else {
@@ -89,8 +89,7 @@ func (b *Backend) podStatus(ctx context.Context, p *v1.Pod, pc *podContainers, s
 		c := &p.Spec.Containers[i]
 		runs := pc.runs[c.Name]
 		if failedInit != "" && len(runs) == 0 {
-			out.Containers = append(out.Containers, pod.NotStarted(c, fmt.Sprintf("never started: init container %q failed", failedInit),
-				pod.EndedAt(out.InitContainers, failedInit)))
+			out.Containers = append(out.Containers, pod.NotStartedAfterInit(c, failedInit, pod.EndedAt(out.InitContainers, failedInit)))
 			continue
 		}
 		if !initDone && len(runs) == 0 {

@@ -3,7 +3,6 @@ package podman
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io/fs"
 	"sort"
 	"strconv"
@@ -126,7 +125,7 @@ func (b *Backend) podStatus(ctx context.Context, p *v1.Pod, ctrs map[string]*lib
 		for i := range st.InitContainers {
 			cs := &st.InitContainers[i]
 			if after && cs.State.Terminated == nil {
-				*cs = pod.NotStarted(&p.Spec.InitContainers[i], fmt.Sprintf("never started: init container %q failed", failedInit), failedAt)
+				*cs = pod.NotStartedAfterInit(&p.Spec.InitContainers[i], failedInit, failedAt)
 			}
 			after = after || cs.Name == failedInit
 		}
@@ -135,7 +134,7 @@ func (b *Backend) podStatus(ctx context.Context, p *v1.Pod, ctrs map[string]*lib
 		c := &p.Spec.Containers[i]
 		lc := ctrs[c.Name]
 		if failedInit != "" && (lc == nil || lc.StartedAt <= 0) {
-			st.Containers = append(st.Containers, pod.NotStarted(c, fmt.Sprintf("never started: init container %q failed", failedInit), failedAt))
+			st.Containers = append(st.Containers, pod.NotStartedAfterInit(c, failedInit, failedAt))
 			continue
 		}
 		st.Containers = append(st.Containers, b.regularStatus(ctx, c, lc, snap, initsDone))

@@ -303,5 +303,5 @@ func containerStatus(c *v1.Container, s ctrState, job jobView, stopAt time.Time,
 // notRun is the status of a container that never ran because an init container failed for good: terminated,
 // so that the virtual kubelet fails the pod instead of keeping it Pending, the same as on the other backends.
 func notRun(c *v1.Container, initFailed failedInit) v1.ContainerStatus {
-	return pod.NotStarted(c, fmt.Sprintf("never started: init container %q failed", initFailed.name), initFailed.at)
+	return pod.NotStartedAfterInit(c, initFailed.name, initFailed.at)
 }

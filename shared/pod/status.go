@@ -1,6 +1,7 @@
 package pod
 
 import (
+	"fmt"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -86,6 +87,12 @@ func Terminated(c *v1.Container, t Termination, restarts int32) v1.ContainerStat
 // status calls answer the same status.
 func NotStarted(c *v1.Container, message string, at time.Time) v1.ContainerStatus {
 	return Terminated(c, Termination{ExitCode: NotFoundExitCode, Reason: ReasonUnknown, Message: message, FinishedAt: at}, 0)
+}
+
+// NotStartedAfterInit is NotStarted for a container that never ran because init container initName failed
+// for good, at its end (at): the words every backend reports it in.
+func NotStartedAfterInit(c *v1.Container, initName string, at time.Time) v1.ContainerStatus {
+	return NotStarted(c, fmt.Sprintf("never started: init container %q failed", initName), at)
 }
 
 // EndedAt is when the named container's run ended, from its status among st, or the zero time.
