@@ -45,6 +45,15 @@ type failure struct {
 	At time.Time `json:"at,omitzero"`
 }
 
+// status is the status of container c that the failure f recorded: terminated with exit 128 (as the kubelet
+// reports a container that could not start), or waiting.
+func (f failure) status(c *v1.Container, restarts int32) v1.ContainerStatus {
+	if f.Terminated {
+		return pod.Terminated(c, pod.Termination{ExitCode: 128, Reason: f.Reason, Message: f.Message, FinishedAt: f.At}, restarts)
+	}
+	return pod.Waiting(c, f.Reason, f.Message, restarts)
+}
+
 type lastRun struct {
 	ExitCode   int32     `json:"exitCode"`
 	StartedAt  time.Time `json:"startedAt"`

@@ -164,10 +164,7 @@ func (b *Backend) relist(ctx context.Context, uid string) map[string]*libpod.Lis
 // notCreated is the status of a container the engine does not have (yet).
 func notCreated(c *v1.Container, snap snapshot, initsDone bool) v1.ContainerStatus {
 	if f, ok := snap.failures[c.Name]; ok {
-		if f.Terminated {
-			return pod.Terminated(c, pod.Termination{ExitCode: 128, Reason: f.Reason, Message: f.Message, FinishedAt: f.At}, 0)
-		}
-		return pod.Waiting(c, f.Reason, f.Message, 0)
+		return f.status(c, 0)
 	}
 	if !initsDone {
 		return pod.Waiting(c, pod.ReasonPodInitializing, "", 0)
@@ -185,7 +182,7 @@ func (b *Backend) initStatus(ctx context.Context, c *v1.Container, lc *libpod.Li
 		return pod.WithLastState(notCreated(c, snap, true), last)
 	}
 	if f, ok := snap.failures[c.Name]; ok && f.Terminated {
-		return pod.Terminated(c, pod.Termination{ExitCode: 128, Reason: f.Reason, Message: f.Message, FinishedAt: f.At}, restarts)
+		return f.status(c, restarts)
 	}
 	switch lc.State {
 	case "running", "paused", "stopping":
@@ -217,7 +214,7 @@ func (b *Backend) regularStatus(ctx context.Context, c *v1.Container, lc *libpod
 		return notCreated(c, snap, initsDone)
 	}
 	if f, ok := snap.failures[c.Name]; ok && f.Terminated {
-		return pod.Terminated(c, pod.Termination{ExitCode: 128, Reason: f.Reason, Message: f.Message, FinishedAt: f.At}, 0)
+		return f.status(c, 0)
 	}
 	switch lc.State {
 	case "running", "paused", "stopping":
