@@ -171,21 +171,19 @@ func (b *Backend) oomEvent(ctx context.Context, id string, r runInfo) bool {
 	start := time.Now()
 	msgs, errs := b.cli.Events(ctx, events.ListOptions{Filters: f,
 		Since: strconv.FormatInt(r.StartedAt.Add(-time.Second).Unix(), 10), Until: strconv.FormatInt(time.Now().Add(time.Second).Unix(), 10)})
-	for {
-		select {
-		case <-msgs:
-			b.metrics.observe("events", start, nil)
-			return true
-		case err := <-errs:
-			if errors.Is(err, io.EOF) {
-				err = nil
-			}
-			b.metrics.observe("events", start, err)
-			if err != nil {
-				b.log.Warn("cannot read a container's events to tell an OOM kill", "container", shortID(id), "err", err)
-			}
-			return false
+	select {
+	case <-msgs:
+		b.metrics.observe("events", start, nil)
+		return true
+	case err := <-errs: // io.EOF once the events up to Until are read, none of them an OOM
+		if errors.Is(err, io.EOF) {
+			err = nil
 		}
+		b.metrics.observe("events", start, err)
+		if err != nil {
+			b.log.Warn("cannot read a container's events to tell an OOM kill", "container", shortID(id), "err", err)
+		}
+		return false
 	}
 }
 
