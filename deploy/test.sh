@@ -14,8 +14,8 @@ echo "[test] go vet"
 go vet ./...
 echo "[test] go test"
 # -v so that the log shows each test that ran (and none skipped under CI=true); the RUN/PAUSE/CONT chatter is
-# dropped. The engine tests mostly wait on containers and jobs (a run uses about 2 min of CPU in 3-4 min on the
-# 2-core machines this runs on), so they run in parallel: four packages at once and six tests at once within
+# dropped. The engine tests mostly wait on containers and jobs (a run with the lab up uses 1.5-1.7 min of CPU in
+# 2.5 min on the machines this runs on), so they run in parallel: four packages at once and six tests at once within
 # each (at eight, Podman grew slow enough to break timing-sensitive pods of the community test set). The SLURM
 # package, whose tests wait on the scheduler (a time limit, a job's purge), runs beside the others with twelve
 # at once; the lab's node takes eight jobs at a time and SLURM queues the rest. Its log follows the others'.
