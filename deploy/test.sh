@@ -40,5 +40,18 @@ set -e
 passed=$(grep -cE '^\s*--- PASS' "$log" || true)
 failed=$(grep -cE '^\s*--- FAIL' "$log" || true)
 skipped=$(grep -cE '^\s*--- SKIP' "$log" || true)
+if [ "$failed" != 0 ]; then
+	# What each failing test said, gathered from the interleaved -v output (go test names the test whose
+	# output follows whenever it changes), so that the failures' reasons close the log.
+	echo "[test] what the failing tests said:"
+	awk '
+		/^=== (RUN|CONT|NAME|PAUSE) / { cur = $3; said = 0; next }
+		/^[[:space:]]*--- (FAIL|PASS|SKIP): / { if ($2 == "FAIL:") failed[$3] = 1; said = 0; next }
+		/^[[:space:]]+[^[:space:]]+\.go:[0-9]+: / { out[cur] = out[cur] $0 "\n"; said = 1; next }
+		said && /^[[:space:]]/ { out[cur] = out[cur] $0 "\n"; next }
+		{ said = 0 }
+		END { for (t in failed) if (t in out) printf "%s:\n%s", t, out[t] }
+	' "$log"
+fi
 echo "tests: $passed passed, $failed failed, $skipped skipped"
 exit "$rc"
