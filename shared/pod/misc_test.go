@@ -115,6 +115,26 @@ func TestStatusHelpers(t *testing.T) {
 	}
 }
 
+// TestRunningReadiness: a running container is ready unless a readiness or startup probe gates it, whose
+// verdict the backend sets from the shim.
+func TestRunningReadiness(t *testing.T) {
+	probe := &v1.Probe{ProbeHandler: v1.ProbeHandler{Exec: &v1.ExecAction{Command: []string{"true"}}}}
+	for _, tc := range []struct {
+		name string
+		c    v1.Container
+		want bool
+	}{
+		{"no probe", v1.Container{Name: "c"}, true},
+		{"liveness only", v1.Container{Name: "c", LivenessProbe: probe}, true},
+		{"readiness", v1.Container{Name: "c", ReadinessProbe: probe}, false},
+		{"startup", v1.Container{Name: "c", StartupProbe: probe}, false},
+	} {
+		if got := Running(&tc.c, time.Now(), 0).Ready; got != tc.want {
+			t.Errorf("%s: ready %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}
+
 func TestNotStartedAfterInitFailure(t *testing.T) {
 	p := defaultPod(t)
 	p.Spec.InitContainers = []v1.Container{{Name: "init", Image: "busybox"}}

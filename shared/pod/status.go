@@ -37,11 +37,12 @@ func Waiting(c *v1.Container, reason, message string, restarts int32) v1.Contain
 	}
 }
 
-// Running returns the status of a running container; it is ready (the backends run no probes).
+// Running returns the status of a running container. Without a readiness or startup probe it is ready; with
+// one it is not, until the backend sets the probes' verdict (the shim's ready file) on the status.
 func Running(c *v1.Container, startedAt time.Time, restarts int32) v1.ContainerStatus {
 	started := true
 	return v1.ContainerStatus{
-		Name: c.Name, Image: c.Image, RestartCount: restarts, Ready: true, Started: &started,
+		Name: c.Name, Image: c.Image, RestartCount: restarts, Ready: c.ReadinessProbe == nil && c.StartupProbe == nil, Started: &started,
 		State: v1.ContainerState{Running: &v1.ContainerStateRunning{StartedAt: metav1.NewTime(startedAt)}},
 	}
 }

@@ -13,14 +13,15 @@
 //     exit);
 //   - calls WriteSpec(hostDir, spec) with hostDir = <pod dir>/shim/<container name>; it validates the spec
 //     (a backend can call Spec.Validate earlier to refuse a pod), creates the directory writable by any
-//     user, clears the state of a previous run and, with a readiness probe, marks the container not ready;
+//     user, clears the state of a previous run and, with a readiness or startup probe (Spec.GatesReadiness),
+//     marks the container not ready;
 //   - bind-mounts the shim binary read-only at BinaryPath (/.interlink/shim) and hostDir read-write at
 //     StateDir (/.interlink/state), sets the entrypoint to Entrypoint() and no cmd, keeps the engine's own
 //     stop signal SIGTERM (the shim sends the container's lifecycle.stopSignal to the command itself) and
 //     stops the container with a timeout a little above the grace period (the shim enforces the period).
 //
-// While it runs and after it ends, the backend calls ReadState(hostDir): Ready (nil without a readiness
-// probe: then running means ready), StartedAt, and once the shim has finished Exited, ExitCode and
+// While it runs and after it ends, the backend calls ReadState(hostDir): Ready (nil without a readiness or
+// startup probe: then running means ready), StartedAt, and once the shim has finished Exited, ExitCode and
 // FinishedAt, with Reason/Message when the shim caused the end (StartError, Unhealthy,
 // FailedPostStartHook). Files are written atomically: ready ("true"/"false"), started (RFC 3339), exit
 // ("<code> <RFC 3339 time>"), reason, message.
@@ -42,7 +43,7 @@
 // failure 3) and thresholds; each first runs initialDelaySeconds after the start, then every period.
 // Network probes go to 127.0.0.1 unless they name a host; named ports resolve against Spec.Ports; HTTPS is
 // not verified and proxies in the environment are ignored. A startup probe holds back the others until it
-// succeeds. A liveness or startup probe failing past its threshold writes reason Unhealthy and a message
+// succeeds; until then the container is not ready, and with no readiness probe it becomes ready then. A liveness or startup probe failing past its threshold writes reason Unhealthy and a message
 // ("Liveness probe failed: HTTP probe failed with statuscode: 500"), runs the stop sequence (with the
 // probe's own terminationGracePeriodSeconds when set) and exits 137, so the engine's restart policy applies.
 package shim

@@ -114,6 +114,9 @@ func (ps *probes) start(ctx context.Context, startup, liveness, readiness *v1.Pr
 		ps.spawn(ctx, startup, nil, func(ok bool, msg string) bool {
 			if ok {
 				close(gate)
+				if readiness == nil {
+					ps.state.ready(true) // started, and no readiness probe to say otherwise
+				}
 			} else {
 				ps.kill("Startup probe failed: "+msg, startup.TerminationGracePeriodSeconds)
 			}

@@ -73,7 +73,7 @@ func (s *supervisor) run() int {
 	// A closed log pipe must not kill PID 1 through one of its own lines. Notify rather than Ignore, because
 	// an ignored signal would stay ignored in the command.
 	signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE)
-	s.state.reset(s.spec.ReadinessProbe != nil)
+	s.state.reset(s.spec.GatesReadiness())
 
 	cmd := &exec.Cmd{Args: s.spec.Argv, Dir: s.spec.WorkingDir, Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr}
 	path, err := lookCommand(s.spec.Argv[0], s.spec.WorkingDir)
@@ -141,7 +141,7 @@ func (s *supervisor) run() int {
 // finish does what follows the command's end: the rest of postStart, the stop sequence or preStop, the
 // state, and returns the shim's exit code.
 func (s *supervisor) finish(postStart <-chan error) int {
-	if s.spec.ReadinessProbe != nil {
+	if s.spec.GatesReadiness() {
 		s.state.ready(false)
 	}
 	code := exitCode(s.child.status)

@@ -457,6 +457,30 @@ func TestStartupProbeGatesOthers(t *testing.T) {
 	}
 }
 
+// TestStartupProbeAloneGatesReadiness: a container that has a startup probe and no readiness probe is not
+// ready until the startup probe succeeds, then ready; not ready again once it has ended.
+func TestStartupProbeAloneGatesReadiness(t *testing.T) {
+	t.Parallel()
+	started := filepath.Join(t.TempDir(), "started")
+	r := start(t, shim.Spec{
+		Argv: sh("sleep 60"),
+		StartupProbe: &v1.Probe{ProbeHandler: v1.ProbeHandler{Exec: &v1.ExecAction{Command: []string{"test", "-f", started}}},
+			PeriodSeconds: 1, FailureThreshold: 30},
+	})
+	r.waitReady(false, 5*time.Second)
+	time.Sleep(1500 * time.Millisecond) // failing startup probes
+	if st := r.state(); st.Ready == nil || *st.Ready {
+		t.Errorf("ready %v before the startup probe succeeded, want false", st.Ready)
+	}
+	os.WriteFile(started, nil, 0o644)
+	r.waitReady(true, 3*time.Second)
+	r.cmd.Process.Signal(syscall.SIGTERM)
+	r.wait(10 * time.Second)
+	if st := r.state(); st.Ready == nil || *st.Ready {
+		t.Errorf("ready %v after the end, want false", st.Ready)
+	}
+}
+
 func TestStartupFailureAndExecTimeout(t *testing.T) {
 	t.Parallel()
 	r := start(t, shim.Spec{

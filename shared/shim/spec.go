@@ -51,6 +51,11 @@ type Spec struct {
 	PreStopOnExit bool `json:"preStopOnExit,omitempty"`
 }
 
+// GatesReadiness tells whether the container's readiness is the probes' to give: with a readiness probe,
+// or a startup probe (a container that has not started is not ready), it is not ready until they say so.
+// Without either a running container is ready.
+func (s Spec) GatesReadiness() bool { return s.ReadinessProbe != nil || s.StartupProbe != nil }
+
 // GracePeriodSeconds returns the effective grace period of the spec.
 func (s Spec) GracePeriodSeconds() int64 {
 	if s.TerminationGracePeriodSeconds == nil {
@@ -117,8 +122,8 @@ func WriteSpec(dir string, s Spec) error {
 			return fmt.Errorf("cannot clear the shim's old state: %w", err)
 		}
 	}
-	if s.ReadinessProbe != nil {
-		// Not ready until the probe says so, even before the container has started.
+	if s.GatesReadiness() {
+		// Not ready until the probes say so, even before the container has started.
 		if err := writeFileAtomic(dir, ReadyFile, []byte("false\n"), 0o644); err != nil {
 			return err
 		}

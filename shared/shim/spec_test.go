@@ -130,6 +130,49 @@ func TestWriteSpecAndReadState(t *testing.T) {
 	}
 }
 
+// TestNotReadyUntilTheProbesSay: a readiness or a startup probe makes a container not ready from the spec's
+// writing and from each run's reset (which replaces the ready file rather than removing it); without
+// either there is no ready file, which reads as ready.
+func TestNotReadyUntilTheProbesSay(t *testing.T) {
+	probe := &v1.Probe{ProbeHandler: v1.ProbeHandler{Exec: &v1.ExecAction{Command: []string{"true"}}}}
+	for _, tc := range []struct {
+		name string
+		spec Spec
+		want *bool
+	}{
+		{"no probe", Spec{Argv: []string{"true"}}, nil},
+		{"liveness only", Spec{Argv: []string{"true"}, LivenessProbe: probe}, nil},
+		{"readiness", Spec{Argv: []string{"true"}, ReadinessProbe: probe}, new(false)},
+		{"startup only", Spec{Argv: []string{"true"}, StartupProbe: probe}, new(false)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			check := func(when string) {
+				t.Helper()
+				st, err := ReadState(dir)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if (st.Ready == nil) != (tc.want == nil) || st.Ready != nil && *st.Ready != *tc.want {
+					t.Errorf("%s: ready %v, want %v", when, st.Ready, tc.want)
+				}
+				if st.Exited {
+					t.Errorf("%s: the previous run's exit is still there", when)
+				}
+			}
+			if err := WriteSpec(dir, tc.spec); err != nil {
+				t.Fatal(err)
+			}
+			check("after WriteSpec")
+			w := &stateWriter{dir: dir}
+			w.ready(true) // a previous run, ready when it ended
+			w.exit(0)
+			w.reset(tc.spec.GatesReadiness())
+			check("after reset")
+		})
+	}
+}
+
 func TestLookCommand(t *testing.T) {
 	dir := t.TempDir()
 	os.WriteFile(filepath.Join(dir, "script"), []byte("#!/bin/sh\n"), 0o755)

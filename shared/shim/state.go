@@ -160,13 +160,16 @@ func (w *stateWriter) write(name, value string) {
 	}
 }
 
-// reset removes what a previous run of the same container (an engine restart) left. With a readiness
-// probe the container starts not ready: an absent ready file would read as "no probe, ready".
-func (w *stateWriter) reset(readinessProbe bool) {
+// reset removes what a previous run of the same container (an engine restart) left. A container whose
+// probes gate its readiness starts not ready, and its ready file is replaced rather than removed: a backend
+// reading between a removal and the new write would find no ready file, which reads as "no probe, ready".
+func (w *stateWriter) reset(gatesReadiness bool) {
 	for _, f := range stateFiles {
-		os.Remove(filepath.Join(w.dir, f))
+		if f != ReadyFile || !gatesReadiness {
+			os.Remove(filepath.Join(w.dir, f))
+		}
 	}
-	if readinessProbe {
+	if gatesReadiness {
 		w.ready(false)
 	}
 }
