@@ -115,17 +115,16 @@ func TestLabInitFailureEndsJob(t *testing.T) {
 	}
 }
 
-// TestLabParallelContainers: the regular containers of a pod run at the same time.
+// TestLabParallelContainers: the regular containers of a pod run at the same time. Their recorded times
+// (sub-second) prove it, where catching both running in one status could miss a short window on a busy
+// machine.
 func TestLabParallelContainers(t *testing.T) {
 	t.Parallel()
 	b := newLabBackend(t, labConfig(t))
 	p := conformance.NewPod("parallel",
 		conformance.ShellContainer("a", "sleep 3; echo a"), conformance.ShellContainer("b", "sleep 3; echo b"))
 	createPod(t, b, p, conformance.Objects{})
-	waitFor(t, b, p, 2*time.Minute, "both running at once", func(st interlink.PodStatus) bool {
-		return len(st.Containers) == 2 && st.Containers[0].State.Running != nil && st.Containers[1].State.Running != nil
-	})
-	st := waitFor(t, b, p, time.Minute, "both terminated", terminatedAll)
+	st := waitFor(t, b, p, 3*time.Minute, "both terminated", terminatedAll)
 	a, c := st.Containers[0].State.Terminated, st.Containers[1].State.Terminated
 	if !a.StartedAt.Time.Before(c.FinishedAt.Time) || !c.StartedAt.Time.Before(a.FinishedAt.Time) {
 		t.Errorf("the containers did not overlap: a %v–%v, b %v–%v", a.StartedAt, a.FinishedAt, c.StartedAt, c.FinishedAt)
