@@ -347,13 +347,14 @@ func TestCommandAndArgsSemantics(t *testing.T) {
 func TestGracefulDeleteRemovesEverything(t *testing.T) {
 	t.Parallel()
 	b := newBackend(t, nil)
-	c := conformance.ShellContainer("main", `trap 'echo got TERM; exit 0' TERM; while true; do sleep 0.1; done`)
+	c := conformance.ShellContainer("main", `trap 'echo got TERM; exit 0' TERM; echo trapped; while true; do sleep 0.1; done`)
 	mem := v1.Volume{Name: "mem", VolumeSource: v1.VolumeSource{EmptyDir: &v1.EmptyDirVolumeSource{Medium: v1.StorageMediumMemory}}}
 	p := conformance.WithVolumes(conformance.NewPod("delete", conformance.Mount(c, "mem", "/mem", "", false)), mem)
 	grace := int64(10)
 	p.Spec.TerminationGracePeriodSeconds = &grace
 	create(t, b, p, conformance.Objects{})
 	waitPhase(t, b, p, v1.PodRunning)
+	conformance.WaitForLog(t, b, p, "main", "trapped\n", time.Minute)
 	start := time.Now()
 	if err := b.Delete(context.Background(), backend.DeleteRequest{Pod: p}); err != nil {
 		t.Fatal(err)
@@ -376,9 +377,10 @@ func TestGracefulDeleteRemovesEverything(t *testing.T) {
 		t.Errorf("status after delete = %+v", status(st, "main").State)
 	}
 	// A container that ignores SIGTERM is killed after the grace period.
-	stubborn := conformance.NewPod("stubborn", conformance.ShellContainer("main", `trap '' TERM; while true; do sleep 0.1; done`))
+	stubborn := conformance.NewPod("stubborn", conformance.ShellContainer("main", `trap '' TERM; echo trapped; while true; do sleep 0.1; done`))
 	create(t, b, stubborn, conformance.Objects{})
 	waitPhase(t, b, stubborn, v1.PodRunning)
+	conformance.WaitForLog(t, b, stubborn, "main", "trapped\n", time.Minute)
 	start = time.Now()
 	if err := b.Delete(context.Background(), backend.DeleteRequest{Pod: stubborn, GracePeriod: 2 * time.Second}); err != nil {
 		t.Fatal(err)

@@ -11,6 +11,7 @@ import (
 	v1 "k8s.io/api/core/v1"
 
 	"github.com/interlink-hq/interlink-dispatcher/shared/backend"
+	"github.com/interlink-hq/interlink-dispatcher/shared/conformance"
 	"github.com/interlink-hq/interlink-dispatcher/shared/interlink"
 	"github.com/interlink-hq/interlink-dispatcher/shared/pod"
 )
@@ -22,9 +23,9 @@ func TestGracefulDelete(t *testing.T) {
 	b := newTestBackend(t, testEnv(t))
 	outDir := t.TempDir()
 	hp := v1.HostPathDirectory
-	polite := busybox("polite", "trap 'echo got-term > /out/polite; exit 0' TERM; while true; do sleep 0.1; done")
+	polite := busybox("polite", "trap 'echo got-term > /out/polite; exit 0' TERM; echo trapped; while true; do sleep 0.1; done")
 	polite.VolumeMounts = []v1.VolumeMount{{Name: "out", MountPath: "/out"}, {Name: "mem", MountPath: "/mem"}}
-	stubborn := busybox("stubborn", "trap '' TERM; while true; do sleep 0.1; done")
+	stubborn := busybox("stubborn", "trap '' TERM; echo trapped; while true; do sleep 0.1; done")
 	p := newPod("graceful", polite, stubborn)
 	p.Spec.Volumes = []v1.Volume{
 		{Name: "out", VolumeSource: v1.VolumeSource{HostPath: &v1.HostPathVolumeSource{Path: outDir, Type: &hp}}},
@@ -34,6 +35,9 @@ func TestGracefulDelete(t *testing.T) {
 	waitFor(t, b, p, time.Minute, "both containers to run", func(st interlink.PodStatus) bool {
 		return st.Containers[0].State.Running != nil && st.Containers[1].State.Running != nil
 	})
+	for _, c := range p.Spec.Containers {
+		conformance.WaitForLog(t, b, p, c.Name, "trapped\n", time.Minute)
+	}
 	vols, err := b.api.VolumeList(context.Background(), b.podLabels(string(p.UID)))
 	if err != nil || len(vols) != 1 {
 		t.Fatalf("the Memory emptyDir has %d Podman volumes (%v), want 1", len(vols), err)

@@ -1,10 +1,12 @@
 package conformance
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -98,6 +100,28 @@ func WaitFor(t testing.TB, b backend.Backend, pod *v1.Pod, timeout time.Duration
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("pod %s: %s did not happen within %v; last status:\n%s", pod.Name, what, timeout, FormatStatus(st))
+		}
+		time.Sleep(PollInterval)
+	}
+}
+
+// WaitForLog polls the log of pod's container until it holds text, and returns the log; it fails the test
+// when timeout passes first, showing the last log. A status that says Running only says that the container
+// has started: a test that signals the command waits for the line the command prints once its traps are
+// set.
+func WaitForLog(t testing.TB, b backend.Backend, pod *v1.Pod, container, text string, timeout time.Duration) string {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		var buf bytes.Buffer
+		ctx, cancel := context.WithTimeout(context.Background(), timeout)
+		err := b.Logs(ctx, logRequest(pod, container, interlink.LogOpts{}), &buf)
+		cancel()
+		if err == nil && strings.Contains(buf.String(), text) {
+			return buf.String()
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("pod %s: the log of %s did not show %q within %v (last error: %v); it is:\n%s", pod.Name, container, text, timeout, err, buf.String())
 		}
 		time.Sleep(PollInterval)
 	}
