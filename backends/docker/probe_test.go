@@ -1,6 +1,8 @@
 package docker
 
 import (
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -40,6 +42,29 @@ func TestProbes(t *testing.T) {
 	if s := status(conformance.StatusOf(t, b, unready, time.Minute), "unready"); s.Ready || s.State.Running == nil {
 		t.Errorf("a container failing its readiness probe is ready: %+v", s)
 	}
+
+	// A startup probe alone: neither started nor ready until it succeeds (it waits for a file the test
+	// writes into a hostPath directory), then both.
+	gate := t.TempDir()
+	slow := conformance.ShellContainer("slow", "sleep 3600")
+	slow.VolumeMounts = []v1.VolumeMount{{Name: "gate", MountPath: "/gate"}}
+	slow.StartupProbe = &v1.Probe{ProbeHandler: v1.ProbeHandler{Exec: &v1.ExecAction{Command: []string{"test", "-f", "/gate/open"}}},
+		PeriodSeconds: 1, FailureThreshold: 300}
+	sp := conformance.NewPod("startup", slow)
+	sp.Spec.Volumes = []v1.Volume{{Name: "gate", VolumeSource: v1.VolumeSource{HostPath: &v1.HostPathVolumeSource{Path: gate}}}}
+	create(t, b, sp, conformance.Objects{})
+	waitFor(t, b, sp, "running", func(st interlink.PodStatus) bool { return status(st, "slow").State.Running != nil })
+	time.Sleep(2 * time.Second) // failing startup probes
+	if s := status(conformance.StatusOf(t, b, sp, time.Minute), "slow"); s.Ready || s.Started == nil || *s.Started {
+		t.Errorf("before its startup probe succeeded: ready %v started %v, want neither", s.Ready, s.Started)
+	}
+	if err := os.WriteFile(filepath.Join(gate, "open"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, b, sp, "started and ready", func(st interlink.PodStatus) bool {
+		s := status(st, "slow")
+		return s.Ready && s.Started != nil && *s.Started
+	})
 
 	// Liveness: once /tmp/alive is gone, the container is killed and restarted.
 	live := conformance.ShellContainer("live", `touch /tmp/alive; sleep 2; rm /tmp/alive; sleep 60`)

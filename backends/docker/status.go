@@ -145,8 +145,8 @@ func (b *Backend) containerStatus(ctx context.Context, c *v1.Container, runs []c
 		s = pod.Waiting(c, pod.ReasonContainerCreating, "", restarts)
 	case runRunning:
 		s = pod.WithLastState(pod.Running(c, info.StartedAt, restarts), lastTerm)
-		if st, ok := b.shimState(last.Labels[pod.LabelPodUID], c.Name, int(restarts)); ok && st.Ready != nil {
-			s.Ready = *st.Ready
+		if st, ok := b.shimState(last.Labels[pod.LabelPodUID], c.Name, int(restarts)); ok {
+			st.OnRunning(c, &s)
 		}
 	default:
 		t := b.withShim(info.termination(last.ID), *last)

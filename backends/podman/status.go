@@ -261,12 +261,12 @@ func (b *Backend) termination(ins libpod.InspectContainer, lc *libpod.ListContai
 	return t
 }
 
-// runningStatus is the status of a running container, ready as its readiness probe says (the shim's verdict;
-// without a probe a running container is ready).
+// runningStatus is the status of a running container, ready and started as its probes say (the shim's
+// verdicts; without probes a running container is both).
 func (b *Backend) runningStatus(c *v1.Container, lc *libpod.ListContainer, started time.Time, restarts int32) v1.ContainerStatus {
 	cs := pod.Running(c, started, restarts)
-	if st, ok := b.shimState(lc, c.Name); ok && st.Ready != nil {
-		cs.Ready = *st.Ready
+	if st, ok := b.shimState(lc, c.Name); ok {
+		st.OnRunning(c, &cs)
 	}
 	return cs
 }

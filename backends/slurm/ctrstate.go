@@ -20,8 +20,8 @@ type ctrState struct {
 	Restarts int32
 	Message  string
 	Last     *pod.Termination // the previous run, after a restart
-	// Ready is the shim's readiness verdict while the container runs (nil: no readiness probe).
-	Ready *bool
+	// Shim is the shim's state while the container runs (its probes' verdicts), nil when unreadable.
+	Shim *shim.State
 }
 
 func atoi32(s string) int32 {
@@ -31,7 +31,7 @@ func atoi32(s string) int32 {
 
 // readCtrState reads a container's state files (dir) and its shim's (shimDir). Missing or damaged files
 // read as "not started". The job's state file is the one record of the exit code and times; the shim adds
-// the readiness and, when it ended the command itself, the reason (StartError, Unhealthy,
+// the probes' verdicts and, when it ended the command itself, the reason (StartError, Unhealthy,
 // FailedPostStartHook) and message.
 func readCtrState(dir, shimDir string) ctrState {
 	var st ctrState
@@ -83,7 +83,7 @@ func readCtrState(dir, shimDir string) ctrState {
 	}
 	switch st.Kind {
 	case "running":
-		st.Ready = ss.Ready
+		st.Shim = &ss
 	case "terminated":
 		if ss.Exited && ss.Reason != "" && int32(ss.ExitCode) == st.Term.ExitCode {
 			// The shim's reason wins over the runtime's guess (a 137 under a memory limit is not an OOM

@@ -235,8 +235,8 @@ func containerStatus(c *v1.Container, s ctrState, job jobView, stopAt time.Time,
 		switch s.Kind {
 		case "running":
 			cs := pod.Running(c, s.Started, s.Restarts)
-			if s.Ready != nil {
-				cs.Ready = *s.Ready
+			if s.Shim != nil {
+				s.Shim.OnRunning(c, &cs)
 			}
 			return withLast(cs)
 		case "waiting":

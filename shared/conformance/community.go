@@ -812,7 +812,8 @@ func RunCommunityScenario(t *testing.T, b backend.Backend, s CommunityScenario, 
 }
 
 // settleReadiness reads again the status of each pod meant to stay Running until every running container
-// with a readiness probe reports ready, for at most two of its probe periods plus its probe timeout: a log
+// with a readiness or startup probe reports ready, for at most two periods plus the timeout of its
+// slowest such probe: a log
 // check passes as soon as the probe's request reaches the container, a moment before the backend records
 // the probe's success, so the status read in the same round can still say not ready. A container that
 // stays unready is returned as it is; the outcome is then the settled state, comparable across backends.
@@ -824,8 +825,11 @@ func settleReadiness(t *testing.T, b backend.Backend, s CommunityScenario, outco
 		}
 		var wait time.Duration
 		for _, c := range cp.Pod.Spec.Containers {
-			if rp := c.ReadinessProbe; rp != nil {
-				period, timeout := rp.PeriodSeconds, rp.TimeoutSeconds
+			for _, p := range []*v1.Probe{c.ReadinessProbe, c.StartupProbe} {
+				if p == nil {
+					continue
+				}
+				period, timeout := p.PeriodSeconds, p.TimeoutSeconds
 				if period <= 0 {
 					period = 10 // Kubernetes' defaults
 				}
@@ -843,10 +847,11 @@ func settleReadiness(t *testing.T, b backend.Backend, s CommunityScenario, outco
 	}
 }
 
-// readinessSettled tells whether every running container of p with a readiness probe is ready in st.
+// readinessSettled tells whether every running container of p with a readiness or startup probe is ready
+// in st.
 func readinessSettled(p *v1.Pod, st interlink.PodStatus) bool {
 	for _, c := range p.Spec.Containers {
-		if c.ReadinessProbe == nil {
+		if c.ReadinessProbe == nil && c.StartupProbe == nil {
 			continue
 		}
 		for _, cs := range st.Containers {

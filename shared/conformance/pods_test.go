@@ -83,6 +83,9 @@ func TestCheckStatus(t *testing.T) {
 		"two states": func(s *interlink.PodStatus) {
 			s.Containers[0].State.Terminated = exited("a", 0).State.Terminated
 		},
+		"ready before started": func(s *interlink.PodStatus) {
+			s.Containers[0].Ready, s.Containers[0].Started = true, new(false)
+		},
 	} {
 		st := good()
 		mutate(&st)

@@ -23,7 +23,8 @@ var PollInterval = 500 * time.Millisecond
 
 // CheckStatus checks what interLink relies on in one pod's status: the pod's UID, name and namespace; one
 // status per spec container, named and in spec order (an empty list would read as Succeeded), and likewise
-// for init containers; exactly one state set in each, or none.
+// for init containers; exactly one state set in each, or none; none ready that has not started (Kubernetes
+// holds a container unready until its startup probe succeeds).
 func CheckStatus(pod *v1.Pod, st interlink.PodStatus) error {
 	if st.PodUID != string(pod.UID) {
 		return fmt.Errorf("status UID is %q, want the pod's %q (interLink ignores a status of another UID)",
@@ -50,6 +51,9 @@ func CheckStatus(pod *v1.Pod, st interlink.PodStatus) error {
 			}
 			if n > 1 {
 				return fmt.Errorf("%s %q has %d states set at once", kind, c.Name, n)
+			}
+			if got[i].Ready && got[i].Started != nil && !*got[i].Started {
+				return fmt.Errorf("%s %q is ready but has not started", kind, c.Name)
 			}
 		}
 		return nil

@@ -115,22 +115,23 @@ func TestStatusHelpers(t *testing.T) {
 	}
 }
 
-// TestRunningReadiness: a running container is ready unless a readiness or startup probe gates it, whose
-// verdict the backend sets from the shim.
+// TestRunningReadiness: a running container is ready unless a readiness or startup probe gates it, and
+// started unless it has a startup probe; the backend sets the probes' verdicts from the shim.
 func TestRunningReadiness(t *testing.T) {
 	probe := &v1.Probe{ProbeHandler: v1.ProbeHandler{Exec: &v1.ExecAction{Command: []string{"true"}}}}
 	for _, tc := range []struct {
-		name string
-		c    v1.Container
-		want bool
+		name           string
+		c              v1.Container
+		ready, started bool
 	}{
-		{"no probe", v1.Container{Name: "c"}, true},
-		{"liveness only", v1.Container{Name: "c", LivenessProbe: probe}, true},
-		{"readiness", v1.Container{Name: "c", ReadinessProbe: probe}, false},
-		{"startup", v1.Container{Name: "c", StartupProbe: probe}, false},
+		{"no probe", v1.Container{Name: "c"}, true, true},
+		{"liveness only", v1.Container{Name: "c", LivenessProbe: probe}, true, true},
+		{"readiness", v1.Container{Name: "c", ReadinessProbe: probe}, false, true},
+		{"startup", v1.Container{Name: "c", StartupProbe: probe}, false, false},
 	} {
-		if got := Running(&tc.c, time.Now(), 0).Ready; got != tc.want {
-			t.Errorf("%s: ready %v, want %v", tc.name, got, tc.want)
+		cs := Running(&tc.c, time.Now(), 0)
+		if cs.Ready != tc.ready || cs.Started == nil || *cs.Started != tc.started {
+			t.Errorf("%s: ready %v started %v, want %v and %v", tc.name, cs.Ready, cs.Started, tc.ready, tc.started)
 		}
 	}
 }

@@ -38,9 +38,10 @@ func Waiting(c *v1.Container, reason, message string, restarts int32) v1.Contain
 }
 
 // Running returns the status of a running container. Without a readiness or startup probe it is ready; with
-// one it is not, until the backend sets the probes' verdict (the shim's ready file) on the status.
+// one it is not, until the backend sets the probes' verdict (the shim's) on the status. Likewise it has
+// started unless a startup probe has yet to succeed.
 func Running(c *v1.Container, startedAt time.Time, restarts int32) v1.ContainerStatus {
-	started := true
+	started := c.StartupProbe == nil
 	return v1.ContainerStatus{
 		Name: c.Name, Image: c.Image, RestartCount: restarts, Ready: c.ReadinessProbe == nil && c.StartupProbe == nil, Started: &started,
 		State: v1.ContainerState{Running: &v1.ContainerStateRunning{StartedAt: metav1.NewTime(startedAt)}},

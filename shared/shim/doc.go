@@ -21,9 +21,10 @@
 //     stops the container with a timeout a little above the grace period (the shim enforces the period).
 //
 // While it runs and after it ends, the backend calls ReadState(hostDir): Ready (nil without a readiness or
-// startup probe: then running means ready), StartedAt, and once the shim has finished Exited, ExitCode and
-// FinishedAt, with Reason/Message when the shim caused the end (StartError, Unhealthy,
-// FailedPostStartHook). Files are written atomically: ready ("true"/"false"), started (RFC 3339), exit
+// startup probe: then running means ready), StartupSucceeded, StartedAt, and once the shim has finished
+// Exited, ExitCode and FinishedAt, with Reason/Message when the shim caused the end (StartError, Unhealthy,
+// FailedPostStartHook). State.OnRunning puts Ready and Started on a running container's status. Files are
+// written atomically: ready ("true"/"false"), startup ("true"), started (RFC 3339), exit
 // ("<code> <RFC 3339 time>"), reason, message.
 //
 // # Behaviour

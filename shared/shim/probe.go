@@ -114,6 +114,7 @@ func (ps *probes) start(ctx context.Context, startup, liveness, readiness *v1.Pr
 		ps.spawn(ctx, startup, nil, func(ok bool, msg string) bool {
 			if ok {
 				close(gate)
+				ps.state.startupSucceeded()
 				if readiness == nil {
 					ps.state.ready(true) // started, and no readiness probe to say otherwise
 				}

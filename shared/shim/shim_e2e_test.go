@@ -457,8 +457,8 @@ func TestStartupProbeGatesOthers(t *testing.T) {
 	}
 }
 
-// TestStartupProbeAloneGatesReadiness: a container that has a startup probe and no readiness probe is not
-// ready until the startup probe succeeds, then ready; not ready again once it has ended.
+// TestStartupProbeAloneGatesReadiness: a container that has a startup probe and no readiness probe is
+// neither started nor ready until the startup probe succeeds, then both; not ready once it has ended.
 func TestStartupProbeAloneGatesReadiness(t *testing.T) {
 	t.Parallel()
 	started := filepath.Join(t.TempDir(), "started")
@@ -469,11 +469,14 @@ func TestStartupProbeAloneGatesReadiness(t *testing.T) {
 	})
 	r.waitReady(false, 5*time.Second)
 	time.Sleep(1500 * time.Millisecond) // failing startup probes
-	if st := r.state(); st.Ready == nil || *st.Ready {
-		t.Errorf("ready %v before the startup probe succeeded, want false", st.Ready)
+	if st := r.state(); st.Ready == nil || *st.Ready || st.StartupSucceeded {
+		t.Errorf("before the startup probe succeeded: ready %v, started %v; want neither", st.Ready, st.StartupSucceeded)
 	}
 	os.WriteFile(started, nil, 0o644)
 	r.waitReady(true, 3*time.Second)
+	if st := r.state(); !st.StartupSucceeded {
+		t.Error("ready, but the startup probe's success is not recorded")
+	}
 	r.cmd.Process.Signal(syscall.SIGTERM)
 	r.wait(10 * time.Second)
 	if st := r.state(); st.Ready == nil || *st.Ready {

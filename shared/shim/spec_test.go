@@ -130,6 +130,33 @@ func TestWriteSpecAndReadState(t *testing.T) {
 	}
 }
 
+// TestOnRunning: the shim's verdicts reach a running container's status.
+func TestOnRunning(t *testing.T) {
+	probe := &v1.Probe{ProbeHandler: v1.ProbeHandler{Exec: &v1.ExecAction{Command: []string{"true"}}}}
+	c := &v1.Container{Name: "c", StartupProbe: probe, ReadinessProbe: probe}
+	no, yes := false, true
+	for _, tc := range []struct {
+		st             State
+		ready, started bool
+	}{
+		{State{}, true, false}, // no ready file: readiness left as it was; the startup probe has not succeeded
+		{State{Ready: &no}, false, false},
+		{State{Ready: &no, StartupSucceeded: true}, false, true},
+		{State{Ready: &yes, StartupSucceeded: true}, true, true},
+	} {
+		cs := v1.ContainerStatus{Ready: true, Started: &yes}
+		tc.st.OnRunning(c, &cs)
+		if cs.Ready != tc.ready || *cs.Started != tc.started {
+			t.Errorf("%+v: ready %v started %v, want %v and %v", tc.st, cs.Ready, *cs.Started, tc.ready, tc.started)
+		}
+	}
+	cs := v1.ContainerStatus{Ready: true, Started: &yes}
+	(State{}).OnRunning(&v1.Container{Name: "plain"}, &cs)
+	if !cs.Ready || !*cs.Started {
+		t.Errorf("a container without probes: ready %v started %v", cs.Ready, *cs.Started)
+	}
+}
+
 // TestNotReadyUntilTheProbesSay: a readiness or a startup probe makes a container not ready from the spec's
 // writing and from each run's reset (which replaces the ready file rather than removing it); without
 // either there is no ready file, which reads as ready.

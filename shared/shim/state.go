@@ -8,18 +8,21 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	v1 "k8s.io/api/core/v1"
 )
 
 // Names of the state files the shim keeps in its state directory.
 const (
 	ReadyFile   = "ready"
 	StartedFile = "started"
+	StartupFile = "startup" // "true" once the startup probe has succeeded
 	ExitFile    = "exit"
 	ReasonFile  = "reason"
 	MessageFile = "message"
 )
 
-var stateFiles = []string{ReadyFile, StartedFile, ExitFile, ReasonFile, MessageFile}
+var stateFiles = []string{ReadyFile, StartedFile, StartupFile, ExitFile, ReasonFile, MessageFile}
 
 // Reasons the shim writes into the reason file.
 const (
@@ -33,11 +36,13 @@ const (
 
 // State is what a backend learns from a container's state directory.
 type State struct {
-	// Ready is nil when the container has no readiness probe (treat a running container as ready), else
-	// the probe's current verdict.
+	// Ready is nil when no probe gates the container's readiness (Spec.GatesReadiness: then a running
+	// container is ready), else the probes' current verdict.
 	Ready *bool
 	// StartedAt is when the shim started the command; zero before that.
 	StartedAt time.Time
+	// StartupSucceeded tells whether the startup probe has succeeded (Kubernetes' "started").
+	StartupSucceeded bool
 	// Exited tells whether the shim has finished; ExitCode and FinishedAt are then set. ExitCode is the
 	// command's (128+signal when it was killed by one, 137 when the shim killed it for a failed probe or
 	// hook, 126/127 when it could not be started).
@@ -81,6 +86,11 @@ func ReadState(dir string) (State, error) {
 		}
 		st.StartedAt = t
 	}
+	if v, _, err := read(StartupFile); err != nil {
+		return st, err
+	} else {
+		st.StartupSucceeded = v == "true"
+	}
 	if v, ok, err := read(ExitFile); err != nil {
 		return st, err
 	} else if ok {
@@ -98,6 +108,17 @@ func ReadState(dir string) (State, error) {
 		return st, err
 	}
 	return st, nil
+}
+
+// OnRunning puts the shim's verdicts on cs, the status of running container c: ready as its probes say
+// when a probe gates its readiness, and started only once its startup probe, if it has one, has succeeded.
+func (st State) OnRunning(c *v1.Container, cs *v1.ContainerStatus) {
+	if st.Ready != nil {
+		cs.Ready = *st.Ready
+	}
+	if c.StartupProbe != nil {
+		cs.Started = &st.StartupSucceeded
+	}
 }
 
 // formatExit and parseExit define the exit file: "<code> <RFC3339Nano finish time>".
@@ -177,8 +198,9 @@ func (w *stateWriter) reset(gatesReadiness bool) {
 func (w *stateWriter) started(t time.Time) {
 	w.write(StartedFile, t.UTC().Format(time.RFC3339Nano)+"\n")
 }
-func (w *stateWriter) ready(ok bool) { w.write(ReadyFile, strconv.FormatBool(ok)+"\n") }
-func (w *stateWriter) exit(code int) { w.write(ExitFile, formatExit(code, time.Now())) }
+func (w *stateWriter) ready(ok bool)     { w.write(ReadyFile, strconv.FormatBool(ok)+"\n") }
+func (w *stateWriter) startupSucceeded() { w.write(StartupFile, "true\n") }
+func (w *stateWriter) exit(code int)     { w.write(ExitFile, formatExit(code, time.Now())) }
 
 func (w *stateWriter) reason(reason, message string) {
 	// The message first: a backend that sees the reason expects its message too.
