@@ -95,23 +95,23 @@ func pullDocker(ctx context.Context, t *testing.T, c *client.Client, ref string)
 	}
 }
 
-// TestDockerPullsThroughMirror removes the local python:3-slim tag and pulls it again by its Docker Hub name: the
+// TestDockerPullsThroughMirror removes the local MirrorImage tag and pulls it again by its Docker Hub name: the
 // manifest must come from a registry, and with no internet only the lab's mirror can serve it.
 func TestDockerPullsThroughMirror(t *testing.T) {
 	c := dockerClient(t)
 	RequireRegistry(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	if _, err := c.ImageRemove(ctx, PythonImage, image.RemoveOptions{Force: true}); err != nil && !strings.Contains(err.Error(), "No such image") {
+	if _, err := c.ImageRemove(ctx, MirrorImage, image.RemoveOptions{Force: true}); err != nil && !strings.Contains(err.Error(), "No such image") {
 		t.Fatal(err)
 	}
-	pullDocker(ctx, t, c, PythonImage)
-	inspect, err := c.ImageInspect(ctx, PythonImage)
+	pullDocker(ctx, t, c, MirrorImage)
+	inspect, err := c.ImageInspect(ctx, MirrorImage)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, d := range inspect.RepoDigests {
-		if strings.HasPrefix(d, "python@sha256:") {
+		if strings.HasPrefix(d, "busybox@sha256:") {
 			return
 		}
 	}
@@ -173,7 +173,7 @@ func TestPodmanRunsContainer(t *testing.T) {
 func TestPodmanPullsThroughMirror(t *testing.T) {
 	RequirePodman(t)
 	RequireRegistry(t)
-	ref := "docker.io/library/python:3-slim"
+	ref := "docker.io/library/" + MirrorImage
 	hc := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 		return (&net.Dialer{}).DialContext(ctx, "unix", PodmanSocket)
 	}}}

@@ -18,11 +18,15 @@ import (
 
 // Addresses of the lab's services.
 const (
-	DockerSocket  = "/var/run/docker.sock"
-	PodmanSocket  = "/run/podman/podman.sock"
-	RegistryAddr  = "127.0.0.1:5000"
-	BusyboxImage  = "busybox:latest"
-	PythonImage   = "python:3-slim"
+	DockerSocket = "/var/run/docker.sock"
+	PodmanSocket = "/run/podman/podman.sock"
+	RegistryAddr = "127.0.0.1:5000"
+	BusyboxImage = "busybox:latest"
+	PythonImage  = "python:3-slim"
+	// MirrorImage is the tag the mirror tests remove and pull again; no other test uses it, since a forced
+	// removal pulls an image from under a test that is creating a container of it (Podman's even removes
+	// the containers).
+	MirrorImage   = "busybox:stable"
 	labScriptPath = "deploy/lab/lab.sh"
 )
 
