@@ -126,7 +126,7 @@ func TestLabPodLifecycle(t *testing.T) {
 		t.Run(lb.name, func(t *testing.T) {
 			lb.require(t)
 			e := startLab(t, lb.name, lb.config)
-			ok := labPod(fmt.Sprintf("lab-ok-%d", time.Now().UnixNano()), "echo hello from the dispatcher; sleep 4")
+			ok := labPod(fmt.Sprintf("lab-ok-%d", time.Now().UnixNano()), "echo hello from the dispatcher; sleep 15")
 			bad := labPod(fmt.Sprintf("lab-bad-%d", time.Now().UnixNano()), "echo failing; exit 3")
 			for _, p := range []*v1.Pod{ok, bad} {
 				if code, body := e.do("POST", "/create", createBody(p)); code != 200 {

@@ -144,7 +144,6 @@ func TestFollowEndsWhenContainerEnds(t *testing.T) {
 	waitFor(t, b, p, "main running", func(st interlink.PodStatus) bool { return status(st, "main").State.Running != nil })
 	var buf labtest.Buffer
 	done := make(chan error, 1)
-	start := time.Now()
 	go func() {
 		done <- b.Logs(context.Background(), backend.LogRequest{LogStruct: interlink.LogStruct{PodUID: string(p.UID),
 			ContainerName: "main", Opts: interlink.LogOpts{Follow: true}}}, &buf)
@@ -156,9 +155,6 @@ func TestFollowEndsWhenContainerEnds(t *testing.T) {
 		}
 	case <-time.After(30 * time.Second):
 		t.Fatal("a Follow stream did not end after its container ended")
-	}
-	if time.Since(start) < time.Second {
-		t.Errorf("the stream ended after %v, before the container did", time.Since(start))
 	}
 	// The engine reads stdout and stderr through two pipes and stamps each line as it reads it, so the order
 	// across the two streams is the engine's (on a busy machine a line of one came 0.4 s after a later line of
@@ -172,6 +168,7 @@ func TestFollowEndsWhenContainerEnds(t *testing.T) {
 			outLines = append(outLines, l)
 		}
 	}
+	// A stream that ended before the container did (timing it would race a busy machine) lacks the last lines.
 	if strings.Join(outLines, ",") != "line 1,line 2,line 3,line 4,line 5" || strings.Join(errLines, ",") != "err 1,err 2,err 3,err 4,err 5" {
 		t.Errorf("followed log = %q, want lines 1-5 of stdout and of stderr, each stream in order", got)
 	}
@@ -269,8 +266,7 @@ func TestCPUAndMemoryLimitsExact(t *testing.T) {
 	if r.NanoCPUs != 500_000_000 || r.Memory != 96<<20 || r.MemoryReservation != 32<<20 || r.CPUShares != 256 {
 		t.Errorf("resources: NanoCPUs %d Memory %d Reservation %d Shares %d", r.NanoCPUs, r.Memory, r.MemoryReservation, r.CPUShares)
 	}
-	time.Sleep(500 * time.Millisecond)
-	if got := logsOf(t, b, p, "main", interlink.LogOpts{}); got != "50000\n100000\n" && got != "50000 100000\n" {
+	if got := conformance.WaitForLog(t, b, p, "main", "100000\n", time.Minute); got != "50000\n100000\n" && got != "50000 100000\n" {
 		t.Errorf("cgroup CPU quota = %q, want half a CPU", got)
 	}
 }
@@ -350,7 +346,7 @@ func TestGracefulDeleteRemovesEverything(t *testing.T) {
 	c := conformance.ShellContainer("main", `trap 'echo got TERM; exit 0' TERM; echo trapped; while true; do sleep 0.1; done`)
 	mem := v1.Volume{Name: "mem", VolumeSource: v1.VolumeSource{EmptyDir: &v1.EmptyDirVolumeSource{Medium: v1.StorageMediumMemory}}}
 	p := conformance.WithVolumes(conformance.NewPod("delete", conformance.Mount(c, "mem", "/mem", "", false)), mem)
-	grace := int64(10)
+	grace := int64(300) // a container not sent SIGTERM would take it all
 	p.Spec.TerminationGracePeriodSeconds = &grace
 	create(t, b, p, conformance.Objects{})
 	waitPhase(t, b, p, v1.PodRunning)
@@ -359,7 +355,7 @@ func TestGracefulDeleteRemovesEverything(t *testing.T) {
 	if err := b.Delete(context.Background(), backend.DeleteRequest{Pod: p}); err != nil {
 		t.Fatal(err)
 	}
-	if d := time.Since(start); d > 8*time.Second {
+	if d := time.Since(start); d > time.Minute {
 		t.Errorf("a container that exits on SIGTERM took %v to delete: it was not sent SIGTERM", d)
 	}
 	if cs := podContainersOf(t, b, string(p.UID)); len(cs) != 0 {
@@ -378,6 +374,7 @@ func TestGracefulDeleteRemovesEverything(t *testing.T) {
 	}
 	// A container that ignores SIGTERM is killed after the grace period.
 	stubborn := conformance.NewPod("stubborn", conformance.ShellContainer("main", `trap '' TERM; echo trapped; while true; do sleep 0.1; done`))
+	stubborn.Spec.TerminationGracePeriodSeconds = &grace // the request's 2 s overrides it
 	create(t, b, stubborn, conformance.Objects{})
 	waitPhase(t, b, stubborn, v1.PodRunning)
 	conformance.WaitForLog(t, b, stubborn, "main", "trapped\n", time.Minute)
@@ -385,7 +382,7 @@ func TestGracefulDeleteRemovesEverything(t *testing.T) {
 	if err := b.Delete(context.Background(), backend.DeleteRequest{Pod: stubborn, GracePeriod: 2 * time.Second}); err != nil {
 		t.Fatal(err)
 	}
-	if d := time.Since(start); d < 2*time.Second || d > 10*time.Second {
+	if d := time.Since(start); d < 2*time.Second || d > time.Minute {
 		t.Errorf("deleting a container that ignores SIGTERM took %v, want about the 2 s grace period", d)
 	}
 	if err := b.Delete(context.Background(), backend.DeleteRequest{Pod: conformance.NewPod("ghost")}); err != nil {

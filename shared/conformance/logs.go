@@ -139,8 +139,9 @@ func (h *harness) logsSinceSeconds(t *testing.T, pod *v1.Pod) {
 }
 
 func (h *harness) logsFollow(t *testing.T) {
-	// Long enough for a slow backend (a batch system) to report Running before it ends.
-	pod := NewPod("follow", ShellContainer("main", "echo start; sleep 8; echo end"))
+	// Long enough for a slow backend (a batch system), on a busy machine, to report Running before it ends
+	// and still leave the 3 s lead below.
+	pod := NewPod("follow", ShellContainer("main", "echo start; sleep 15; echo end"))
 	h.create(t, pod, Objects{})
 	h.waitPhase(t, pod, v1.PodRunning)
 

@@ -64,7 +64,7 @@ func TestPodLifecycle(t *testing.T) {
 		t.Fatal(err)
 	}
 	client, err := c.ContainerCreate(ctx, ContainerSpec{Name: run + "-client", Pod: podID, Image: labtest.BusyboxImage, Labels: labels,
-		Command: []string{"sh", "-c", "sleep 1; wget -q -O - http://localhost:8080/i; echo to-stderr >&2; exit 7"}})
+		Command: []string{"sh", "-c", "for i in $(seq 50); do wget -q -O - http://localhost:8080/i 2>/dev/null && break; sleep 0.2; done; echo to-stderr >&2; exit 7"}})
 	if err != nil {
 		t.Fatal(err)
 	}
