@@ -162,14 +162,14 @@ func TestCreateOverBudgetIsUndone(t *testing.T) {
 	cfg := testConfig(t, tempDir(t), "alpha")
 	cfg.Timeouts.Create = 100 * time.Millisecond
 	m := newMem("alpha")
-	m.createDelay = time.Second
+	m.createDelay = time.Minute // the backend honours the call's context: only the budget can end it early
 	e := startEnv(t, cfg, map[string]*memBackend{"alpha": m})
 	start := time.Now()
 	code, body := e.do("POST", "/create", createBody(testPod("uid-slow", "slow")))
 	if code != 503 || !strings.Contains(body, "timeouts.create") {
 		t.Fatalf("slow create answered %d %q", code, body)
 	}
-	if time.Since(start) > 900*time.Millisecond {
+	if time.Since(start) > 20*time.Second {
 		t.Fatalf("slow create took %s to answer", time.Since(start))
 	}
 	if len(m.deletes) != 1 {
@@ -277,10 +277,10 @@ func TestStatusSlowBackendDoesNotDelayOthers(t *testing.T) {
 	e.do("POST", "/create", createBody(b))
 	// A first status records b's last known status.
 	e.do("POST", "/status", []*v1.Pod{a, b})
-	beta.statusDelay = 5 * time.Second
+	beta.statusDelay = time.Minute
 	start := time.Now()
 	code, body := e.do("POST", "/status", []*v1.Pod{a, b})
-	if d := time.Since(start); d > 2*time.Second {
+	if d := time.Since(start); d > 20*time.Second {
 		t.Fatalf("a slow backend delayed the answer by %s", d)
 	}
 	var st []interlink.PodStatus

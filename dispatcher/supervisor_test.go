@@ -95,8 +95,9 @@ func TestSupervisorRestartsKilledBackend(t *testing.T) {
 	bin := labtest.BuildBinary(t, "./shared/backend/internal/testbackend")
 	cfg := testConfig(t, tempDir(t), "mem")
 	cfg.Backends[0].Binary = bin
-	cfg.Supervision.BackoffInitial = 200 * time.Millisecond
-	cfg.Supervision.BackoffMax = time.Second
+	// Long enough that the test's calls land while the backend is down, even on a busy machine.
+	cfg.Supervision.BackoffInitial = 3 * time.Second
+	cfg.Supervision.BackoffMax = 3 * time.Second
 
 	var mu sync.Mutex
 	var procs []*backend.Process

@@ -27,6 +27,8 @@ func TestGracefulDelete(t *testing.T) {
 	polite.VolumeMounts = []v1.VolumeMount{{Name: "out", MountPath: "/out"}, {Name: "mem", MountPath: "/mem"}}
 	stubborn := busybox("stubborn", "trap '' TERM; echo trapped; while true; do sleep 0.1; done")
 	p := newPod("graceful", polite, stubborn)
+	long := int64(300) // the pod's own grace period: a delete that ignored the request's 3 s would take it
+	p.Spec.TerminationGracePeriodSeconds = &long
 	p.Spec.Volumes = []v1.Volume{
 		{Name: "out", VolumeSource: v1.VolumeSource{HostPath: &v1.HostPathVolumeSource{Path: outDir, Type: &hp}}},
 		{Name: "mem", VolumeSource: v1.VolumeSource{EmptyDir: &v1.EmptyDirVolumeSource{Medium: v1.StorageMediumMemory}}},
@@ -47,7 +49,7 @@ func TestGracefulDelete(t *testing.T) {
 		t.Fatal(err)
 	}
 	took := time.Since(start)
-	if took < 3*time.Second || took > 20*time.Second {
+	if took < 3*time.Second || took > time.Minute {
 		t.Errorf("delete took %v; the stubborn container should have been killed after the 3 s grace period", took)
 	}
 	if got, _ := os.ReadFile(filepath.Join(outDir, "polite")); strings.TrimSpace(string(got)) != "got-term" {

@@ -306,7 +306,7 @@ func TestLabDeleteRunning(t *testing.T) {
 	if err := b.Delete(ctxFor(t, time.Minute), backend.DeleteRequest{Pod: p, RemoteID: jobID, GracePeriod: 2 * time.Second}); err != nil {
 		t.Fatalf("Delete: %v", err)
 	}
-	if d := time.Since(start); d > 20*time.Second {
+	if d := time.Since(start); d > time.Minute {
 		t.Errorf("Delete took %v for a 2 s grace period", d)
 	}
 	if _, err := os.Stat(b.podDir(string(p.UID))); !os.IsNotExist(err) {
