@@ -20,7 +20,8 @@ func TestLifecycleHooks(t *testing.T) {
 	out := t.TempDir()
 	c := conformance.ShellContainer("main", `while [ ! -f /tmp/poststart ]; do sleep 0.1; done; cat /tmp/poststart; sleep 60`)
 	c.Lifecycle = &v1.Lifecycle{
-		PostStart: &v1.LifecycleHandler{Exec: &v1.ExecAction{Command: []string{"sh", "-c", "echo postStart ran > /tmp/poststart"}}},
+		// Written beside and renamed: the command, looking as the file appears, must not read it empty.
+		PostStart: &v1.LifecycleHandler{Exec: &v1.ExecAction{Command: []string{"sh", "-c", "echo postStart ran > /tmp/poststart.new && mv /tmp/poststart.new /tmp/poststart"}}},
 		PreStop:   &v1.LifecycleHandler{Exec: &v1.ExecAction{Command: []string{"sh", "-c", "echo preStop ran > /out/prestop"}}},
 	}
 	c = conformance.Mount(c, "out", "/out", "", false)

@@ -300,8 +300,9 @@ func TestPostStartRunsBesideTheCommand(t *testing.T) {
 	t.Parallel()
 	marker := filepath.Join(t.TempDir(), "poststart-marker")
 	r := start(t, shim.Spec{
-		Argv:      sh(fmt.Sprintf(`echo Container starting...; i=0; while [ ! -f %[1]s ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done; echo "marker: $(cat %[1]s)"`, marker)),
-		Lifecycle: &v1.Lifecycle{PostStart: execHook(fmt.Sprintf(`echo postStart hook executed! | tee %s`, marker))},
+		Argv: sh(fmt.Sprintf(`echo Container starting...; i=0; while [ ! -f %[1]s ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done; echo "marker: $(cat %[1]s)"`, marker)),
+		// The marker is written beside and renamed: the command, looking as it appears, must not read it empty.
+		Lifecycle: &v1.Lifecycle{PostStart: execHook(fmt.Sprintf(`echo postStart hook executed! | tee %[1]s.new && mv %[1]s.new %[1]s`, marker))},
 	})
 	if code := r.wait(15 * time.Second); code != 0 {
 		t.Errorf("exit code %d, want 0; log:\n%s", code, r.log)
