@@ -83,7 +83,8 @@ podman_lists() { curl -fsS -o /dev/null --max-time 30 --unix-socket "$PODMAN_SOC
 registry_up() { http_ok "http://$REGISTRY_ADDR/v2/"; }
 munge_up() { munge -n </dev/null 2>/dev/null | unmunge >/dev/null 2>&1; }
 slurmctld_up() { scontrol ping 2>/dev/null | grep -q 'is UP'; }
-slurmd_up() { sinfo -h -N -o '%T' 2>/dev/null | grep -Eq '^(idle|mixed|allocated|completing)'; }
+# A node is up unless out of service; busy states (mixed, allocated, completing, planned) count as up.
+slurmd_up() { sinfo -h -N -o '%T' 2>/dev/null | grep -Evq '^(down|drain|fail|future|inval|unknown|maint|reboot|power)'; }
 
 install_packages() {
 	local missing=()

@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -118,6 +119,17 @@ func pingTCP(addr, path string) error {
 	return nil
 }
 
+// slurmOutOfService are the prefixes of the node states (sinfo %T) in which a node takes no jobs.
+var slurmOutOfService = []string{"down", "drain", "fail", "future", "inval", "unknown", "maint", "reboot", "power"}
+
+// nodeTakesJobs tells whether a node in state (sinfo %T) takes jobs: unless it is out of service. Busy states
+// (mixed, allocated, completing, planned for a queued job by the backfill scheduler) do, as the SLURM
+// backend's own check has it.
+func nodeTakesJobs(state string) bool {
+	s := strings.TrimRight(state, "*~#!%$@^-")
+	return !slices.ContainsFunc(slurmOutOfService, func(p string) bool { return strings.HasPrefix(s, p) })
+}
+
 func slurmUp() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -126,8 +138,7 @@ func slurmUp() error {
 		return &statusError{"sinfo", strings.TrimSpace(string(out)) + " " + err.Error()}
 	}
 	for _, state := range strings.Fields(string(out)) {
-		s := strings.TrimRight(state, "*~#")
-		if s == "idle" || s == "mixed" || s == "allocated" || s == "completing" {
+		if nodeTakesJobs(state) {
 			return nil
 		}
 	}
