@@ -812,11 +812,11 @@ func RunCommunityScenario(t *testing.T, b backend.Backend, s CommunityScenario, 
 }
 
 // settleReadiness reads again the status of each pod meant to stay Running until every running container
-// with a readiness or startup probe reports ready, for at most two periods plus the timeout of its
-// slowest such probe: a log
-// check passes as soon as the probe's request reaches the container, a moment before the backend records
-// the probe's success, so the status read in the same round can still say not ready. A container that
-// stays unready is returned as it is; the outcome is then the settled state, comparable across backends.
+// with a readiness or startup probe reports ready, for at most two periods plus the timeout of its slowest
+// such probe: a log check passes as soon as the probe's request reaches the container, a moment before the
+// backend records the probe's success, so the status read in the same round can still say not ready. A
+// container that stays unready is returned as it is; the outcome is then the settled state, comparable
+// across backends.
 func settleReadiness(t *testing.T, b backend.Backend, s CommunityScenario, outcomes []CommunityOutcome, callTimeout time.Duration) {
 	t.Helper()
 	for i, cp := range s.Pods {
@@ -851,7 +851,7 @@ func settleReadiness(t *testing.T, b backend.Backend, s CommunityScenario, outco
 // in st.
 func readinessSettled(p *v1.Pod, st interlink.PodStatus) bool {
 	for _, c := range p.Spec.Containers {
-		if c.ReadinessProbe == nil && c.StartupProbe == nil {
+		if !podlayer.ProbesGateReadiness(&c) {
 			continue
 		}
 		for _, cs := range st.Containers {

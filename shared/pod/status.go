@@ -37,13 +37,20 @@ func Waiting(c *v1.Container, reason, message string, restarts int32) v1.Contain
 	}
 }
 
-// Running returns the status of a running container. Without a readiness or startup probe it is ready; with
-// one it is not, until the backend sets the probes' verdict (the shim's) on the status. Likewise it has
-// started unless a startup probe has yet to succeed.
+// ProbesGateReadiness tells whether c's readiness is its probes' to give: with a readiness probe, or a
+// startup probe (a container that has not started is not ready), it is not ready until they say so. The
+// shim, which does not import this package, states the same rule as shim.Spec.GatesReadiness.
+func ProbesGateReadiness(c *v1.Container) bool {
+	return c.ReadinessProbe != nil || c.StartupProbe != nil
+}
+
+// Running returns the status of a running container. Unless its probes gate its readiness it is ready;
+// otherwise it is not, until the backend sets the probes' verdict (the shim's) on the status. Likewise it
+// has started unless a startup probe has yet to succeed.
 func Running(c *v1.Container, startedAt time.Time, restarts int32) v1.ContainerStatus {
 	started := c.StartupProbe == nil
 	return v1.ContainerStatus{
-		Name: c.Name, Image: c.Image, RestartCount: restarts, Ready: c.ReadinessProbe == nil && c.StartupProbe == nil, Started: &started,
+		Name: c.Name, Image: c.Image, RestartCount: restarts, Ready: !ProbesGateReadiness(c), Started: &started,
 		State: v1.ContainerState{Running: &v1.ContainerStateRunning{StartedAt: metav1.NewTime(startedAt)}},
 	}
 }

@@ -44,7 +44,8 @@
 // failure 3) and thresholds; each first runs initialDelaySeconds after the start, then every period.
 // Network probes go to 127.0.0.1 unless they name a host; named ports resolve against Spec.Ports; HTTPS is
 // not verified and proxies in the environment are ignored. A startup probe holds back the others until it
-// succeeds; until then the container is not ready, and with no readiness probe it becomes ready then. A liveness or startup probe failing past its threshold writes reason Unhealthy and a message
-// ("Liveness probe failed: HTTP probe failed with statuscode: 500"), runs the stop sequence (with the
-// probe's own terminationGracePeriodSeconds when set) and exits 137, so the engine's restart policy applies.
+// succeeds; until then the container is not ready, and with no readiness probe it becomes ready then. A
+// liveness or startup probe failing past its threshold writes reason Unhealthy and a message ("Liveness
+// probe failed: HTTP probe failed with statuscode: 500"), runs the stop sequence (with the probe's own
+// terminationGracePeriodSeconds when set) and exits 137, so the engine's restart policy applies.
 package shim

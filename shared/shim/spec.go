@@ -53,7 +53,8 @@ type Spec struct {
 
 // GatesReadiness tells whether the container's readiness is the probes' to give: with a readiness probe,
 // or a startup probe (a container that has not started is not ready), it is not ready until they say so.
-// Without either a running container is ready.
+// Without either a running container is ready. The backends' side is pod.ProbesGateReadiness (the shim
+// stays free of that package's dependencies).
 func (s Spec) GatesReadiness() bool { return s.ReadinessProbe != nil || s.StartupProbe != nil }
 
 // GracePeriodSeconds returns the effective grace period of the spec.
