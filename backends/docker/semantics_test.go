@@ -160,14 +160,7 @@ func TestFollowEndsWhenContainerEnds(t *testing.T) {
 	// across the two streams is the engine's (on a busy machine a line of one came 0.4 s after a later line of
 	// the other); within each stream it is the order of writing.
 	got := buf.String()
-	var outLines, errLines []string
-	for _, l := range strings.Split(strings.TrimSuffix(got, "\n"), "\n") {
-		if strings.HasPrefix(l, "err ") {
-			errLines = append(errLines, l)
-		} else {
-			outLines = append(outLines, l)
-		}
-	}
+	outLines, errLines := conformance.SplitByPrefix(strings.Split(strings.TrimSuffix(got, "\n"), "\n"), "err ")
 	// A stream that ended before the container did (timing it would race a busy machine) lacks the last lines.
 	if strings.Join(outLines, ",") != "line 1,line 2,line 3,line 4,line 5" || strings.Join(errLines, ",") != "err 1,err 2,err 3,err 4,err 5" {
 		t.Errorf("followed log = %q, want lines 1-5 of stdout and of stderr, each stream in order", got)

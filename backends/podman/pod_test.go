@@ -282,18 +282,15 @@ func TestFollowLogsEndWithContainer(t *testing.T) {
 	}
 	// conmon reads stdout and stderr through two pipes: within each stream the order is the writing's,
 	// across the two it is conmon's (the Docker engine was seen to swap them on a busy machine).
-	var out, errs []string
+	texts := make([]string, len(lines))
 	for i, l := range lines {
 		ts, text, _ := strings.Cut(l, " ")
 		if _, err := time.Parse(time.RFC3339Nano, ts); err != nil {
 			t.Errorf("line %d %q has no RFC3339 timestamp", i, l)
 		}
-		if strings.HasPrefix(text, "err") {
-			errs = append(errs, text)
-		} else {
-			out = append(out, text)
-		}
+		texts[i] = text
 	}
+	out, errs := conformance.SplitByPrefix(texts, "err")
 	if strings.Join(out, ",") != "line1,line2,line3,line4" || strings.Join(errs, ",") != "err1,err2,err3,err4" {
 		t.Errorf("followed log:\n%s\nwant line1-4 on stdout and err1-4 on stderr, each stream in order", got)
 	}

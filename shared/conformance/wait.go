@@ -131,6 +131,20 @@ func WaitForLog(t testing.TB, b backend.Backend, pod *v1.Pod, container, text st
 	}
 }
 
+// SplitByPrefix parts log lines into those that do not start with prefix and those that do, each in its
+// order. A test that writes to stdout and stderr tells the two streams apart by a prefix: the engines read
+// them through two pipes, so only the order within each stream is the order of writing.
+func SplitByPrefix(lines []string, prefix string) (without, with []string) {
+	for _, l := range lines {
+		if strings.HasPrefix(l, prefix) {
+			with = append(with, l)
+		} else {
+			without = append(without, l)
+		}
+	}
+	return without, with
+}
+
 // WaitForPhase polls pod's status until the phase Phase gives it (tracked from poll to poll, as the
 // virtual kubelet tracks it) is one of phases, and returns that status. It fails the test at once when the
 // pod reaches another final phase, and when timeout passes first.
