@@ -5,6 +5,8 @@
 #   lab.sh up      install what is missing (apt), write the host config, start what is not running, seed images
 #   lab.sh status  one line per service: up/down, version, address
 #   lab.sh down    stop the services this script started (by PID), nothing else
+#   lab.sh restart docker|podman|slurmctld
+#                  stop one engine and start it again as `up` does (the fault-injection tests' engine restart)
 #
 # Every service runs as a plain background process. What the script starts is recorded under $LAB_STATE/pids,
 # so `down` stops only those. Logs are in $LAB_STATE/logs. See the README ("The test lab") for what it changes.
@@ -433,6 +435,56 @@ stop_pid() {
 	rm -f "$PIDS/$name"
 }
 
+# stop_service NAME PROC SECS: stop the service this script recorded as NAME (SIGTERM, SIGKILL after SECS
+# seconds), then any other process PROC matches (pgrep -f) the same way: a service started before the
+# script recorded it is stopped too.
+stop_service() {
+	local name=$1 proc=$2 secs=$3 pid
+	if [ -f "$PIDS/$name" ]; then
+		pid=$(cat "$PIDS/$name")
+		if kill -0 "$pid" 2>/dev/null; then
+			say "$name: stopping PID $pid"
+			kill -TERM "$pid" 2>/dev/null || true
+			wait_for "$secs" bash -c "! kill -0 $pid" || { say "$name: PID $pid did not stop in ${secs}s, killing it"; kill -KILL "$pid" 2>/dev/null || true; }
+		fi
+		rm -f "$PIDS/$name"
+	fi
+	if pgrep -f "$proc" >/dev/null; then
+		say "$name: stopping the ones this script did not start"
+		pkill -TERM -f "$proc" || true
+		wait_for "$secs" bash -c "! pgrep -f '$proc' >/dev/null" || { pkill -KILL -f "$proc" || true; }
+		wait_for 10 bash -c "! pgrep -f '$proc' >/dev/null" || fail "$name" "$LOGS/$name.log" "$name does not stop"
+	fi
+}
+
+# cmd_restart SERVICE: stop one engine and start it again exactly as `up` starts it (same command, log, PID
+# record and checks). Pods survive as each engine lets them: dockerd stops its containers, the Podman
+# service and slurmctld leave theirs running.
+cmd_restart() {
+	[ "$(id -u)" = 0 ] || die "run as root"
+	mkdir -p "$LAB_STATE" "$PIDS" "$LOGS"
+	cd "$LAB_STATE"
+	case "${1:-}" in
+	docker)
+		# dockerd stops every container first, each within its own stop timeout.
+		stop_service docker '^([^ ]*/)?dockerd( |$)' 90
+		up_docker
+		;;
+	podman)
+		# Only the REST service: podman processes of running containers and jobs are left alone.
+		stop_service podman '^([^ ]*/)?podman system service' 30
+		up_podman
+		;;
+	slurmctld)
+		# Jobs survive in StateSaveLocation; slurmd keeps running them meanwhile.
+		stop_service slurmctld '^([^ ]*/)?slurmctld( |$)' 30
+		up_slurm
+		;;
+	*) die "restart takes one of: docker, podman, slurmctld" ;;
+	esac
+	cmd_status
+}
+
 cmd_down() {
 	[ "$(id -u)" = 0 ] || die "run as root"
 	local any=
@@ -449,8 +501,9 @@ case "${1:-}" in
 up) cmd_up ;;
 status) cmd_status ;;
 down) cmd_down ;;
+restart) cmd_restart "${2:-}" ;;
 *)
-	echo "usage: $0 up|status|down" >&2
+	echo "usage: $0 up|status|down|restart docker|podman|slurmctld" >&2
 	exit 2
 	;;
 esac
