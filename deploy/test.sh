@@ -19,9 +19,12 @@ echo "[test] go test"
 # each (at eight, Podman grew slow enough to break timing-sensitive pods of the community test set). The SLURM
 # package, whose tests wait on the scheduler (a time limit, a job's purge), runs beside the others with twelve
 # at once; the lab's node takes eight jobs at a time and SLURM queues the rest. Its log follows the others'.
+# The fault-injection suite (dispatcher/faults) restarts dockerd, the Podman service and slurmctld, which would
+# break any test using them meanwhile: it runs on its own once the others are done.
 filter() { grep -vE '^\s*=== (RUN|PAUSE|CONT|NAME)'; }
 slurm=./backends/slurm/...
-others=$(go list ./... | grep -v '/backends/slurm')
+faults=./dispatcher/faults
+others=$(go list ./... | grep -v '/backends/slurm' | grep -v '/dispatcher/faults$')
 log=$(mktemp)
 slurm_log=$(mktemp)
 trap 'rm -f "$log" "$slurm_log"' EXIT
@@ -35,8 +38,13 @@ wait "$slurm_pid"
 slurm_rc=$?
 filter <"$slurm_log"
 cat "$slurm_log" >>"$log"
+echo "[test] fault injection, alone ($faults)"
+# Its engine restarts run one after another, then its other tests four at a time.
+go test -v -count=1 -parallel 4 -timeout 20m "$@" $faults 2>&1 | tee -a "$log" | filter
+faults_rc=${PIPESTATUS[0]}
 set -e
 [ "$rc" != 0 ] || rc=$slurm_rc
+[ "$rc" != 0 ] || rc=$faults_rc
 passed=$(grep -cE '^\s*--- PASS' "$log" || true)
 failed=$(grep -cE '^\s*--- FAIL' "$log" || true)
 skipped=$(grep -cE '^\s*--- SKIP' "$log" || true)

@@ -1,0 +1,411 @@
+package faults
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/filters"
+	"github.com/docker/docker/api/types/network"
+	"github.com/docker/docker/api/types/volume"
+	"github.com/docker/docker/client"
+	v1 "k8s.io/api/core/v1"
+
+	"github.com/interlink-hq/interlink-dispatcher/shared/labtest"
+	"github.com/interlink-hq/interlink-dispatcher/shared/pod"
+)
+
+// podObjects is what an engine and the data directory hold for one pod UID.
+type podObjects struct {
+	units int            // Docker pause containers, Podman pods, SLURM jobs not yet ended
+	live  map[string]int // containers not exited, by Kubernetes container name (Docker, Podman)
+	all   []string       // every object of the pod in any state, named for a message
+	dir   bool           // <data_dir>/backends/<backend>/pods/<uid> exists
+}
+
+// inventory is what an engine holds for one dispatcher instance, asked from the engine itself.
+type inventory struct {
+	pods  map[string]*podObjects
+	stray []string // objects labelled with the instance but with no pod UID
+}
+
+func (inv *inventory) of(uid string) *podObjects {
+	o := inv.pods[uid]
+	if o == nil {
+		o = &podObjects{live: map[string]int{}}
+		inv.pods[uid] = o
+	}
+	return o
+}
+
+// problems returns a sentence for each way inv differs from exactly one object set for each pod of want
+// and nothing else: a pod lost (no set, or a container missing), duplicated (two sets, or two live
+// containers of one name), or orphaned (objects of a pod not in want, or of none).
+func (inv *inventory) problems(k kind, want []*v1.Pod) []string {
+	var out []string
+	wanted := map[string]bool{}
+	for _, p := range want {
+		uid := string(p.UID)
+		wanted[uid] = true
+		o := inv.pods[uid]
+		if o == nil {
+			out = append(out, fmt.Sprintf("pod %s: lost, the engine has nothing of it", uid))
+			continue
+		}
+		if o.units != 1 {
+			out = append(out, fmt.Sprintf("pod %s: %d object sets (%s), want 1", uid, o.units, strings.Join(o.all, ", ")))
+		}
+		if !o.dir {
+			out = append(out, fmt.Sprintf("pod %s: no pod directory", uid))
+		}
+		if k.name != slurmKind.name { // a SLURM job's containers are processes of the job
+			for _, c := range p.Spec.Containers {
+				if n := o.live[c.Name]; n != 1 {
+					out = append(out, fmt.Sprintf("pod %s: %d live containers %q, want 1", uid, n, c.Name))
+				}
+			}
+		}
+	}
+	uids := make([]string, 0, len(inv.pods))
+	for uid := range inv.pods {
+		uids = append(uids, uid)
+	}
+	sort.Strings(uids)
+	for _, uid := range uids {
+		if o := inv.pods[uid]; !wanted[uid] {
+			what := strings.Join(o.all, ", ")
+			if o.dir {
+				what = strings.TrimPrefix(what+", its pod directory", ", ")
+			}
+			out = append(out, fmt.Sprintf("pod %s: orphaned, should have nothing but has %s", uid, what))
+		}
+	}
+	for _, s := range inv.stray {
+		out = append(out, "orphaned: "+s)
+	}
+	return out
+}
+
+// takeInventory asks k's engine for every object labelled with instance and reads the pod directories.
+func takeInventory(k kind, instance, dataDir string) (inventory, error) {
+	inv := inventory{pods: map[string]*podObjects{}}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	var err error
+	switch k.name {
+	case dockerKind.name:
+		err = dockerInventory(ctx, &inv, instance)
+	case podmanKind.name:
+		err = podmanInventory(ctx, &inv, instance)
+	case slurmKind.name:
+		err = slurmInventory(ctx, &inv, instance)
+	default:
+		err = fmt.Errorf("no inventory for backend %s", k.name)
+	}
+	if err != nil {
+		return inv, err
+	}
+	entries, err := os.ReadDir(filepath.Join(dataDir, "backends", k.name, "pods"))
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return inv, err
+	}
+	for _, e := range entries {
+		if e.IsDir() {
+			inv.of(e.Name()).dir = true
+		}
+	}
+	return inv, nil
+}
+
+func instanceFilter(instance string) filters.Args {
+	return filters.NewArgs(filters.Arg("label", pod.LabelInstance+"="+instance))
+}
+
+func dockerClient() (*client.Client, error) {
+	return client.NewClientWithOpts(client.WithHost("unix://"+labtest.DockerSocket), client.WithAPIVersionNegotiation())
+}
+
+func dockerInventory(ctx context.Context, inv *inventory, instance string) error {
+	cli, err := dockerClient()
+	if err != nil {
+		return err
+	}
+	defer cli.Close()
+	cs, err := cli.ContainerList(ctx, container.ListOptions{All: true, Filters: instanceFilter(instance)})
+	if err != nil {
+		return fmt.Errorf("docker container list: %w", err)
+	}
+	for _, c := range cs {
+		uid := c.Labels[pod.LabelPodUID]
+		name := strings.TrimPrefix(strings.Join(c.Names, ","), "/")
+		if uid == "" {
+			inv.stray = append(inv.stray, "docker container "+name)
+			continue
+		}
+		o := inv.of(uid)
+		o.all = append(o.all, fmt.Sprintf("container %s (%s)", name, c.State))
+		switch role := c.Labels[pod.LabelRole]; {
+		case role == pod.RolePause:
+			o.units++
+		case role == pod.RoleContainer && c.State != "exited" && c.State != "dead":
+			o.live[c.Labels[pod.LabelContainer]]++
+		}
+	}
+	vols, err := cli.VolumeList(ctx, volume.ListOptions{Filters: instanceFilter(instance)})
+	if err != nil {
+		return fmt.Errorf("docker volume list: %w", err)
+	}
+	for _, v := range vols.Volumes {
+		if uid := v.Labels[pod.LabelPodUID]; uid != "" {
+			inv.of(uid).all = append(inv.of(uid).all, "volume "+v.Name)
+		} else {
+			inv.stray = append(inv.stray, "docker volume "+v.Name)
+		}
+	}
+	nets, err := cli.NetworkList(ctx, network.ListOptions{Filters: instanceFilter(instance)})
+	if err != nil {
+		return fmt.Errorf("docker network list: %w", err)
+	}
+	for _, n := range nets {
+		if uid := n.Labels[pod.LabelPodUID]; uid != "" {
+			inv.of(uid).all = append(inv.of(uid).all, "network "+n.Name)
+		} else {
+			inv.stray = append(inv.stray, "docker network "+n.Name)
+		}
+	}
+	return nil
+}
+
+// libpod calls the lab's Podman service (libpod REST API) and decodes its JSON answer into out.
+func libpod(ctx context.Context, method, path string, out any) error {
+	hc := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		return (&net.Dialer{}).DialContext(ctx, "unix", labtest.PodmanSocket)
+	}}}
+	req, err := http.NewRequestWithContext(ctx, method, "http://d/v4.0.0/libpod"+path, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return fmt.Errorf("podman %s %s: %w", method, path, err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode >= 300 {
+		return fmt.Errorf("podman %s %s: %s: %s", method, path, resp.Status, strings.TrimSpace(string(body)))
+	}
+	if out == nil {
+		return nil
+	}
+	return json.Unmarshal(body, out)
+}
+
+func podmanLabelQuery(instance string) string {
+	f, _ := json.Marshal(map[string][]string{"label": {pod.LabelInstance + "=" + instance}})
+	return "filters=" + url.QueryEscape(string(f))
+}
+
+type podmanObject struct {
+	ID     string `json:"Id"`
+	Name   string
+	Names  []string
+	State  string
+	Status string
+	Labels map[string]string
+}
+
+func podmanInventory(ctx context.Context, inv *inventory, instance string) error {
+	q := podmanLabelQuery(instance)
+	var pods, ctrs []podmanObject
+	if err := libpod(ctx, "GET", "/pods/json?"+q, &pods); err != nil {
+		return err
+	}
+	if err := libpod(ctx, "GET", "/containers/json?all=true&"+q, &ctrs); err != nil {
+		return err
+	}
+	var vols []podmanObject
+	if err := libpod(ctx, "GET", "/volumes/json?"+q, &vols); err != nil {
+		return err
+	}
+	for _, p := range pods {
+		if uid := p.Labels[pod.LabelPodUID]; uid != "" {
+			o := inv.of(uid)
+			o.units++
+			o.all = append(o.all, fmt.Sprintf("pod %s (%s)", p.Name, p.Status))
+		} else {
+			inv.stray = append(inv.stray, "podman pod "+p.Name)
+		}
+	}
+	for _, c := range ctrs {
+		name := strings.Join(c.Names, ",")
+		uid := c.Labels[pod.LabelPodUID]
+		if uid == "" {
+			inv.stray = append(inv.stray, "podman container "+name)
+			continue
+		}
+		o := inv.of(uid)
+		o.all = append(o.all, fmt.Sprintf("container %s (%s)", name, c.State))
+		if c.Labels[pod.LabelRole] == pod.RoleContainer && c.State != "exited" && c.State != "stopped" && c.State != "dead" {
+			o.live[c.Labels[pod.LabelContainer]]++
+		}
+	}
+	for _, v := range vols {
+		if uid := v.Labels[pod.LabelPodUID]; uid != "" {
+			inv.of(uid).all = append(inv.of(uid).all, "volume "+v.Name)
+		} else {
+			inv.stray = append(inv.stray, "podman volume "+v.Name)
+		}
+	}
+	return nil
+}
+
+// slurmJob is one line of squeue: the backend names each job after its pod's UID.
+type slurmJob struct{ id, name, state string }
+
+// slurmJobs lists the jobs whose name starts with the instance name, in every state squeue still shows.
+func slurmJobs(ctx context.Context, instance string) ([]slurmJob, error) {
+	out, err := exec.CommandContext(ctx, "squeue", "-h", "-a", "-t", "all", "-o", "%i|%j|%T").CombinedOutput()
+	if err != nil {
+		return nil, fmt.Errorf("squeue: %v: %s", err, strings.TrimSpace(string(out)))
+	}
+	var jobs []slurmJob
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		f := strings.Split(line, "|")
+		if len(f) == 3 && strings.HasPrefix(f[1], instance+"-") {
+			jobs = append(jobs, slurmJob{f[0], f[1], f[2]})
+		}
+	}
+	return jobs, nil
+}
+
+// slurmEnded are the states of a job that is over (squeue shows them for MinJobAge after the end).
+var slurmEnded = map[string]bool{"COMPLETED": true, "CANCELLED": true, "FAILED": true, "TIMEOUT": true,
+	"NODE_FAIL": true, "PREEMPTED": true, "BOOT_FAIL": true, "DEADLINE": true, "OUT_OF_MEMORY": true, "REVOKED": true}
+
+func slurmInventory(ctx context.Context, inv *inventory, instance string) error {
+	jobs, err := slurmJobs(ctx, instance)
+	if err != nil {
+		return err
+	}
+	for _, j := range jobs {
+		if slurmEnded[j.state] {
+			continue
+		}
+		o := inv.of(j.name)
+		o.units++
+		o.all = append(o.all, fmt.Sprintf("job %s (%s)", j.id, j.state))
+	}
+	return nil
+}
+
+// sweep removes every object the engine of k holds for instance and returns how many it removed.
+func sweep(k kind, instance string) (int, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	n := 0
+	switch k.name {
+	case dockerKind.name:
+		cli, err := dockerClient()
+		if err != nil {
+			return 0, err
+		}
+		defer cli.Close()
+		cs, err := cli.ContainerList(ctx, container.ListOptions{All: true, Filters: instanceFilter(instance)})
+		if err != nil {
+			return 0, err
+		}
+		for _, c := range cs {
+			if cli.ContainerRemove(ctx, c.ID, container.RemoveOptions{Force: true, RemoveVolumes: true}) == nil {
+				n++
+			}
+		}
+		if vols, err := cli.VolumeList(ctx, volume.ListOptions{Filters: instanceFilter(instance)}); err == nil {
+			for _, v := range vols.Volumes {
+				if cli.VolumeRemove(ctx, v.Name, true) == nil {
+					n++
+				}
+			}
+		}
+		if nets, err := cli.NetworkList(ctx, network.ListOptions{Filters: instanceFilter(instance)}); err == nil {
+			for _, nw := range nets {
+				if cli.NetworkRemove(ctx, nw.ID) == nil {
+					n++
+				}
+			}
+		}
+	case podmanKind.name:
+		q := podmanLabelQuery(instance)
+		var pods, ctrs, vols []podmanObject
+		if err := libpod(ctx, "GET", "/pods/json?"+q, &pods); err != nil {
+			return 0, err
+		}
+		for _, p := range pods {
+			if libpod(ctx, "DELETE", "/pods/"+p.ID+"?force=true", nil) == nil {
+				n++
+			}
+		}
+		if libpod(ctx, "GET", "/containers/json?all=true&"+q, &ctrs) == nil {
+			for _, c := range ctrs {
+				if libpod(ctx, "DELETE", "/containers/"+c.ID+"?force=true&v=true", nil) == nil {
+					n++
+				}
+			}
+		}
+		if libpod(ctx, "GET", "/volumes/json?"+q, &vols) == nil {
+			for _, v := range vols {
+				if libpod(ctx, "DELETE", "/volumes/"+url.PathEscape(v.Name)+"?force=true", nil) == nil {
+					n++
+				}
+			}
+		}
+	case slurmKind.name:
+		jobs, err := slurmJobs(ctx, instance)
+		if err != nil {
+			return 0, err
+		}
+		for _, j := range jobs {
+			if slurmEnded[j.state] {
+				continue
+			}
+			if exec.CommandContext(ctx, "scancel", j.id).Run() == nil {
+				n++
+			}
+		}
+		// A cancelled job still writes into its pod directory until it ends (KillWait at most): wait for
+		// that, so that the test's temporary directory can be removed.
+		for {
+			jobs, err := slurmJobs(ctx, instance)
+			if err != nil {
+				return n, err
+			}
+			live := 0
+			for _, j := range jobs {
+				if !slurmEnded[j.state] {
+					live++
+				}
+			}
+			if live == 0 {
+				break
+			}
+			select {
+			case <-ctx.Done():
+				return n, fmt.Errorf("%d cancelled jobs still not ended", live)
+			case <-time.After(time.Second):
+			}
+		}
+	}
+	return n, nil
+}

@@ -1,0 +1,143 @@
+package faults
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	v1 "k8s.io/api/core/v1"
+)
+
+// stormSize is how many creates each storm sends at once.
+const stormSize = 40
+
+// A backend SIGKILLed in the middle of a storm of concurrent creates loses nothing and leaves nothing: once
+// it is back and reconciled, every create answered 200 has exactly one object set on the engine and one
+// journal entry, every create answered otherwise has neither, the engine holds nothing else of the
+// instance, and /status agrees. Deleting them all then leaves nothing.
+func TestBackendKilledDuringCreateStorm(t *testing.T) {
+	t.Parallel()
+	for _, k := range allKinds {
+		t.Run(k.name, func(t *testing.T) {
+			t.Parallel()
+			d := start(t, "storm-"+k.name, k)
+			victim := d.backendPID(k.name)
+			pods := make([]*v1.Pod, stormSize)
+			for i := range pods {
+				pods[i] = d.pod(k, fmt.Sprintf("s%02d", i))
+			}
+
+			codes := make([]int, len(pods))
+			bodies := make([]string, len(pods))
+			var answered atomic.Int32
+			killNow := make(chan struct{})
+			var once sync.Once
+			var wg sync.WaitGroup
+			for i, p := range pods {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					code, body, err := d.create(p)
+					if err != nil {
+						body = err.Error()
+					}
+					codes[i], bodies[i] = code, body
+					// The kill comes once a quarter of the storm is answered, the rest still in flight.
+					if answered.Add(1) == stormSize/4 {
+						once.Do(func() { close(killNow) })
+					}
+				}()
+			}
+			<-killNow
+			inFlight := stormSize - int(answered.Load())
+			if err := syscall.Kill(victim, syscall.SIGKILL); err != nil {
+				t.Fatal(err)
+			}
+			wg.Wait()
+			if inFlight == 0 {
+				t.Fatal("every create was answered before the kill: the storm tested nothing")
+			}
+
+			var ok, refused []*v1.Pod
+			byCode := map[int]int{}
+			for i, p := range pods {
+				byCode[codes[i]]++
+				if codes[i] >= 200 && codes[i] < 300 {
+					ok = append(ok, p)
+				} else {
+					refused = append(refused, p)
+				}
+			}
+			t.Logf("%s: %d creates, the backend killed with %d in flight; answers by code: %v; first refusal: %s",
+				k.name, stormSize, inFlight, byCode, firstRefusal(codes, bodies))
+			if len(ok) == 0 {
+				t.Fatal("no create was accepted: the storm did not reach the backend")
+			}
+
+			// Back up, and reconciled once more after the restart (the first one ran at start).
+			d.waitMetric(90*time.Second, 1, "interlink_dispatcher_backend_restarts_total", "backend="+k.name)
+			d.waitMetric(90*time.Second, 1, "interlink_dispatcher_backend_up", "backend="+k.name)
+			d.waitMetric(90*time.Second, 2, "interlink_dispatcher_reconciliations_total", "backend="+k.name, "outcome=ok")
+			d.settle(k, ok, 2*time.Minute)
+
+			st, err := d.statuses(pods)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i, s := range st {
+				accepted := codes[i] >= 200 && codes[i] < 300
+				if notFound(s) == accepted {
+					t.Errorf("pod %s answered %d on create, and /status says %s", pods[i].UID, codes[i], stateString(s.Containers[0].State))
+				}
+			}
+
+			// The journal, read with the dispatcher stopped: exactly the accepted pods.
+			if !d.stop() {
+				t.Fatal("the dispatcher did not stop cleanly on SIGTERM")
+			}
+			journal := d.journal()
+			for _, p := range ok {
+				if e, found := journal[string(p.UID)]; !found || e.Backend != k.name {
+					t.Errorf("pod %s was accepted but its journal entry is %+v (found %v)", p.UID, e, found)
+				}
+			}
+			for _, p := range refused {
+				if e, found := journal[string(p.UID)]; found {
+					t.Errorf("pod %s was refused but is journaled: %+v", p.UID, e)
+				}
+			}
+			if len(journal) != len(ok) {
+				t.Errorf("the journal holds %d entries for %d accepted pods", len(journal), len(ok))
+			}
+
+			// Started again on the same data directory, it deletes every pod of the storm, leaving nothing.
+			d.run()
+			d.mustDeleteAll(pods)
+			d.settle(k, nil, 2*time.Minute)
+			if v, _ := d.metric("interlink_dispatcher_journal_pods"); v != 0 {
+				t.Errorf("the journal holds %v entries after every pod was deleted", v)
+			}
+		})
+	}
+}
+
+// firstRefusal returns the body of one non-2xx answer per code, for the log.
+func firstRefusal(codes []int, bodies []string) string {
+	seen := map[int]string{}
+	for i, c := range codes {
+		if (c < 200 || c >= 300) && seen[c] == "" {
+			seen[c] = fmt.Sprintf("%d %s", c, strings.TrimSpace(bodies[i]))
+		}
+	}
+	var out []string
+	for _, s := range seen {
+		out = append(out, s)
+	}
+	sort.Strings(out)
+	return strings.Join(out, " | ")
+}
