@@ -16,8 +16,8 @@ var podsPerKind = map[string]int{"docker": 8, "podman": 8, "slurm": 3}
 
 // The dispatcher SIGKILLed with pods running on all three backends and started again on the same data
 // directory: its old backend processes are gone, every pod is still answered by /status as running, and
-// each engine holds exactly one object set per pod, none lost, none duplicated. Deleting them all then
-// leaves nothing.
+// each engine holds exactly one object set per pod, the very one it had before (none lost, none made
+// again, none duplicated). Deleting them all then leaves nothing.
 func TestDispatcherKilledWithRunningPods(t *testing.T) {
 	t.Parallel()
 	d := start(t, "dkill", allKinds...)
@@ -32,6 +32,10 @@ func TestDispatcherKilledWithRunningPods(t *testing.T) {
 	}
 	d.mustCreateAll(pods)
 	d.waitRunning(pods, 3*time.Minute)
+	units := map[string]map[string]string{}
+	for _, k := range allKinds {
+		units[k.name] = d.unitIDs(k)
+	}
 	old := d.backendPIDs()
 	if len(old) != len(allKinds) {
 		t.Fatalf("before the kill the instance has backend processes %v, want one of each of %d backends", old, len(allKinds))
@@ -68,7 +72,9 @@ func TestDispatcherKilledWithRunningPods(t *testing.T) {
 		t.Errorf("after the restart, %d pods are not answered as running: %s", len(bad), firstN(bad, 10))
 	}
 	for _, k := range allKinds {
-		d.settle(k, byKind[k.name], time.Minute)
+		if d.settle(k, byKind[k.name], time.Minute) {
+			d.sameUnits(k, byKind[k.name], units[k.name], "after the dispatcher's restart")
+		}
 	}
 
 	d.mustDeleteAll(pods)

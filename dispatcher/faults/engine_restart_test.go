@@ -47,6 +47,7 @@ func TestEngineRestart(t *testing.T) {
 			}
 			d.mustCreateAll(pods)
 			d.waitRunning(pods, 2*time.Minute)
+			units := d.unitIDs(k)
 
 			// Poll /status as the virtual kubelet does for as long as the restart takes.
 			restarted := make(chan error, 1)
@@ -90,7 +91,11 @@ func TestEngineRestart(t *testing.T) {
 			k.require(t)
 
 			d.waitRunning(pods, 2*time.Minute)
-			d.settle(k, pods, time.Minute)
+			// The pods ride the restart out: the same pause container (Docker restarts it), the same Podman
+			// pod, the same SLURM job.
+			if d.settle(k, pods, time.Minute) {
+				d.sameUnits(k, pods, units, "after the engine's restart")
+			}
 			d.mustDeleteAll(pods)
 			d.settle(k, nil, 90*time.Second)
 			if v, _ := d.metric("interlink_dispatcher_journal_pods"); v != 0 {

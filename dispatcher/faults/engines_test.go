@@ -31,6 +31,7 @@ import (
 // podObjects is what an engine and the data directory hold for one pod UID.
 type podObjects struct {
 	units int            // Docker pause containers, Podman pods, SLURM jobs not yet ended
+	ids   []string       // the engine's ids of those units
 	live  map[string]int // containers not exited, by Kubernetes container name (Docker, Podman)
 	all   []string       // every object of the pod in any state, named for a message
 	dir   bool           // <data_dir>/backends/<backend>/pods/<uid> exists
@@ -160,6 +161,7 @@ func dockerInventory(ctx context.Context, inv *inventory, instance string) error
 		switch role := c.Labels[pod.LabelRole]; {
 		case role == pod.RolePause:
 			o.units++
+			o.ids = append(o.ids, c.ID)
 		case role == pod.RoleContainer && c.State != "exited" && c.State != "dead":
 			o.live[c.Labels[pod.LabelContainer]]++
 		}
@@ -244,6 +246,7 @@ func podmanInventory(ctx context.Context, inv *inventory, instance string) error
 		if uid := p.Labels[pod.LabelPodUID]; uid != "" {
 			o := inv.of(uid)
 			o.units++
+			o.ids = append(o.ids, p.ID)
 			o.all = append(o.all, fmt.Sprintf("pod %s (%s)", p.Name, p.Status))
 		} else {
 			inv.stray = append(inv.stray, "podman pod "+p.Name)
@@ -306,6 +309,7 @@ func slurmInventory(ctx context.Context, inv *inventory, instance string) error 
 		}
 		o := inv.of(j.name)
 		o.units++
+		o.ids = append(o.ids, j.id)
 		o.all = append(o.all, fmt.Sprintf("job %s (%s)", j.id, j.state))
 	}
 	return nil

@@ -558,3 +558,32 @@ func firstN(s []string, n int) string {
 	}
 	return strings.Join(s, "; ")
 }
+
+// unitIDs returns, for each pod of the instance on k, the engine's ids of its object sets (the pause
+// container, the Podman pod, the SLURM job): a pod the engine made again has new ones.
+func (p *proc) unitIDs(k kind) map[string]string {
+	p.t.Helper()
+	inv, err := takeInventory(k, p.instance, p.dataDir)
+	if err != nil {
+		p.t.Fatalf("%s: cannot take the engine's inventory: %v", k.name, err)
+	}
+	out := map[string]string{}
+	for uid, o := range inv.pods {
+		ids := append([]string(nil), o.ids...)
+		sort.Strings(ids)
+		out[uid] = strings.Join(ids, ",")
+	}
+	return out
+}
+
+// sameUnits marks the test failed for each pod of pods whose object sets on k are not those of before.
+func (p *proc) sameUnits(k kind, pods []*v1.Pod, before map[string]string, after string) {
+	p.t.Helper()
+	now := p.unitIDs(k)
+	for _, pod := range pods {
+		uid := string(pod.UID)
+		if now[uid] != before[uid] {
+			p.t.Errorf("%s: pod %s was made again %s: its object set was %q, now %q", k.name, uid, after, before[uid], now[uid])
+		}
+	}
+}
