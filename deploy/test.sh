@@ -40,7 +40,7 @@ filter <"$slurm_log"
 cat "$slurm_log" >>"$log"
 echo "[test] fault injection, alone ($faults)"
 # Its engine restarts run one after another, then its other tests four at a time.
-go test -v -count=1 -parallel 4 -timeout 20m "$@" $faults 2>&1 | tee -a "$log" | filter
+INTERLINK_FAULTS_RESTART_ENGINES=1 go test -v -count=1 -parallel 4 -timeout 20m "$@" $faults 2>&1 | tee -a "$log" | filter
 faults_rc=${PIPESTATUS[0]}
 set -e
 [ "$rc" != 0 ] || rc=$slurm_rc
