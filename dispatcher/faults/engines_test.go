@@ -35,6 +35,7 @@ type podObjects struct {
 	live  map[string]int // containers not exited, by Kubernetes container name (Docker, Podman)
 	all   []string       // every object of the pod in any state, named for a message
 	dir   bool           // <data_dir>/backends/<backend>/pods/<uid> exists
+	files []string       // the names in that directory, for a message
 }
 
 // inventory is what an engine holds for one dispatcher instance, asked from the engine itself.
@@ -89,7 +90,7 @@ func (inv *inventory) problems(k kind, want []*v1.Pod) []string {
 		if o := inv.pods[uid]; !wanted[uid] {
 			what := strings.Join(o.all, ", ")
 			if o.dir {
-				what = strings.TrimPrefix(what+", its pod directory", ", ")
+				what = strings.TrimPrefix(what+", its pod directory ("+strings.Join(o.files, " ")+")", ", ")
 			}
 			out = append(out, fmt.Sprintf("pod %s: orphaned, should have nothing but has %s", uid, what))
 		}
@@ -125,7 +126,13 @@ func takeInventory(k kind, instance, dataDir string) (inventory, error) {
 	}
 	for _, e := range entries {
 		if e.IsDir() {
-			inv.of(e.Name()).dir = true
+			o := inv.of(e.Name())
+			o.dir = true
+			if names, err := os.ReadDir(filepath.Join(dataDir, "backends", k.name, "pods", e.Name())); err == nil {
+				for _, n := range names {
+					o.files = append(o.files, n.Name())
+				}
+			}
 		}
 	}
 	return inv, nil
