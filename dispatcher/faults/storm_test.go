@@ -128,12 +128,12 @@ func TestBackendKilledDuringCreateStorm(t *testing.T) {
 			journal := d.journal()
 			for _, p := range ok {
 				if e, found := journal[string(p.UID)]; !found || e.Backend != k.name {
-					t.Errorf("pod %s was accepted but its journal entry is %+v (found %v)", p.UID, e, found)
+					t.Errorf("pod %s was accepted but is not journaled on %s (found %v, backend %q)", p.UID, k.name, found, e.Backend)
 				}
 			}
 			for _, p := range refused {
 				if e, found := journal[string(p.UID)]; found {
-					t.Errorf("pod %s was refused but is journaled: %+v", p.UID, e)
+					t.Errorf("pod %s was refused but is journaled (backend %s, remote id %q, adopted %v)", p.UID, e.Backend, e.RemoteID, e.Adopted)
 				}
 			}
 			if len(journal) != len(ok) {
