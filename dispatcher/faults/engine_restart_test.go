@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -96,7 +97,7 @@ func TestEngineRestart(t *testing.T) {
 			if err != nil {
 				t.Fatalf("lab.sh restart %s: %v\n%s", engineServices[k.name], err, out)
 			}
-			t.Logf("%s restarted; /status polled %d times meanwhile", engineServices[k.name], polls)
+			t.Logf("%s restarted; /status polled %d times meanwhile:\n%s", engineServices[k.name], polls, strings.TrimSpace(string(out)))
 			if len(failures) > 0 {
 				t.Errorf("while %s restarted, /status failed or lost pods %d times: %s", engineServices[k.name], len(failures), firstN(dedupe(failures), 10))
 			}
