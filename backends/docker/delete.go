@@ -115,7 +115,7 @@ func (b *Backend) removePod(ctx context.Context, uid string, grace time.Duration
 	if len(errs) > 0 {
 		return errors.Join(errs...)
 	}
-	if err := os.RemoveAll(b.podDir(uid)); err != nil {
+	if err := pod.RemoveDir(b.podDir(uid)); err != nil {
 		return backend.Errorf(backend.KindInternal, "cannot remove the pod directory: %w", err)
 	}
 	return nil

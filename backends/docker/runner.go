@@ -185,7 +185,7 @@ func (r *runner) containers(pc *podContainers, pauseID string) (time.Duration, b
 		}
 		switch info.phase() {
 		case runPending:
-			return 0, false, r.start(last.ID)
+			return r.startCreated(c, last), false, nil
 		case runRunning:
 			r.watch(last.ID)
 			return 0, false, nil
@@ -226,9 +226,7 @@ func (r *runner) containers(pc *podContainers, pauseID string) (time.Duration, b
 		switch info.phase() {
 		case runPending:
 			allDone = false
-			if err := r.start(last.ID); err != nil {
-				return 0, false, err
-			}
+			soonest(r.startCreated(c, last))
 			continue
 		case runRunning:
 			allDone = false
@@ -354,6 +352,23 @@ func (r *runner) launch(c *v1.Container, role string, attempt int, pauseID strin
 	// terminated run (StartError), as the kubelet does.
 	_ = r.start(resp.ID)
 	r.prune(c.Name, attempt)
+	return 0
+}
+
+// startCreated starts a run that was created but never started (a backend stopped in between): its
+// subPaths are bound again first, resolved now. A refusal is recorded like a failed launch and retried after
+// its back-off, whose length startCreated returns.
+func (r *runner) startCreated(c *v1.Container, run container.Summary) time.Duration {
+	attempt := attemptOf(run)
+	if f, ok := r.failures[c.Name]; ok && f.attempt == attempt && time.Now().Before(f.retryAt) {
+		return time.Until(f.retryAt)
+	}
+	if _, err := r.b.pinMounts(r.rec.Pod, c, r.plan); err != nil {
+		return r.fail(c, attempt, pod.ReasonCreateContainerError, err.Error())
+	}
+	r.b.setError(string(r.rec.Pod.UID), c.Name, attempt, "", "")
+	delete(r.failures, c.Name)
+	_ = r.start(run.ID)
 	return 0
 }
 

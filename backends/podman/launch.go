@@ -203,6 +203,8 @@ func (b *Backend) launchOnce(ctx context.Context, r *record, prep *prepared) err
 			b.failAll(ctx, r, cp.c.Name, err)
 			return nil
 		}
+		// A failure recorded by an earlier launch no longer describes the container made now.
+		b.clearFailure(r, cp.c.Name)
 	}
 
 	for _, cp := range prep.specs {
@@ -218,11 +220,8 @@ func (b *Backend) launchOnce(ctx context.Context, r *record, prep *prepared) err
 		if cp.role != pod.RoleContainer {
 			continue
 		}
-		if err := b.api.ContainerStart(ctx, cp.spec.Name); err != nil {
-			if isTransient(err) {
-				return err
-			}
-			b.fail(r, cp.c.Name, failure{Reason: pod.ReasonStartError, Message: err.Error(), Terminated: true})
+		if _, err := b.start(ctx, r, cp); err != nil {
+			return err
 		}
 	}
 	b.update(r, func(r *record) { r.Launched = true })
@@ -282,13 +281,8 @@ func (b *Backend) runInit(ctx context.Context, r *record, cp containerPlan) (ok 
 			delay = min(2*delay, 5*time.Minute)
 		}
 		if ins.State.Status != "running" {
-			if err := b.api.ContainerStart(ctx, name); err != nil {
-				if isTransient(err) {
-					return false, err
-				}
-				b.fail(r, cp.c.Name, failure{Reason: pod.ReasonStartError, Message: err.Error(), Terminated: true})
-				b.update(r, func(r *record) { r.InitFailed = cp.c.Name })
-				return false, nil
+			if started, err := b.start(ctx, r, cp); err != nil || !started {
+				return false, err
 			}
 		}
 		if _, err := b.api.ContainerWait(ctx, name, "exited", "stopped"); err != nil {
@@ -297,6 +291,41 @@ func (b *Backend) runInit(ctx context.Context, r *record, cp containerPlan) (ok 
 		if ins, err = b.api.ContainerInspect(ctx, name); err != nil {
 			return false, err
 		}
+	}
+}
+
+// start binds the container's subPaths, resolved beneath their volumes now, onto the pinned targets its
+// spec mounts, then starts it. It runs before every start the backend makes, so a subPath that an init
+// container (or an earlier run) replaced by a symbolic link out of its volume is refused, with reason
+// CreateContainerError; Podman's own restarts of a container reuse the pinned mounts, which a later swap
+// inside the volume does not change. started is false when the container could not start; why is recorded
+// (an init container that cannot start ends the pod, except a refused subPath, which waits as in Kubernetes).
+func (b *Backend) start(ctx context.Context, r *record, cp containerPlan) (started bool, err error) {
+	if err := pod.PinSubPaths(cp.c.Name, cp.mounts); err != nil {
+		b.fail(r, cp.c.Name, failure{Reason: pod.ReasonCreateContainerError, Message: err.Error()})
+		return false, nil
+	}
+	if err := b.api.ContainerStart(ctx, cp.spec.Name); err != nil {
+		if isTransient(err) {
+			return false, err
+		}
+		b.fail(r, cp.c.Name, failure{Reason: pod.ReasonStartError, Message: err.Error(), Terminated: true})
+		if cp.role == pod.RoleInit {
+			b.update(r, func(r *record) { r.InitFailed = cp.c.Name })
+		}
+		return false, nil
+	}
+	b.clearFailure(r, cp.c.Name)
+	return true, nil
+}
+
+// clearFailure forgets the failure recorded for container name, if any.
+func (b *Backend) clearFailure(r *record, name string) {
+	b.mu.Lock()
+	_, ok := r.Failures[name]
+	b.mu.Unlock()
+	if ok {
+		b.update(r, func(r *record) { delete(r.Failures, name) })
 	}
 }
 
