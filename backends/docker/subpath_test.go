@@ -1,9 +1,15 @@
 package docker
 
 import (
+	"context"
+	"os"
 	"strings"
 	"testing"
+	"time"
 
+	v1 "k8s.io/api/core/v1"
+
+	"github.com/interlink-hq/interlink-dispatcher/shared/backend"
 	"github.com/interlink-hq/interlink-dispatcher/shared/conformance"
 	"github.com/interlink-hq/interlink-dispatcher/shared/interlink"
 )
@@ -39,5 +45,34 @@ func TestSubPathSwappedForALinkOutIsRefused(t *testing.T) {
 				t.Errorf("main's log %q: want only its first run, which swapped its subPath", got)
 			}
 		})
+	}
+}
+
+// Deleting a pod removes its directory, where its subPaths are pinned: the pins are unmounted first, so
+// the removal never reaches the hostPath's data through them.
+func TestDeleteKeepsTheHostPathBehindASubPath(t *testing.T) {
+	t.Parallel()
+	b := newBackend(t, nil)
+	host := t.TempDir()
+	conformance.PrepareHostPathSubPath(t, host)
+	p := conformance.HostPathSubPathPod("hpkeep", host)
+	create(t, b, p, conformance.Objects{})
+	waitPhase(t, b, p, v1.PodSucceeded)
+	if got := logsOf(t, b, p, "main", interlink.LogOpts{}); got != "precious\n" {
+		t.Errorf("main's log %q: the subPath of the hostPath was not mounted", got)
+	}
+	dir := b.podDir(string(p.UID))
+	if len(conformance.MountsBelow(t, dir)) == 0 {
+		t.Fatalf("no subPath is pinned below %s", dir)
+	}
+	if err := b.Delete(context.Background(), backend.DeleteRequest{Pod: p, GracePeriod: time.Second}); err != nil {
+		t.Fatal(err)
+	}
+	conformance.HostPathSurvived(t, host)
+	if m := conformance.MountsBelow(t, dir); len(m) > 0 {
+		t.Errorf("mounts left after Delete: %v", m)
+	}
+	if _, err := os.Stat(dir); err == nil {
+		t.Errorf("the pod's directory %s is still there", dir)
 	}
 }

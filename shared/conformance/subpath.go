@@ -75,3 +75,51 @@ func SubPathRefused(t *testing.T, st interlink.PodStatus, name string) {
 }
 
 func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
+
+// HostPathSubPathPod is a pod whose container "main" mounts the directory "keep" of the hostPath volume
+// hostDir by subPath and prints keep/precious, which PrepareHostPathSubPath writes. Its test deletes the pod
+// and checks with HostPathSurvived that removing the pod's directory did not reach the host's data through
+// the pinned subPath.
+func HostPathSubPathPod(name, hostDir string) *v1.Pod {
+	dirType := v1.HostPathDirectory
+	c := Mount(ShellContainer("main", "cat /k/precious"), "h", "/k", "keep", true)
+	return WithVolumes(NewPod(name, c), v1.Volume{Name: "h", VolumeSource: v1.VolumeSource{
+		HostPath: &v1.HostPathVolumeSource{Path: hostDir, Type: &dirType}}})
+}
+
+// PrepareHostPathSubPath writes hostDir/keep/precious for a HostPathSubPathPod.
+func PrepareHostPathSubPath(t *testing.T, hostDir string) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Join(hostDir, "keep"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(hostDir, "keep", "precious"), []byte("precious\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// HostPathSurvived fails t when hostDir/keep/precious is gone.
+func HostPathSurvived(t *testing.T, hostDir string) {
+	t.Helper()
+	if _, err := os.Stat(filepath.Join(hostDir, "keep", "precious")); err != nil {
+		t.Errorf("the hostPath's data is gone after the pod was deleted (removing the pod's directory went through a pinned subPath): %v", err)
+	}
+}
+
+// MountsBelow lists the mount points at or below dir (from /proc/self/mountinfo), for tests that check that
+// nothing stays pinned.
+func MountsBelow(t *testing.T, dir string) []string {
+	t.Helper()
+	data, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, line := range strings.Split(string(data), "\n") {
+		f := strings.Fields(line)
+		if len(f) > 4 && (f[4] == dir || strings.HasPrefix(f[4], dir+"/")) {
+			out = append(out, f[4])
+		}
+	}
+	return out
+}
