@@ -47,7 +47,7 @@ func TestLabSubPathSwappedForALinkOutIsRefused(t *testing.T) {
 					t.Errorf("main's first run did not swap its subPath: log %q", got)
 				}
 			}
-			// The refused start bound nothing new: the pinned target still shows the original directory.
+			// The refused start left nothing on the pinned target.
 			target := filepath.Join(b.podDir(string(p.UID)), "subpaths", "main", "1")
 			if _, err := os.Stat(filepath.Join(target, "etc", "passwd")); err == nil {
 				t.Errorf("the pinned target %s shows the host's root", target)

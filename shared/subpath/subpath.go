@@ -58,6 +58,11 @@ func Pin(root, subPath, target string, perm fs.FileMode) error {
 		}
 	}
 	if err != nil {
+		// Nothing pinned earlier may outlive the refusal: an engine starting the container anyway (or
+		// following an unprivileged pin's link, which now leads out) must find an empty target.
+		if uerr := Unpin(target); uerr != nil {
+			return errors.Join(openError(subPath, err), uerr)
+		}
 		return openError(subPath, err)
 	}
 	defer f.Close()

@@ -69,6 +69,9 @@ func TestPinDirectoryShowsItsContentAndSurvivesASwap(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(target, "etc")); err == nil {
 		t.Fatal("a refused re-pin left the host's root on the target")
 	}
+	if _, err := os.Stat(filepath.Join(target, "data")); err == nil {
+		t.Fatal("a refused re-pin left the earlier pin in place")
+	}
 }
 
 func TestPinRefusesLinksOutOfTheVolume(t *testing.T) {
