@@ -130,6 +130,9 @@ type BackendConfig struct {
 	SHA256  string   `koanf:"sha256"`  // optional hex checksum the binary must match
 	// Config is the backend's own section, handed to it as JSON in backend.Env.Config.
 	Config map[string]any `koanf:"config"`
+	// Policy is what its pods may take from the host (host paths, privileged, host network, capabilities);
+	// unset allows none of it. See policy.go.
+	Policy PolicyConfig `koanf:"policy"`
 }
 
 // IsEnabled reports whether the backend is to be started (the default).
@@ -530,6 +533,7 @@ func (c *Config) finish(baseDir string) error {
 				}
 			}
 		}
+		errs = append(errs, b.Policy.check(key+".policy")...)
 		known[b.Name] = *b
 	}
 	if len(c.Backends) == 0 {

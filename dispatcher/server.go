@@ -34,7 +34,8 @@ type Options struct {
 	Backends *Supervisor
 	Logger   *slog.Logger
 	Observer Observer // nil observes nothing
-	// Validate defaults to shared/pod.Validate.
+	// Validate defaults to shared/pod.Validate. Each backend's policy (Config.Backends[].Policy) is checked
+	// beside it whatever it is.
 	Validate ValidateFunc
 	// Routes, if set, adds routes beside the interLink API (e.g. /metrics, /healthz).
 	Routes func(chi.Router)
@@ -49,6 +50,7 @@ type Server struct {
 	log      *slog.Logger
 	obs      Observer
 	validate ValidateFunc
+	policies map[string]backendPolicy // by backend name: what the operator allows its pods on the host
 	routes   func(chi.Router)
 
 	locks uidLocks
@@ -78,7 +80,7 @@ func NewServer(o Options) (*Server, error) {
 	}
 	s := &Server{
 		cfg: o.Config, journal: o.Journal, backends: o.Backends, log: o.Logger, obs: o.Observer,
-		validate: o.Validate, routes: o.Routes,
+		validate: o.Validate, policies: policies(o.Config.Backends), routes: o.Routes,
 		router:     NewRouter(o.Config.Routing, o.Config.Backends),
 		lastStatus: map[string]interlink.PodStatus{}, seenRunning: map[string]bool{},
 	}
