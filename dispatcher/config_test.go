@@ -188,3 +188,21 @@ func TestLoadConfigErrors(t *testing.T) {
 		t.Fatalf("missing config file: %v", err)
 	}
 }
+
+// The lab's config.yaml loads, and its backends allow their pods nothing of the host: the lab's tests need
+// no hostPath, privileged container, host network or added capability through it.
+func TestShippedConfigAllowsNothingOfTheHost(t *testing.T) {
+	env := []string{}
+	for _, n := range []string{"DOCKER", "PODMAN", "SLURM"} {
+		env = append(env, "INTERLINK_DISPATCHER_BACKENDS_"+n+"_BINARY=/bin/true") // bin/ may not be built
+	}
+	cfg, err := LoadConfig(LoadOptions{Path: filepath.Join("..", "config.yaml"), Environ: env})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, b := range cfg.Backends {
+		if p := b.Policy; len(p.HostPaths) > 0 || p.Privileged || p.HostNetwork || len(p.Capabilities) > 0 {
+			t.Errorf("backends[%d] (%s) allows %+v", i, b.Name, p)
+		}
+	}
+}
