@@ -236,6 +236,15 @@ func TestAdmitJoinsValidationAndPolicy(t *testing.T) {
 	if err := s.admit(policyPod(), policyCaps, "b"); err != nil {
 		t.Fatalf("a plain pod: %v", err)
 	}
+	// hostPID and hostIPC need no policy key: no backend can declare them, and pod.Validate refuses them.
+	p = policyPod()
+	p.Spec.HostPID, p.Spec.HostIPC = true, true
+	err = s.admit(p, policyCaps, "b")
+	for _, w := range []string{"spec.hostPID: this field is not supported", "spec.hostIPC: this field is not supported"} {
+		if statusOf(err) != 422 || !strings.Contains(err.Error(), w) {
+			t.Errorf("hostPID/hostIPC: %v does not say %q", err, w)
+		}
+	}
 }
 
 func TestPolicyConfigCheck(t *testing.T) {
