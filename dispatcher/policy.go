@@ -147,7 +147,7 @@ func (s *Server) admit(p *v1.Pod, caps backend.Capabilities, name string) error 
 		// A backend the server was not configured with: nothing is allowed.
 		bp = backendPolicy{key: "backends[].policy"}
 	}
-	extra := bp.Check(p, caps, name)
+	extra := bp.problems(p, caps, name)
 	if len(extra) == 0 {
 		return err
 	}
@@ -155,10 +155,10 @@ func (s *Server) admit(p *v1.Pod, caps backend.Capabilities, name string) error 
 	return &backend.Error{Kind: backend.KindInvalid, Msg: all.Error(), Err: all}
 }
 
-// Check returns what pod p asks of the host that this policy does not allow on backend name, one problem per
+// problems returns what pod p asks of the host that this policy does not allow on backend name, one problem per
 // field, each naming the config key that would allow it. What the backend does not honour at all (caps) is
 // left to pod.Validate, which refuses it whatever the policy says.
-func (bp backendPolicy) Check(p *v1.Pod, caps backend.Capabilities, name string) pod.Problems {
+func (bp backendPolicy) problems(p *v1.Pod, caps backend.Capabilities, name string) pod.Problems {
 	var out pod.Problems
 	add := func(path, format string, args ...any) {
 		out = append(out, path+": "+fmt.Sprintf(format, args...))
@@ -229,27 +229,30 @@ func (bp backendPolicy) Check(p *v1.Pod, caps backend.Capabilities, name string)
 		if resolved != lexical {
 			shown += fmt.Sprintf(", which resolves through symbolic links to %s,", resolved)
 		}
-		read := bp.allowsPath(lexical, resolved, false)
-		if read < 0 {
+		rule, write := bp.governs(lexical, resolved)
+		if rule < 0 {
 			add(vp+".path", "%s is not under a host path allowed on backend %q (%s); an operator allows more under %s.host_paths %s",
 				shown, name, bp.allowedList(), bp.key, see)
 			continue
 		}
-		if bp.allowsPath(lexical, resolved, true) >= 0 {
+		if write {
 			continue
 		}
-		// Readable only: nothing may write to it.
-		rule := fmt.Sprintf("%s.host_paths[%d]", bp.key, read)
-		if t := hp.Type; t != nil && (*t == v1.HostPathDirectoryOrCreate || *t == v1.HostPathFileOrCreate) {
-			add(vp+".type", "%s may create %s, but backend %q allows it read-only (%s); use type %s, or ask an operator for a prefix with read_only: false",
-				*t, lexical, name, rule, map[v1.HostPathType]v1.HostPathType{
-					v1.HostPathDirectoryOrCreate: v1.HostPathDirectory, v1.HostPathFileOrCreate: v1.HostPathFile}[*t])
+		// Readable only: nothing may write to it, nor create it.
+		ruleKey := fmt.Sprintf("%s.host_paths[%d]", bp.key, rule)
+		if t := hp.Type; t != nil {
+			instead := map[v1.HostPathType]v1.HostPathType{
+				v1.HostPathDirectoryOrCreate: v1.HostPathDirectory, v1.HostPathFileOrCreate: v1.HostPathFile}[*t]
+			if instead != "" {
+				add(vp+".type", "%s may create %s, but backend %q allows it read-only (%s); use type %s, or ask an operator for a prefix with read_only: false",
+					*t, lexical, name, ruleKey, instead)
+			}
 		}
 		for _, c := range containers {
 			for j, vm := range c.mounts {
 				if vm.Name == vol.Name && !vm.ReadOnly {
 					add(fmt.Sprintf("%s.volumeMounts[%d].readOnly", c.path, j),
-						"host path %s is allowed read-only on backend %q (%s); set readOnly: true on this volumeMount", lexical, name, rule)
+						"host path %s is allowed read-only on backend %q (%s); set readOnly: true on this volumeMount", lexical, name, ruleKey)
 				}
 			}
 		}
@@ -284,29 +287,42 @@ func (bp backendPolicy) allowsCapability(c string) bool {
 	return slices.Contains(bp.Capabilities, capAll) || slices.Contains(bp.Capabilities, c)
 }
 
-// allowsPath returns the index of a rule allowing the host path (writable ones only when write), or -1. Both
-// the path as written (cleaned) and the path its symbolic links lead to must be allowed: the first is what
-// the operator's prefixes say, the second what the engine will really bind. A prefix that is itself a
-// symbolic link is compared resolved with the resolved path.
-func (bp backendPolicy) allowsPath(lexical, resolved string, write bool) int {
-	found := -1
-	resolvedOK := false
+// governs finds the rules that decide a host path: the longest prefix containing the path as written
+// (cleaned), and the longest prefix containing the path its symbolic links lead to, with each prefix resolved
+// the same way (so that a prefix which is itself a link still matches). Both must exist: the first is what the
+// operator's prefixes say, the second what the engine will really bind. rule is the index of the deciding rule
+// (a read-only one when either is), -1 when the path is not allowed at all; write says whether both rules
+// allow writing. The longest prefix decides so that /scratch/ro read-only holds under a writable /scratch.
+func (bp backendPolicy) governs(lexical, resolved string) (rule int, write bool) {
+	lr, rr := -1, -1
 	for i, r := range bp.HostPaths {
-		if write && r.IsReadOnly() {
-			continue
+		if under(lexical, r.Path) && (lr < 0 || len(r.Path) > len(bp.HostPaths[lr].Path)) {
+			lr = i
 		}
-		if found < 0 && under(lexical, r.Path) {
-			found = i
+		rp, err := resolveHostPath(r.Path)
+		if err != nil {
+			continue // a prefix lost in a loop of links matches nothing
 		}
-		if !resolvedOK {
-			rp, err := resolveHostPath(r.Path)
-			resolvedOK = err == nil && under(resolved, rp)
+		if under(resolved, rp) && (rr < 0 || len(rp) > len(bp.resolvedPrefix(rr))) {
+			rr = i
 		}
 	}
-	if !resolvedOK {
-		return -1
+	if lr < 0 || rr < 0 {
+		return -1, false
 	}
-	return found
+	switch {
+	case bp.HostPaths[lr].IsReadOnly():
+		return lr, false
+	case bp.HostPaths[rr].IsReadOnly():
+		return rr, false
+	}
+	return lr, true
+}
+
+// resolvedPrefix is rule i's path with its symbolic links resolved.
+func (bp backendPolicy) resolvedPrefix(i int) string {
+	rp, _ := resolveHostPath(bp.HostPaths[i].Path)
+	return rp
 }
 
 // allowedList names the allowed prefixes for a message: "/data read-only, /scratch".

@@ -30,6 +30,7 @@ var policyCaps = backend.Capabilities{
 //	data/loop      → loop
 //	data2/                                    (beside the prefix, not under it)
 //	scratch/         (the writable prefix)   scratch/dangling → /etc/<missing>  (FileOrCreate would create it)
+//	scratch/to-ro  → data                     (from the writable prefix into the read-only one)
 //	linkdir        → data                     (a prefix that is itself a link)
 func policyTree(t *testing.T) string {
 	t.Helper()
@@ -45,7 +46,8 @@ func policyTree(t *testing.T) string {
 	os.WriteFile(filepath.Join(root, "data/file"), []byte("x"), 0o644)
 	for link, target := range map[string]string{
 		"data/link-in": "sub", "data/link-out": "/etc", "data/rel-out": "../data2", "data/parent": "/etc",
-		"data/loop": "loop", "scratch/dangling": "/etc/interlink-policy-test-missing", "linkdir": filepath.Join(root, "data"),
+		"data/loop": "loop", "scratch/dangling": "/etc/interlink-policy-test-missing", "scratch/to-ro": filepath.Join(root, "data"),
+		"linkdir": filepath.Join(root, "data"),
 	} {
 		if err := os.Symlink(target, filepath.Join(root, link)); err != nil {
 			t.Fatal(err)
@@ -143,6 +145,20 @@ func TestPolicyCheck(t *testing.T) {
 			[]string{"hostPath.type: FileOrCreate may create", "volumeMounts[0].readOnly"}},
 		{"DirectoryOrCreate under a writable prefix", lab, nil, []func(*v1.Pod){withHostPath(at("scratch/new/deeper"), v1.HostPathDirectoryOrCreate, false)}, nil},
 		{"FileOrCreate under a writable prefix", lab, nil, []func(*v1.Pod){withHostPath(at("scratch/f"), v1.HostPathFileOrCreate, false)}, nil},
+		{"a link from the writable prefix into the read-only one stays read-only", lab, nil,
+			[]func(*v1.Pod){withHostPath(at("scratch/to-ro/sub"), "", false)},
+			[]string{"volumeMounts[0].readOnly: host path " + at("scratch/to-ro/sub") + ` is allowed read-only on backend "b" (backends[0].policy.host_paths[0])`}},
+		{"a read-only prefix inside a writable one decides below it", PolicyConfig{HostPaths: []HostPathRule{
+			{Path: at("scratch"), ReadOnly: no()}, {Path: at("scratch/keep")}}}, nil,
+			[]func(*v1.Pod){withHostPath(at("scratch/keep/x"), v1.HostPathDirectoryOrCreate, false)},
+			[]string{"hostPath.type: DirectoryOrCreate may create " + at("scratch/keep/x") + `, but backend "b" allows it read-only (backends[0].policy.host_paths[1])`,
+				"volumeMounts[0].readOnly"}},
+		{"beside the read-only prefix inside a writable one", PolicyConfig{HostPaths: []HostPathRule{
+			{Path: at("scratch"), ReadOnly: no()}, {Path: at("scratch/keep")}}}, nil,
+			[]func(*v1.Pod){withHostPath(at("scratch/keeper"), v1.HostPathDirectoryOrCreate, false)}, nil},
+		{"a writable prefix inside a read-only one decides below it", PolicyConfig{HostPaths: []HostPathRule{
+			{Path: at("data")}, {Path: at("data/sub"), ReadOnly: no()}}}, nil,
+			[]func(*v1.Pod){withHostPath(at("data/sub"), "", false)}, nil},
 		{"read-only prefix of / allows /etc read-only", PolicyConfig{HostPaths: []HostPathRule{{Path: "/", ReadOnly: yes()}}}, nil,
 			[]func(*v1.Pod){withHostPath("/etc", "", true)}, nil},
 		{"a volume no container mounts is still checked", lab, nil, []func(*v1.Pod){withHostPath("/etc", v1.HostPathDirectoryOrCreate, true), func(p *v1.Pod) {
@@ -200,7 +216,7 @@ func TestPolicyCheck(t *testing.T) {
 			for _, e := range tc.edit {
 				e(p)
 			}
-			got := backendPolicy{PolicyConfig: pc, key: "backends[0].policy"}.Check(p, caps, "b")
+			got := backendPolicy{PolicyConfig: pc, key: "backends[0].policy"}.problems(p, caps, "b")
 			if len(got) != len(tc.want) {
 				t.Fatalf("got %d problems, want %d:\n%s", len(got), len(tc.want), strings.Join(got, "\n"))
 			}
