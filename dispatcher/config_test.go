@@ -167,7 +167,7 @@ func TestLoadConfigErrors(t *testing.T) {
 		{"host path with '..'", strings.Replace(goodConfig, "    binary: bin/a", "    binary: bin/a\n    policy: {host_paths: [{path: /data/../etc}]}", 1), nil,
 			[]string{`config key backends[0].policy.host_paths[0].path: "/data/../etc" must not contain '..'`}},
 		{"unknown capability", strings.Replace(goodConfig, "    binary: bin/a", "    binary: bin/a\n    policy: {capabilities: [NET_ADMIN, SYS_ADMN]}", 1), nil,
-			[]string{`config key backends[0].policy.capabilities[1]: "SYS_ADMN" is not a Linux capability`}},
+			[]string{`config key backends[0].policy.capabilities[1]: "SYS_ADMN" is neither a Linux capability`}},
 		{"privileged not a bool", strings.Replace(goodConfig, "    binary: bin/a", "    binary: bin/a\n    policy: {privileged: sometimes}", 1), nil,
 			[]string{"backends[0].policy.privileged"}},
 		{"no listener", strings.Replace(strings.Replace(goodConfig, "  tcp: 127.0.0.1:4100\n", "  tcp: \"\"\n", 1), "  unix: /tmp/x.sock\n", "", 1), nil, []string{"listen"}},

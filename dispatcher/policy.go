@@ -101,15 +101,15 @@ func (p *PolicyConfig) check(key string) []error {
 	for i, c := range p.Capabilities {
 		k := fmt.Sprintf("%s.capabilities[%d]", key, i)
 		n := NormalizeCapability(c)
-		switch {
-		case !knownCapability(n):
-			bad(k, "%q is not a Linux capability (like NET_ADMIN, SYS_TIME) nor ALL", c)
+		if !knownCapability(n) {
+			bad(k, "%q is neither a Linux capability (like NET_ADMIN, SYS_TIME) nor ALL", c)
 			continue
 		}
 		if j, dup := caps[n]; dup {
 			bad(k, "%s is listed twice (also at %s.capabilities[%d])", n, key, j)
+		} else {
+			caps[n] = i
 		}
-		caps[n] = i
 		p.Capabilities[i] = n
 	}
 	return errs
@@ -189,7 +189,7 @@ func (bp backendPolicy) problems(p *v1.Pod, caps backend.Capabilities, name stri
 			n := NormalizeCapability(string(raw))
 			switch {
 			case !knownCapability(n):
-				add(cp, "%q is not a Linux capability (like NET_ADMIN, SYS_TIME) nor ALL", raw)
+				add(cp, "%q is neither a Linux capability (like NET_ADMIN, SYS_TIME) nor ALL", raw)
 			case bp.allowsCapability(n):
 			case n == capAll:
 				add(cp, "adding ALL capabilities is not allowed on backend %q; an operator allows it with ALL in %s.capabilities %s",

@@ -192,7 +192,7 @@ func TestPolicyCheck(t *testing.T) {
 			[]string{`capabilities.add[0]: adding ALL capabilities is not allowed on backend "b"; an operator allows it with ALL in backends[0].policy.capabilities`}},
 		{"ALL listed allows any", PolicyConfig{Capabilities: []string{"ALL"}}, nil, []func(*v1.Pod){addCaps("SYS_ADMIN", "ALL", "cap_bpf")}, nil},
 		{"not a capability", PolicyConfig{Capabilities: []string{"ALL"}}, nil, []func(*v1.Pod){addCaps("FLY")},
-			[]string{`capabilities.add[0]: "FLY" is not a Linux capability`}},
+			[]string{`capabilities.add[0]: "FLY" is neither a Linux capability`}},
 		{"dropping needs no policy", none, nil, []func(*v1.Pod){withSecurity(func(sc *v1.SecurityContext) {
 			sc.Capabilities = &v1.Capabilities{Drop: []v1.Capability{"ALL"}}
 		})}, nil},
@@ -279,7 +279,7 @@ func TestPolicyConfigCheck(t *testing.T) {
 		`config key backends[1].policy.host_paths[3].path: "/a/../etc" must not contain '..'`,
 		`config key backends[1].policy.host_paths[4].path: /data is listed twice (also at backends[1].policy.host_paths[0])`,
 		`config key backends[1].policy.capabilities[1]: NET_ADMIN is listed twice (also at backends[1].policy.capabilities[0])`,
-		`config key backends[1].policy.capabilities[2]: "NET_ADMN" is not a Linux capability`,
+		`config key backends[1].policy.capabilities[2]: "NET_ADMN" is neither a Linux capability`,
 	}
 	if len(got) != len(want) {
 		t.Fatalf("got\n%s", strings.Join(got, "\n"))
