@@ -21,7 +21,7 @@ import (
 // Handler is the whole HTTP surface: the interLink plugin API, in the tolerant form PROTOCOL.md describes.
 func (s *Server) Handler() http.Handler {
 	r := chi.NewRouter()
-	r.Use(s.logRequests, s.recoverer)
+	r.Use(s.logRequests, s.access.middleware, s.recoverer)
 
 	r.Post("/create", s.create)
 	r.Get("/status", s.status)
@@ -53,6 +53,7 @@ type reqInfo struct {
 	uid, namespace, name string // the pod, when the request is about one
 	backend              string
 	errMsg               string
+	remote               string // the client's address, on a refusal by access control
 }
 
 // setPod names the pod the request is about, for the request log.
@@ -103,6 +104,9 @@ func (s *Server) logRequests(next http.Handler) http.Handler {
 		}
 		if ri.errMsg != "" {
 			attrs = append(attrs, "error", ri.errMsg)
+		}
+		if ri.remote != "" {
+			attrs = append(attrs, "remote", ri.remote)
 		}
 		level := slog.LevelInfo
 		switch {
