@@ -150,3 +150,21 @@ func TestLoadConfigErrors(t *testing.T) {
 		t.Fatalf("missing config file: %v", err)
 	}
 }
+
+// The repository's config.yaml, the lab's working default, loads (with stand-ins for the binaries that
+// make build would put in bin/), and its access keys say what the defaults say.
+func TestShippedConfigLoads(t *testing.T) {
+	var env []string
+	for _, b := range []string{"DOCKER", "PODMAN", "SLURM"} {
+		env = append(env, "INTERLINK_DISPATCHER_BACKENDS_"+b+"_BINARY=/bin/true")
+	}
+	cfg, err := LoadConfig(LoadOptions{Path: "../config.yaml", Environ: env})
+	if err != nil {
+		t.Fatal(err)
+	}
+	def := DefaultConfig()
+	if cfg.Listen.UnixMode != def.Listen.UnixMode || strings.Join(cfg.Access.AllowNetworks, ",") != strings.Join(def.Access.AllowNetworks, ",") ||
+		strings.Join(cfg.Access.OpenPaths, ",") != strings.Join(def.Access.OpenPaths, ",") || cfg.Access.TokenFile != "" {
+		t.Fatalf("config.yaml's access keys differ from the defaults: %+v %+v", cfg.Listen, cfg.Access)
+	}
+}
