@@ -18,7 +18,8 @@ import (
 	"github.com/interlink-hq/interlink-dispatcher/shared/backend"
 )
 
-// Handler is the whole HTTP surface: the interLink plugin API, in the tolerant form PROTOCOL.md describes.
+// Handler is the whole HTTP surface: the interLink plugin API as interLink 0.2 to 0.6.2 and later send it,
+// behind the access control of access.go.
 func (s *Server) Handler() http.Handler {
 	r := chi.NewRouter()
 	r.Use(s.logRequests, s.access.middleware, s.recoverer)
