@@ -592,3 +592,25 @@ func (m *memBackend) createCount() int {
 	defer m.mu.Unlock()
 	return m.creates
 }
+
+// The metrics listener asks for the same token outside access.open_paths: a scrape needs it unless /metrics
+// is opened.
+func TestOpsListenerToken(t *testing.T) {
+	cfg := testConfig(t, tempDir(t), "alpha")
+	cfg.Listen.TCP = "127.0.0.1:0"
+	cfg.Access.TokenFile = writeSecret(t, t.TempDir(), "tokens", testToken+"\n", 0o600)
+	e := startEnv(t, cfg, map[string]*memBackend{"alpha": newMem("alpha")})
+	_, ops := serveTest(t, e, "127.0.0.1:0")
+	base := "http://" + ops.String()
+	for path, want := range map[string]int{"/healthz": 200, "/readyz": 401, "/metrics": 401, "/create": 401} {
+		if code, _, body := call(t, http.DefaultClient, "GET", base+path, "", ""); code != want {
+			t.Errorf("%s without token: %d %q, want %d", path, code, body, want)
+		}
+	}
+	// With the token, /readyz answers; /create is still no route of the metrics listener.
+	for path, want := range map[string]int{"/readyz": 200, "/create": 404} {
+		if code, _, body := call(t, http.DefaultClient, "GET", base+path, testToken, ""); code != want {
+			t.Errorf("%s with the token: %d %q, want %d", path, code, body, want)
+		}
+	}
+}
