@@ -47,6 +47,7 @@ type Config struct {
 	Supervision SupervisionConfig `koanf:"supervision"`
 	Log         LogConfig         `koanf:"log"`
 	Metrics     MetricsConfig     `koanf:"metrics"`
+	Access      AccessConfig      `koanf:"access"`
 	Backends    []BackendConfig   `koanf:"backends"`
 }
 
@@ -54,7 +55,36 @@ type Config struct {
 type ListenConfig struct {
 	TCP  string `koanf:"tcp"`  // host:port; "" disables TCP
 	Unix string `koanf:"unix"` // socket path; "" disables the unix socket
+	// UnixMode and UnixGroup are the socket's permissions: who may connect to it is all the access control
+	// the socket has. UnixGroup is a group name or gid; "" is the process's own group.
+	UnixMode  FileMode  `koanf:"unix_mode"`
+	UnixGroup string    `koanf:"unix_group"`
+	TLS       TLSConfig `koanf:"tls"` // TLS, and with a client CA mTLS, on listen.tcp
 }
+
+// TLSConfig makes listen.tcp serve HTTPS; with ClientCAFile, every request outside access.open_paths must
+// come with a client certificate that CA signed.
+type TLSConfig struct {
+	CertFile     string `koanf:"cert_file"`
+	KeyFile      string `koanf:"key_file"`
+	ClientCAFile string `koanf:"client_ca_file"`
+}
+
+// AccessConfig says who may use the TCP listeners (listen.tcp and metrics.listen); see access.go.
+type AccessConfig struct {
+	// AllowNetworks are the client networks (CIDRs) a TCP connection may come from; others get 403.
+	AllowNetworks []string `koanf:"allow_networks"`
+	// TokenFile, if set, holds the bearer tokens accepted on TCP, one a line (several during a rotation).
+	TokenFile string `koanf:"token_file"`
+	// OpenPaths are served on TCP without a token or client certificate: some of /healthz, /readyz, /metrics.
+	OpenPaths []string `koanf:"open_paths"`
+}
+
+// FileMode is a permission mode written in octal as a string, e.g. "0660".
+type FileMode uint32
+
+// String is the mode as config.yaml writes it.
+func (m FileMode) String() string { return fmt.Sprintf("%04o", uint32(m)) }
 
 // LimitsConfig bounds what a request may carry.
 type LimitsConfig struct {
@@ -130,6 +160,9 @@ type BackendConfig struct {
 	SHA256  string   `koanf:"sha256"`  // optional hex checksum the binary must match
 	// Config is the backend's own section, handed to it as JSON in backend.Env.Config.
 	Config map[string]any `koanf:"config"`
+	// Policy is what its pods may take from the host (host paths, privileged, host network, capabilities);
+	// unset allows none of it. See policy.go.
+	Policy PolicyConfig `koanf:"policy"`
 }
 
 // IsEnabled reports whether the backend is to be started (the default).
@@ -137,7 +170,7 @@ func (b BackendConfig) IsEnabled() bool { return b.Enabled == nil || *b.Enabled 
 
 // DefaultConfig is the configuration before the file, the environment and the flags apply.
 func DefaultConfig() Config {
-	return Config{
+	c := Config{
 		DataDir: "/var/lib/interlink-dispatcher",
 		Listen:  ListenConfig{TCP: "127.0.0.1:4000"},
 		Limits:  LimitsConfig{MaxBodyBytes: 10 << 20},
@@ -158,7 +191,10 @@ func DefaultConfig() Config {
 		},
 		Log:     LogConfig{Level: "info", Format: "text"},
 		Metrics: MetricsConfig{BackendTimeout: 2 * time.Second},
+		Access:  AccessConfig{AllowNetworks: []string{"127.0.0.0/8", "::1/128"}, OpenPaths: []string{"/healthz"}},
 	}
+	c.Listen.UnixMode = 0o660
+	return c
 }
 
 // LoadOptions say where LoadConfig reads from.
@@ -215,7 +251,7 @@ func LoadConfig(o LoadOptions) (Config, error) {
 
 	var cfg Config
 	dc := &mapstructure.DecoderConfig{
-		DecodeHook:  mapstructure.ComposeDecodeHookFunc(durationHook, mapstructure.StringToTimeDurationHookFunc()),
+		DecodeHook:  mapstructure.ComposeDecodeHookFunc(durationHook, mapstructure.StringToTimeDurationHookFunc(), fileModeHook),
 		ErrorUnused: true,
 		TagName:     "koanf",
 	}
@@ -237,6 +273,23 @@ func durationHook(from, to reflect.Type, data any) (any, error) {
 		return data, nil
 	}
 	return nil, fmt.Errorf("%v is not a duration: write it with a unit, like \"30s\" or \"2m\"", data)
+}
+
+// fileModeHook reads a FileMode from an octal string. A YAML number is refused: 0660 unquoted is read by
+// YAML as the decimal 432, and 660 as six hundred sixty, neither what was meant.
+func fileModeHook(from, to reflect.Type, data any) (any, error) {
+	if to != reflect.TypeOf(FileMode(0)) || from == to {
+		return data, nil
+	}
+	str, ok := data.(string)
+	if !ok {
+		return nil, fmt.Errorf("%v is not a quoted octal mode: write it as a string, like \"0660\"", data)
+	}
+	n, err := strconv.ParseUint(strings.TrimPrefix(str, "0o"), 8, 32)
+	if err != nil || n > 0o777 {
+		return nil, fmt.Errorf("%q is not an octal permission mode like \"0660\"", str)
+	}
+	return FileMode(n), nil
 }
 
 var (
@@ -288,8 +341,10 @@ func defaultsMap() map[string]any {
 			switch {
 			case f.Kind() == reflect.Struct:
 				walk(key+".", f)
+			case f.Kind() == reflect.Slice && f.Type().Elem().Kind() == reflect.String && !f.IsNil():
+				out[key] = slices.Clone(f.Interface().([]string)) // a list set in the file replaces it whole
 			case f.Kind() == reflect.Slice || f.Kind() == reflect.Map || f.Kind() == reflect.Pointer:
-				// lists and maps have no defaults beyond empty
+				// other lists and maps have no defaults beyond empty
 			case f.Type() == reflect.TypeOf(time.Duration(0)):
 				out[key] = time.Duration(f.Int()).String()
 			default:
@@ -467,6 +522,7 @@ func (c *Config) finish(baseDir string) error {
 	if c.Listen.TCP == "" && c.Listen.Unix == "" {
 		bad("listen", "set listen.tcp (host:port) or listen.unix (a socket path), or both")
 	}
+	errs = append(errs, c.finishAccess(baseDir)...)
 	if c.Metrics.Listen != "" && c.Metrics.Listen == c.Listen.TCP {
 		bad("metrics.listen", "%s is listen.tcp already, which serves /metrics too; choose another address or leave it empty", c.Metrics.Listen)
 	}
@@ -530,6 +586,7 @@ func (c *Config) finish(baseDir string) error {
 				}
 			}
 		}
+		errs = append(errs, b.Policy.check(key+".policy")...)
 		known[b.Name] = *b
 	}
 	if len(c.Backends) == 0 {

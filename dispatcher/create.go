@@ -67,7 +67,7 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request) {
 		backendError(w, r, err)
 		return
 	}
-	if err := s.validate(p, caps, rt.Backend); err != nil {
+	if err := s.admit(p, caps, rt.Backend); err != nil {
 		httpError(w, r, statusOf(err), err.Error())
 		return
 	}

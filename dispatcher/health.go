@@ -75,7 +75,7 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 // separate metrics listener offers, so that it never exposes the interLink API.
 func (s *Server) OpsHandler() http.Handler {
 	r := chi.NewRouter()
-	r.Use(s.logRequests, s.recoverer)
+	r.Use(s.logRequests, s.access.middleware, s.recoverer)
 	r.Get("/healthz", s.healthz)
 	r.Get("/readyz", s.readyz)
 	if s.routes != nil {
@@ -90,11 +90,11 @@ func (s *Server) OpsHandler() http.Handler {
 // ServeOps serves OpsHandler on addr (metrics.listen) until ctx ends. ready, if not nil, is called with
 // the listener's address once it accepts.
 func (s *Server) ServeOps(ctx context.Context, addr string, ready func(net.Addr)) error {
-	l, err := net.Listen("tcp", addr)
+	l, err := listenTCP(addr, "metrics.listen", nil)
 	if err != nil {
-		return fmt.Errorf("cannot listen on %s (metrics.listen): %w", addr, err)
+		return err
 	}
-	srv := &http.Server{Handler: s.OpsHandler(), ReadHeaderTimeout: 30 * time.Second}
+	srv := &http.Server{Handler: s.OpsHandler(), ReadHeaderTimeout: 30 * time.Second, ErrorLog: s.httpErrorLog()}
 	s.log.Info("serving metrics", "address", l.Addr().String())
 	if ready != nil {
 		ready(l.Addr())
