@@ -89,6 +89,9 @@ func (m FileMode) String() string { return fmt.Sprintf("%04o", uint32(m)) }
 // LimitsConfig bounds what a request may carry.
 type LimitsConfig struct {
 	MaxBodyBytes int64 `koanf:"max_body_bytes"`
+	// MaxGracePeriod bounds every grace period a pod carries (deletion, termination, probes): a /delete holds
+	// its connection for the grace period plus timeouts.delete, and Kubernetes itself sets no maximum.
+	MaxGracePeriod time.Duration `koanf:"max_grace_period"`
 }
 
 // TimeoutsConfig bounds every call the dispatcher makes.
@@ -173,7 +176,7 @@ func DefaultConfig() Config {
 	c := Config{
 		DataDir: "/var/lib/interlink-dispatcher",
 		Listen:  ListenConfig{TCP: "127.0.0.1:4000"},
-		Limits:  LimitsConfig{MaxBodyBytes: 10 << 20},
+		Limits:  LimitsConfig{MaxBodyBytes: 10 << 20, MaxGracePeriod: time.Hour},
 		Timeouts: TimeoutsConfig{
 			Create:   30 * time.Second,
 			Status:   10 * time.Second,
@@ -534,7 +537,7 @@ func (c *Config) finish(baseDir string) error {
 		"timeouts.delete": c.Timeouts.Delete, "timeouts.list": c.Timeouts.List, "timeouts.shutdown": c.Timeouts.Shutdown,
 		"supervision.backoff_initial": c.Supervision.BackoffInitial, "supervision.backoff_max": c.Supervision.BackoffMax,
 		"supervision.start_timeout": c.Supervision.StartTimeout, "supervision.stable_after": c.Supervision.StableAfter,
-		"metrics.backend_timeout": c.Metrics.BackendTimeout,
+		"metrics.backend_timeout": c.Metrics.BackendTimeout, "limits.max_grace_period": c.Limits.MaxGracePeriod,
 	} {
 		if d <= 0 {
 			bad(key, "must be a positive duration like 30s")
@@ -542,6 +545,9 @@ func (c *Config) finish(baseDir string) error {
 	}
 	if c.Timeouts.Create >= 120*time.Second {
 		bad("timeouts.create", "%s is not under interLink's 120s wait for an answer; use 30s or so", c.Timeouts.Create)
+	}
+	if c.Limits.MaxGracePeriod > 0 && c.Limits.MaxGracePeriod < time.Second {
+		bad("limits.max_grace_period", "%s is under a second, the unit of a grace period; use 1h or so", c.Limits.MaxGracePeriod)
 	}
 	if c.Supervision.BackoffMax < c.Supervision.BackoffInitial {
 		bad("supervision.backoff_max", "must not be below supervision.backoff_initial")

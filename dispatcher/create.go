@@ -67,6 +67,7 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request) {
 		backendError(w, r, err)
 		return
 	}
+	s.clampGrace(r, p)
 	if err := s.admit(p, caps, rt.Backend); err != nil {
 		httpError(w, r, statusOf(err), err.Error())
 		return
