@@ -8,8 +8,11 @@ import (
 	"net/http"
 	"time"
 
+	v1 "k8s.io/api/core/v1"
+
 	"github.com/interlink-hq/interlink-dispatcher/shared/backend"
 	"github.com/interlink-hq/interlink-dispatcher/shared/interlink"
+	"github.com/interlink-hq/interlink-dispatcher/shared/pod"
 )
 
 // create handles POST /create: route, validate, create on the backend within the budget, journal, answer.
@@ -36,11 +39,17 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request) {
 	}
 	p := &data.Pod
 	uid := string(p.UID)
-	info(r).setPod(uid, p.Namespace, p.Name)
 	if uid == "" {
 		httpError(w, r, http.StatusBadRequest, "the pod has no metadata.uid; send the pod as the virtual kubelet has it, with its UID")
 		return
 	}
+	// Names reach the engines (container names, labels, directories): refuse what Kubernetes would refuse
+	// before anything else reads them; the request log names the pod only once they are sound.
+	if err := checkPodNames(p); err != nil {
+		httpError(w, r, http.StatusBadRequest, err.Error())
+		return
+	}
+	info(r).setPod(uid, p.Namespace, p.Name)
 	unlock := s.locks.lock(uid)
 	defer unlock()
 
@@ -141,4 +150,22 @@ func decodeCreate(body []byte) (*interlink.RetrievedPodData, string) {
 		return nil, decodeError(what, body, errors.New("it is neither a JSON object nor an array"))
 	}
 	return &data, ""
+}
+
+// checkPodNames checks a new pod's UID, name, namespace and container names as Kubernetes validates them.
+func checkPodNames(p *v1.Pod) error {
+	if err := pod.ValidIdentity(string(p.UID), p.Namespace, p.Name, true); err != nil {
+		return err
+	}
+	for _, list := range []struct {
+		path string
+		cs   []v1.Container
+	}{{"spec.initContainers", p.Spec.InitContainers}, {"spec.containers", p.Spec.Containers}} {
+		for i, c := range list.cs {
+			if err := pod.ValidContainerName(fmt.Sprintf("%s[%d].name", list.path, i), c.Name); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }

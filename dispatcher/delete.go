@@ -41,11 +41,16 @@ func (s *Server) delete(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	uid := string(p.UID)
-	info(r).setPod(uid, p.Namespace, p.Name)
 	if uid == "" {
 		httpError(w, r, http.StatusBadRequest, "the pod has no metadata.uid; send the pod with its UID")
 		return
 	}
+	// No pod with a malformed UID, name or namespace was ever created here: refuse it before an engine sees it.
+	if err := pod.ValidIdentity(uid, p.Namespace, p.Name, false); err != nil {
+		httpError(w, r, http.StatusBadRequest, err.Error())
+		return
+	}
+	info(r).setPod(uid, p.Namespace, p.Name)
 	unlock := s.locks.lock(uid)
 	defer unlock()
 

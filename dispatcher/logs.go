@@ -13,6 +13,7 @@ import (
 
 	"github.com/interlink-hq/interlink-dispatcher/shared/backend"
 	"github.com/interlink-hq/interlink-dispatcher/shared/interlink"
+	"github.com/interlink-hq/interlink-dispatcher/shared/pod"
 )
 
 // logs handles GET|POST /getLogs: one container's log as text/plain, flushed write by write when
@@ -37,11 +38,11 @@ func (s *Server) logs(w http.ResponseWriter, r *http.Request) {
 		httpError(w, r, http.StatusBadRequest, decodeError(what, body, errors.New("it is not a JSON object")))
 		return
 	}
-	info(r).setPod(req.PodUID, req.Namespace, req.PodName)
 	if msg := checkLogRequest(req); msg != "" {
 		httpError(w, r, http.StatusBadRequest, msg)
 		return
 	}
+	info(r).setPod(req.PodUID, req.Namespace, req.PodName)
 	// A pod for the router: the journal is keyed by UID, and routing reads no more than the identity.
 	p := &v1.Pod{ObjectMeta: metav1.ObjectMeta{UID: types.UID(req.PodUID), Namespace: req.Namespace, Name: req.PodName}}
 	name, e, _, err := s.locate(p)
@@ -99,6 +100,13 @@ func checkLogRequest(req interlink.LogStruct) string {
 		return "SinceSeconds and SinceTime cannot be combined; give one of them"
 	case o.Tail < 0 || o.LimitBytes < 0 || o.SinceSeconds < 0:
 		return "Tail, Bytes and SinceSeconds must not be negative"
+	}
+	// The pod is found by its UID, but every name here reaches the engine: none may be malformed.
+	if err := pod.ValidIdentity(req.PodUID, req.Namespace, req.PodName, false); err != nil {
+		return err.Error()
+	}
+	if err := pod.ValidContainerName("ContainerName", req.ContainerName); err != nil {
+		return err.Error()
 	}
 	return ""
 }

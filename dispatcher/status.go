@@ -50,6 +50,11 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 			httpError(w, r, http.StatusBadRequest, fmt.Sprintf("pod %d of the status request has no metadata.uid; send the pods with their UIDs", i))
 			return
 		}
+		// As for /delete: a malformed identity never named a pod here, and must not reach an engine.
+		if err := pod.ValidIdentity(string(p.UID), p.Namespace, p.Name, false); err != nil {
+			httpError(w, r, http.StatusBadRequest, fmt.Sprintf("pod %d of the status request: %v", i, err))
+			return
+		}
 	}
 	if len(pods) == 1 {
 		info(r).setPod(string(pods[0].UID), pods[0].Namespace, pods[0].Name)
