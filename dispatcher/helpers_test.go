@@ -237,7 +237,7 @@ func (m *memBackend) revive() {
 
 // testEnv is a dispatcher over in-process backends, served by httptest.
 type testEnv struct {
-	t       *testing.T
+	t       testing.TB
 	cfg     Config
 	mems    map[string]*memBackend
 	journal *Journal
@@ -246,7 +246,7 @@ type testEnv struct {
 	http    *httptest.Server
 }
 
-func testConfig(t *testing.T, dataDir string, names ...string) Config {
+func testConfig(t testing.TB, dataDir string, names ...string) Config {
 	cfg := DefaultConfig()
 	cfg.DataDir = dataDir
 	cfg.Instance = "test"
@@ -259,7 +259,7 @@ func testConfig(t *testing.T, dataDir string, names ...string) Config {
 	return cfg
 }
 
-func quietLogger(t *testing.T) *slog.Logger {
+func quietLogger(t testing.TB) *slog.Logger {
 	if testing.Verbose() {
 		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
@@ -267,19 +267,19 @@ func quietLogger(t *testing.T) *slog.Logger {
 }
 
 // startEnv starts a dispatcher whose backends are the given memBackends, with cfg tweaked by edit.
-func startEnv(t *testing.T, cfg Config, mems map[string]*memBackend) *testEnv {
+func startEnv(t testing.TB, cfg Config, mems map[string]*memBackend) *testEnv {
 	t.Helper()
 	return startEnvPartial(t, cfg, mems)
 }
 
 // startEnvPartial is startEnv waiting only for the named backends to be up (all when none is named).
-func startEnvPartial(t *testing.T, cfg Config, mems map[string]*memBackend, waitUp ...string) *testEnv {
+func startEnvPartial(t testing.TB, cfg Config, mems map[string]*memBackend, waitUp ...string) *testEnv {
 	t.Helper()
 	return startEnvWith(t, cfg, mems, nil, waitUp...)
 }
 
 // startEnvWith is startEnvPartial with an observer.
-func startEnvWith(t *testing.T, cfg Config, mems map[string]*memBackend, obs Observer, waitUp ...string) *testEnv {
+func startEnvWith(t testing.TB, cfg Config, mems map[string]*memBackend, obs Observer, waitUp ...string) *testEnv {
 	t.Helper()
 	j, err := OpenJournal(cfg.DataDir)
 	if err != nil {
@@ -379,7 +379,7 @@ func createBody(p *v1.Pod) interlink.RetrievedPodData {
 	return interlink.RetrievedPodData{Pod: *p}
 }
 
-func tempDir(t *testing.T) string {
+func tempDir(t testing.TB) string {
 	d := filepath.Join(t.TempDir(), "data")
 	return d
 }

@@ -37,7 +37,7 @@ type samples struct {
 	text  string
 }
 
-func parseScrape(t *testing.T, text string) samples {
+func parseScrape(t testing.TB, text string) samples {
 	t.Helper()
 	p := expfmt.NewTextParser(model.UTF8Validation)
 	fams, err := p.TextToMetricFamilies(strings.NewReader(text))
@@ -116,7 +116,7 @@ func (s samples) want(t *testing.T, v float64, name string, labels ...string) {
 	}
 }
 
-func scrapeURL(t *testing.T, url string) samples {
+func scrapeURL(t testing.TB, url string) samples {
 	t.Helper()
 	resp, err := http.Get(url)
 	if err != nil {

@@ -162,7 +162,7 @@ func (s *supervisor) finish(postStart <-chan error) int {
 		s.state.ready(false)
 	}
 	code := exitCode(s.child.status)
-	grace := time.Duration(s.spec.GracePeriodSeconds()) * time.Second
+	grace := seconds(s.spec.GracePeriodSeconds())
 	if postStart != nil {
 		// The hook may still be writing what the command's last lines report on; it gets the grace period.
 		select {
@@ -210,7 +210,7 @@ func (s *supervisor) kill(k killRequest) {
 func (s *supervisor) stop(graceSeconds *int64) {
 	s.stopping = true
 	s.stopDone = make(chan struct{})
-	grace := time.Duration(Spec{TerminationGracePeriodSeconds: graceSeconds}.GracePeriodSeconds()) * time.Second
+	grace := seconds(Spec{TerminationGracePeriodSeconds: graceSeconds}.GracePeriodSeconds())
 	deadline := time.Now().Add(grace)
 	sig := syscall.SIGTERM
 	if name := s.lifecycle().StopSignal; name != nil {

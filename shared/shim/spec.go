@@ -71,6 +71,12 @@ func (s Spec) GracePeriodSeconds() int64 {
 // maxGracePeriodSeconds is the largest number of seconds a time.Duration holds.
 const maxGracePeriodSeconds = int64(math.MaxInt64 / int64(time.Second))
 
+// seconds is n seconds as a time.Duration, negative read as 0 and held at the longest duration there is:
+// time.Duration(n)*time.Second overflows past 292 years and would make a timer fire at once.
+func seconds(n int64) time.Duration {
+	return time.Duration(min(max(n, 0), maxGracePeriodSeconds)) * time.Second
+}
+
 // minGracePeriodSeconds is the kubelet's floor, so that a preStop or a stop signal always has a moment.
 const minGracePeriodSeconds = 2
 
