@@ -216,6 +216,7 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool)
 		httpError(w, r, http.StatusBadRequest, fmt.Sprintf("cannot read the request body: %v", err))
 		return nil, false
 	}
+	bodyRead(w)
 	return body, true
 }
 
@@ -277,10 +278,16 @@ type flushWriter struct {
 	rc      *http.ResponseController
 	flush   bool
 	started bool
+	// perWrite is how long each write may take (timeouts.write): a log, followed or long, lasts as long
+	// as it has lines to send, but a client that stops reading is let go.
+	perWrite time.Duration
 }
 
 func (f *flushWriter) Write(p []byte) (int, error) {
 	f.started = true
+	if f.perWrite > 0 {
+		_ = f.rc.SetWriteDeadline(time.Now().Add(f.perWrite))
+	}
 	n, err := f.w.Write(p)
 	if err != nil || !f.flush {
 		return n, err

@@ -92,6 +92,9 @@ type LimitsConfig struct {
 	// MaxGracePeriod bounds every grace period a pod carries (deletion, termination, probes): a /delete holds
 	// its connection for the grace period plus timeouts.delete, and Kubernetes itself sets no maximum.
 	MaxGracePeriod time.Duration `koanf:"max_grace_period"`
+	// MaxConnectionsPerClient bounds the connections one client (one remote IP; the unix socket counts as one
+	// client) may hold open on a listener; more are answered 503 and closed.
+	MaxConnectionsPerClient int `koanf:"max_connections_per_client"`
 }
 
 // TimeoutsConfig bounds every call the dispatcher makes.
@@ -102,6 +105,13 @@ type TimeoutsConfig struct {
 	Delete   time.Duration `koanf:"delete"`   // added to the pod's grace period for a backend's Delete
 	List     time.Duration `koanf:"list"`     // deadline of List during reconciliation
 	Shutdown time.Duration `koanf:"shutdown"` // how long in-flight requests may finish after SIGTERM
+	// Read bounds the arrival of a whole request, headers and body; a slow body is cut there.
+	Read time.Duration `koanf:"read"`
+	// Write bounds an answer: a request's own budget (create, delete's grace, status) is added to it, and a log
+	// gets it for each write, so that a followed log lasts as long as it has lines to send.
+	Write time.Duration `koanf:"write"`
+	// Idle bounds how long a kept-alive connection waits for its next request.
+	Idle time.Duration `koanf:"idle"`
 }
 
 // RoutingConfig picks a backend for a pod: the annotation, then the first matching rule, then Default.
@@ -176,7 +186,7 @@ func DefaultConfig() Config {
 	c := Config{
 		DataDir: "/var/lib/interlink-dispatcher",
 		Listen:  ListenConfig{TCP: "127.0.0.1:4000"},
-		Limits:  LimitsConfig{MaxBodyBytes: 10 << 20, MaxGracePeriod: time.Hour},
+		Limits:  LimitsConfig{MaxBodyBytes: 10 << 20, MaxGracePeriod: time.Hour, MaxConnectionsPerClient: 128},
 		Timeouts: TimeoutsConfig{
 			Create:   30 * time.Second,
 			Status:   10 * time.Second,
@@ -184,6 +194,9 @@ func DefaultConfig() Config {
 			Delete:   30 * time.Second,
 			List:     30 * time.Second,
 			Shutdown: 30 * time.Second,
+			Read:     time.Minute,
+			Write:    time.Minute,
+			Idle:     2 * time.Minute,
 		},
 		Routing: RoutingConfig{Annotation: DefaultRoutingAnnotation},
 		Supervision: SupervisionConfig{
@@ -538,6 +551,7 @@ func (c *Config) finish(baseDir string) error {
 		"supervision.backoff_initial": c.Supervision.BackoffInitial, "supervision.backoff_max": c.Supervision.BackoffMax,
 		"supervision.start_timeout": c.Supervision.StartTimeout, "supervision.stable_after": c.Supervision.StableAfter,
 		"metrics.backend_timeout": c.Metrics.BackendTimeout, "limits.max_grace_period": c.Limits.MaxGracePeriod,
+		"timeouts.read": c.Timeouts.Read, "timeouts.write": c.Timeouts.Write, "timeouts.idle": c.Timeouts.Idle,
 	} {
 		if d <= 0 {
 			bad(key, "must be a positive duration like 30s")
@@ -545,6 +559,9 @@ func (c *Config) finish(baseDir string) error {
 	}
 	if c.Timeouts.Create >= 120*time.Second {
 		bad("timeouts.create", "%s is not under interLink's 120s wait for an answer; use 30s or so", c.Timeouts.Create)
+	}
+	if c.Limits.MaxConnectionsPerClient <= 0 {
+		bad("limits.max_connections_per_client", "must be a positive number of connections, e.g. 128")
 	}
 	if c.Limits.MaxGracePeriod > 0 && c.Limits.MaxGracePeriod < time.Second {
 		bad("limits.max_grace_period", "%s is under a second, the unit of a grace period; use 1h or so", c.Limits.MaxGracePeriod)

@@ -83,6 +83,8 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request) {
 	}
 	s.obs.Routed(rt.Rule, rt.Backend)
 
+	// The create's budget, then an undo's if it runs over, then the answer.
+	s.answerWithin(w, s.cfg.Timeouts.Create+s.cfg.Timeouts.Delete)
 	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.Timeouts.Create)
 	defer cancel()
 	res, err := b.Create(ctx, backend.CreateRequest{Pod: p, Containers: data.Containers, JobScript: data.JobScript})

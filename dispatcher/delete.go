@@ -81,6 +81,7 @@ func (s *Server) delete(w http.ResponseWriter, r *http.Request) {
 	}
 	s.clampGrace(r, &p)
 	grace := pod.GracePeriod(&p)
+	s.answerWithin(w, grace+s.cfg.Timeouts.Delete)
 	ctx, cancel := context.WithTimeout(r.Context(), grace+s.cfg.Timeouts.Delete)
 	defer cancel()
 	err = b.Delete(ctx, backend.DeleteRequest{Pod: &p, RemoteID: e.RemoteID, GracePeriod: grace})

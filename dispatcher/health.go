@@ -94,13 +94,14 @@ func (s *Server) ServeOps(ctx context.Context, addr string, ready func(net.Addr)
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{Handler: s.OpsHandler(), ReadHeaderTimeout: 30 * time.Second, ErrorLog: s.httpErrorLog()}
+	srv := s.httpServer(s.OpsHandler(), nil)
 	s.log.Info("serving metrics", "address", l.Addr().String())
 	if ready != nil {
 		ready(l.Addr())
 	}
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(l) }()
+	limited := s.limitConnections(l, "metrics")
+	go func() { errc <- srv.Serve(limited) }()
 	select {
 	case err := <-errc:
 		return fmt.Errorf("the metrics server stopped: %w", err)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"time"
 
 	v1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -64,7 +65,12 @@ func (s *Server) logs(w http.ResponseWriter, r *http.Request) {
 
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
-	fw := &flushWriter{w: w, rc: http.NewResponseController(w), flush: req.Opts.Follow}
+	fw := &flushWriter{w: w, rc: http.NewResponseController(w), flush: req.Opts.Follow, perWrite: s.cfg.Timeouts.Write}
+	if req.Opts.Follow {
+		// A followed log may wait for its next line for as long as the container is quiet: no deadline until
+		// a write, which then gets timeouts.write.
+		_ = fw.rc.SetWriteDeadline(time.Time{})
+	}
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
 	if req.Opts.Follow {

@@ -111,6 +111,7 @@ type Metrics struct {
 	journalErrors   prometheus.Counter
 	reconciliations *prometheus.CounterVec
 	reconciledPods  *prometheus.CounterVec
+	connRefused     *prometheus.CounterVec
 }
 
 // NewMetrics registers every series of the dispatcher configured by cfg. The backends' series start at
@@ -171,6 +172,8 @@ func NewMetrics(cfg Config, build BuildInfo, log *slog.Logger) *Metrics {
 	m.reconciliations = counter("reconciliations_total", "Reconciliations of the journal with a backend's pods, by outcome (ok, error).", "backend", "outcome")
 	m.reconciledPods = counter("reconciled_pods_total", "Pods reconciliation adopted (found on the backend, not in the journal) or found missing (journaled, gone from the backend).", "backend", "result")
 
+	m.connRefused = counter("connections_refused_total", "Connections closed at once because their client already held limits.max_connections_per_client, by listener (tcp, unix, metrics).", "listener")
+
 	buildInfo := gauge("build_info", "Always 1; the labels say which build runs.", "version", "commit", "goversion")
 	buildInfo.WithLabelValues(build.Version, build.Commit, build.GoVersion).Set(1)
 
@@ -180,10 +183,13 @@ func NewMetrics(cfg Config, build BuildInfo, log *slog.Logger) *Metrics {
 		m.backendUp, m.backendRestarts, m.backendLastRestart, m.rpcDuration, m.rpcErrors,
 		m.podCreates, m.podDeletes, m.createToRunning,
 		m.capCPU, m.capMem, m.capPods, m.capAcc,
-		m.routed, m.journalWrites, m.journalErrors, m.reconciliations, m.reconciledPods,
+		m.routed, m.journalWrites, m.journalErrors, m.reconciliations, m.reconciledPods, m.connRefused,
 		podsCollector{m},
 	}
 	m.reg.MustRegister(m.all...)
+	for _, l := range []string{"tcp", "unix", "metrics"} {
+		m.connRefused.WithLabelValues(l)
+	}
 	for _, b := range m.backends {
 		m.backendUp.WithLabelValues(b).Set(0)
 		m.backendRestarts.WithLabelValues(b)
@@ -477,3 +483,6 @@ func withBackendLabel(labels []*dto.LabelPair, name string) []*dto.LabelPair {
 	sort.Slice(out, func(i, j int) bool { return out[i].GetName() < out[j].GetName() })
 	return out
 }
+
+// ConnectionRefused implements Observer.
+func (m *Metrics) ConnectionRefused(listener string) { m.connRefused.WithLabelValues(listener).Inc() }

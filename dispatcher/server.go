@@ -11,7 +11,6 @@ import (
 	"log"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"sync"
@@ -126,9 +125,15 @@ func (s *Server) Serve(ctx context.Context, ready func(addrs []net.Addr)) error 
 				return fmt.Errorf("config key listen.tls: %w", err)
 			}
 		}
-		l, err := listenTCP(s.cfg.Listen.TCP, "listen.tcp", tc)
+		l, err := listenTCP(s.cfg.Listen.TCP, "listen.tcp", nil)
 		if err != nil {
 			return err
+		}
+		// The connection limit sits under TLS: a refused connection costs no handshake, and the HTTP server
+		// still sees the *tls.Conn it needs for r.TLS.
+		l = s.limitConnections(l, "tcp")
+		if tc != nil {
+			l = tls.NewListener(l, tc)
 		}
 		lns = append(lns, l)
 	}
@@ -138,12 +143,10 @@ func (s *Server) Serve(ctx context.Context, ready func(addrs []net.Addr)) error 
 			closeAll()
 			return err
 		}
-		lns = append(lns, l)
+		lns = append(lns, s.limitConnections(l, "unix"))
 	}
 
-	srv := &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 30 * time.Second, BaseContext: func(net.Listener) context.Context {
-		return context.WithoutCancel(ctx)
-	}, ErrorLog: s.httpErrorLog()}
+	srv := s.httpServer(s.Handler(), ctx)
 	errc := make(chan error, len(lns))
 	addrs := make([]net.Addr, 0, len(lns))
 	for _, l := range lns {

@@ -41,6 +41,7 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 		httpError(w, r, http.StatusBadRequest, "the status request must be a JSON array of pods ([] for the ping)")
 		return
 	}
+	s.answerWithin(w, max(s.cfg.Timeouts.Status, s.cfg.Timeouts.Ping))
 	if len(pods) == 0 {
 		writeJSON(w, s.ping(r.Context()))
 		return
