@@ -147,6 +147,9 @@ type SupervisionConfig struct {
 	// StableAfter is how long a backend must stay up for the backoff to start over from BackoffInitial.
 	StableAfter  time.Duration `koanf:"stable_after"`
 	StartTimeout time.Duration `koanf:"start_timeout"` // launch, handshake and Describe
+	// HealthInterval is how often each backend that is up is asked for its Capacity (within timeouts.ping),
+	// which reaches its engine: a failure marks it degraded in /readyz until an answer comes again.
+	HealthInterval time.Duration `koanf:"health_interval"`
 }
 
 // LogConfig shapes the dispatcher's own log.
@@ -204,6 +207,7 @@ func DefaultConfig() Config {
 			BackoffMax:     time.Minute,
 			StableAfter:    time.Minute,
 			StartTimeout:   time.Minute,
+			HealthInterval: 10 * time.Second,
 		},
 		Log:     LogConfig{Level: "info", Format: "text"},
 		Metrics: MetricsConfig{BackendTimeout: 2 * time.Second},
@@ -550,7 +554,8 @@ func (c *Config) finish(baseDir string) error {
 		"timeouts.delete": c.Timeouts.Delete, "timeouts.list": c.Timeouts.List, "timeouts.shutdown": c.Timeouts.Shutdown,
 		"supervision.backoff_initial": c.Supervision.BackoffInitial, "supervision.backoff_max": c.Supervision.BackoffMax,
 		"supervision.start_timeout": c.Supervision.StartTimeout, "supervision.stable_after": c.Supervision.StableAfter,
-		"metrics.backend_timeout": c.Metrics.BackendTimeout, "limits.max_grace_period": c.Limits.MaxGracePeriod,
+		"supervision.health_interval": c.Supervision.HealthInterval,
+		"metrics.backend_timeout":     c.Metrics.BackendTimeout, "limits.max_grace_period": c.Limits.MaxGracePeriod,
 		"timeouts.read": c.Timeouts.Read, "timeouts.write": c.Timeouts.Write, "timeouts.idle": c.Timeouts.Idle,
 	} {
 		if d <= 0 {

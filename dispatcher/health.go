@@ -29,17 +29,19 @@ type Readiness struct {
 
 // BackendReadyz is one enabled backend as /readyz lists it.
 type BackendReadyz struct {
-	Name      string    `json:"name"`
-	State     string    `json:"state"` // "up" or "down"
-	Version   string    `json:"version,omitempty"`
-	Engine    string    `json:"engine,omitempty"`
-	LastError string    `json:"lastError,omitempty"`
-	Restarts  int       `json:"restarts"`
-	Since     time.Time `json:"since"` // when the state last changed
+	Name      string `json:"name"`
+	State     string `json:"state"` // "up", "degraded" (the process runs, its engine does not answer) or "down"
+	Version   string `json:"version,omitempty"`
+	Engine    string `json:"engine,omitempty"`
+	LastError string `json:"lastError,omitempty"`
+	// EngineError is why a degraded backend's engine check failed.
+	EngineError string    `json:"engineError,omitempty"`
+	Restarts    int       `json:"restarts"`
+	Since       time.Time `json:"since"` // when the process last went up or down
 }
 
 // Readiness reports whether the dispatcher can serve every pod: the journal is open and every enabled
-// backend is up.
+// backend is up with an engine that answers its health check.
 func (s *Server) Readiness() Readiness {
 	rd := Readiness{Ready: true, Journal: "ok", Backends: []BackendReadyz{}}
 	if err := s.journal.Check(); err != nil {
@@ -50,10 +52,15 @@ func (s *Server) Readiness() Readiness {
 	for _, st := range s.backends.States() {
 		b := BackendReadyz{Name: st.Name, State: "up", Version: st.Version, Engine: st.Engine, LastError: st.LastError,
 			Restarts: st.Restarts, Since: st.Since}
-		if !st.Up {
+		switch {
+		case !st.Up:
 			b.State = "down"
 			rd.Ready = false
 			rd.Reasons = append(rd.Reasons, fmt.Sprintf("backend %q is down: %s", st.Name, st.LastError))
+		case st.EngineError != "":
+			b.State, b.EngineError = "degraded", st.EngineError
+			rd.Ready = false
+			rd.Reasons = append(rd.Reasons, fmt.Sprintf("backend %q is degraded: its process runs but its engine does not answer: %s", st.Name, st.EngineError))
 		}
 		rd.Backends = append(rd.Backends, b)
 	}

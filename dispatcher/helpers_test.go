@@ -31,6 +31,8 @@ type memBackend struct {
 	name string
 	caps backend.Capabilities
 	capa backend.Capacity
+	// capaErr set: Capacity fails, as a backend whose engine does not answer.
+	capaErr error
 
 	mu          sync.Mutex
 	pods        map[string]*v1.Pod
@@ -71,6 +73,9 @@ func (m *memBackend) Describe(context.Context) (backend.Description, error) {
 func (m *memBackend) Capacity(context.Context) (backend.Capacity, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if m.capaErr != nil {
+		return backend.Capacity{}, m.capaErr
+	}
 	return m.capa, nil
 }
 

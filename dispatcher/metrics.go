@@ -112,6 +112,7 @@ type Metrics struct {
 	reconciliations *prometheus.CounterVec
 	reconciledPods  *prometheus.CounterVec
 	connRefused     *prometheus.CounterVec
+	backendDegraded *prometheus.GaugeVec
 }
 
 // NewMetrics registers every series of the dispatcher configured by cfg. The backends' series start at
@@ -149,6 +150,7 @@ func NewMetrics(cfg Config, build BuildInfo, log *slog.Logger) *Metrics {
 	m.httpRespSize = histogram("http_response_size_bytes", "Response body sizes, by route pattern.", sizes, "route")
 
 	m.backendUp = gauge("backend_up", "1 while the backend process is running and has described itself, else 0.", "backend")
+	m.backendDegraded = gauge("backend_degraded", "1 while the backend process is up but its engine does not answer the health check (Capacity every supervision.health_interval), else 0.", "backend")
 	m.backendRestarts = counter("backend_restarts_total", "Launches of a backend after it exited or failed to start.", "backend")
 	m.backendLastRestart = gauge("backend_last_restart_timestamp_seconds", "Unix time of the backend's last restart (0: never restarted).", "backend")
 	m.rpcDuration = histogram("backend_rpc_duration_seconds", "Duration of calls on a backend's contract, by method.", latency, "backend", "method")
@@ -180,7 +182,7 @@ func NewMetrics(cfg Config, build BuildInfo, log *slog.Logger) *Metrics {
 	m.all = []prometheus.Collector{
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), buildInfo,
 		m.httpRequests, m.httpDuration, m.httpInFlight, m.httpReqSize, m.httpRespSize,
-		m.backendUp, m.backendRestarts, m.backendLastRestart, m.rpcDuration, m.rpcErrors,
+		m.backendUp, m.backendDegraded, m.backendRestarts, m.backendLastRestart, m.rpcDuration, m.rpcErrors,
 		m.podCreates, m.podDeletes, m.createToRunning,
 		m.capCPU, m.capMem, m.capPods, m.capAcc,
 		m.routed, m.journalWrites, m.journalErrors, m.reconciliations, m.reconciledPods, m.connRefused,
@@ -192,6 +194,7 @@ func NewMetrics(cfg Config, build BuildInfo, log *slog.Logger) *Metrics {
 	}
 	for _, b := range m.backends {
 		m.backendUp.WithLabelValues(b).Set(0)
+		m.backendDegraded.WithLabelValues(b).Set(0)
 		m.backendRestarts.WithLabelValues(b)
 		m.backendLastRestart.WithLabelValues(b)
 		for _, o := range []string{OutcomeOK, OutcomeDuplicate, OutcomeRejected, OutcomeUnavailable, OutcomeError} {
@@ -267,6 +270,7 @@ func (m *Metrics) Request(r RequestInfo) {
 // BackendUp implements Observer. A backend going down loses its capacity series: the ping leaves it out
 // too, and a stale capacity would mislead.
 func (m *Metrics) BackendUp(name string, up bool) {
+	m.backendDegraded.WithLabelValues(name).Set(0) // a new process is checked afresh; a down one is not degraded
 	if up {
 		m.backendUp.WithLabelValues(name).Set(1)
 		return
@@ -486,3 +490,12 @@ func withBackendLabel(labels []*dto.LabelPair, name string) []*dto.LabelPair {
 
 // ConnectionRefused implements Observer.
 func (m *Metrics) ConnectionRefused(listener string) { m.connRefused.WithLabelValues(listener).Inc() }
+
+// BackendHealth implements Observer.
+func (m *Metrics) BackendHealth(name string, healthy bool) {
+	v := 1.0
+	if healthy {
+		v = 0
+	}
+	m.backendDegraded.WithLabelValues(name).Set(v)
+}

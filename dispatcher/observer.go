@@ -44,6 +44,9 @@ type Observer interface {
 	// ConnectionRefused is a connection closed at once because its client holds
 	// limits.max_connections_per_client already; listener is "tcp", "unix" or "metrics".
 	ConnectionRefused(listener string)
+	// BackendHealth is a backend's engine check (its Capacity every supervision.health_interval) starting to
+	// fail (false) or answering again (true).
+	BackendHealth(name string, healthy bool)
 }
 
 // RequestInfo describes one finished HTTP request.
@@ -95,6 +98,7 @@ func (NopObserver) PodRunning(string, time.Duration)                 {}
 func (NopObserver) JournalWrite(time.Duration, error)                {}
 func (NopObserver) Reconciled(string, int, int, error)               {}
 func (NopObserver) ConnectionRefused(string)                         {}
+func (NopObserver) BackendHealth(string, bool)                       {}
 
 // observed times every call of a backend for the Observer.
 type observed struct {
