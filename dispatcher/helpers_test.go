@@ -41,6 +41,7 @@ type memBackend struct {
 	deletes     []backend.DeleteRequest
 	statusCalls int
 	createDelay time.Duration
+	deleteDelay time.Duration // a graceful stop taking this long
 	statusDelay time.Duration
 	createErr   error
 	deleteErr   error
@@ -105,7 +106,17 @@ func (m *memBackend) Create(ctx context.Context, req backend.CreateRequest) (bac
 	return backend.CreateResult{RemoteID: m.ids[uid]}, nil
 }
 
-func (m *memBackend) Delete(_ context.Context, req backend.DeleteRequest) error {
+func (m *memBackend) Delete(ctx context.Context, req backend.DeleteRequest) error {
+	m.mu.Lock()
+	delay := m.deleteDelay
+	m.mu.Unlock()
+	if delay > 0 {
+		select {
+		case <-time.After(delay):
+		case <-ctx.Done():
+			return backend.Unavailable("delete cancelled")
+		}
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.deleteErr != nil {

@@ -3,6 +3,7 @@ package dispatcher
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -206,5 +207,36 @@ func TestFollowOutlivesWriteTimeout(t *testing.T) {
 	}
 	if d := time.Since(start); d < 2*time.Second {
 		t.Fatalf("the followed log ended after %s and %d lines (%v), with timeouts.write 500ms", d, lines, sc.Err())
+	}
+}
+
+// A create or a delete that takes longer than timeouts.write, within its own budget (timeouts.create; the
+// grace period plus timeouts.delete), is still answered: the write deadline is the request's budget plus
+// timeouts.write.
+func TestSlowCreateAndDeleteAnswered(t *testing.T) {
+	cfg := testConfig(t, tempDir(t), "alpha")
+	cfg.Listen.TCP = "127.0.0.1:0"
+	cfg.Timeouts.Write = 300 * time.Millisecond
+	mem := newMem("alpha")
+	mem.createDelay, mem.deleteDelay = time.Second, time.Second
+	e := startEnv(t, cfg, map[string]*memBackend{"alpha": mem})
+	url := "http://" + serveEnv(t, e)[0].String()
+	p := testPod("uid-slow-answer", "slow")
+	grace := int64(2)
+	p.Spec.TerminationGracePeriodSeconds = &grace
+	for _, step := range []struct {
+		path string
+		body any
+	}{{"/create", createBody(p)}, {"/delete", p}} {
+		raw, _ := json.Marshal(step.body)
+		resp, err := http.Post(url+step.path, "application/json", strings.NewReader(string(raw)))
+		if err != nil {
+			t.Fatalf("%s taking 1s with timeouts.write 300ms: %v", step.path, err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Fatalf("%s: %d %s", step.path, resp.StatusCode, body)
+		}
 	}
 }
