@@ -150,6 +150,12 @@ func (m *memBackend) Status(ctx context.Context, pods []*v1.Pod) ([]interlink.Po
 	for i := len(pods) - 1; i >= 0; i-- {
 		p := pods[i]
 		st := interlink.PodStatus{PodUID: string(p.UID), PodName: p.Name, PodNamespace: p.Namespace}
+		if len(p.Spec.Containers) == 0 {
+			// Nothing to report a state for (FuzzAPI found the index below taking the process down); the
+			// dispatcher completes the answer as for any backend.
+			out = append(out, st)
+			continue
+		}
 		if _, ok := m.pods[string(p.UID)]; !ok {
 			st.Containers = []v1.ContainerStatus{{Name: p.Spec.Containers[0].Name, State: v1.ContainerState{
 				Terminated: &v1.ContainerStateTerminated{ExitCode: 1, Reason: "NotFound"}}}}
