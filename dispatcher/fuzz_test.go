@@ -15,6 +15,7 @@ import (
 
 	v1 "k8s.io/api/core/v1"
 
+	"github.com/interlink-hq/interlink-dispatcher/shared/conformance"
 	"github.com/interlink-hq/interlink-dispatcher/shared/interlink"
 )
 
@@ -43,6 +44,21 @@ func FuzzAPI(f *testing.F) {
 		}
 		for i := range fuzzRoutes {
 			f.Add(byte(i), raw)
+		}
+	}
+	// The interLink community's pods, as interLink sends their creates (with the configMaps and secrets they
+	// mount), to the create route and, as pods, to status and delete.
+	for _, sc := range conformance.CommunityPods() {
+		for _, cp := range sc.Pods {
+			req := conformance.NewCreateRequest(cp.Pod, sc.Objects)
+			create, err := json.Marshal(interlink.RetrievedPodData{Pod: *cp.Pod, Containers: req.Containers})
+			if err != nil {
+				f.Fatal(err)
+			}
+			f.Add(byte(0), create)
+			asPod, _ := json.Marshal(cp.Pod)
+			f.Add(byte(1), append(append([]byte("["), asPod...), ']'))
+			f.Add(byte(3), asPod)
 		}
 	}
 	for _, raw := range []string{"", "null", "{", "[", `{"pod":{"metadata":{"uid":"u","name":"a\u0000b","namespace":"default"}}}`,
