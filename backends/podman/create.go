@@ -44,6 +44,10 @@ func (b *Backend) Create(ctx context.Context, req backend.CreateRequest) (backen
 		_ = os.RemoveAll(b.podDir(uid))
 		return backend.CreateResult{}, backend.Invalid("%v", err)
 	}
+	if err := os.MkdirAll(b.podDir(uid), 0o700); err != nil {
+		_ = os.RemoveAll(b.podDir(uid))
+		return backend.CreateResult{}, backend.Errorf(backend.KindInternal, "cannot create the pod's directory: %v", err)
+	}
 	if err := b.save(r); err != nil {
 		_ = os.RemoveAll(b.podDir(uid))
 		return backend.CreateResult{}, backend.Errorf(backend.KindInternal, "%v", err)
