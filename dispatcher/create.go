@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"time"
 
+	v1 "k8s.io/api/core/v1"
+
 	"github.com/interlink-hq/interlink-dispatcher/shared/backend"
 	"github.com/interlink-hq/interlink-dispatcher/shared/interlink"
 )
@@ -75,7 +77,16 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request) {
 
 	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.Timeouts.Create)
 	defer cancel()
-	res, err := b.Create(ctx, backend.CreateRequest{Pod: p, Containers: data.Containers, JobScript: data.JobScript})
+	creq := backend.CreateRequest{Pod: p, Containers: data.Containers, JobScript: data.JobScript}
+	res, err := b.Create(ctx, creq)
+	if err != nil && ctx.Err() == nil && backend.KindOf(err) == backend.KindUnavailable && s.backends.Exited(b, lostAnswerWait) {
+		// The process died with the create in flight: it may have recorded the pod first. Answering 503
+		// would leave interLink to mark Failed a pod that runs (and reconciliation to adopt it).
+		if res, b, err = s.createAgain(r.Context(), rt.Backend, b, data, creq); err != nil {
+			backendError(w, r, err)
+			return
+		}
+	}
 	if err != nil {
 		if ctx.Err() != nil {
 			// The backend may have made the pod after all: undo it, so that a refused create leaves nothing.
@@ -87,6 +98,7 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request) {
 		backendError(w, r, err)
 		return
 	}
+	s.forgetAbandoned(uid)
 	e := Entry{UID: uid, Backend: rt.Backend, RemoteID: res.RemoteID, Namespace: p.Namespace, Name: p.Name, Created: time.Now().UTC()}
 	if err := s.journalPut(e); err != nil {
 		s.undoCreate(b, rt.Backend, data, "the journal could not record it")
@@ -97,6 +109,75 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request) {
 	s.log.Info("pod created", "pod_uid", uid, "namespace", p.Namespace, "name", p.Name, "backend", rt.Backend,
 		"rule", rt.Rule, "remote_id", res.RemoteID)
 	writeJSON(w, interlink.CreateStruct{PodUID: uid, PodJID: res.RemoteID})
+}
+
+// lostAnswerWait bounds how long a create that failed as unavailable waits to see whether the backend's
+// process died (the supervisor notices within a few hundred milliseconds) before answering 503.
+const lostAnswerWait = time.Second
+
+// createAgain finds out whether a backend whose process died during Create has the pod: it waits for the
+// supervisor's relaunch, within a create budget (timeouts.create) of its own, and asks the new process to
+// create the pod again, which every backend makes idempotent on the UID (it answers the recorded remote id
+// and starts nothing twice). A failure there is undone (Delete), so an error answer never leaves the pod
+// running. A backend that is not back in time cannot be asked: the pod is remembered as abandoned, and
+// reconciliation deletes it instead of adopting it if the backend comes back with it.
+func (s *Server) createAgain(parent context.Context, name string, dead backend.Backend, data *interlink.RetrievedPodData,
+	req backend.CreateRequest) (backend.CreateResult, backend.Backend, error) {
+	p := &data.Pod
+	log := s.log.With("pod_uid", string(p.UID), "namespace", p.Namespace, "name", p.Name, "backend", name)
+	log.Warn("the backend exited before answering a create; asking its next process whether it has the pod")
+	// Not cut short by interLink hanging up: the outcome must be known either way.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(parent), s.cfg.Timeouts.Create)
+	defer cancel()
+	b, err := s.backends.Replaced(ctx, name, dead)
+	if err != nil {
+		s.abandon(name, p)
+		log.Error("the backend did not come back to confirm a create; the pod will be deleted if it shows up", "error", err)
+		return backend.CreateResult{}, dead, backend.Unavailable(
+			"backend %q exited before answering the create and is not back within %s (timeouts.create); the pod was not created, retry later",
+			name, s.cfg.Timeouts.Create)
+	}
+	res, err := b.Create(ctx, req)
+	if err != nil {
+		s.undoCreate(b, name, data, "its create could not be confirmed after the backend restarted")
+		return backend.CreateResult{}, b, err
+	}
+	log.Info("the restarted backend confirmed the create", "remote_id", res.RemoteID)
+	return res, b, nil
+}
+
+// abandon remembers a pod whose create could not be confirmed nor undone, its backend being down, so that
+// reconciliation deletes it rather than adopts it when the backend comes back with it.
+func (s *Server) abandon(name string, p *v1.Pod) {
+	s.abandonedMu.Lock()
+	defer s.abandonedMu.Unlock()
+	if s.abandoned == nil {
+		s.abandoned = map[string]abandonedPod{}
+	}
+	s.abandoned[string(p.UID)] = abandonedPod{backend: name, pod: p.DeepCopy()}
+}
+
+// forgetAbandoned drops uid from the abandoned pods: a create of it succeeded since (interLink retried).
+func (s *Server) forgetAbandoned(uid string) {
+	s.abandonedMu.Lock()
+	defer s.abandonedMu.Unlock()
+	delete(s.abandoned, uid)
+}
+
+// abandonedOn returns the abandoned pod uid if backend name is where it was abandoned.
+func (s *Server) abandonedOn(name, uid string) (*v1.Pod, bool) {
+	s.abandonedMu.Lock()
+	defer s.abandonedMu.Unlock()
+	a, ok := s.abandoned[uid]
+	if !ok || a.backend != name {
+		return nil, false
+	}
+	return a.pod, true
+}
+
+type abandonedPod struct {
+	backend string
+	pod     *v1.Pod
 }
 
 // undoCreate deletes a pod the backend may have made for a create that is answered with an error.
