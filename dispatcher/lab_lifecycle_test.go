@@ -105,8 +105,11 @@ func TestLabNoResurrectionAfterDispatcherKill(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	first := startDispatcherAt(t, disp, cfgPath, apiAddr, metricsAddr, bins)
 	var pods []*v1.Pod
+	// A failure before the deletes leaves crash-looping pods no dispatcher will delete: removed here, once
+	// the dispatchers (whose cleanups come later, so run earlier) are stopped.
+	t.Cleanup(func() { removeInstanceLeftovers(t, instance, pods) })
+	first := startDispatcherAt(t, disp, cfgPath, apiAddr, metricsAddr, bins)
 	for _, lb := range labBackends {
 		p := labPod(fmt.Sprintf("resurrect-%s-%d", lb.name, time.Now().UnixNano()), "echo crashing; sleep 1; exit 1")
 		p.Spec.RestartPolicy = v1.RestartPolicyAlways
@@ -139,20 +142,28 @@ func TestLabNoResurrectionAfterDispatcherKill(t *testing.T) {
 		}
 	}
 
+	// Whatever happens, no backend of this test outlives it.
+	defer func() {
+		for _, pid := range pids {
+			if !processGone(pid) {
+				syscall.Kill(pid, syscall.SIGKILL)
+			}
+		}
+	}()
 	if err := first.cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
 	<-first.finished
+	killed := time.Now()
 	for name, pid := range pids {
-		deadline := time.Now().Add(5 * time.Second)
 		for !processGone(pid) {
-			if time.Now().After(deadline) {
-				syscall.Kill(pid, syscall.SIGKILL)
+			if time.Since(killed) > 5*time.Second {
 				t.Fatalf("backend %s (pid %d) still runs 5 s after its dispatcher was SIGKILLed", name, pid)
 			}
 			time.Sleep(50 * time.Millisecond)
 		}
 	}
+	t.Logf("every backend was gone %s after the dispatcher was SIGKILLed", time.Since(killed).Round(10*time.Millisecond))
 
 	second := startDispatcherAt(t, disp, cfgPath, apiAddr, metricsAddr, bins)
 	for _, p := range pods {
@@ -230,4 +241,37 @@ func podmanObjects(t *testing.T, uid string) []string {
 		}
 	}
 	return out
+}
+
+// removeInstanceLeftovers removes, straight from the engines, whatever is labelled with the dispatcher
+// instance (containers on Docker, pods and containers on Podman) and the SLURM jobs of pods.
+func removeInstanceLeftovers(t *testing.T, instance string, pods []*v1.Pod) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if cli, err := dockerclient.NewClientWithOpts(dockerclient.FromEnv, dockerclient.WithAPIVersionNegotiation()); err == nil {
+		cs, _ := cli.ContainerList(ctx, container.ListOptions{All: true,
+			Filters: filters.NewArgs(filters.Arg("label", pod.LabelInstance+"="+instance))})
+		for _, c := range cs {
+			cli.ContainerRemove(ctx, c.ID, container.RemoveOptions{Force: true})
+		}
+		cli.Close()
+	}
+	hc := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		return (&net.Dialer{}).DialContext(ctx, "unix", labtest.PodmanSocket)
+	}}}
+	filter := url.QueryEscape(fmt.Sprintf(`{"label":["%s=%s"]}`, pod.LabelInstance, instance))
+	if resp, err := hc.Get("http://podman/v4.0.0/libpod/pods/json?filters=" + filter); err == nil {
+		var list []struct{ Id string }
+		json.NewDecoder(resp.Body).Decode(&list)
+		resp.Body.Close()
+		for _, p := range list {
+			req, _ := http.NewRequestWithContext(ctx, "DELETE", "http://podman/v4.0.0/libpod/pods/"+p.Id+"?force=true", nil)
+			if resp, err := hc.Do(req); err == nil {
+				resp.Body.Close()
+			}
+		}
+	}
+	for _, p := range pods {
+		exec.Command("scancel", "--name", string(p.UID)).Run()
+	}
 }
