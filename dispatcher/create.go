@@ -75,6 +75,7 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request) {
 	}
 	s.obs.Routed(rt.Rule, rt.Backend)
 
+	started := time.Now()
 	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.Timeouts.Create)
 	defer cancel()
 	creq := backend.CreateRequest{Pod: p, Containers: data.Containers, JobScript: data.JobScript}
@@ -82,7 +83,7 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request) {
 	if err != nil && ctx.Err() == nil && backend.KindOf(err) == backend.KindUnavailable && s.backends.Exited(b, lostAnswerWait) {
 		// The process died with the create in flight: it may have recorded the pod first. Answering 503
 		// would leave interLink to mark Failed a pod that runs (and reconciliation to adopt it).
-		if res, b, err = s.createAgain(r.Context(), rt.Backend, b, data, creq); err != nil {
+		if res, b, err = s.createAgain(r.Context(), started, rt.Backend, b, data, creq); err != nil {
 			backendError(w, r, err)
 			return
 		}
@@ -115,27 +116,33 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request) {
 // process died (the supervisor notices within a few hundred milliseconds) before answering 503.
 const lostAnswerWait = time.Second
 
+// interLinkWait is how long interLink waits for the answer to a create; a confirmation after a lost answer
+// ends before it (with a margin for the answer to travel), or interLink would give up on a pod that runs.
+const interLinkWait = 120 * time.Second
+
 // createAgain finds out whether a backend whose process died during Create has the pod: it waits for the
-// supervisor's relaunch, within a create budget (timeouts.create) of its own, and asks the new process to
+// supervisor's relaunch, within a create budget (timeouts.create) of its own but ending 5 s before interLink
+// stops waiting for the answer (started is when the request began), and asks the new process to
 // create the pod again, which every backend makes idempotent on the UID (it answers the recorded remote id
 // and starts nothing twice). A failure there is undone (Delete), so an error answer never leaves the pod
 // running. A backend that is not back in time cannot be asked: the pod is remembered as abandoned, and
 // reconciliation deletes it instead of adopting it if the backend comes back with it.
-func (s *Server) createAgain(parent context.Context, name string, dead backend.Backend, data *interlink.RetrievedPodData,
-	req backend.CreateRequest) (backend.CreateResult, backend.Backend, error) {
+func (s *Server) createAgain(parent context.Context, started time.Time, name string, dead backend.Backend,
+	data *interlink.RetrievedPodData, req backend.CreateRequest) (backend.CreateResult, backend.Backend, error) {
 	p := &data.Pod
 	log := s.log.With("pod_uid", string(p.UID), "namespace", p.Namespace, "name", p.Name, "backend", name)
 	log.Warn("the backend exited before answering a create; asking its next process whether it has the pod")
+	budget := min(s.cfg.Timeouts.Create, interLinkWait-5*time.Second-time.Since(started))
 	// Not cut short by interLink hanging up: the outcome must be known either way.
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(parent), s.cfg.Timeouts.Create)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(parent), budget)
 	defer cancel()
 	b, err := s.backends.Replaced(ctx, name, dead)
 	if err != nil {
 		s.abandon(name, p)
 		log.Error("the backend did not come back to confirm a create; the pod will be deleted if it shows up", "error", err)
 		return backend.CreateResult{}, dead, backend.Unavailable(
-			"backend %q exited before answering the create and is not back within %s (timeouts.create); the pod was not created, retry later",
-			name, s.cfg.Timeouts.Create)
+			"backend %q exited before answering the create and is not back within %s; the pod was not created, retry later",
+			name, budget.Round(time.Millisecond))
 	}
 	res, err := b.Create(ctx, req)
 	if err != nil {
