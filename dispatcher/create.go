@@ -75,14 +75,20 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request) {
 	}
 	s.obs.Routed(rt.Rule, rt.Backend)
 
+	if s.backends.Exited(b, 0) {
+		// Its exit is not noticed by the supervisor yet: down, as it will say in a moment.
+		backendError(w, r, backend.Unavailable("backend %q is unavailable (its process exited; the dispatcher is restarting it); retry in a minute", rt.Backend))
+		return
+	}
 	started := time.Now()
 	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.Timeouts.Create)
 	defer cancel()
 	creq := backend.CreateRequest{Pod: p, Containers: data.Containers, JobScript: data.JobScript}
 	res, err := b.Create(ctx, creq)
-	if err != nil && ctx.Err() == nil && backend.KindOf(err) == backend.KindUnavailable && s.backends.Exited(b, lostAnswerWait) {
-		// The process died with the create in flight: it may have recorded the pod first. Answering 503
-		// would leave interLink to mark Failed a pod that runs (and reconciliation to adopt it).
+	if err != nil && ctx.Err() == nil && errors.Is(err, backend.ErrNoAnswer) {
+		// The call broke with the create in flight (the process died, mostly): the backend may have recorded
+		// the pod first. Answering 503 would leave interLink to mark Failed a pod that runs (and
+		// reconciliation to adopt it).
 		if res, b, err = s.createAgain(r.Context(), started, rt.Backend, b, data, creq); err != nil {
 			backendError(w, r, err)
 			return
@@ -112,44 +118,51 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, interlink.CreateStruct{PodUID: uid, PodJID: res.RemoteID})
 }
 
-// lostAnswerWait bounds how long a create that failed as unavailable waits to see whether the backend's
-// process died (the supervisor notices within a few hundred milliseconds) before answering 503.
-const lostAnswerWait = time.Second
+// exitNoticeWait bounds how long a create whose answer was lost waits to see the backend's process exit
+// (noticed within a few hundred milliseconds, longer on a loaded machine) before taking the connection
+// for broken and the process for alive.
+const exitNoticeWait = 5 * time.Second
 
 // interLinkWait is how long interLink waits for the answer to a create; a confirmation after a lost answer
 // ends before it (with a margin for the answer to travel), or interLink would give up on a pod that runs.
 const interLinkWait = 120 * time.Second
 
-// createAgain finds out whether a backend whose process died during Create has the pod: it waits for the
-// supervisor's relaunch, within a create budget (timeouts.create) of its own but ending 5 s before interLink
-// stops waiting for the answer (started is when the request began), and asks the new process to
-// create the pod again, which every backend makes idempotent on the UID (it answers the recorded remote id
-// and starts nothing twice). A failure there is undone (Delete), so an error answer never leaves the pod
-// running. A backend that is not back in time cannot be asked: the pod is remembered as abandoned, and
-// reconciliation deletes it instead of adopting it if the backend comes back with it.
-func (s *Server) createAgain(parent context.Context, started time.Time, name string, dead backend.Backend,
+// createAgain finds out whether a backend whose Create call broke has the pod, asking it again: Create is
+// idempotent on the UID on every backend (it answers the recorded remote id and starts nothing twice; the
+// conformance harness checks it). When the process died, it is the supervisor's relaunch that is asked,
+// waited for within a create budget (timeouts.create) of its own, ending 5 s before interLink stops
+// waiting for the answer (started is when the request began). A failure of that second Create is undone
+// (Delete), so an error answer never leaves the pod running. A backend not back in time cannot be asked:
+// the pod is remembered as abandoned, and reconciliation deletes it instead of adopting it if the backend
+// comes back with it.
+func (s *Server) createAgain(parent context.Context, started time.Time, name string, broken backend.Backend,
 	data *interlink.RetrievedPodData, req backend.CreateRequest) (backend.CreateResult, backend.Backend, error) {
 	p := &data.Pod
 	log := s.log.With("pod_uid", string(p.UID), "namespace", p.Namespace, "name", p.Name, "backend", name)
-	log.Warn("the backend exited before answering a create; asking its next process whether it has the pod")
 	budget := min(s.cfg.Timeouts.Create, interLinkWait-5*time.Second-time.Since(started))
 	// Not cut short by interLink hanging up: the outcome must be known either way.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(parent), budget)
 	defer cancel()
-	b, err := s.backends.Replaced(ctx, name, dead)
-	if err != nil {
-		s.abandon(name, p)
-		log.Error("the backend did not come back to confirm a create; the pod will be deleted if it shows up", "error", err)
-		return backend.CreateResult{}, dead, backend.Unavailable(
-			"backend %q exited before answering the create and is not back within %s; the pod was not created, retry later",
-			name, budget.Round(time.Millisecond))
+	b := broken
+	if s.backends.Exited(broken, exitNoticeWait) {
+		log.Warn("the backend exited before answering a create; asking its next process whether it has the pod")
+		var err error
+		if b, err = s.backends.Replaced(ctx, name, broken); err != nil {
+			s.abandon(name, p)
+			log.Error("the backend did not come back to confirm a create; the pod will be deleted if it shows up", "error", err)
+			return backend.CreateResult{}, broken, backend.Unavailable(
+				"backend %q exited before answering the create and is not back within %s; the pod was not created, retry later",
+				name, budget.Round(time.Millisecond))
+		}
+	} else {
+		log.Warn("the backend's answer to a create was lost; asking it again")
 	}
 	res, err := b.Create(ctx, req)
 	if err != nil {
-		s.undoCreate(b, name, data, "its create could not be confirmed after the backend restarted")
+		s.undoCreate(b, name, data, "its create could not be confirmed after its answer was lost")
 		return backend.CreateResult{}, b, err
 	}
-	log.Info("the restarted backend confirmed the create", "remote_id", res.RemoteID)
+	log.Info("the backend confirmed the create whose answer was lost", "remote_id", res.RemoteID)
 	return res, b, nil
 }
 

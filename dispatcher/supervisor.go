@@ -248,6 +248,14 @@ func (s *Supervisor) Exited(b backend.Backend, within time.Duration) bool {
 	if inst == nil {
 		return false
 	}
+	select {
+	case <-inst.Done():
+		return true
+	default:
+	}
+	if within <= 0 {
+		return false
+	}
 	t := time.NewTimer(within)
 	defer t.Stop()
 	select {

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -201,5 +202,20 @@ func TestDataDirLockedByAnotherProgram(t *testing.T) {
 	want := fmt.Sprintf("its data directory %s is locked (%s) by pid %d, which runs", dir, filepath.Join(dir, backend.LockFile), os.Getpid())
 	if !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "not this backend's binary testbackend") {
 		t.Fatalf("error = %v; want it to contain %q", err, want)
+	}
+}
+
+// A Create error the backend answered (its own refusal) is told from a call that broke with the process
+// dying before it answered: only the latter carries ErrNoAnswer.
+func TestCreateErrorTellsLostAnswer(t *testing.T) {
+	p := launch(t, backend.LaunchConfig{Env: backend.Env{DataDir: t.TempDir(), Config: json.RawMessage(`{"persist": true}`)}})
+	ctx := context.Background()
+	_, err := p.Create(ctx, backend.CreateRequest{Pod: testPod("uid-refused", map[string]string{"test.interlink.eu/error": "unavailable"})})
+	if backend.KindOf(err) != backend.KindUnavailable || errors.Is(err, backend.ErrNoAnswer) {
+		t.Fatalf("the backend's own unavailable answer: kind %v, no answer %v, %v", backend.KindOf(err), errors.Is(err, backend.ErrNoAnswer), err)
+	}
+	_, err = p.Create(ctx, backend.CreateRequest{Pod: testPod("uid-lost", map[string]string{"test.interlink.eu/exit-after-create": "once"})})
+	if backend.KindOf(err) != backend.KindUnavailable || !errors.Is(err, backend.ErrNoAnswer) {
+		t.Fatalf("a create whose backend died before answering: kind %v, no answer %v, %v", backend.KindOf(err), errors.Is(err, backend.ErrNoAnswer), err)
 	}
 }
