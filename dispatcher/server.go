@@ -57,6 +57,10 @@ type Server struct {
 
 	locks uidLocks
 
+	// abandoned are pods whose create lost its answer with the backend down for good: see createAgain.
+	abandonedMu sync.Mutex
+	abandoned   map[string]abandonedPod
+
 	// draining is cancelled when shutdown starts: followed log streams never end by themselves, so they end
 	// there rather than hold the shutdown for its whole timeout.
 	draining     context.Context

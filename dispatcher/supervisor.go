@@ -295,6 +295,61 @@ func (s *Supervisor) Backend(name string) (backend.Backend, backend.Capabilities
 	return sl.b, sl.desc.Capabilities, nil
 }
 
+// Exited tells whether the process behind b (a backend Backend handed out) has exited, waiting up to
+// within for it to be seen gone: a call that failed because its process died lost its answer, which a
+// backend's own refusal did not.
+func (s *Supervisor) Exited(b backend.Backend, within time.Duration) bool {
+	inst := instanceOf(b)
+	if inst == nil {
+		return false
+	}
+	select {
+	case <-inst.Done():
+		return true
+	default:
+	}
+	if within <= 0 {
+		return false
+	}
+	t := time.NewTimer(within)
+	defer t.Stop()
+	select {
+	case <-inst.Done():
+		return true
+	case <-t.C:
+		return false
+	}
+}
+
+// Replaced waits until backend name is up in another process than the one behind prev, and returns it.
+func (s *Supervisor) Replaced(ctx context.Context, name string, prev backend.Backend) (backend.Backend, error) {
+	old := instanceOf(prev)
+	for {
+		b, _, err := s.Backend(name)
+		if err == nil && instanceOf(b) != old {
+			return b, nil
+		}
+		if err != nil && backend.KindOf(err) == backend.KindInvalid {
+			return nil, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, backend.Unavailable("backend %q is not back up (%v)", name, ctx.Err())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// instanceOf is the process behind a Backend the supervisor handed out, nil for any other Backend.
+func instanceOf(b backend.Backend) Instance {
+	if o, ok := b.(observed); ok {
+		if inst, ok := o.Backend.(Instance); ok {
+			return inst
+		}
+	}
+	return nil
+}
+
 // Names lists the enabled backends in config order.
 func (s *Supervisor) Names() []string { return append([]string(nil), s.order...) }
 

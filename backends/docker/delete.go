@@ -54,6 +54,11 @@ func (b *Backend) Delete(ctx context.Context, req backend.DeleteRequest) error {
 		}
 	}
 	b.stopRunner(uid)
+	// Held while the pod goes, so that the runner of another process on this data directory (an older one
+	// still alive) makes nothing for it meanwhile, and then finds it gone.
+	if unlockDir, err := pod.LockDir(b.podDir(uid)); err == nil {
+		defer unlockDir()
+	}
 	if err := b.removePod(ctx, uid, grace); err != nil {
 		return err
 	}

@@ -89,9 +89,14 @@ func (r *runner) launchPreExec(text, pauseID string) time.Duration {
 		Mounts: []mount.Mount{{Type: mount.TypeBind, Source: script, Target: "/.interlink-dispatcher/pre-exec.sh",
 			ReadOnly: true}},
 	}
+	unlock, ok := r.lockRecorded()
+	if !ok {
+		return 0 // the next step ends the runner
+	}
 	cctx, cancel := createContext(ctx)
 	resp, err := r.b.cli.ContainerCreate(cctx, cfg, hc, &network.NetworkingConfig{}, nil, containerName(p, "pre-exec", 0))
 	cancel()
+	unlock()
 	if err != nil {
 		r.failAll(pod.ReasonCreateContainerError, "cannot create the pre-exec helper: "+err.Error())
 		return pollInterval

@@ -3,6 +3,7 @@ package podman
 import (
 	"context"
 	"fmt"
+	"os"
 	"slices"
 	"time"
 
@@ -42,6 +43,10 @@ func (b *Backend) Create(ctx context.Context, req backend.CreateRequest) (backen
 	if err != nil {
 		_ = pod.RemoveDir(b.podDir(uid))
 		return backend.CreateResult{}, backend.Invalid("%v", err)
+	}
+	if err := os.MkdirAll(b.podDir(uid), 0o700); err != nil {
+		_ = pod.RemoveDir(b.podDir(uid))
+		return backend.CreateResult{}, backend.Errorf(backend.KindInternal, "cannot create the pod's directory: %v", err)
 	}
 	if err := b.save(r); err != nil {
 		_ = pod.RemoveDir(b.podDir(uid))

@@ -23,6 +23,11 @@ func (b *Backend) Delete(ctx context.Context, req backend.DeleteRequest) error {
 	}
 	b.stopWatch(uid)
 	b.stopLaunch(uid)
+	// Held while the pod goes, so that the launch of another process on this data directory (an older one
+	// still alive) makes nothing for it meanwhile, and then finds it gone.
+	if unlockDir, err := pod.LockDir(b.podDir(uid)); err == nil {
+		defer unlockDir()
+	}
 	grace := req.GracePeriod
 	if grace < 0 {
 		grace = 0
