@@ -50,6 +50,8 @@ type memBackend struct {
 	families    []*dto.MetricFamily // what Metrics answers
 	metricsErr  error
 
+	panics bool // set: Status and Capacity panic, as a bug met while handling their answers would
+
 	launchErr error // set: the next launches fail
 	launches  int
 	done      chan struct{}
@@ -74,6 +76,9 @@ func (m *memBackend) Describe(context.Context) (backend.Description, error) {
 func (m *memBackend) Capacity(context.Context) (backend.Capacity, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if m.panics {
+		panic("capacity: a bug")
+	}
 	if m.capaErr != nil {
 		return backend.Capacity{}, m.capaErr
 	}
@@ -131,8 +136,11 @@ func (m *memBackend) Delete(ctx context.Context, req backend.DeleteRequest) erro
 func (m *memBackend) Status(ctx context.Context, pods []*v1.Pod) ([]interlink.PodStatus, error) {
 	m.mu.Lock()
 	m.statusCalls++
-	delay, serr := m.statusDelay, m.statusErr
+	delay, serr, panics := m.statusDelay, m.statusErr, m.panics
 	m.mu.Unlock()
+	if panics {
+		panic("status: a bug")
+	}
 	if delay > 0 {
 		select {
 		case <-time.After(delay):

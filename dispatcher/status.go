@@ -103,7 +103,11 @@ func (s *Server) statuses(ctx context.Context, pods []*v1.Pod) []interlink.PodSt
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			got, err := s.backendStatus(ctx, name, g.pods)
+			var got []*interlink.PodStatus
+			var err error
+			if perr := contained(s.log, name, func() { got, err = s.backendStatus(ctx, name, g.pods) }); perr != nil {
+				got, err = nil, perr
+			}
 			for k, i := range g.idx {
 				p := pods[i]
 				switch {
