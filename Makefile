@@ -1,7 +1,7 @@
 # Convenience targets; the README's two commands work without make too.
 GO ?= go
 
-.PHONY: build run test lab lab-status lab-down bench generate fmt vet clean
+.PHONY: build run test lab lab-status lab-down bench fuzz generate fmt vet clean
 
 # Static binaries: the shim runs inside any image (busybox, alpine), and the rest need no libc either.
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
@@ -28,6 +28,10 @@ lab-down:
 
 bench: ## benchmarks, with figures
 	$(GO) test -run '^$$' -bench . -benchtime 3x ./...
+
+FUZZTIME ?= 2m
+fuzz: ## every fuzz target for FUZZTIME each (CI runs them 10s each in deploy/test.sh)
+	FUZZTIME=$(FUZZTIME) bash deploy/fuzz.sh
 
 generate: ## regenerate the gRPC code from shared/backend/proto
 	$(GO) generate ./shared/backend/...

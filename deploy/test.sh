@@ -45,8 +45,21 @@ faults_rc=${PIPESTATUS[0]}
 set -e
 [ "$rc" != 0 ] || rc=$slurm_rc
 [ "$rc" != 0 ] || rc=$faults_rc
+# Every fuzz target for a short while (FUZZTIME, 10s each; about 3 minutes in all here), after the tests so
+# that its CPU does not slow their timing-sensitive pods; a run restricted by arguments skips it.
+fuzz_failed=0
+if [ $# = 0 ]; then
+	echo "[test] fuzz"
+	fuzz_log=$(mktemp)
+	fuzz_rc=0
+	bash deploy/fuzz.sh 2>&1 | tee "$fuzz_log" || fuzz_rc=$?
+	[ "$rc" != 0 ] || rc=$fuzz_rc
+	# A failing target counts as a failed test in the closing line.
+	fuzz_failed=$(grep -cE ' FAILED after ' "$fuzz_log" || true)
+	rm -f "$fuzz_log"
+fi
 passed=$(grep -cE '^\s*--- PASS' "$log" || true)
-failed=$(grep -cE '^\s*--- FAIL' "$log" || true)
+failed=$(( $(grep -cE '^\s*--- FAIL' "$log" || true) + fuzz_failed ))
 skipped=$(grep -cE '^\s*--- SKIP' "$log" || true)
 if [ "$failed" != 0 ]; then
 	# What each failing test said, gathered from the interleaved -v output (go test names the test whose

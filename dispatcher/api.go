@@ -18,10 +18,11 @@ import (
 	"github.com/interlink-hq/interlink-dispatcher/shared/backend"
 )
 
-// Handler is the whole HTTP surface: the interLink plugin API, in the tolerant form PROTOCOL.md describes.
+// Handler is the whole HTTP surface: the interLink plugin API as interLink 0.2 to 0.6.2 and later send it,
+// behind the access control of access.go.
 func (s *Server) Handler() http.Handler {
 	r := chi.NewRouter()
-	r.Use(s.logRequests, s.recoverer)
+	r.Use(s.logRequests, s.access.middleware, s.recoverer)
 
 	r.Post("/create", s.create)
 	r.Get("/status", s.status)
@@ -53,6 +54,7 @@ type reqInfo struct {
 	uid, namespace, name string // the pod, when the request is about one
 	backend              string
 	errMsg               string
+	remote               string // the client's address, on a refusal by access control
 }
 
 // setPod names the pod the request is about, for the request log.
@@ -103,6 +105,9 @@ func (s *Server) logRequests(next http.Handler) http.Handler {
 		}
 		if ri.errMsg != "" {
 			attrs = append(attrs, "error", ri.errMsg)
+		}
+		if ri.remote != "" {
+			attrs = append(attrs, "remote", ri.remote)
 		}
 		level := slog.LevelInfo
 		switch {
@@ -211,6 +216,7 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool)
 		httpError(w, r, http.StatusBadRequest, fmt.Sprintf("cannot read the request body: %v", err))
 		return nil, false
 	}
+	bodyRead(w)
 	return body, true
 }
 
@@ -272,10 +278,16 @@ type flushWriter struct {
 	rc      *http.ResponseController
 	flush   bool
 	started bool
+	// perWrite is how long each write may take (timeouts.write): a log, followed or long, lasts as long
+	// as it has lines to send, but a client that stops reading is let go.
+	perWrite time.Duration
 }
 
 func (f *flushWriter) Write(p []byte) (int, error) {
 	f.started = true
+	if f.perWrite > 0 {
+		_ = f.rc.SetWriteDeadline(time.Now().Add(f.perWrite))
+	}
 	n, err := f.w.Write(p)
 	if err != nil || !f.flush {
 		return n, err

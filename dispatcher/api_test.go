@@ -14,6 +14,7 @@ import (
 
 	"github.com/interlink-hq/interlink-dispatcher/shared/backend"
 	"github.com/interlink-hq/interlink-dispatcher/shared/interlink"
+	"github.com/interlink-hq/interlink-dispatcher/shared/pod"
 )
 
 func twoBackends(t *testing.T) *testEnv {
@@ -386,18 +387,63 @@ func TestDeleteVariants(t *testing.T) {
 }
 
 func TestGracePeriod(t *testing.T) {
-	five, ten := int64(5), int64(10)
-	p := testPod("u", "p")
-	if g := gracePeriod(p); g != 30*time.Second {
-		t.Fatalf("default grace %s", g)
+	e := twoBackends(t)
+	huge, negative, five := int64(9223372036), int64(-5), int64(5)
+	for _, c := range []struct {
+		uid              string
+		deletion, termin *int64
+		want             time.Duration
+	}{
+		{"uid-g-default", nil, nil, 30 * time.Second},
+		{"uid-g-spec", nil, &five, 5 * time.Second},
+		{"uid-g-deletion", &five, &huge, 5 * time.Second},
+		// 9223372036 s overflowed time.Duration: the delete deadline was in the past and the pod undeletable.
+		{"uid-g-huge", &huge, nil, time.Hour},
+		{"uid-g-huge-spec", nil, &huge, time.Hour},
+		// Kubernetes reads a negative grace period as 1 s.
+		{"uid-g-negative", &negative, nil, time.Second},
+	} {
+		p := testPod(c.uid, "grace")
+		p.Spec.TerminationGracePeriodSeconds = c.termin
+		if code, body := e.do("POST", "/create", createBody(p)); code != 200 {
+			t.Fatalf("%s: create %d %q", c.uid, code, body)
+		}
+		p.DeletionGracePeriodSeconds = c.deletion
+		if code, body := e.do("POST", "/delete", p); code != 200 {
+			t.Fatalf("%s: delete %d %q", c.uid, code, body)
+		}
+		dels := e.mems["alpha"].deletes
+		if got := dels[len(dels)-1]; string(got.Pod.UID) != c.uid || got.GracePeriod != c.want {
+			t.Errorf("%s: the backend was asked to delete %s with grace %s, want %s", c.uid, got.Pod.UID, got.GracePeriod, c.want)
+		}
 	}
-	p.Spec.TerminationGracePeriodSeconds = &ten
-	if g := gracePeriod(p); g != 10*time.Second {
-		t.Fatalf("spec grace %s", g)
+}
+
+// TestCreateGraceHeld: the pod a backend is given carries grace periods within limits.max_grace_period, so
+// that neither the backend nor the shim computes an overflowing deadline from them.
+func TestCreateGraceHeld(t *testing.T) {
+	cfg := testConfig(t, tempDir(t), "alpha")
+	cfg.Limits.MaxGracePeriod = 10 * time.Minute
+	e := startEnv(t, cfg, map[string]*memBackend{"alpha": newMem("alpha")})
+	huge, negative := int64(1<<62), int64(-1)
+	p := testPod("uid-grace-create", "grace")
+	p.Spec.TerminationGracePeriodSeconds = &huge
+	p.Spec.Containers[0].LivenessProbe = &v1.Probe{TerminationGracePeriodSeconds: &negative}
+	// p is clamped directly below (the memBackend declares no probes, so it would refuse it); p2 goes through.
+	p2 := testPod("uid-grace-create-2", "grace2")
+	p2.Spec.TerminationGracePeriodSeconds = &huge
+	if code, body := e.do("POST", "/create", createBody(p2)); code != 200 {
+		t.Fatalf("create: %d %q", code, body)
 	}
-	p.DeletionGracePeriodSeconds = &five
-	if g := gracePeriod(p); g != 5*time.Second {
-		t.Fatalf("deletion grace %s", g)
+	got := e.mems["alpha"].pods["uid-grace-create-2"]
+	if g := got.Spec.TerminationGracePeriodSeconds; g == nil || *g != 600 {
+		t.Fatalf("the backend got terminationGracePeriodSeconds %v, want 600", g)
+	}
+	pc := p.DeepCopy()
+	if changed := pod.ClampGracePeriods(pc, cfg.Limits.MaxGracePeriod); len(changed) != 2 ||
+		*pc.Spec.TerminationGracePeriodSeconds != 600 || *pc.Spec.Containers[0].LivenessProbe.TerminationGracePeriodSeconds != 1 {
+		t.Fatalf("ClampGracePeriods changed %v: %v, %v", changed, *pc.Spec.TerminationGracePeriodSeconds,
+			*pc.Spec.Containers[0].LivenessProbe.TerminationGracePeriodSeconds)
 	}
 }
 

@@ -47,6 +47,7 @@ type Config struct {
 	Supervision SupervisionConfig `koanf:"supervision"`
 	Log         LogConfig         `koanf:"log"`
 	Metrics     MetricsConfig     `koanf:"metrics"`
+	Access      AccessConfig      `koanf:"access"`
 	Backends    []BackendConfig   `koanf:"backends"`
 }
 
@@ -54,11 +55,46 @@ type Config struct {
 type ListenConfig struct {
 	TCP  string `koanf:"tcp"`  // host:port; "" disables TCP
 	Unix string `koanf:"unix"` // socket path; "" disables the unix socket
+	// UnixMode and UnixGroup are the socket's permissions: who may connect to it is all the access control
+	// the socket has. UnixGroup is a group name or gid; "" is the process's own group.
+	UnixMode  FileMode  `koanf:"unix_mode"`
+	UnixGroup string    `koanf:"unix_group"`
+	TLS       TLSConfig `koanf:"tls"` // TLS, and with a client CA mTLS, on listen.tcp
 }
+
+// TLSConfig makes listen.tcp serve HTTPS; with ClientCAFile, every request outside access.open_paths must
+// come with a client certificate that CA signed.
+type TLSConfig struct {
+	CertFile     string `koanf:"cert_file"`
+	KeyFile      string `koanf:"key_file"`
+	ClientCAFile string `koanf:"client_ca_file"`
+}
+
+// AccessConfig says who may use the TCP listeners (listen.tcp and metrics.listen); see access.go.
+type AccessConfig struct {
+	// AllowNetworks are the client networks (CIDRs) a TCP connection may come from; others get 403.
+	AllowNetworks []string `koanf:"allow_networks"`
+	// TokenFile, if set, holds the bearer tokens accepted on TCP, one a line (several during a rotation).
+	TokenFile string `koanf:"token_file"`
+	// OpenPaths are served on TCP without a token or client certificate: some of /healthz, /readyz, /metrics.
+	OpenPaths []string `koanf:"open_paths"`
+}
+
+// FileMode is a permission mode written in octal as a string, e.g. "0660".
+type FileMode uint32
+
+// String is the mode as config.yaml writes it.
+func (m FileMode) String() string { return fmt.Sprintf("%04o", uint32(m)) }
 
 // LimitsConfig bounds what a request may carry.
 type LimitsConfig struct {
 	MaxBodyBytes int64 `koanf:"max_body_bytes"`
+	// MaxGracePeriod bounds every grace period a pod carries (deletion, termination, probes): a /delete holds
+	// its connection for the grace period plus timeouts.delete, and Kubernetes itself sets no maximum.
+	MaxGracePeriod time.Duration `koanf:"max_grace_period"`
+	// MaxConnectionsPerClient bounds the connections one client (one remote IP; the unix socket counts as one
+	// client) may hold open on a listener; more are answered 503 and closed.
+	MaxConnectionsPerClient int `koanf:"max_connections_per_client"`
 }
 
 // TimeoutsConfig bounds every call the dispatcher makes.
@@ -69,6 +105,13 @@ type TimeoutsConfig struct {
 	Delete   time.Duration `koanf:"delete"`   // added to the pod's grace period for a backend's Delete
 	List     time.Duration `koanf:"list"`     // deadline of List during reconciliation
 	Shutdown time.Duration `koanf:"shutdown"` // how long in-flight requests may finish after SIGTERM
+	// Read bounds the arrival of a whole request, headers and body; a slow body is cut there.
+	Read time.Duration `koanf:"read"`
+	// Write bounds an answer: a request's own budget (create, delete's grace, status) is added to it, and a log
+	// gets it for each write, so that a followed log lasts as long as it has lines to send.
+	Write time.Duration `koanf:"write"`
+	// Idle bounds how long a kept-alive connection waits for its next request.
+	Idle time.Duration `koanf:"idle"`
 }
 
 // RoutingConfig picks a backend for a pod: the annotation, then the first matching rule, then Default.
@@ -104,6 +147,9 @@ type SupervisionConfig struct {
 	// StableAfter is how long a backend must stay up for the backoff to start over from BackoffInitial.
 	StableAfter  time.Duration `koanf:"stable_after"`
 	StartTimeout time.Duration `koanf:"start_timeout"` // launch, handshake and Describe
+	// HealthInterval is how often each backend that is up is asked for its Capacity (within timeouts.ping),
+	// which reaches its engine: a failure marks it degraded in /readyz until an answer comes again.
+	HealthInterval time.Duration `koanf:"health_interval"`
 }
 
 // LogConfig shapes the dispatcher's own log.
@@ -130,6 +176,9 @@ type BackendConfig struct {
 	SHA256  string   `koanf:"sha256"`  // optional hex checksum the binary must match
 	// Config is the backend's own section, handed to it as JSON in backend.Env.Config.
 	Config map[string]any `koanf:"config"`
+	// Policy is what its pods may take from the host (host paths, privileged, host network, capabilities);
+	// unset allows none of it. See policy.go.
+	Policy PolicyConfig `koanf:"policy"`
 }
 
 // IsEnabled reports whether the backend is to be started (the default).
@@ -137,10 +186,10 @@ func (b BackendConfig) IsEnabled() bool { return b.Enabled == nil || *b.Enabled 
 
 // DefaultConfig is the configuration before the file, the environment and the flags apply.
 func DefaultConfig() Config {
-	return Config{
+	c := Config{
 		DataDir: "/var/lib/interlink-dispatcher",
 		Listen:  ListenConfig{TCP: "127.0.0.1:4000"},
-		Limits:  LimitsConfig{MaxBodyBytes: 10 << 20},
+		Limits:  LimitsConfig{MaxBodyBytes: 10 << 20, MaxGracePeriod: time.Hour, MaxConnectionsPerClient: 128},
 		Timeouts: TimeoutsConfig{
 			Create:   30 * time.Second,
 			Status:   10 * time.Second,
@@ -148,6 +197,9 @@ func DefaultConfig() Config {
 			Delete:   30 * time.Second,
 			List:     30 * time.Second,
 			Shutdown: 30 * time.Second,
+			Read:     time.Minute,
+			Write:    time.Minute,
+			Idle:     2 * time.Minute,
 		},
 		Routing: RoutingConfig{Annotation: DefaultRoutingAnnotation},
 		Supervision: SupervisionConfig{
@@ -155,10 +207,14 @@ func DefaultConfig() Config {
 			BackoffMax:     time.Minute,
 			StableAfter:    time.Minute,
 			StartTimeout:   time.Minute,
+			HealthInterval: 10 * time.Second,
 		},
 		Log:     LogConfig{Level: "info", Format: "text"},
 		Metrics: MetricsConfig{BackendTimeout: 2 * time.Second},
+		Access:  AccessConfig{AllowNetworks: []string{"127.0.0.0/8", "::1/128"}, OpenPaths: []string{"/healthz"}},
 	}
+	c.Listen.UnixMode = 0o660
+	return c
 }
 
 // LoadOptions say where LoadConfig reads from.
@@ -215,7 +271,7 @@ func LoadConfig(o LoadOptions) (Config, error) {
 
 	var cfg Config
 	dc := &mapstructure.DecoderConfig{
-		DecodeHook:  mapstructure.ComposeDecodeHookFunc(durationHook, mapstructure.StringToTimeDurationHookFunc()),
+		DecodeHook:  mapstructure.ComposeDecodeHookFunc(durationHook, mapstructure.StringToTimeDurationHookFunc(), fileModeHook),
 		ErrorUnused: true,
 		TagName:     "koanf",
 	}
@@ -237,6 +293,23 @@ func durationHook(from, to reflect.Type, data any) (any, error) {
 		return data, nil
 	}
 	return nil, fmt.Errorf("%v is not a duration: write it with a unit, like \"30s\" or \"2m\"", data)
+}
+
+// fileModeHook reads a FileMode from an octal string. A YAML number is refused: 0660 unquoted is read by
+// YAML as the decimal 432, and 660 as six hundred sixty, neither what was meant.
+func fileModeHook(from, to reflect.Type, data any) (any, error) {
+	if to != reflect.TypeOf(FileMode(0)) || from == to {
+		return data, nil
+	}
+	str, ok := data.(string)
+	if !ok {
+		return nil, fmt.Errorf("%v is not a quoted octal mode: write it as a string, like \"0660\"", data)
+	}
+	n, err := strconv.ParseUint(strings.TrimPrefix(str, "0o"), 8, 32)
+	if err != nil || n > 0o777 {
+		return nil, fmt.Errorf("%q is not an octal permission mode like \"0660\"", str)
+	}
+	return FileMode(n), nil
 }
 
 var (
@@ -288,8 +361,10 @@ func defaultsMap() map[string]any {
 			switch {
 			case f.Kind() == reflect.Struct:
 				walk(key+".", f)
+			case f.Kind() == reflect.Slice && f.Type().Elem().Kind() == reflect.String && !f.IsNil():
+				out[key] = slices.Clone(f.Interface().([]string)) // a list set in the file replaces it whole
 			case f.Kind() == reflect.Slice || f.Kind() == reflect.Map || f.Kind() == reflect.Pointer:
-				// lists and maps have no defaults beyond empty
+				// other lists and maps have no defaults beyond empty
 			case f.Type() == reflect.TypeOf(time.Duration(0)):
 				out[key] = time.Duration(f.Int()).String()
 			default:
@@ -467,6 +542,7 @@ func (c *Config) finish(baseDir string) error {
 	if c.Listen.TCP == "" && c.Listen.Unix == "" {
 		bad("listen", "set listen.tcp (host:port) or listen.unix (a socket path), or both")
 	}
+	errs = append(errs, c.finishAccess(baseDir)...)
 	if c.Metrics.Listen != "" && c.Metrics.Listen == c.Listen.TCP {
 		bad("metrics.listen", "%s is listen.tcp already, which serves /metrics too; choose another address or leave it empty", c.Metrics.Listen)
 	}
@@ -478,7 +554,9 @@ func (c *Config) finish(baseDir string) error {
 		"timeouts.delete": c.Timeouts.Delete, "timeouts.list": c.Timeouts.List, "timeouts.shutdown": c.Timeouts.Shutdown,
 		"supervision.backoff_initial": c.Supervision.BackoffInitial, "supervision.backoff_max": c.Supervision.BackoffMax,
 		"supervision.start_timeout": c.Supervision.StartTimeout, "supervision.stable_after": c.Supervision.StableAfter,
-		"metrics.backend_timeout": c.Metrics.BackendTimeout,
+		"supervision.health_interval": c.Supervision.HealthInterval,
+		"metrics.backend_timeout":     c.Metrics.BackendTimeout, "limits.max_grace_period": c.Limits.MaxGracePeriod,
+		"timeouts.read": c.Timeouts.Read, "timeouts.write": c.Timeouts.Write, "timeouts.idle": c.Timeouts.Idle,
 	} {
 		if d <= 0 {
 			bad(key, "must be a positive duration like 30s")
@@ -486,6 +564,12 @@ func (c *Config) finish(baseDir string) error {
 	}
 	if c.Timeouts.Create >= 120*time.Second {
 		bad("timeouts.create", "%s is not under interLink's 120s wait for an answer; use 30s or so", c.Timeouts.Create)
+	}
+	if c.Limits.MaxConnectionsPerClient <= 0 {
+		bad("limits.max_connections_per_client", "must be a positive number of connections, e.g. 128")
+	}
+	if c.Limits.MaxGracePeriod > 0 && c.Limits.MaxGracePeriod < time.Second {
+		bad("limits.max_grace_period", "%s is under a second, the unit of a grace period; use 1h or so", c.Limits.MaxGracePeriod)
 	}
 	if c.Supervision.BackoffMax < c.Supervision.BackoffInitial {
 		bad("supervision.backoff_max", "must not be below supervision.backoff_initial")
@@ -530,6 +614,7 @@ func (c *Config) finish(baseDir string) error {
 				}
 			}
 		}
+		errs = append(errs, b.Policy.check(key+".policy")...)
 		known[b.Name] = *b
 	}
 	if len(c.Backends) == 0 {

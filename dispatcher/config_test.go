@@ -81,6 +81,32 @@ func TestLoadConfig(t *testing.T) {
 	}
 }
 
+// A policy section is read as written and normalised; a stanza without one allows nothing.
+func TestLoadConfigPolicy(t *testing.T) {
+	path := writeConfig(t, strings.Replace(goodConfig, "    binary: bin/a", `    binary: bin/a
+    policy:
+      host_paths:
+        - {path: /data/}
+        - {path: /scratch, read_only: false}
+      privileged: true
+      host_network: true
+      capabilities: [cap_net_admin, SYS_TIME]`, 1))
+	cfg, err := LoadConfig(LoadOptions{Path: path, Environ: []string{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pa := cfg.Backends[0].Policy
+	if len(pa.HostPaths) != 2 || pa.HostPaths[0].Path != "/data" || !pa.HostPaths[0].IsReadOnly() ||
+		pa.HostPaths[1].Path != "/scratch" || pa.HostPaths[1].IsReadOnly() || !pa.Privileged || !pa.HostNetwork ||
+		strings.Join(pa.Capabilities, ",") != "NET_ADMIN,SYS_TIME" {
+		t.Fatalf("policy of backends[0]: %+v", pa)
+	}
+	pb := cfg.Backends[1].Policy
+	if len(pb.HostPaths) != 0 || pb.Privileged || pb.HostNetwork || len(pb.Capabilities) != 0 {
+		t.Fatalf("a stanza without policy allows something: %+v", pb)
+	}
+}
+
 func TestLoadConfigOverrides(t *testing.T) {
 	path := writeConfig(t, goodConfig)
 	env := []string{
@@ -132,6 +158,18 @@ func TestLoadConfigErrors(t *testing.T) {
 		{"bad env value", goodConfig, []string{"INTERLINK_DISPATCHER_TIMEOUTS_CREATE=forever"}, []string{"INTERLINK_DISPATCHER_TIMEOUTS_CREATE", "timeouts.create"}},
 		{"unknown env var", goodConfig, []string{"INTERLINK_DISPATCHER_LISTEN_TPC=x"}, []string{"INTERLINK_DISPATCHER_LISTEN_TPC", "not a config key"}},
 		{"env for unknown backend", goodConfig, []string{"INTERLINK_DISPATCHER_BACKENDS_ZED_ENABLED=true"}, []string{"BACKENDS_ZED", "zed"}},
+		{"unknown key in a policy", strings.Replace(goodConfig, "    binary: bin/a", "    binary: bin/a\n    policy: {hostpaths: [{path: /data}]}", 1), nil,
+			[]string{"config key backends[0].policy.hostpaths is not a known key"}},
+		{"unknown key in a host path", strings.Replace(goodConfig, "    binary: bin/a", "    binary: bin/a\n    policy: {host_paths: [{path: /data, readonly: true}]}", 1), nil,
+			[]string{"config key backends[0].policy.host_paths[0].readonly is not a known key"}},
+		{"relative host path", strings.Replace(goodConfig, "    binary: bin/b", "    binary: bin/b\n    policy: {host_paths: [{path: data}]}", 1), nil,
+			[]string{`config key backends[1].policy.host_paths[0].path: "data" must be an absolute path`}},
+		{"host path with '..'", strings.Replace(goodConfig, "    binary: bin/a", "    binary: bin/a\n    policy: {host_paths: [{path: /data/../etc}]}", 1), nil,
+			[]string{`config key backends[0].policy.host_paths[0].path: "/data/../etc" must not contain '..'`}},
+		{"unknown capability", strings.Replace(goodConfig, "    binary: bin/a", "    binary: bin/a\n    policy: {capabilities: [NET_ADMIN, SYS_ADMN]}", 1), nil,
+			[]string{`config key backends[0].policy.capabilities[1]: "SYS_ADMN" is neither a Linux capability`}},
+		{"privileged not a bool", strings.Replace(goodConfig, "    binary: bin/a", "    binary: bin/a\n    policy: {privileged: sometimes}", 1), nil,
+			[]string{"backends[0].policy.privileged"}},
 		{"no listener", strings.Replace(strings.Replace(goodConfig, "  tcp: 127.0.0.1:4100\n", "  tcp: \"\"\n", 1), "  unix: /tmp/x.sock\n", "", 1), nil, []string{"listen"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -148,5 +186,29 @@ func TestLoadConfigErrors(t *testing.T) {
 	}
 	if _, err := LoadConfig(LoadOptions{Path: "/nonexistent/config.yaml"}); err == nil || !strings.Contains(err.Error(), "--config") {
 		t.Fatalf("missing config file: %v", err)
+	}
+}
+
+// The lab's config.yaml loads (with stand-ins for the binaries that make build would put in bin/), its access
+// keys say what the defaults say, and its backends allow their pods nothing of the host: the lab's tests need
+// no hostPath, privileged container, host network or added capability through it.
+func TestShippedConfig(t *testing.T) {
+	var env []string
+	for _, b := range []string{"DOCKER", "PODMAN", "SLURM"} {
+		env = append(env, "INTERLINK_DISPATCHER_BACKENDS_"+b+"_BINARY=/bin/true")
+	}
+	cfg, err := LoadConfig(LoadOptions{Path: filepath.Join("..", "config.yaml"), Environ: env})
+	if err != nil {
+		t.Fatal(err)
+	}
+	def := DefaultConfig()
+	if cfg.Listen.UnixMode != def.Listen.UnixMode || strings.Join(cfg.Access.AllowNetworks, ",") != strings.Join(def.Access.AllowNetworks, ",") ||
+		strings.Join(cfg.Access.OpenPaths, ",") != strings.Join(def.Access.OpenPaths, ",") || cfg.Access.TokenFile != "" {
+		t.Errorf("config.yaml's access keys differ from the defaults: %+v %+v", cfg.Listen, cfg.Access)
+	}
+	for i, b := range cfg.Backends {
+		if p := b.Policy; len(p.HostPaths) > 0 || p.Privileged || p.HostNetwork || len(p.Capabilities) > 0 {
+			t.Errorf("backends[%d] (%s) allows %+v", i, b.Name, p)
+		}
 	}
 }

@@ -8,15 +8,13 @@ import (
 	"io"
 	"net/http"
 	"slices"
-	"time"
+	"strings"
 
 	v1 "k8s.io/api/core/v1"
 
 	"github.com/interlink-hq/interlink-dispatcher/shared/backend"
+	"github.com/interlink-hq/interlink-dispatcher/shared/pod"
 )
-
-// defaultGracePeriod is Kubernetes' default terminationGracePeriodSeconds.
-const defaultGracePeriod = 30 * time.Second
 
 // delete handles POST|DELETE /delete: the pod is stopped gracefully on its backend, then forgotten.
 // Deleting a pod no backend knows succeeds.
@@ -43,11 +41,16 @@ func (s *Server) delete(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	uid := string(p.UID)
-	info(r).setPod(uid, p.Namespace, p.Name)
 	if uid == "" {
 		httpError(w, r, http.StatusBadRequest, "the pod has no metadata.uid; send the pod with its UID")
 		return
 	}
+	// No pod with a malformed UID, name or namespace was ever created here: refuse it before an engine sees it.
+	if err := pod.ValidIdentity(uid, p.Namespace, p.Name, false); err != nil {
+		httpError(w, r, http.StatusBadRequest, err.Error())
+		return
+	}
+	info(r).setPod(uid, p.Namespace, p.Name)
 	unlock := s.locks.lock(uid)
 	defer unlock()
 
@@ -76,7 +79,9 @@ func (s *Server) delete(w http.ResponseWriter, r *http.Request) {
 		backendError(w, r, err)
 		return
 	}
-	grace := gracePeriod(&p)
+	s.clampGrace(r, &p)
+	grace := pod.GracePeriod(&p)
+	s.answerWithin(w, grace+s.cfg.Timeouts.Delete)
 	ctx, cancel := context.WithTimeout(r.Context(), grace+s.cfg.Timeouts.Delete)
 	defer cancel()
 	err = b.Delete(ctx, backend.DeleteRequest{Pod: &p, RemoteID: e.RemoteID, GracePeriod: grace})
@@ -95,13 +100,12 @@ func (s *Server) delete(w http.ResponseWriter, r *http.Request) {
 	io.WriteString(w, fmt.Sprintf("pod %s/%s (%s) deleted from backend %s\n", p.Namespace, p.Name, uid, name))
 }
 
-// gracePeriod is the pod's deletionGracePeriodSeconds, else its terminationGracePeriodSeconds, else 30 s.
-func gracePeriod(p *v1.Pod) time.Duration {
-	switch {
-	case p.DeletionGracePeriodSeconds != nil && *p.DeletionGracePeriodSeconds >= 0:
-		return time.Duration(*p.DeletionGracePeriodSeconds) * time.Second
-	case p.Spec.TerminationGracePeriodSeconds != nil && *p.Spec.TerminationGracePeriodSeconds >= 0:
-		return time.Duration(*p.Spec.TerminationGracePeriodSeconds) * time.Second
+// clampGrace holds the pod's grace periods within limits.max_grace_period (a negative one is 1 s, as in
+// Kubernetes) before any backend sees the pod, and logs what it changed.
+func (s *Server) clampGrace(r *http.Request, p *v1.Pod) {
+	if changed := pod.ClampGracePeriods(p, s.cfg.Limits.MaxGracePeriod); len(changed) > 0 {
+		s.log.Warn("grace periods held within limits.max_grace_period", "pod_uid", string(p.UID), "namespace", p.Namespace,
+			"name", p.Name, "fields", strings.Join(changed, ","), "max", s.cfg.Limits.MaxGracePeriod,
+			"session", r.Header.Get(SessionHeader))
 	}
-	return defaultGracePeriod
 }

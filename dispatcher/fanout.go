@@ -2,6 +2,9 @@ package dispatcher
 
 import (
 	"context"
+	"fmt"
+	"log/slog"
+	"runtime/debug"
 	"sync"
 	"time"
 
@@ -28,9 +31,24 @@ func askEveryBackend[T any](ctx context.Context, sup *Supervisor, timeout time.D
 			defer wg.Done()
 			cctx, cancel := context.WithTimeout(ctx, timeout)
 			defer cancel()
-			got[i] = ask(cctx, name, b)
+			_ = contained(sup.log, name, func() { got[i] = ask(cctx, name, b) })
 		}()
 	}
 	wg.Wait()
 	return names, got
+}
+
+// contained runs f and turns a panic in it into an error, logged with its stack, so that a bug met while
+// handling one backend's answer costs that answer alone: the goroutines a handler starts are out of reach of
+// the handlers' recoverer, and a panic there would end the dispatcher with every backend's pods.
+func contained(log *slog.Logger, backendName string, f func()) (err error) {
+	defer func() {
+		if rec := recover(); rec != nil {
+			log.Error("panic while handling a backend's answer (a bug)", "backend", backendName, "panic", rec,
+				"stack", string(debug.Stack()))
+			err = fmt.Errorf("the dispatcher failed handling the answer of backend %q (a bug, logged with its stack)", backendName)
+		}
+	}()
+	f()
+	return nil
 }

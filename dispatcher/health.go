@@ -29,17 +29,19 @@ type Readiness struct {
 
 // BackendReadyz is one enabled backend as /readyz lists it.
 type BackendReadyz struct {
-	Name      string    `json:"name"`
-	State     string    `json:"state"` // "up" or "down"
-	Version   string    `json:"version,omitempty"`
-	Engine    string    `json:"engine,omitempty"`
-	LastError string    `json:"lastError,omitempty"`
-	Restarts  int       `json:"restarts"`
-	Since     time.Time `json:"since"` // when the state last changed
+	Name      string `json:"name"`
+	State     string `json:"state"` // "up", "degraded" (the process runs, its engine does not answer) or "down"
+	Version   string `json:"version,omitempty"`
+	Engine    string `json:"engine,omitempty"`
+	LastError string `json:"lastError,omitempty"`
+	// EngineError is why a degraded backend's engine check failed.
+	EngineError string    `json:"engineError,omitempty"`
+	Restarts    int       `json:"restarts"`
+	Since       time.Time `json:"since"` // when the process last went up or down
 }
 
 // Readiness reports whether the dispatcher can serve every pod: the journal is open and every enabled
-// backend is up.
+// backend is up with an engine that answers its health check.
 func (s *Server) Readiness() Readiness {
 	rd := Readiness{Ready: true, Journal: "ok", Backends: []BackendReadyz{}}
 	if err := s.journal.Check(); err != nil {
@@ -50,10 +52,15 @@ func (s *Server) Readiness() Readiness {
 	for _, st := range s.backends.States() {
 		b := BackendReadyz{Name: st.Name, State: "up", Version: st.Version, Engine: st.Engine, LastError: st.LastError,
 			Restarts: st.Restarts, Since: st.Since}
-		if !st.Up {
+		switch {
+		case !st.Up:
 			b.State = "down"
 			rd.Ready = false
 			rd.Reasons = append(rd.Reasons, fmt.Sprintf("backend %q is down: %s", st.Name, st.LastError))
+		case st.EngineError != "":
+			b.State, b.EngineError = "degraded", st.EngineError
+			rd.Ready = false
+			rd.Reasons = append(rd.Reasons, fmt.Sprintf("backend %q is degraded: its process runs but its engine does not answer: %s", st.Name, st.EngineError))
 		}
 		rd.Backends = append(rd.Backends, b)
 	}
@@ -75,7 +82,7 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 // separate metrics listener offers, so that it never exposes the interLink API.
 func (s *Server) OpsHandler() http.Handler {
 	r := chi.NewRouter()
-	r.Use(s.logRequests, s.recoverer)
+	r.Use(s.logRequests, s.access.middleware, s.recoverer)
 	r.Get("/healthz", s.healthz)
 	r.Get("/readyz", s.readyz)
 	if s.routes != nil {
@@ -90,17 +97,18 @@ func (s *Server) OpsHandler() http.Handler {
 // ServeOps serves OpsHandler on addr (metrics.listen) until ctx ends. ready, if not nil, is called with
 // the listener's address once it accepts.
 func (s *Server) ServeOps(ctx context.Context, addr string, ready func(net.Addr)) error {
-	l, err := net.Listen("tcp", addr)
+	l, err := listenTCP(addr, "metrics.listen", nil)
 	if err != nil {
-		return fmt.Errorf("cannot listen on %s (metrics.listen): %w", addr, err)
+		return err
 	}
-	srv := &http.Server{Handler: s.OpsHandler(), ReadHeaderTimeout: 30 * time.Second}
+	srv := s.httpServer(s.OpsHandler(), nil)
 	s.log.Info("serving metrics", "address", l.Addr().String())
 	if ready != nil {
 		ready(l.Addr())
 	}
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(l) }()
+	limited := s.limitConnections(l, "metrics")
+	go func() { errc <- srv.Serve(limited) }()
 	select {
 	case err := <-errc:
 		return fmt.Errorf("the metrics server stopped: %w", err)

@@ -31,6 +31,8 @@ type memBackend struct {
 	name string
 	caps backend.Capabilities
 	capa backend.Capacity
+	// capaErr set: Capacity fails, as a backend whose engine does not answer.
+	capaErr error
 
 	mu          sync.Mutex
 	pods        map[string]*v1.Pod
@@ -39,6 +41,7 @@ type memBackend struct {
 	deletes     []backend.DeleteRequest
 	statusCalls int
 	createDelay time.Duration
+	deleteDelay time.Duration // a graceful stop taking this long
 	statusDelay time.Duration
 	createErr   error
 	deleteErr   error
@@ -46,6 +49,8 @@ type memBackend struct {
 	logLines    []string
 	families    []*dto.MetricFamily // what Metrics answers
 	metricsErr  error
+
+	panics bool // set: Status and Capacity panic, as a bug met while handling their answers would
 
 	launchErr error // set: the next launches fail
 	launches  int
@@ -71,6 +76,12 @@ func (m *memBackend) Describe(context.Context) (backend.Description, error) {
 func (m *memBackend) Capacity(context.Context) (backend.Capacity, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if m.panics {
+		panic("capacity: a bug")
+	}
+	if m.capaErr != nil {
+		return backend.Capacity{}, m.capaErr
+	}
 	return m.capa, nil
 }
 
@@ -100,7 +111,17 @@ func (m *memBackend) Create(ctx context.Context, req backend.CreateRequest) (bac
 	return backend.CreateResult{RemoteID: m.ids[uid]}, nil
 }
 
-func (m *memBackend) Delete(_ context.Context, req backend.DeleteRequest) error {
+func (m *memBackend) Delete(ctx context.Context, req backend.DeleteRequest) error {
+	m.mu.Lock()
+	delay := m.deleteDelay
+	m.mu.Unlock()
+	if delay > 0 {
+		select {
+		case <-time.After(delay):
+		case <-ctx.Done():
+			return backend.Unavailable("delete cancelled")
+		}
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.deleteErr != nil {
@@ -115,8 +136,11 @@ func (m *memBackend) Delete(_ context.Context, req backend.DeleteRequest) error 
 func (m *memBackend) Status(ctx context.Context, pods []*v1.Pod) ([]interlink.PodStatus, error) {
 	m.mu.Lock()
 	m.statusCalls++
-	delay, serr := m.statusDelay, m.statusErr
+	delay, serr, panics := m.statusDelay, m.statusErr, m.panics
 	m.mu.Unlock()
+	if panics {
+		panic("status: a bug")
+	}
 	if delay > 0 {
 		select {
 		case <-time.After(delay):
@@ -134,6 +158,12 @@ func (m *memBackend) Status(ctx context.Context, pods []*v1.Pod) ([]interlink.Po
 	for i := len(pods) - 1; i >= 0; i-- {
 		p := pods[i]
 		st := interlink.PodStatus{PodUID: string(p.UID), PodName: p.Name, PodNamespace: p.Namespace}
+		if len(p.Spec.Containers) == 0 {
+			// Nothing to report a state for (FuzzAPI found the index below taking the process down); the
+			// dispatcher completes the answer as for any backend.
+			out = append(out, st)
+			continue
+		}
 		if _, ok := m.pods[string(p.UID)]; !ok {
 			st.Containers = []v1.ContainerStatus{{Name: p.Spec.Containers[0].Name, State: v1.ContainerState{
 				Terminated: &v1.ContainerStateTerminated{ExitCode: 1, Reason: "NotFound"}}}}
@@ -237,7 +267,7 @@ func (m *memBackend) revive() {
 
 // testEnv is a dispatcher over in-process backends, served by httptest.
 type testEnv struct {
-	t       *testing.T
+	t       testing.TB
 	cfg     Config
 	mems    map[string]*memBackend
 	journal *Journal
@@ -246,7 +276,7 @@ type testEnv struct {
 	http    *httptest.Server
 }
 
-func testConfig(t *testing.T, dataDir string, names ...string) Config {
+func testConfig(t testing.TB, dataDir string, names ...string) Config {
 	cfg := DefaultConfig()
 	cfg.DataDir = dataDir
 	cfg.Instance = "test"
@@ -259,7 +289,7 @@ func testConfig(t *testing.T, dataDir string, names ...string) Config {
 	return cfg
 }
 
-func quietLogger(t *testing.T) *slog.Logger {
+func quietLogger(t testing.TB) *slog.Logger {
 	if testing.Verbose() {
 		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
@@ -267,19 +297,19 @@ func quietLogger(t *testing.T) *slog.Logger {
 }
 
 // startEnv starts a dispatcher whose backends are the given memBackends, with cfg tweaked by edit.
-func startEnv(t *testing.T, cfg Config, mems map[string]*memBackend) *testEnv {
+func startEnv(t testing.TB, cfg Config, mems map[string]*memBackend) *testEnv {
 	t.Helper()
 	return startEnvPartial(t, cfg, mems)
 }
 
 // startEnvPartial is startEnv waiting only for the named backends to be up (all when none is named).
-func startEnvPartial(t *testing.T, cfg Config, mems map[string]*memBackend, waitUp ...string) *testEnv {
+func startEnvPartial(t testing.TB, cfg Config, mems map[string]*memBackend, waitUp ...string) *testEnv {
 	t.Helper()
 	return startEnvWith(t, cfg, mems, nil, waitUp...)
 }
 
 // startEnvWith is startEnvPartial with an observer.
-func startEnvWith(t *testing.T, cfg Config, mems map[string]*memBackend, obs Observer, waitUp ...string) *testEnv {
+func startEnvWith(t testing.TB, cfg Config, mems map[string]*memBackend, obs Observer, waitUp ...string) *testEnv {
 	t.Helper()
 	j, err := OpenJournal(cfg.DataDir)
 	if err != nil {
@@ -379,7 +409,7 @@ func createBody(p *v1.Pod) interlink.RetrievedPodData {
 	return interlink.RetrievedPodData{Pod: *p}
 }
 
-func tempDir(t *testing.T) string {
+func tempDir(t testing.TB) string {
 	d := filepath.Join(t.TempDir(), "data")
 	return d
 }

@@ -87,7 +87,9 @@ func (j *Journal) Get(uid string) (Entry, bool, error) {
 			return nil
 		}
 		found = true
-		return json.Unmarshal(b, &e)
+		var err error
+		e, err = decodeEntry(b)
+		return err
 	})
 	return e, found, err
 }
@@ -124,8 +126,8 @@ func (j *Journal) Update(uid string, f func(*Entry) bool) error {
 		if data == nil {
 			return nil
 		}
-		var e Entry
-		if err := json.Unmarshal(data, &e); err != nil {
+		e, err := decodeEntry(data)
+		if err != nil {
 			return err
 		}
 		if !f(&e) {
@@ -149,9 +151,9 @@ func (j *Journal) All() ([]Entry, error) {
 	var out []Entry
 	err := j.db.View(func(tx *bolt.Tx) error {
 		return tx.Bucket(podsBucket).ForEach(func(k, v []byte) error {
-			var e Entry
-			if err := json.Unmarshal(v, &e); err != nil {
-				return fmt.Errorf("journal entry %s is corrupt: %w", k, err)
+			e, err := decodeEntry(v)
+			if err != nil {
+				return fmt.Errorf("journal entry %q is corrupt: %w", k, err)
 			}
 			out = append(out, e)
 			return nil
@@ -173,8 +175,8 @@ func (j *Journal) SetStatuses(st map[string]interlink.PodStatus) error {
 			if data == nil {
 				continue
 			}
-			var e Entry
-			if err := json.Unmarshal(data, &e); err != nil {
+			e, err := decodeEntry(data)
+			if err != nil {
 				return err
 			}
 			e.LastStatus = &s
@@ -188,4 +190,13 @@ func (j *Journal) SetStatuses(st map[string]interlink.PodStatus) error {
 		}
 		return nil
 	})
+}
+
+// decodeEntry reads one journal record, the JSON form of an Entry.
+func decodeEntry(data []byte) (Entry, error) {
+	var e Entry
+	if err := json.Unmarshal(data, &e); err != nil {
+		return Entry{}, err
+	}
+	return e, nil
 }

@@ -37,7 +37,9 @@ type labEnv struct {
 	procs []*backend.Process
 }
 
-func startLab(t *testing.T, name string, conf map[string]any) *labEnv {
+// startLab starts the dispatcher over the real backend name with its config section conf; edits change the
+// dispatcher's config first (e.g. the backend's policy).
+func startLab(t *testing.T, name string, conf map[string]any, edits ...func(*Config)) *labEnv {
 	t.Helper()
 	bin := labtest.BuildBackend(t, "./cmd/backend-"+name)
 	cfg := testConfig(t, tempDir(t), name)
@@ -46,6 +48,9 @@ func startLab(t *testing.T, name string, conf map[string]any) *labEnv {
 	cfg.Backends[0].Config = conf
 	cfg.Supervision.BackoffInitial = 200 * time.Millisecond
 	cfg.Supervision.BackoffMax = time.Second
+	for _, edit := range edits {
+		edit(&cfg)
+	}
 
 	le := &labEnv{}
 	launch := func(ctx context.Context, spec LaunchSpec) (Instance, error) {

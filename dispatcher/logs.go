@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"time"
 
 	v1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/interlink-hq/interlink-dispatcher/shared/backend"
 	"github.com/interlink-hq/interlink-dispatcher/shared/interlink"
+	"github.com/interlink-hq/interlink-dispatcher/shared/pod"
 )
 
 // logs handles GET|POST /getLogs: one container's log as text/plain, flushed write by write when
@@ -37,11 +39,11 @@ func (s *Server) logs(w http.ResponseWriter, r *http.Request) {
 		httpError(w, r, http.StatusBadRequest, decodeError(what, body, errors.New("it is not a JSON object")))
 		return
 	}
-	info(r).setPod(req.PodUID, req.Namespace, req.PodName)
 	if msg := checkLogRequest(req); msg != "" {
 		httpError(w, r, http.StatusBadRequest, msg)
 		return
 	}
+	info(r).setPod(req.PodUID, req.Namespace, req.PodName)
 	// A pod for the router: the journal is keyed by UID, and routing reads no more than the identity.
 	p := &v1.Pod{ObjectMeta: metav1.ObjectMeta{UID: types.UID(req.PodUID), Namespace: req.Namespace, Name: req.PodName}}
 	name, e, _, err := s.locate(p)
@@ -63,7 +65,12 @@ func (s *Server) logs(w http.ResponseWriter, r *http.Request) {
 
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
-	fw := &flushWriter{w: w, rc: http.NewResponseController(w), flush: req.Opts.Follow}
+	fw := &flushWriter{w: w, rc: http.NewResponseController(w), flush: req.Opts.Follow, perWrite: s.cfg.Timeouts.Write}
+	if req.Opts.Follow {
+		// A followed log may wait for its next line for as long as the container is quiet: no deadline until
+		// a write, which then gets timeouts.write.
+		_ = fw.rc.SetWriteDeadline(time.Time{})
+	}
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
 	if req.Opts.Follow {
@@ -99,6 +106,13 @@ func checkLogRequest(req interlink.LogStruct) string {
 		return "SinceSeconds and SinceTime cannot be combined; give one of them"
 	case o.Tail < 0 || o.LimitBytes < 0 || o.SinceSeconds < 0:
 		return "Tail, Bytes and SinceSeconds must not be negative"
+	}
+	// The pod is found by its UID, but every name here reaches the engine: none may be malformed.
+	if err := pod.ValidIdentity(req.PodUID, req.Namespace, req.PodName, false); err != nil {
+		return err.Error()
+	}
+	if err := pod.ValidContainerName("ContainerName", req.ContainerName); err != nil {
+		return err.Error()
 	}
 	return ""
 }

@@ -111,6 +111,8 @@ type Metrics struct {
 	journalErrors   prometheus.Counter
 	reconciliations *prometheus.CounterVec
 	reconciledPods  *prometheus.CounterVec
+	connRefused     *prometheus.CounterVec
+	backendDegraded *prometheus.GaugeVec
 }
 
 // NewMetrics registers every series of the dispatcher configured by cfg. The backends' series start at
@@ -148,6 +150,7 @@ func NewMetrics(cfg Config, build BuildInfo, log *slog.Logger) *Metrics {
 	m.httpRespSize = histogram("http_response_size_bytes", "Response body sizes, by route pattern.", sizes, "route")
 
 	m.backendUp = gauge("backend_up", "1 while the backend process is running and has described itself, else 0.", "backend")
+	m.backendDegraded = gauge("backend_degraded", "1 while the backend process is up but its engine does not answer the health check (Capacity every supervision.health_interval), else 0.", "backend")
 	m.backendRestarts = counter("backend_restarts_total", "Launches of a backend after it exited or failed to start.", "backend")
 	m.backendLastRestart = gauge("backend_last_restart_timestamp_seconds", "Unix time of the backend's last restart (0: never restarted).", "backend")
 	m.rpcDuration = histogram("backend_rpc_duration_seconds", "Duration of calls on a backend's contract, by method.", latency, "backend", "method")
@@ -171,21 +174,27 @@ func NewMetrics(cfg Config, build BuildInfo, log *slog.Logger) *Metrics {
 	m.reconciliations = counter("reconciliations_total", "Reconciliations of the journal with a backend's pods, by outcome (ok, error).", "backend", "outcome")
 	m.reconciledPods = counter("reconciled_pods_total", "Pods reconciliation adopted (found on the backend, not in the journal) or found missing (journaled, gone from the backend).", "backend", "result")
 
+	m.connRefused = counter("connections_refused_total", "Connections closed at once because their client already held limits.max_connections_per_client, by listener (tcp, unix, metrics).", "listener")
+
 	buildInfo := gauge("build_info", "Always 1; the labels say which build runs.", "version", "commit", "goversion")
 	buildInfo.WithLabelValues(build.Version, build.Commit, build.GoVersion).Set(1)
 
 	m.all = []prometheus.Collector{
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), buildInfo,
 		m.httpRequests, m.httpDuration, m.httpInFlight, m.httpReqSize, m.httpRespSize,
-		m.backendUp, m.backendRestarts, m.backendLastRestart, m.rpcDuration, m.rpcErrors,
+		m.backendUp, m.backendDegraded, m.backendRestarts, m.backendLastRestart, m.rpcDuration, m.rpcErrors,
 		m.podCreates, m.podDeletes, m.createToRunning,
 		m.capCPU, m.capMem, m.capPods, m.capAcc,
-		m.routed, m.journalWrites, m.journalErrors, m.reconciliations, m.reconciledPods,
+		m.routed, m.journalWrites, m.journalErrors, m.reconciliations, m.reconciledPods, m.connRefused,
 		podsCollector{m},
 	}
 	m.reg.MustRegister(m.all...)
+	for _, l := range []string{"tcp", "unix", "metrics"} {
+		m.connRefused.WithLabelValues(l)
+	}
 	for _, b := range m.backends {
 		m.backendUp.WithLabelValues(b).Set(0)
+		m.backendDegraded.WithLabelValues(b).Set(0)
 		m.backendRestarts.WithLabelValues(b)
 		m.backendLastRestart.WithLabelValues(b)
 		for _, o := range []string{OutcomeOK, OutcomeDuplicate, OutcomeRejected, OutcomeUnavailable, OutcomeError} {
@@ -261,6 +270,7 @@ func (m *Metrics) Request(r RequestInfo) {
 // BackendUp implements Observer. A backend going down loses its capacity series: the ping leaves it out
 // too, and a stale capacity would mislead.
 func (m *Metrics) BackendUp(name string, up bool) {
+	m.backendDegraded.WithLabelValues(name).Set(0) // a new process is checked afresh; a down one is not degraded
 	if up {
 		m.backendUp.WithLabelValues(name).Set(1)
 		return
@@ -476,4 +486,16 @@ func withBackendLabel(labels []*dto.LabelPair, name string) []*dto.LabelPair {
 	out = append(out, &dto.LabelPair{Name: proto.String("backend"), Value: proto.String(name)})
 	sort.Slice(out, func(i, j int) bool { return out[i].GetName() < out[j].GetName() })
 	return out
+}
+
+// ConnectionRefused implements Observer.
+func (m *Metrics) ConnectionRefused(listener string) { m.connRefused.WithLabelValues(listener).Inc() }
+
+// BackendHealth implements Observer.
+func (m *Metrics) BackendHealth(name string, healthy bool) {
+	v := 1.0
+	if healthy {
+		v = 0
+	}
+	m.backendDegraded.WithLabelValues(name).Set(v)
 }

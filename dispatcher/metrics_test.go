@@ -37,7 +37,7 @@ type samples struct {
 	text  string
 }
 
-func parseScrape(t *testing.T, text string) samples {
+func parseScrape(t testing.TB, text string) samples {
 	t.Helper()
 	p := expfmt.NewTextParser(model.UTF8Validation)
 	fams, err := p.TextToMetricFamilies(strings.NewReader(text))
@@ -85,7 +85,7 @@ func (s samples) get(name string, labels ...string) (float64, bool) {
 }
 
 // must is get failing the test when the series is absent.
-func (s samples) must(t *testing.T, name string, labels ...string) float64 {
+func (s samples) must(t testing.TB, name string, labels ...string) float64 {
 	t.Helper()
 	v, ok := s.get(name, labels...)
 	if !ok {
@@ -109,14 +109,14 @@ func (s samples) grep(name string) string {
 }
 
 // want fails the test unless the series has value v.
-func (s samples) want(t *testing.T, v float64, name string, labels ...string) {
+func (s samples) want(t testing.TB, v float64, name string, labels ...string) {
 	t.Helper()
 	if got := s.must(t, name, labels...); got != v {
 		t.Fatalf("%s%v = %v, want %v:\n%s", name, labels, got, v, s.grep(name))
 	}
 }
 
-func scrapeURL(t *testing.T, url string) samples {
+func scrapeURL(t testing.TB, url string) samples {
 	t.Helper()
 	resp, err := http.Get(url)
 	if err != nil {

@@ -41,6 +41,12 @@ type Observer interface {
 	JournalWrite(d time.Duration, err error)
 	// Reconciled is one reconciliation of a backend's List with the journal.
 	Reconciled(name string, adopted, missing int, err error)
+	// ConnectionRefused is a connection closed at once because its client holds
+	// limits.max_connections_per_client already; listener is "tcp", "unix" or "metrics".
+	ConnectionRefused(listener string)
+	// BackendHealth is a backend's engine check (its Capacity every supervision.health_interval) starting to
+	// fail (false) or answering again (true).
+	BackendHealth(name string, healthy bool)
 }
 
 // RequestInfo describes one finished HTTP request.
@@ -91,6 +97,8 @@ func (NopObserver) PodDeleted(string, string)                        {}
 func (NopObserver) PodRunning(string, time.Duration)                 {}
 func (NopObserver) JournalWrite(time.Duration, error)                {}
 func (NopObserver) Reconciled(string, int, int, error)               {}
+func (NopObserver) ConnectionRefused(string)                         {}
+func (NopObserver) BackendHealth(string, bool)                       {}
 
 // observed times every call of a backend for the Observer.
 type observed struct {

@@ -47,6 +47,10 @@ func (s *Server) reconcile(ctx context.Context, name string, b backend.Backend) 
 		has[rec.UID] = true
 		e, ok := byUID[rec.UID]
 		switch {
+		case !ok && s.isAbandonedOn(name, rec.UID):
+			// Not adopted: applyReconcile deletes it (see createAgain).
+			writes = append(writes, reconcileWrite{adopt: true, Entry: Entry{UID: rec.UID, Backend: name,
+				Namespace: rec.Namespace, Name: rec.Name}})
 		case !ok:
 			created := rec.Created
 			if created.IsZero() {
@@ -80,7 +84,7 @@ func (s *Server) reconcile(ctx context.Context, name string, b backend.Backend) 
 	if len(writes) > 0 {
 		// Entries may have changed since All (a create, a delete): write only over what is still there or absent.
 		start := time.Now()
-		err = s.applyReconcile(writes)
+		err = s.applyReconcile(ctx, b, writes)
 		s.obs.JournalWrite(time.Since(start), err)
 		if err != nil {
 			return adopted, missing, fmt.Errorf("cannot update the journal: %w", err)
@@ -90,13 +94,18 @@ func (s *Server) reconcile(ctx context.Context, name string, b backend.Backend) 
 }
 
 // applyReconcile writes reconciliation results without undoing a delete or create that happened meanwhile:
-// an adoption does not overwrite an entry that appeared, and a mark does not resurrect a deleted entry.
-func (s *Server) applyReconcile(writes []reconcileWrite) error {
+// an adoption does not overwrite an entry that appeared, and a mark does not resurrect a deleted entry. A
+// pod to adopt whose create was refused while its backend was down is deleted from b instead.
+func (s *Server) applyReconcile(ctx context.Context, b backend.Backend, writes []reconcileWrite) error {
 	for _, w := range writes {
 		unlock := s.locks.lock(w.UID)
 		_, found, err := s.journal.Get(w.UID)
 		switch {
 		case err != nil:
+		case w.adopt && !found && s.isAbandonedOn(w.Backend, w.UID):
+			// A pod whose create was answered with an error while its backend was down (perhaps while
+			// this reconciliation waited for the pod's lock): deleted, never adopted.
+			s.undoAbandoned(ctx, b, w.Entry)
 		case w.adopt && !found:
 			err = s.journal.Put(w.Entry)
 		case !w.adopt && found:
@@ -117,4 +126,28 @@ func (s *Server) applyReconcile(writes []reconcileWrite) error {
 type reconcileWrite struct {
 	Entry
 	adopt bool
+}
+
+func (s *Server) isAbandonedOn(name, uid string) bool {
+	_, ok := s.abandonedOn(name, uid)
+	return ok
+}
+
+// undoAbandoned deletes from its backend a pod whose create was answered with an error while the backend
+// was down (see createAgain); the caller holds the pod's lock and found no journal entry for it.
+func (s *Server) undoAbandoned(ctx context.Context, b backend.Backend, e Entry) {
+	p, ok := s.abandonedOn(e.Backend, e.UID)
+	if !ok {
+		return
+	}
+	dctx, cancel := context.WithTimeout(ctx, s.cfg.Timeouts.Delete)
+	defer cancel()
+	if err := b.Delete(dctx, backend.DeleteRequest{Pod: p, GracePeriod: 0}); err != nil {
+		s.log.Error("could not delete a pod whose create was refused while its backend was down; retrying at the next reconciliation",
+			"backend", e.Backend, "pod_uid", e.UID, "namespace", e.Namespace, "name", e.Name, "error", err)
+		return
+	}
+	s.forgetAbandoned(e.UID)
+	s.log.Warn("deleted a pod whose create was refused while its backend was down", "backend", e.Backend,
+		"pod_uid", e.UID, "namespace", e.Namespace, "name", e.Name)
 }

@@ -5,11 +5,12 @@ package dispatcher
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
+	"log"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"sync"
@@ -34,7 +35,8 @@ type Options struct {
 	Backends *Supervisor
 	Logger   *slog.Logger
 	Observer Observer // nil observes nothing
-	// Validate defaults to shared/pod.Validate.
+	// Validate defaults to shared/pod.Validate. Each backend's policy (Config.Backends[].Policy) is checked
+	// beside it whatever it is.
 	Validate ValidateFunc
 	// Routes, if set, adds routes beside the interLink API (e.g. /metrics, /healthz).
 	Routes func(chi.Router)
@@ -49,9 +51,15 @@ type Server struct {
 	log      *slog.Logger
 	obs      Observer
 	validate ValidateFunc
+	policies map[string]backendPolicy // by backend name: what the operator allows its pods on the host
 	routes   func(chi.Router)
+	access   *accessControl
 
 	locks uidLocks
+
+	// abandoned are pods whose create lost its answer with the backend down for good: see createAgain.
+	abandonedMu sync.Mutex
+	abandoned   map[string]abandonedPod
 
 	// draining is cancelled when shutdown starts: followed log streams never end by themselves, so they end
 	// there rather than hold the shutdown for its whole timeout.
@@ -78,11 +86,15 @@ func NewServer(o Options) (*Server, error) {
 	}
 	s := &Server{
 		cfg: o.Config, journal: o.Journal, backends: o.Backends, log: o.Logger, obs: o.Observer,
-		validate: o.Validate, routes: o.Routes,
+		validate: o.Validate, policies: policies(o.Config.Backends), routes: o.Routes,
 		router:     NewRouter(o.Config.Routing, o.Config.Backends),
 		lastStatus: map[string]interlink.PodStatus{}, seenRunning: map[string]bool{},
 	}
 	s.draining, s.stopDraining = context.WithCancel(context.Background())
+	var err error
+	if s.access, err = newAccessControl(o.Config, o.Logger); err != nil {
+		return nil, err
+	}
 	entries, err := o.Journal.All()
 	if err != nil {
 		return nil, fmt.Errorf("cannot read the journal: %w; move the file %s aside to start afresh (pods are found again through the backends)", err, filepath.Join(o.Config.DataDir, "journal.db"))
@@ -110,28 +122,35 @@ func (s *Server) Serve(ctx context.Context, ready func(addrs []net.Addr)) error 
 		}
 	}
 	if s.cfg.Listen.TCP != "" {
-		l, err := net.Listen("tcp", s.cfg.Listen.TCP)
+		var tc *tls.Config
+		if s.cfg.Listen.TLS.CertFile != "" {
+			var err error
+			if tc, err = serverTLS(s.cfg.Listen.TLS); err != nil {
+				return fmt.Errorf("config key listen.tls: %w", err)
+			}
+		}
+		l, err := listenTCP(s.cfg.Listen.TCP, "listen.tcp", nil)
 		if err != nil {
-			return fmt.Errorf("cannot listen on %s (listen.tcp): %w", s.cfg.Listen.TCP, err)
+			return err
+		}
+		// The connection limit sits under TLS: a refused connection costs no handshake, and the HTTP server
+		// still sees the *tls.Conn it needs for r.TLS.
+		l = s.limitConnections(l, "tcp")
+		if tc != nil {
+			l = tls.NewListener(l, tc)
 		}
 		lns = append(lns, l)
 	}
-	if path := s.cfg.Listen.Unix; path != "" {
-		if err := removeStaleSocket(path); err != nil {
+	if s.cfg.Listen.Unix != "" {
+		l, err := listenUnix(s.cfg.Listen)
+		if err != nil {
 			closeAll()
 			return err
 		}
-		l, err := net.Listen("unix", path)
-		if err != nil {
-			closeAll()
-			return fmt.Errorf("cannot listen on the unix socket %s (listen.unix): %w", path, err)
-		}
-		lns = append(lns, l)
+		lns = append(lns, s.limitConnections(l, "unix"))
 	}
 
-	srv := &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 30 * time.Second, BaseContext: func(net.Listener) context.Context {
-		return context.WithoutCancel(ctx)
-	}}
+	srv := s.httpServer(s.Handler(), ctx)
 	errc := make(chan error, len(lns))
 	addrs := make([]net.Addr, 0, len(lns))
 	for _, l := range lns {
@@ -164,12 +183,18 @@ func (s *Server) Serve(ctx context.Context, ready func(addrs []net.Addr)) error 
 	return err
 }
 
+// httpErrorLog sends what net/http reports about connections (a failed TLS handshake: a client certificate
+// of another CA, plain HTTP on the TLS port) to the dispatcher's log rather than to stderr unformatted.
+func (s *Server) httpErrorLog() *log.Logger {
+	return slog.NewLogLogger(s.log.With("component", "http").Handler(), slog.LevelWarn)
+}
+
 // removeStaleSocket removes a socket file left by a previous run, but never another kind of file, and
 // refuses a socket someone still listens on.
 func removeStaleSocket(path string) error {
 	fi, err := os.Lstat(path)
 	if errors.Is(err, os.ErrNotExist) {
-		return os.MkdirAll(filepath.Dir(path), 0o755)
+		return nil
 	}
 	if err != nil {
 		return fmt.Errorf("cannot check the unix socket path %s (listen.unix): %w", path, err)

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/go-chi/chi/v5"
+	v1 "k8s.io/api/core/v1"
 )
 
 // Serve answers on TCP and on the unix socket at once, and removes the socket when it stops.
@@ -88,5 +89,34 @@ func TestPanicBecomes500(t *testing.T) {
 	// The server still serves.
 	if code, _ := e.do("GET", "/status", "[]"); code != 200 {
 		t.Fatalf("after a panic: %d", code)
+	}
+}
+
+// A panic met while handling one backend's answer, in the goroutines a status batch or the ping starts (out of
+// the handlers' recoverer's reach), costs that answer alone: the pod gets its last known status, the ping
+// leaves the backend out, and the dispatcher goes on serving.
+func TestPanicInBackendFanOutIsContained(t *testing.T) {
+	cfg := testConfig(t, tempDir(t), "alpha")
+	mem := newMem("alpha")
+	e := startEnv(t, cfg, map[string]*memBackend{"alpha": mem})
+	p := testPod("uid-panic", "panic", "main")
+	if code, body := e.do("POST", "/create", createBody(p)); code != 200 {
+		t.Fatalf("create: %d %s", code, body)
+	}
+	mem.mu.Lock()
+	mem.panics = true
+	mem.mu.Unlock()
+	code, body := e.do("POST", "/status", []*v1.Pod{p})
+	if code != 200 || !strings.Contains(body, "uid-panic") {
+		t.Fatalf("status while the backend's answer panics: %d %s", code, body)
+	}
+	if code, body := e.do("GET", "/status", nil); code != 200 {
+		t.Fatalf("ping while the backend's answer panics: %d %s", code, body)
+	}
+	mem.mu.Lock()
+	mem.panics = false
+	mem.mu.Unlock()
+	if code, _ := e.do("POST", "/status", []*v1.Pod{p}); code != 200 {
+		t.Fatalf("after the panics: %d", code)
 	}
 }

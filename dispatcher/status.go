@@ -41,6 +41,7 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 		httpError(w, r, http.StatusBadRequest, "the status request must be a JSON array of pods ([] for the ping)")
 		return
 	}
+	s.answerWithin(w, max(s.cfg.Timeouts.Status, s.cfg.Timeouts.Ping))
 	if len(pods) == 0 {
 		writeJSON(w, s.ping(r.Context()))
 		return
@@ -48,6 +49,11 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 	for i, p := range pods {
 		if p == nil || p.UID == "" {
 			httpError(w, r, http.StatusBadRequest, fmt.Sprintf("pod %d of the status request has no metadata.uid; send the pods with their UIDs", i))
+			return
+		}
+		// As for /delete: a malformed identity never named a pod here, and must not reach an engine.
+		if err := pod.ValidIdentity(string(p.UID), p.Namespace, p.Name, false); err != nil {
+			httpError(w, r, http.StatusBadRequest, fmt.Sprintf("pod %d of the status request: %v", i, err))
 			return
 		}
 	}
@@ -97,7 +103,11 @@ func (s *Server) statuses(ctx context.Context, pods []*v1.Pod) []interlink.PodSt
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			got, err := s.backendStatus(ctx, name, g.pods)
+			var got []*interlink.PodStatus
+			var err error
+			if perr := contained(s.log, name, func() { got, err = s.backendStatus(ctx, name, g.pods) }); perr != nil {
+				got, err = nil, perr
+			}
 			for k, i := range g.idx {
 				p := pods[i]
 				switch {

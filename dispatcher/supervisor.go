@@ -45,6 +45,9 @@ type BackendState struct {
 	LastError string    `json:"lastError,omitempty"`
 	Restarts  int       `json:"restarts"`
 	Since     time.Time `json:"since"` // when Up last changed
+	// EngineError is why the last health check of a backend that is up failed ("" while it answers): the
+	// process runs, but its engine does not answer.
+	EngineError string `json:"engineError,omitempty"`
 }
 
 // Supervisor runs every enabled backend, restarts one that exits with a doubling, capped backoff, and
@@ -52,8 +55,10 @@ type BackendState struct {
 type Supervisor struct {
 	launch Launcher
 	cfg    SupervisionConfig
-	log    *slog.Logger
-	obs    Observer
+	// healthTimeout bounds each health check (timeouts.ping: the same Capacity call the ping makes).
+	healthTimeout time.Duration
+	log           *slog.Logger
+	obs           Observer
 	// OnUp runs (in its own goroutine) each time a backend comes up, with a context cancelled when that
 	// process goes away; the server reconciles the journal with the backend's List there.
 	OnUp func(ctx context.Context, name string, b backend.Backend)
@@ -73,6 +78,8 @@ type slot struct {
 	lastErr  error
 	restarts int
 	since    time.Time
+	// engineErr is the failure of the last health check of the running process; nil while it answers.
+	engineErr error
 }
 
 // NewSupervisor prepares (without starting) the enabled backends of cfg.
@@ -80,7 +87,7 @@ func NewSupervisor(cfg Config, launch Launcher, log *slog.Logger, obs Observer) 
 	if obs == nil {
 		obs = NopObserver{}
 	}
-	s := &Supervisor{launch: launch, cfg: cfg.Supervision, log: log, obs: obs, slots: map[string]*slot{}}
+	s := &Supervisor{launch: launch, cfg: cfg.Supervision, healthTimeout: cfg.Timeouts.Ping, log: log, obs: obs, slots: map[string]*slot{}}
 	for _, b := range cfg.Backends {
 		if !b.IsEnabled() {
 			continue
@@ -201,6 +208,15 @@ func (s *Supervisor) serve(ctx context.Context, sl *slot, inst Instance, desc ba
 	if s.OnUp != nil {
 		go s.OnUp(upCtx, name, b)
 	}
+	healthDone := make(chan struct{})
+	go func() {
+		defer close(healthDone)
+		s.watchHealth(upCtx, sl, b)
+	}()
+	defer func() {
+		cancel()
+		<-healthDone // no check of this process outlives it
+	}()
 	select {
 	case <-inst.Done():
 		err := fmt.Errorf("backend %q exited; the dispatcher is restarting it", name)
@@ -222,7 +238,46 @@ func (sl *slot) setDown(err error) {
 	if sl.b != nil {
 		sl.since = time.Now()
 	}
-	sl.b, sl.lastErr = nil, err
+	sl.b, sl.lastErr, sl.engineErr = nil, err, nil
+}
+
+// watchHealth asks the running backend b for its Capacity, which reaches its engine, at once and then every
+// supervision.health_interval, each within timeouts.ping, until ctx ends: a process that runs while its
+// engine does not answer is degraded, which /readyz reports.
+func (s *Supervisor) watchHealth(ctx context.Context, sl *slot, b backend.Backend) {
+	name := sl.spec.Name
+	t := time.NewTicker(s.cfg.HealthInterval)
+	defer t.Stop()
+	for {
+		cctx, cancel := context.WithTimeout(ctx, s.healthTimeout)
+		_, err := b.Capacity(cctx)
+		cancel()
+		if ctx.Err() != nil {
+			return
+		}
+		if err != nil && cctx.Err() != nil {
+			err = fmt.Errorf("its engine did not answer within %s (timeouts.ping): %w", s.healthTimeout, err)
+		}
+		sl.mu.Lock()
+		was := sl.engineErr
+		if sl.b != nil {
+			sl.engineErr = err
+		}
+		sl.mu.Unlock()
+		switch {
+		case err != nil && was == nil:
+			s.log.Warn("backend degraded: its engine does not answer", "backend", name, "error", err)
+			s.obs.BackendHealth(name, false)
+		case err == nil && was != nil:
+			s.log.Info("backend's engine answers again", "backend", name)
+			s.obs.BackendHealth(name, true)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }
 
 // Backend returns the named backend and its capabilities if it is up. The error is a KindUnavailable
@@ -240,6 +295,61 @@ func (s *Supervisor) Backend(name string) (backend.Backend, backend.Capabilities
 	return sl.b, sl.desc.Capabilities, nil
 }
 
+// Exited tells whether the process behind b (a backend Backend handed out) has exited, waiting up to
+// within for it to be seen gone: a call that failed because its process died lost its answer, which a
+// backend's own refusal did not.
+func (s *Supervisor) Exited(b backend.Backend, within time.Duration) bool {
+	inst := instanceOf(b)
+	if inst == nil {
+		return false
+	}
+	select {
+	case <-inst.Done():
+		return true
+	default:
+	}
+	if within <= 0 {
+		return false
+	}
+	t := time.NewTimer(within)
+	defer t.Stop()
+	select {
+	case <-inst.Done():
+		return true
+	case <-t.C:
+		return false
+	}
+}
+
+// Replaced waits until backend name is up in another process than the one behind prev, and returns it.
+func (s *Supervisor) Replaced(ctx context.Context, name string, prev backend.Backend) (backend.Backend, error) {
+	old := instanceOf(prev)
+	for {
+		b, _, err := s.Backend(name)
+		if err == nil && instanceOf(b) != old {
+			return b, nil
+		}
+		if err != nil && backend.KindOf(err) == backend.KindInvalid {
+			return nil, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, backend.Unavailable("backend %q is not back up (%v)", name, ctx.Err())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// instanceOf is the process behind a Backend the supervisor handed out, nil for any other Backend.
+func instanceOf(b backend.Backend) Instance {
+	if o, ok := b.(observed); ok {
+		if inst, ok := o.Backend.(Instance); ok {
+			return inst
+		}
+	}
+	return nil
+}
+
 // Names lists the enabled backends in config order.
 func (s *Supervisor) Names() []string { return append([]string(nil), s.order...) }
 
@@ -255,6 +365,9 @@ func (s *Supervisor) States() []BackendState {
 		}
 		if sl.lastErr != nil {
 			st.LastError = sl.lastErr.Error()
+		}
+		if sl.engineErr != nil {
+			st.EngineError = sl.engineErr.Error()
 		}
 		sl.mu.RUnlock()
 		out = append(out, st)

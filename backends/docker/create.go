@@ -142,7 +142,7 @@ type podPlan struct {
 
 // plan materialises the pod's volumes and checks that every container's env resolves, so that a pod that
 // cannot run is refused by Create rather than failing later. Mounts are resolved when each container is
-// created, as the kubelet does: a subPath may name what an earlier container makes.
+// created and started, as the kubelet does: a subPath may name what an earlier container makes.
 func (b *Backend) plan(rec *record) (*podPlan, error) {
 	p := rec.Pod
 	objs := pod.NewObjects(rec.Containers)
@@ -258,7 +258,7 @@ func (b *Backend) containerConfig(ctx context.Context, plan *podPlan, c *v1.Cont
 		}
 	}
 	hc.Mounts = append(hc.Mounts, shimMounts...)
-	mounts, err := pod.Mounts(c, plan.volumes)
+	mounts, err := b.pinMounts(p, c, plan)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -274,6 +274,18 @@ func (b *Backend) containerConfig(ctx context.Context, plan *podPlan, c *v1.Cont
 		hc.Mounts = append(hc.Mounts, mount.Mount{Type: mount.TypeBind, Source: m.Source, Target: m.Target, ReadOnly: m.ReadOnly})
 	}
 	return cfg, hc, nil
+}
+
+// pinMounts resolves the volumeMounts of c and binds its subPaths, resolved beneath their volumes now,
+// onto their pinned targets in the pod directory, which the engine is given as bind sources. It runs right
+// before every create and start of a run of c, so a subPath that an init container or an earlier run
+// replaced by a symbolic link out of its volume is refused then, and a later swap changes nothing mounted.
+func (b *Backend) pinMounts(p *v1.Pod, c *v1.Container, plan *podPlan) ([]pod.Mount, error) {
+	mounts, err := pod.Mounts(c, plan.volumes, pod.PinDir(b.podDir(string(p.UID)), c.Name))
+	if err != nil {
+		return nil, err
+	}
+	return mounts, pod.PinSubPaths(c.Name, mounts)
 }
 
 // user is the Docker user of c: runAsUser and runAsGroup from the container's or the pod's security

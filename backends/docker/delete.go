@@ -54,6 +54,11 @@ func (b *Backend) Delete(ctx context.Context, req backend.DeleteRequest) error {
 		}
 	}
 	b.stopRunner(uid)
+	// Held while the pod goes, so that the runner of another process on this data directory (an older one
+	// still alive) makes nothing for it meanwhile, and then finds it gone.
+	if unlockDir, err := pod.LockDir(b.podDir(uid)); err == nil {
+		defer unlockDir()
+	}
 	if err := b.removePod(ctx, uid, grace); err != nil {
 		return err
 	}
@@ -115,7 +120,7 @@ func (b *Backend) removePod(ctx context.Context, uid string, grace time.Duration
 	if len(errs) > 0 {
 		return errors.Join(errs...)
 	}
-	if err := os.RemoveAll(b.podDir(uid)); err != nil {
+	if err := pod.RemoveDir(b.podDir(uid)); err != nil {
 		return backend.Errorf(backend.KindInternal, "cannot remove the pod directory: %w", err)
 	}
 	return nil

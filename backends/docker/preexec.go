@@ -83,15 +83,19 @@ func (r *runner) launchPreExec(text, pauseID string) time.Duration {
 	hc := &container.HostConfig{
 		NetworkMode: container.NetworkMode("container:" + pauseID),
 		IpcMode:     container.IpcMode("container:" + pauseID),
-		// The mesh bootstrap configures interfaces and routes of the pod's own network namespace.
-		CapAdd:    []string{"NET_ADMIN", "NET_RAW"},
-		LogConfig: container.LogConfig{Type: "json-file", Config: map[string]string{"max-size": "1m"}},
+		CapAdd:      preExecCapabilities(p),
+		LogConfig:   container.LogConfig{Type: "json-file", Config: map[string]string{"max-size": "1m"}},
 		Mounts: []mount.Mount{{Type: mount.TypeBind, Source: script, Target: "/.interlink-dispatcher/pre-exec.sh",
 			ReadOnly: true}},
+	}
+	unlock, ok := r.lockRecorded()
+	if !ok {
+		return 0 // the next step ends the runner
 	}
 	cctx, cancel := createContext(ctx)
 	resp, err := r.b.cli.ContainerCreate(cctx, cfg, hc, &network.NetworkingConfig{}, nil, containerName(p, "pre-exec", 0))
 	cancel()
+	unlock()
 	if err != nil {
 		r.failAll(pod.ReasonCreateContainerError, "cannot create the pre-exec helper: "+err.Error())
 		return pollInterval
@@ -151,4 +155,14 @@ func (b *Backend) stopHelpers(ctx context.Context, pc *podContainers) {
 			_ = b.cli.ContainerStop(ctx, run.ID, container.StopOptions{Timeout: &timeout})
 		}
 	}
+}
+
+// preExecCapabilities are what the pre-exec helper is given: NET_ADMIN and NET_RAW, for the mesh bootstrap
+// that configures interfaces and routes of the pod's own network namespace, but nothing for a hostNetwork
+// pod, whose namespace is the host's: there they would act on the host's network, which no policy granted.
+func preExecCapabilities(p *v1.Pod) []string {
+	if p.Spec.HostNetwork {
+		return nil
+	}
+	return []string{"NET_ADMIN", "NET_RAW"}
 }

@@ -3,6 +3,9 @@ package docker
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"io/fs"
+	"os"
 	"testing"
 	"time"
 
@@ -10,6 +13,7 @@ import (
 
 	v1 "k8s.io/api/core/v1"
 
+	"github.com/interlink-hq/interlink-dispatcher/shared/backend"
 	"github.com/interlink-hq/interlink-dispatcher/shared/conformance"
 	"github.com/interlink-hq/interlink-dispatcher/shared/interlink"
 	"github.com/interlink-hq/interlink-dispatcher/shared/pod"
@@ -97,4 +101,42 @@ func callCount(t *testing.T, b *Backend, call string) uint64 {
 		}
 	}
 	return 0
+}
+
+// An older backend process still running beside a new one on the same data directory (as one whose
+// dispatcher was SIGKILLed did, before backends died with their dispatcher) never brings back a pod the
+// new one deleted: its runner finds the pod's record gone and ends, re-creating neither the pause
+// container, nor the containers, nor the pod's directory.
+func TestOldRunnerNeverResurrectsDeletedPod(t *testing.T) {
+	t.Parallel()
+	old := newBackend(t, nil)
+	p := conformance.NewPod("crashloop", conformance.ShellContainer("main", "exit 1"))
+	p.Spec.RestartPolicy = v1.RestartPolicyAlways
+	create(t, old, p, conformance.Objects{})
+	waitFor(t, old, p, "a restart", func(st interlink.PodStatus) bool { return status(st, "main").RestartCount >= 1 })
+
+	replacement := startBackend(t, old.env)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := replacement.Delete(ctx, backend.DeleteRequest{Pod: p}); err != nil {
+		t.Fatal(err)
+	}
+	// Longer than restart_backoff_max (4s), twice: the old runner has woken up since.
+	time.Sleep(10 * time.Second)
+	pc, err := old.listPod(ctx, string(p.UID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pc.pause != nil || len(pc.runs) != 0 {
+		t.Errorf("the deleted pod is back on the engine: pause %v, runs %v", pc.pause != nil, pc.runs)
+	}
+	if _, err := os.Stat(old.podDir(string(p.UID))); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("the deleted pod's directory is back: %v", err)
+	}
+	old.mu.Lock()
+	left := old.runners[string(p.UID)]
+	old.mu.Unlock()
+	if left != nil {
+		t.Error("the old backend still supervises the deleted pod")
+	}
 }

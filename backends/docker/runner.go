@@ -91,6 +91,10 @@ func (r *runner) run() {
 		if r.ctx.Err() != nil {
 			return
 		}
+		if errors.Is(err, errNotRecorded) {
+			log.Info("the pod is no longer recorded (deleted); its supervision ends and nothing is re-created for it")
+			return
+		}
 		if err != nil {
 			log.Warn("pod supervision step failed; retrying", "err", err)
 			wait = 5 * time.Second
@@ -118,6 +122,9 @@ func (r *runner) run() {
 // until a container changes) and whether the pod has finished for good.
 func (r *runner) step() (time.Duration, bool, error) {
 	ctx, p := r.ctx, r.rec.Pod
+	if !r.recorded() {
+		return 0, false, errNotRecorded
+	}
 	if r.plan == nil {
 		plan, err := r.b.plan(r.rec)
 		if err != nil {
@@ -185,7 +192,7 @@ func (r *runner) containers(pc *podContainers, pauseID string) (time.Duration, b
 		}
 		switch info.phase() {
 		case runPending:
-			return 0, false, r.start(last.ID)
+			return r.startCreated(c, last), false, nil
 		case runRunning:
 			r.watch(last.ID)
 			return 0, false, nil
@@ -226,9 +233,7 @@ func (r *runner) containers(pc *podContainers, pauseID string) (time.Duration, b
 		switch info.phase() {
 		case runPending:
 			allDone = false
-			if err := r.start(last.ID); err != nil {
-				return 0, false, err
-			}
+			soonest(r.startCreated(c, last))
 			continue
 		case runRunning:
 			allDone = false
@@ -254,6 +259,13 @@ func (r *runner) containers(pc *podContainers, pauseID string) (time.Duration, b
 
 // ensurePause returns the pod's pause container, started; it makes a new one if it is gone.
 func (r *runner) ensurePause(pc *podContainers) (string, error) {
+	if pc.pause == nil || pc.pause.State != "running" && !r.finished(pc) {
+		unlock, ok := r.lockRecorded()
+		if !ok {
+			return "", errNotRecorded
+		}
+		defer unlock()
+	}
 	if pc.pause == nil {
 		id, err := r.b.createPause(r.ctx, r.rec.Pod, r.plan.volumes)
 		if err != nil {
@@ -269,6 +281,42 @@ func (r *runner) ensurePause(pc *podContainers) (string, error) {
 		}
 	}
 	return pc.pause.ID, nil
+}
+
+// errNotRecorded ends a runner whose pod is no longer the backend's: Delete unregistered the runner, or the
+// pod's record is gone from the data directory.
+var errNotRecorded = errors.New("the pod is no longer recorded")
+
+// lockRecorded takes the pod directory's lock, which Delete holds while it removes the pod, and returns its
+// release if the pod is still the runner's to run (see recorded); otherwise it returns false, holding
+// nothing. The runner holds it around each thing it (re-)creates or starts on its own (the pause
+// container, a container's attempt, a start), so that nothing is made for a pod once a Delete, of this
+// process or of another on the same data directory, has begun removing it.
+func (r *runner) lockRecorded() (func(), bool) {
+	unlock, err := pod.LockDir(r.b.podDir(string(r.rec.Pod.UID)))
+	if err != nil {
+		return nil, false
+	}
+	if !r.recorded() {
+		unlock()
+		return nil, false
+	}
+	return unlock, true
+}
+
+// recorded tells whether the runner may still make or start anything for its pod: it is the pod's
+// registered runner, not stopped, and the pod's record is on disk. Delete unregisters the runner (under
+// b.mu, read here), cancels it and waits for it to end before it lists what to remove.
+func (r *runner) recorded() bool {
+	uid := string(r.rec.Pod.UID)
+	r.b.mu.Lock()
+	current := r.b.runners[uid] == r
+	r.b.mu.Unlock()
+	if !current || r.ctx.Err() != nil {
+		return false
+	}
+	_, err := os.Stat(filepath.Join(r.b.podDir(uid), recordFile))
+	return err == nil
 }
 
 // finished tells a pod whose pause was stopped because it finished from one whose pause died.
@@ -332,12 +380,17 @@ func (r *runner) launch(c *v1.Container, role string, attempt int, pauseID strin
 	if err != nil {
 		return r.fail(c, attempt, pod.ReasonCreateContainerError, err.Error())
 	}
+	unlock, ok := r.lockRecorded()
+	if !ok {
+		return 0 // the next step ends the runner
+	}
 	start := time.Now()
 	// A create is never abandoned halfway: were the runner stopped (by Delete) during the call, the engine
 	// could finish making a container after Delete listed the pod's containers, and leave it behind.
 	cctx, cancel := createContext(ctx)
 	resp, err := r.b.cli.ContainerCreate(cctx, cfg, hc, &network.NetworkingConfig{}, nil, containerName(p, c.Name, attempt))
 	cancel()
+	unlock()
 	r.b.metrics.observe("container_create", start, err)
 	if cerrdefs.IsConflict(err) {
 		return time.Second // made by an earlier step that did not see it listed yet; the next step will
@@ -357,9 +410,31 @@ func (r *runner) launch(c *v1.Container, role string, attempt int, pauseID strin
 	return 0
 }
 
+// startCreated starts a run that was created but never started (a backend stopped in between): its
+// subPaths are bound again first, resolved now. A refusal is recorded like a failed launch and retried after
+// its back-off, whose length startCreated returns.
+func (r *runner) startCreated(c *v1.Container, run container.Summary) time.Duration {
+	attempt := attemptOf(run)
+	if f, ok := r.failures[c.Name]; ok && f.attempt == attempt && time.Now().Before(f.retryAt) {
+		return time.Until(f.retryAt)
+	}
+	if _, err := r.b.pinMounts(r.rec.Pod, c, r.plan); err != nil {
+		return r.fail(c, attempt, pod.ReasonCreateContainerError, err.Error())
+	}
+	r.b.setError(string(r.rec.Pod.UID), c.Name, attempt, "", "")
+	delete(r.failures, c.Name)
+	_ = r.start(run.ID)
+	return 0
+}
+
 func (r *runner) start(id string) error {
+	unlock, ok := r.lockRecorded()
+	if !ok {
+		return errNotRecorded
+	}
 	start := time.Now()
 	err := r.b.cli.ContainerStart(r.ctx, id, container.StartOptions{})
+	unlock()
 	r.b.metrics.observe("container_start", start, err)
 	r.b.inspects.forget(id)
 	r.watch(id)

@@ -234,7 +234,7 @@ func TestSymlinkSubPathEscapeRefused(t *testing.T) {
 		w := status(st, "victim").State.Waiting
 		return w != nil && w.Reason == "CreateContainerError"
 	})
-	if msg := status(st, "victim").State.Waiting.Message; !strings.Contains(msg, "escapes its volume") {
+	if msg := status(st, "victim").State.Waiting.Message; !strings.Contains(msg, "leads outside the volume") {
 		t.Errorf("message %q", msg)
 	}
 }

@@ -204,6 +204,11 @@ func (b *Backend) hostInfo(ctx context.Context) (libpod.Info, error) {
 
 // Capacity reports the Podman host's CPUs and memory, and the configured pod limit.
 func (b *Backend) Capacity(ctx context.Context) (backend.Capacity, error) {
+	// The host's figures are asked once, but the dispatcher reads Capacity as the engine's health too: the
+	// service must answer now, and its ping is the cheap question.
+	if _, err := b.api.Ping(ctx); err != nil {
+		return backend.Capacity{}, engineError(err)
+	}
 	info, err := b.hostInfo(ctx)
 	if err != nil {
 		return backend.Capacity{}, engineError(err)

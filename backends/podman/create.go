@@ -41,11 +41,15 @@ func (b *Backend) Create(ctx context.Context, req backend.CreateRequest) (backen
 	r := &record{Pod: p.DeepCopy(), Containers: req.Containers, PodName: podmanName(p), Created: time.Now().UTC()}
 	prep, err := b.prepare(r, true)
 	if err != nil {
-		_ = os.RemoveAll(b.podDir(uid))
+		_ = pod.RemoveDir(b.podDir(uid))
 		return backend.CreateResult{}, backend.Invalid("%v", err)
 	}
+	if err := os.MkdirAll(b.podDir(uid), 0o700); err != nil {
+		_ = pod.RemoveDir(b.podDir(uid))
+		return backend.CreateResult{}, backend.Errorf(backend.KindInternal, "cannot create the pod's directory: %v", err)
+	}
 	if err := b.save(r); err != nil {
-		_ = os.RemoveAll(b.podDir(uid))
+		_ = pod.RemoveDir(b.podDir(uid))
 		return backend.CreateResult{}, backend.Errorf(backend.KindInternal, "%v", err)
 	}
 	b.records[uid] = r
@@ -86,6 +90,8 @@ type containerPlan struct {
 	spec libpod.ContainerSpec
 	// shim is what the shim runs and watches; its Argv is resolved at launch, once the image is present.
 	shim shim.Spec
+	// mounts are the container's volume mounts; their subPaths are pinned right before each start.
+	mounts []pod.Mount
 }
 
 // prepare builds every container's spec, after materialising the pod's volumes when materialize is set
@@ -106,7 +112,7 @@ func (b *Backend) prepare(r *record, materialize bool) (*prepared, error) {
 	out := &prepared{vols: vols}
 	add := func(cs []v1.Container, role string) error {
 		for i := range cs {
-			spec, err := b.containerSpec(p, &cs[i], role, r.PodName, vols, objs)
+			spec, mounts, err := b.containerSpec(p, &cs[i], role, r.PodName, vols, objs)
 			if err != nil {
 				return err
 			}
@@ -118,7 +124,7 @@ func (b *Backend) prepare(r *record, materialize bool) (*prepared, error) {
 			if err := check.Validate(); err != nil {
 				return fmt.Errorf("container %q: %w", cs[i].Name, err)
 			}
-			out.specs = append(out.specs, containerPlan{c: &cs[i], role: role, spec: spec, shim: ss})
+			out.specs = append(out.specs, containerPlan{c: &cs[i], role: role, spec: spec, shim: ss, mounts: mounts})
 		}
 		return nil
 	}

@@ -2,7 +2,6 @@ package podman
 
 import (
 	"context"
-	"os"
 	"time"
 
 	"github.com/interlink-hq/interlink-dispatcher/backends/podman/libpod"
@@ -24,6 +23,11 @@ func (b *Backend) Delete(ctx context.Context, req backend.DeleteRequest) error {
 	}
 	b.stopWatch(uid)
 	b.stopLaunch(uid)
+	// Held while the pod goes, so that the launch of another process on this data directory (an older one
+	// still alive) makes nothing for it meanwhile, and then finds it gone.
+	if unlockDir, err := pod.LockDir(b.podDir(uid)); err == nil {
+		defer unlockDir()
+	}
 	grace := req.GracePeriod
 	if grace < 0 {
 		grace = 0
@@ -37,7 +41,7 @@ func (b *Backend) Delete(ctx context.Context, req backend.DeleteRequest) error {
 	b.mu.Lock()
 	delete(b.records, uid)
 	b.mu.Unlock()
-	if err := os.RemoveAll(b.podDir(uid)); err != nil {
+	if err := pod.RemoveDir(b.podDir(uid)); err != nil {
 		return backend.Errorf(backend.KindInternal, "the pod's containers are removed but its files in %s are not: %v", b.podDir(uid), err)
 	}
 	b.podLog(req.Pod).Info("pod deleted")

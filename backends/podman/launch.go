@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strconv"
 	"time"
 
@@ -72,6 +74,10 @@ func (b *Backend) launch(ctx context.Context, r *record, prep *prepared) {
 		if err == nil || ctx.Err() != nil {
 			return
 		}
+		if errors.Is(err, errNotRecorded) {
+			log.Info("the pod is no longer recorded (deleted); its launch ends and nothing is re-created for it")
+			return
+		}
 		var u *libpod.UnavailableError
 		if !errors.As(err, &u) {
 			// Never silent: the containers not yet made show the reason in Status.
@@ -94,6 +100,9 @@ func (b *Backend) launch(ctx context.Context, r *record, prep *prepared) {
 func (b *Backend) fail(r *record, name string, f failure) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	if b.records[string(r.Pod.UID)] != r {
+		return // deleted: its directory must not come back
+	}
 	if r.Failures == nil {
 		r.Failures = map[string]failure{}
 	}
@@ -109,14 +118,57 @@ func (b *Backend) fail(r *record, name string, f failure) {
 func (b *Backend) update(r *record, change func(*record)) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	if b.records[string(r.Pod.UID)] != r {
+		return // deleted: its directory must not come back
+	}
 	change(r)
 	if err := b.save(r); err != nil {
 		b.podLog(r.Pod).Error("cannot update a pod record", "err", err)
 	}
 }
 
+// errNotRecorded ends a launch whose pod is no longer the backend's (see recorded).
+var errNotRecorded = errors.New("the pod is no longer recorded")
+
+// lockRecorded takes the pod directory's lock, which Delete holds while it removes the pod, and returns its
+// release if the launch may still make or start anything for r's pod (see recorded); otherwise false,
+// holding nothing. A launch holds it around each thing it makes or starts, so that nothing is made for a
+// pod once a Delete, of this process or of another on the same data directory, has begun removing it.
+func (b *Backend) lockRecorded(ctx context.Context, r *record) (func(), bool) {
+	unlock, err := pod.LockDir(b.podDir(string(r.Pod.UID)))
+	if err != nil {
+		return nil, false
+	}
+	if !b.recorded(ctx, r) {
+		unlock()
+		return nil, false
+	}
+	return unlock, true
+}
+
+// recorded tells whether a launch may still work for r's pod: it has not been stopped, r is still the
+// pod's record in memory (under b.mu, which Delete takes to drop it) and on disk (a pod whose directory
+// another process removed is never brought back).
+func (b *Backend) recorded(ctx context.Context, r *record) bool {
+	if ctx.Err() != nil {
+		return false
+	}
+	uid := string(r.Pod.UID)
+	b.mu.Lock()
+	current := b.records[uid] == r
+	b.mu.Unlock()
+	if !current {
+		return false
+	}
+	_, err := os.Stat(filepath.Join(b.podDir(uid), recordFile))
+	return err == nil
+}
+
 func (b *Backend) launchOnce(ctx context.Context, r *record, prep *prepared) error {
 	p := r.Pod
+	if !b.recorded(ctx, r) {
+		return errNotRecorded
+	}
 
 	// Images first: a pod whose image cannot be had is not created at all.
 	pulled := map[string]bool{}
@@ -154,7 +206,13 @@ func (b *Backend) launchOnce(ctx context.Context, r *record, prep *prepared) err
 		return err
 	}
 	if len(pods) == 0 {
-		if _, err := b.api.PodCreate(ctx, b.podSpec(p, r.PodName)); err != nil {
+		unlock, ok := b.lockRecorded(ctx, r)
+		if !ok {
+			return errNotRecorded
+		}
+		_, err := b.api.PodCreate(ctx, b.podSpec(p, r.PodName))
+		unlock()
+		if err != nil {
 			if isTransient(err) {
 				return err
 			}
@@ -183,6 +241,9 @@ func (b *Backend) launchOnce(ctx context.Context, r *record, prep *prepared) err
 		if _, ok := byName[cp.c.Name]; ok {
 			continue
 		}
+		if !b.recorded(ctx, r) {
+			return errNotRecorded
+		}
 		img, err := b.api.ImageInspect(ctx, cp.spec.Image)
 		if err != nil {
 			if isTransient(err) {
@@ -203,6 +264,8 @@ func (b *Backend) launchOnce(ctx context.Context, r *record, prep *prepared) err
 			b.failAll(ctx, r, cp.c.Name, err)
 			return nil
 		}
+		// A failure recorded by an earlier launch no longer describes the container made now.
+		b.clearFailure(r, cp.c.Name)
 	}
 
 	for _, cp := range prep.specs {
@@ -218,11 +281,8 @@ func (b *Backend) launchOnce(ctx context.Context, r *record, prep *prepared) err
 		if cp.role != pod.RoleContainer {
 			continue
 		}
-		if err := b.api.ContainerStart(ctx, cp.spec.Name); err != nil {
-			if isTransient(err) {
-				return err
-			}
-			b.fail(r, cp.c.Name, failure{Reason: pod.ReasonStartError, Message: err.Error(), Terminated: true})
+		if _, err := b.start(ctx, r, cp); err != nil {
+			return err
 		}
 	}
 	b.update(r, func(r *record) { r.Launched = true })
@@ -282,13 +342,8 @@ func (b *Backend) runInit(ctx context.Context, r *record, cp containerPlan) (ok 
 			delay = min(2*delay, 5*time.Minute)
 		}
 		if ins.State.Status != "running" {
-			if err := b.api.ContainerStart(ctx, name); err != nil {
-				if isTransient(err) {
-					return false, err
-				}
-				b.fail(r, cp.c.Name, failure{Reason: pod.ReasonStartError, Message: err.Error(), Terminated: true})
-				b.update(r, func(r *record) { r.InitFailed = cp.c.Name })
-				return false, nil
+			if started, err := b.start(ctx, r, cp); err != nil || !started {
+				return false, err
 			}
 		}
 		if _, err := b.api.ContainerWait(ctx, name, "exited", "stopped"); err != nil {
@@ -297,6 +352,60 @@ func (b *Backend) runInit(ctx context.Context, r *record, cp containerPlan) (ok 
 		if ins, err = b.api.ContainerInspect(ctx, name); err != nil {
 			return false, err
 		}
+	}
+}
+
+// subPathRefused is a subPath that start would not bind: the container's failure, not an engine's.
+type subPathRefused struct{ err error }
+
+func (e subPathRefused) Error() string { return e.err.Error() }
+
+// start binds the container's subPaths, resolved beneath their volumes now, onto the pinned targets its
+// spec mounts, then starts it. It runs before every start the backend makes, so a subPath that an init
+// container (or an earlier run) replaced by a symbolic link out of its volume is refused, with reason
+// CreateContainerError; Podman's own restarts of a container reuse the pinned mounts, which a later swap
+// inside the volume does not change. Both happen under the pod directory's lock and only while the pod is
+// still recorded (errNotRecorded otherwise), so a pod being deleted never gets a container started again.
+// started is false when the container could not start; why is recorded
+// (an init container that cannot start ends the pod, except a refused subPath, which waits as in Kubernetes).
+func (b *Backend) start(ctx context.Context, r *record, cp containerPlan) (started bool, err error) {
+	unlock, ok := b.lockRecorded(ctx, r)
+	if !ok {
+		return false, errNotRecorded
+	}
+	err = pod.PinSubPaths(cp.c.Name, cp.mounts)
+	if err == nil {
+		err = b.api.ContainerStart(ctx, cp.spec.Name)
+	} else {
+		err = subPathRefused{err}
+	}
+	unlock()
+	var refused subPathRefused
+	if errors.As(err, &refused) {
+		b.fail(r, cp.c.Name, failure{Reason: pod.ReasonCreateContainerError, Message: refused.err.Error()})
+		return false, nil
+	}
+	if err != nil {
+		if isTransient(err) {
+			return false, err
+		}
+		b.fail(r, cp.c.Name, failure{Reason: pod.ReasonStartError, Message: err.Error(), Terminated: true})
+		if cp.role == pod.RoleInit {
+			b.update(r, func(r *record) { r.InitFailed = cp.c.Name })
+		}
+		return false, nil
+	}
+	b.clearFailure(r, cp.c.Name)
+	return true, nil
+}
+
+// clearFailure forgets the failure recorded for container name, if any.
+func (b *Backend) clearFailure(r *record, name string) {
+	b.mu.Lock()
+	_, ok := r.Failures[name]
+	b.mu.Unlock()
+	if ok {
+		b.update(r, func(r *record) { delete(r.Failures, name) })
 	}
 }
 

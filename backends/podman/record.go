@@ -67,11 +67,12 @@ func (b *Backend) podsDir() string { return filepath.Join(b.env.DataDir, "pods")
 
 func (b *Backend) podDir(uid string) string { return filepath.Join(b.podsDir(), uid) }
 
-// save writes r atomically, so a crash leaves the previous record or the new one.
+// save writes r atomically, so a crash leaves the previous record or the new one. It never makes the pod's
+// directory (Create does): a pod deleted meanwhile stays deleted.
 func (b *Backend) save(r *record) error {
 	dir := b.podDir(string(r.Pod.UID))
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return fmt.Errorf("cannot create the pod's directory %s: %w", dir, err)
+	if _, err := os.Stat(dir); err != nil {
+		return fmt.Errorf("cannot record the pod: its directory %s is gone (the pod was deleted): %w", dir, err)
 	}
 	data, err := json.Marshal(r)
 	if err != nil {

@@ -2,6 +2,8 @@ package podman
 
 import (
 	"context"
+	"errors"
+	"io/fs"
 	"log/slog"
 	"os"
 	"strings"
@@ -137,5 +139,46 @@ func waitForOn(t *testing.T, b backend.Backend, p *v1.Pod, timeout time.Duration
 			t.Fatalf("pod %s: %s did not happen within %v; last status: %s", p.Name, what, timeout, describe(st))
 		}
 		time.Sleep(300 * time.Millisecond)
+	}
+}
+
+// An older backend still running beside a new one on the same data directory (as one whose dispatcher
+// was SIGKILLed did, before backends died with their dispatcher) never brings back a pod the new one
+// deleted: its launch, retrying a failing init container, finds the pod's record gone and ends, making
+// neither Podman objects nor the pod's directory again.
+func TestOldLaunchNeverResurrectsDeletedPod(t *testing.T) {
+	t.Parallel()
+	env := testEnv(t)
+	old := newTestBackend(t, env)
+	p := newPod("init-loop", busybox("main", "echo never"))
+	p.Spec.InitContainers = []v1.Container{busybox("setup", "exit 1")}
+	p.Spec.RestartPolicy = v1.RestartPolicyAlways
+	create(t, old, p)
+	waitForOn(t, old, p, time.Minute, "an init restart", func(st interlink.PodStatus) bool {
+		return len(st.InitContainers) == 1 && st.InitContainers[0].RestartCount >= 1
+	})
+
+	replacement := newTestBackend(t, env)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := replacement.Delete(ctx, backend.DeleteRequest{Pod: p}); err != nil {
+		t.Fatal(err)
+	}
+	// Past the old launch's next retries (2 s, then 4 s).
+	time.Sleep(10 * time.Second)
+	uid := string(p.UID)
+	ctrs, err := old.api.ContainerList(ctx, old.podLabels(uid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pods, err := old.api.PodList(ctx, old.podLabels(uid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ctrs) != 0 || len(pods) != 0 {
+		t.Errorf("the deleted pod is back on the engine: %d containers, %d pods", len(ctrs), len(pods))
+	}
+	if _, err := os.Stat(old.podDir(uid)); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("the deleted pod's directory is back: %v", err)
 	}
 }

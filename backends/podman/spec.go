@@ -85,11 +85,13 @@ func (b *Backend) podSpec(p *v1.Pod, name string) libpod.PodSpec {
 	return spec
 }
 
-// containerSpec is the Podman container of c in the pod named podName. Errors name the field at fault.
-func (b *Backend) containerSpec(p *v1.Pod, c *v1.Container, role, podName string, vols map[string]*pod.Volume, objs *pod.Objects) (libpod.ContainerSpec, error) {
+// containerSpec is the Podman container of c in the pod named podName, with its volume mounts, whose
+// subPaths must be pinned (pod.PinSubPaths) before each start: the spec binds their pinned targets. Errors
+// name the field at fault.
+func (b *Backend) containerSpec(p *v1.Pod, c *v1.Container, role, podName string, vols map[string]*pod.Volume, objs *pod.Objects) (libpod.ContainerSpec, []pod.Mount, error) {
 	env, err := pod.ResolveEnv(p, c, objs)
 	if err != nil {
-		return libpod.ContainerSpec{}, fmt.Errorf("container %q: %w", c.Name, err)
+		return libpod.ContainerSpec{}, nil, fmt.Errorf("container %q: %w", c.Name, err)
 	}
 	lookup := pod.EnvLookup(env)
 	spec := libpod.ContainerSpec{
@@ -108,9 +110,9 @@ func (b *Backend) containerSpec(p *v1.Pod, c *v1.Container, role, podName string
 		spec.Env[e.Name] = e.Value
 	}
 
-	mounts, err := pod.Mounts(c, vols)
+	mounts, err := pod.Mounts(c, vols, pod.PinDir(b.podDir(string(p.UID)), c.Name))
 	if err != nil {
-		return libpod.ContainerSpec{}, err
+		return libpod.ContainerSpec{}, nil, err
 	}
 	for _, m := range mounts {
 		mode := "rw"
@@ -119,7 +121,7 @@ func (b *Backend) containerSpec(p *v1.Pod, c *v1.Container, role, podName string
 		}
 		if m.Volume.Kind == pod.KindEmptyDir && m.Volume.Medium == v1.StorageMediumMemory {
 			if m.SubPath != "" {
-				return libpod.ContainerSpec{}, fmt.Errorf("container %q mounts the medium: Memory emptyDir %q with a subPath, which the podman backend cannot do (Podman 4.3 volumes have no subPath); mount the whole volume", c.Name, m.Volume.Name)
+				return libpod.ContainerSpec{}, nil, fmt.Errorf("container %q mounts the medium: Memory emptyDir %q with a subPath, which the podman backend cannot do (Podman 4.3 volumes have no subPath); mount the whole volume", c.Name, m.Volume.Name)
 			}
 			spec.Volumes = append(spec.Volumes, &libpod.NamedVolume{Name: volumeName(podName, m.Volume.Name), Dest: m.Target, Options: []string{mode}})
 			continue
@@ -180,7 +182,7 @@ func (b *Backend) containerSpec(p *v1.Pod, c *v1.Container, role, podName string
 
 	user, err := userSpec(p, c)
 	if err != nil {
-		return libpod.ContainerSpec{}, err
+		return libpod.ContainerSpec{}, nil, err
 	}
 	spec.User = user
 	if sc := c.SecurityContext; sc != nil {
@@ -197,7 +199,7 @@ func (b *Backend) containerSpec(p *v1.Pod, c *v1.Container, role, podName string
 		}
 	}
 	spec.Stdin, spec.Terminal = c.Stdin, c.TTY
-	return spec, nil
+	return spec, mounts, nil
 }
 
 // shimStopMargin is how long the engine waits past the grace period before it kills a container's shim.

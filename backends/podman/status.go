@@ -198,6 +198,9 @@ func (b *Backend) initStatus(ctx context.Context, c *v1.Container, lc *libpod.Li
 			return pod.Waiting(c, pod.ReasonUnknown, err.Error(), restarts)
 		}
 		if ins.State.StartedAt.IsZero() {
+			if f, ok := snap.failures[c.Name]; ok {
+				return pod.WithLastState(f.status(c, restarts), last)
+			}
 			return pod.WithLastState(pod.Waiting(c, pod.ReasonPodInitializing, "", restarts), last)
 		}
 		t := b.termination(ins, lc, c.Name)
@@ -205,6 +208,9 @@ func (b *Backend) initStatus(ctx context.Context, c *v1.Container, lc *libpod.Li
 			return pod.WithLastState(pod.Waiting(c, pod.ReasonCrashLoopBackOff, messageBackOff, restarts), &t)
 		}
 		return pod.WithLastState(pod.Terminated(c, t, restarts), last)
+	}
+	if f, ok := snap.failures[c.Name]; ok {
+		return pod.WithLastState(f.status(c, restarts), last) // created, and never started
 	}
 	return pod.WithLastState(pod.Waiting(c, pod.ReasonPodInitializing, "", restarts), last)
 }
@@ -229,7 +235,7 @@ func (b *Backend) regularStatus(ctx context.Context, c *v1.Container, lc *libpod
 			return pod.Waiting(c, pod.ReasonUnknown, err.Error(), 0)
 		}
 		if ins.State.StartedAt.IsZero() {
-			return notCreated(c, snapshot{}, initsDone)
+			return notCreated(c, snap, initsDone)
 		}
 		t := b.termination(ins, lc, c.Name)
 		if pod.ShouldRestart(snap.policy, int(t.ExitCode)) {
@@ -239,7 +245,7 @@ func (b *Backend) regularStatus(ctx context.Context, c *v1.Container, lc *libpod
 		}
 		return pod.WithLastState(pod.Terminated(c, t, ins.RestartCount), b.lastRun(ctx, ins, false))
 	}
-	return notCreated(c, snapshot{}, initsDone)
+	return notCreated(c, snap, initsDone)
 }
 
 // termination reads a finished run from an inspect, with the reason and message the shim left when it

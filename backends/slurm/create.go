@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	v1 "k8s.io/api/core/v1"
@@ -52,32 +53,32 @@ func (b *Backend) Create(ctx context.Context, req backend.CreateRequest) (backen
 		// An earlier Create stopped while sbatch ran: a job may exist without its id recorded.
 		b.cancelByName(uid)
 	}
-	if err := os.RemoveAll(dir); err != nil {
+	if err := pod.RemoveDir(dir); err != nil {
 		return backend.CreateResult{}, backend.Errorf(backend.KindInternal, "cannot clear the pod's directory: %w", err)
 	}
 
 	rec, err = b.prepare(p, req, dir)
 	if err != nil {
-		_ = os.RemoveAll(dir)
+		_ = pod.RemoveDir(dir)
 		if backend.KindOf(err) == backend.KindInternal && !isBackendError(err) {
 			return backend.CreateResult{}, backend.Errorf(backend.KindInternal, "cannot write the pod's job: %w", err)
 		}
 		return backend.CreateResult{}, err
 	}
 	if err := os.WriteFile(filepath.Join(dir, submittingFile), nil, 0o644); err != nil {
-		_ = os.RemoveAll(dir)
+		_ = pod.RemoveDir(dir)
 		return backend.CreateResult{}, backend.Errorf(backend.KindInternal, "cannot write the pod's directory: %w", err)
 	}
 	jobID, err := b.submit(ctx, uid, dir)
 	if err != nil {
-		_ = os.RemoveAll(dir)
+		_ = pod.RemoveDir(dir)
 		return backend.CreateResult{}, err
 	}
 	rec.JobID = jobID
 	if err := writeRecord(dir, rec); err != nil {
 		// Without its record the job could never be found again: do not leave it running.
 		_ = b.cancelJob(jobID)
-		_ = os.RemoveAll(dir)
+		_ = pod.RemoveDir(dir)
 		return backend.CreateResult{}, backend.Errorf(backend.KindInternal, "cannot record job %s in the pod's directory, so it was cancelled: %w", jobID, err)
 	}
 	_ = os.Remove(filepath.Join(dir, submittingFile))
@@ -144,7 +145,7 @@ func (b *Backend) prepare(p *v1.Pod, req backend.CreateRequest, dir string) (*po
 	// The shim stops each container within its grace; the runtime's own stop waits 5 s more.
 	grace := shimGrace(pod.GracePeriod(p), time.Duration(b.cfg.KillWait))
 	job := &jobScript{
-		Bash: b.cfg.Bash, Dir: dir, UID: string(p.UID), Runtime: rtName, Flags: flags,
+		Bash: b.cfg.Bash, Dir: dir, UID: string(p.UID), Runtime: rtName, Flags: flags, Shim: b.cfg.Shim,
 		Grace: grace + 5*time.Second, KillWait: time.Duration(b.cfg.KillWait), Backoff: time.Duration(b.cfg.RestartBackoff),
 		MaxBackoff: time.Duration(b.cfg.MaxRestartBackoff), PullRetries: b.cfg.PullRetries,
 	}
@@ -179,7 +180,7 @@ func (b *Backend) prepare(p *v1.Pod, req backend.CreateRequest, dir string) (*po
 			return nil, backend.Invalid("container %q: %v", c.Name, err)
 		}
 		lookup := pod.EnvLookup(env)
-		mounts, err := pod.Mounts(c, vols)
+		mounts, err := pod.Mounts(c, vols, pod.PinDir(dir, c.Name))
 		if err != nil {
 			return nil, invalid(err)
 		}
@@ -232,7 +233,8 @@ func (b *Backend) prepare(p *v1.Pod, req backend.CreateRequest, dir string) (*po
 		} else {
 			rec.Containers = append(rec.Containers, c.Name)
 		}
-		job.Containers = append(job.Containers, scriptContainer{Name: c.Name, Init: e.init, Policy: ctrPolicy, Script: cs})
+		job.Containers = append(job.Containers, scriptContainer{Name: c.Name, Init: e.init, Policy: ctrPolicy, Script: cs,
+			Pin: pinText(b.cfg.Shim, c.Name, mounts)})
 	}
 
 	if ip := pod.PodIP(p); ip != "" {
@@ -271,6 +273,22 @@ func (b *Backend) prepare(p *v1.Pod, req backend.CreateRequest, dir string) (*po
 		}
 	}
 	return rec, nil
+}
+
+// pinText is the shell text the job runs before every start of a container, restarts included: one
+// `interlink-shim pin` per subPath, which resolves it beneath its volume on the compute node at that moment
+// and binds it onto the pinned target the runtime mounts (pod.Mount.Source). It is "" when the container has
+// no subPath.
+func pinText(shimPath, container string, mounts []pod.Mount) string {
+	var lines []string
+	for _, m := range mounts {
+		if m.PinRoot == "" {
+			continue
+		}
+		lines = append(lines, shellJoin([]string{shimPath, "pin", container, m.Volume.Name, m.PinRoot, m.SubPath, m.Source,
+			strconv.FormatUint(uint64(m.PinPerm), 8)}))
+	}
+	return strings.Join(lines, " &&\n  ")
 }
 
 // mpiLauncher returns the shell text that slurm-job.vk.io/mpi-flags puts before every container's command:

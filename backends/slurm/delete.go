@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/interlink-hq/interlink-dispatcher/shared/backend"
+	"github.com/interlink-hq/interlink-dispatcher/shared/pod"
 )
 
 // Delete implements backend.Backend. A running job is signalled with SIGTERM (scancel --signal=TERM --full,
@@ -86,11 +87,11 @@ func (b *Backend) stopJob(ctx context.Context, rec *podRecord, dir string, grace
 }
 
 func (b *Backend) removeDir(dir string) error {
-	err := os.RemoveAll(dir)
+	err := pod.RemoveDir(dir)
 	if err != nil {
 		// A process of the ending job may still write into it: try once more.
 		time.Sleep(500 * time.Millisecond)
-		err = os.RemoveAll(dir)
+		err = pod.RemoveDir(dir)
 	}
 	if err != nil {
 		return backend.Errorf(backend.KindInternal, "cannot remove the pod's directory %s: %w", dir, err)

@@ -17,6 +17,7 @@ import (
 	"github.com/interlink-hq/interlink-dispatcher/shared/conformance"
 	"github.com/interlink-hq/interlink-dispatcher/shared/interlink"
 	"github.com/interlink-hq/interlink-dispatcher/shared/labtest"
+	"github.com/interlink-hq/interlink-dispatcher/shared/pod"
 	"github.com/interlink-hq/interlink-dispatcher/shared/shim/shimtest"
 )
 
@@ -43,7 +44,8 @@ func labRoot(t testing.TB) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
+	// pod.RemoveDir: a pinned subPath left mounted below must not let the removal reach into its volume.
+	t.Cleanup(func() { _ = pod.RemoveDir(dir) })
 	return dir
 }
 

@@ -93,6 +93,21 @@ run_ctr() {
     return 1
   fi
   while :; do
+    # Every start binds the container's subPaths anew, resolved now: one that an init container or an
+    # earlier run replaced by a symbolic link out of its volume is refused (see interlink-shim pin).
+    if ! "${fn}_pin" > "$d/pin.out" 2>&1; then
+      now
+      put "$d/message" "$(tail -c 4000 "$d/pin.out")"
+      if [ -n "$TERMINATING" ]; then
+        put "$d/state" "terminated 1 $NOW $NOW $restarts CreateContainerError"
+        return 1
+      fi
+      put "$d/state" "waiting CreateContainerError $restarts"
+      pause "$backoff"
+      next_backoff
+      continue
+    fi
+    rm -f "$d/message"
     now
     started=$NOW
     put "$d/state" "running $started $restarts"
@@ -211,6 +226,7 @@ finish() {
     code=$(exit_code "$(basename "$(dirname "$f")")")
     if [ -n "$code" ] && [ "$code" -gt "$highest" ]; then highest=$code; fi
   done
+  if [ -d subpaths ]; then "$SHIM" unpin-all "$POD_DIR/subpaths" >&2; fi
   now
   put job.finished "$NOW $highest"
   exit "$highest"
@@ -223,11 +239,14 @@ type scriptContainer struct {
 	Init   bool
 	Policy string // Never, OnFailure or Always
 	Script containerScript
+	// Pin binds the container's subPaths before each of its starts (see pinText); "" when it has none.
+	Pin string
 }
 
 // jobScript holds everything the job script is made of.
 type jobScript struct {
 	Bash        string
+	Shim        string // the interlink-shim binary on the compute node
 	Dir         string
 	UID         string
 	Runtime     string
@@ -265,6 +284,7 @@ func (j *jobScript) render() string {
 	}
 	fmt.Fprintf(&b, "#\n# The job of pod UID %s, written by the interlink-dispatcher SLURM backend (runtime %s).\n\n", j.UID, j.Runtime)
 	fmt.Fprintf(&b, "POD_DIR=%s\n", shellQuote(j.Dir))
+	fmt.Fprintf(&b, "SHIM=%s\n", shellQuote(j.Shim))
 	grace := j.Grace
 	if j.KillWait > 0 && grace > j.KillWait-2*time.Second {
 		// SLURM kills every process of a stopping job KillWait after its SIGTERM: a container still stopping
@@ -282,6 +302,11 @@ func (j *jobScript) render() string {
 	for i, c := range j.Containers {
 		fn := "c" + strconv.Itoa(i)
 		fmt.Fprintf(&b, "\n# %s container %s\n", map[bool]string{true: "init", false: "regular"}[c.Init], c.Name)
+		pin := c.Pin
+		if pin == "" {
+			pin = ":"
+		}
+		fmt.Fprintf(&b, "%s_pin() {\n  %s\n}\n", fn, pin)
 		fmt.Fprintf(&b, "%s_pull() {\n  %s\n}\n", fn, c.Script.Pull)
 		fmt.Fprintf(&b, "%s_run() {\n  %s\n}\n", fn, c.Script.Run)
 		fmt.Fprintf(&b, "%s_after() {\n  %s\n}\n", fn, c.Script.After)

@@ -2,6 +2,7 @@ package slurm
 
 import (
 	"encoding/json"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -426,4 +427,37 @@ func TestCreateRefusesWhatTheShimCannotRun(t *testing.T) {
 		t.Errorf("tcpSocket hook: err = %v, want invalid naming the container", err)
 	}
 	t.Logf("refused: %v", err)
+}
+
+// TestScriptPinsSubPaths: the runtime binds the pinned target of a subPath, never a path into the volume,
+// and the job's pin function runs the shim's pin on it before each start; the shim refuses a subPath swapped
+// for a link out of its volume with the message the container's status shows.
+func TestScriptPinsSubPaths(t *testing.T) {
+	b := offlineBackend(t, Config{Runtime: RuntimePodman})
+	p := conformance.SubPathSwapPod("pins", t.TempDir(), conformance.LinkToRootAbsolute, false)
+	script := render(t, b, p, conformance.Objects{})
+	dir := b.podDir(string(p.UID))
+	vol, target := filepath.Join(dir, "volumes", "e"), filepath.Join(dir, "subpaths", "main", "1")
+	pin := shellJoin([]string{b.cfg.Shim, "pin", "main", "e", vol, "sp", target, "777"})
+	if !strings.Contains(script, "c0_pin() {\n  "+pin+"\n}") {
+		t.Errorf("the script does not pin main's subPath with %q:\n%s", pin, script)
+	}
+	if !strings.Contains(script, "--volume "+target+":/sp ") || strings.Contains(script, vol+"/sp:") {
+		t.Errorf("podman does not bind the pinned target of the subPath:\n%s", script)
+	}
+	if fi, err := os.Stat(target); err != nil || !fi.IsDir() {
+		t.Errorf("the pinned target should exist, empty, from Create on: %v", err)
+	}
+	if err := os.Symlink("/", filepath.Join(vol, "sp")); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command("bash", "-c", pin).CombinedOutput()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 1 ||
+		strings.TrimSpace(string(out)) != `container "main", volume "e": subPath "sp" is refused: it leads outside the volume (through '..' or a symbolic link)` {
+		t.Errorf("shim pin of a subPath linked to /: %v, output %q", err, out)
+	}
+	if _, err := os.Stat(filepath.Join(target, "etc")); err == nil {
+		t.Errorf("the refused pin put the host's root on %s", target)
+	}
 }

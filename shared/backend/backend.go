@@ -22,7 +22,9 @@ import (
 type Backend interface {
 	// Describe names the backend and declares the pod features it honours.
 	Describe(ctx context.Context) (Description, error)
-	// Capacity reports the resources and taints the backend offers, for interLink's ping.
+	// Capacity reports the resources and taints the backend offers, for interLink's ping. The dispatcher also
+	// calls it every supervision.health_interval as the engine's health check, so it must ask the engine
+	// (cheaply) every time: an error says the engine does not answer.
 	Capacity(ctx context.Context) (Capacity, error)
 	// Create validates the pod synchronously (an invalid pod is an ErrInvalid and creates nothing), records
 	// it, and returns its remote id; pulling images and starting containers may go on after it returns, and

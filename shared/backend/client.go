@@ -9,6 +9,7 @@ import (
 
 	dto "github.com/prometheus/client_model/go"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/metadata"
 	v1 "k8s.io/api/core/v1"
 
 	backendpb "github.com/interlink-hq/interlink-dispatcher/shared/backend/proto"
@@ -57,12 +58,26 @@ func (c *Client) Create(ctx context.Context, req CreateRequest) (CreateResult, e
 	if err != nil {
 		return CreateResult{}, err
 	}
-	r, err := c.rpc.Create(ctx, in)
+	var trailer metadata.MD
+	r, err := c.rpc.Create(ctx, in, grpc.Trailer(&trailer))
 	if err != nil {
-		return CreateResult{}, c.fail("Create", err)
+		e := c.fail("Create", err)
+		if len(trailer.Get(answeredKey)) == 0 && ctx.Err() == nil && KindOf(e) == KindUnavailable {
+			return CreateResult{}, &Error{Kind: KindUnavailable, Msg: e.Error(), Err: errors.Join(ErrNoAnswer, e)}
+		}
+		return CreateResult{}, e
 	}
 	return CreateResult{RemoteID: r.GetRemoteId()}, nil
 }
+
+// ErrNoAnswer is in the chain of a Create error the backend did not send: the call broke (its process
+// died, the connection dropped) after the request may have reached it, so the backend may have recorded the
+// pod or not. Asking again (Create is idempotent on the UID) tells. A backend's own refusals never carry it.
+var ErrNoAnswer = errors.New("the backend's answer was lost")
+
+// answeredKey is the trailer a backend's server sets on the errors it answers to Create, which is how
+// the client tells them from a broken call.
+const answeredKey = "interlink-dispatcher-answered"
 
 // Delete implements Backend.
 func (c *Client) Delete(ctx context.Context, req DeleteRequest) error {

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -104,6 +105,9 @@ func Launch(ctx context.Context, cfg LaunchConfig) (*Process, error) {
 	cmd := exec.Command(cfg.Path, cfg.Args...)
 	// go-plugin appends the dispatcher's own environment and its handshake variables to these.
 	cmd.Env = []string{EnvVar + "=" + string(envJSON), levelEnv + "=" + minLevel(logger)}
+	// The backend gets SIGTERM if the dispatcher dies without stopping it (see startPinned); Serve also
+	// watches its parent, where the OS has no such signal.
+	cmd.SysProcAttr = parentDeathAttr()
 	hl := newSlogLogger(logger)
 	client := plugin.NewClient(&plugin.ClientConfig{
 		HandshakeConfig:  Handshake,
@@ -118,7 +122,11 @@ func Launch(ctx context.Context, cfg LaunchConfig) (*Process, error) {
 			grpc.MaxCallRecvMsgSize(maxMessageSize), grpc.MaxCallSendMsgSize(maxMessageSize))},
 	})
 
-	rpc, err := client.Client()
+	err = startPinned(client, cmd)
+	var rpc plugin.ClientProtocol
+	if err == nil {
+		rpc, err = client.Client() // the process is started: this only connects
+	}
 	if err != nil {
 		client.Kill()
 		// go-plugin may give up on the handshake before it has read the backend's last stderr lines, which
@@ -199,6 +207,28 @@ func startError(cfg LaunchConfig, hl *slogLogger, err error) error {
 		return fmt.Errorf("backend %q (%s) did not start; it said: %s", cfg.Name, cfg.Path, said)
 	}
 	return fmt.Errorf("backend %q (%s) did not start: %v", cfg.Name, cfg.Path, err)
+}
+
+// startPinned starts the backend process from a goroutine locked to its OS thread until the process has
+// exited. Linux sends the parent-death signal when the thread that forked the child ends, not the process:
+// the Go runtime ends a thread when a goroutine locked to it returns, so a fork made on a thread some
+// caller had locked would have its backend killed when that caller finishes. A thread of its own, held as
+// long as the backend lives, ends only with the dispatcher.
+func startPinned(client *plugin.Client, cmd *exec.Cmd) error {
+	started := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		_, err := client.Start()
+		started <- err
+		if cmd.Process == nil {
+			return // never forked
+		}
+		for !client.Exited() {
+			time.Sleep(exitPollInterval)
+		}
+	}()
+	return <-started
 }
 
 func (p *Process) watch() {

@@ -54,6 +54,9 @@ func buildTestBackend(t *testing.T) string {
 }
 
 func TestMain(m *testing.M) {
+	if mode := os.Getenv(helperEnv); mode != "" {
+		os.Exit(runHelper(mode))
+	}
 	code := m.Run()
 	if testBackend.path != "" {
 		os.RemoveAll(filepath.Dir(testBackend.path))

@@ -7,7 +7,10 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"os/signal"
 	"path/filepath"
+	"syscall"
+	"time"
 
 	hclog "github.com/hashicorp/go-hclog"
 	plugin "github.com/hashicorp/go-plugin"
@@ -22,12 +25,27 @@ const EnvVar = "INTERLINK_DISPATCHER_BACKEND_ENV"
 // io.Closer, it closes it (within about two seconds, after which go-plugin kills the process), and the
 // process exits. The ctx given to f lives as long as the backend is served.
 //
+// A backend never outlives its dispatcher: on SIGTERM (which Launch has the kernel send when the dispatcher
+// dies, on Linux) or when its parent process changes (the dispatcher is gone, on any OS), it stops being
+// served, cancels f's ctx, closes itself the same way and exits. And two processes of one backend never
+// run at once on its data directory: before building the backend, Serve takes an exclusive lock on
+// Env.DataDir, waiting for an earlier process that still holds it and, if that one does not let go, stopping
+// it (see lockDataDir). Every backend gets both without code of its own.
+//
 // Serve makes slog's default logger write hclog JSON lines to stderr, which the dispatcher re-emits with
 // their level, message and fields, tagged with the backend's name; a backend simply logs with slog. Serve
 // never returns: when f fails it logs the error and exits with status 1, which the dispatcher reports.
 func Serve(f Factory) {
 	os.Exit(serve(f))
 }
+
+// parentPollInterval is how often a served backend checks that its parent is still the process that
+// started it.
+const parentPollInterval = 500 * time.Millisecond
+
+// closeBound bounds a backend's Close when it stops on its own (its dispatcher gone), where no go-plugin
+// client is left to kill it.
+const closeBound = 10 * time.Second
 
 func serve(f Factory) int {
 	if os.Getenv(Handshake.MagicCookieKey) != Handshake.MagicCookieValue {
@@ -36,6 +54,14 @@ func serve(f Factory) int {
 			filepath.Base(os.Args[0]))
 		return 1
 	}
+	// Taken first: the signal must not kill the process before the backend is closed.
+	terms := make(chan os.Signal, 1)
+	signal.Notify(terms, syscall.SIGTERM)
+	// A dead dispatcher leaves stderr a broken pipe: a log line must then fail, not kill the process
+	// before it has closed its backend.
+	signal.Ignore(syscall.SIGPIPE)
+	parent := os.Getppid()
+
 	levelName := os.Getenv(levelEnv)
 	slog.SetDefault(slog.New(newHclogJSONHandler(os.Stderr, levelFromName(levelName))))
 	pluginLog := hclog.New(&hclog.LoggerOptions{
@@ -49,6 +75,12 @@ func serve(f Factory) int {
 		slog.Error(err.Error())
 		return 1
 	}
+	unlock, err := lockDataDir(env)
+	if err != nil {
+		slog.Error(fmt.Sprintf("the backend cannot start: %v", err))
+		return 1
+	}
+	defer unlock()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	b, err := f(ctx, env)
@@ -61,24 +93,76 @@ func serve(f Factory) int {
 		return 1
 	}
 
-	plugin.Serve(&plugin.ServeConfig{
-		HandshakeConfig:  Handshake,
-		VersionedPlugins: pluginSets(b),
-		GRPCServer: func(opts []grpc.ServerOption) *grpc.Server {
-			return plugin.DefaultGRPCServer(append(opts, grpc.MaxRecvMsgSize(maxMessageSize),
-				grpc.MaxSendMsgSize(maxMessageSize)))
-		},
-		Logger: pluginLog,
-	})
+	served := make(chan struct{})
+	go func() {
+		defer close(served)
+		plugin.Serve(&plugin.ServeConfig{
+			HandshakeConfig:  Handshake,
+			VersionedPlugins: pluginSets(b),
+			GRPCServer: func(opts []grpc.ServerOption) *grpc.Server {
+				return plugin.DefaultGRPCServer(append(opts, grpc.MaxRecvMsgSize(maxMessageSize),
+					grpc.MaxSendMsgSize(maxMessageSize)))
+			},
+			Logger: pluginLog,
+		})
+	}()
+
+	alone := false
+	select {
+	case <-served: // the dispatcher stopped it
+	case <-terms:
+		alone = true
+		why := "it received SIGTERM"
+		if os.Getppid() != parent {
+			why = fmt.Sprintf("its dispatcher (pid %d) is gone", parent)
+		}
+		slog.Warn(fmt.Sprintf("backend %q is stopping: %s; its pods keep running", env.Name, why))
+	case <-parentGone(parent):
+		alone = true
+		slog.Warn(fmt.Sprintf("backend %q is stopping: its dispatcher (pid %d) is gone; its pods keep running", env.Name, parent))
+	}
 
 	cancel()
-	if c, ok := b.(io.Closer); ok {
-		if err := c.Close(); err != nil {
+	c, ok := b.(io.Closer)
+	if !ok {
+		return 0
+	}
+	closed := make(chan error, 1)
+	go func() { closed <- c.Close() }()
+	bound := time.NewTimer(closeBound)
+	defer bound.Stop()
+	if !alone {
+		// go-plugin kills the process two seconds after asking it to stop: that is the bound.
+		bound.Stop()
+	}
+	select {
+	case err := <-closed:
+		if err != nil {
 			slog.Error(fmt.Sprintf("backend %q did not close cleanly: %v", env.Name, err))
 			return 1
 		}
+		return 0
+	case <-bound.C:
+		slog.Error(fmt.Sprintf("backend %q did not close within %s; exiting anyway", env.Name, closeBound))
+		return 1
 	}
-	return 0
+}
+
+// parentGone is closed when the process's parent is no longer parent: an orphan is re-parented (to init or
+// a subreaper), so a changed parent id means the dispatcher that started it has died.
+func parentGone(parent int) <-chan struct{} {
+	gone := make(chan struct{})
+	go func() {
+		t := time.NewTicker(parentPollInterval)
+		defer t.Stop()
+		for range t.C {
+			if os.Getppid() != parent {
+				close(gone)
+				return
+			}
+		}
+	}()
+	return gone
 }
 
 func envFromEnviron() (Env, error) {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/metadata"
 	v1 "k8s.io/api/core/v1"
 
 	backendpb "github.com/interlink-hq/interlink-dispatcher/shared/backend/proto"
@@ -46,6 +47,8 @@ func (s *Server) Capacity(ctx context.Context, _ *backendpb.CapacityRequest) (*b
 
 // Create implements the Create RPC.
 func (s *Server) Create(ctx context.Context, in *backendpb.CreateRequest) (*backendpb.CreateResponse, error) {
+	// Sent with whatever this handler answers: an error without it is a broken call (see ErrNoAnswer).
+	_ = grpc.SetTrailer(ctx, metadata.Pairs(answeredKey, "1"))
 	req, err := createRequestFromProto(in)
 	if err != nil {
 		return nil, toStatus(err)

@@ -1,6 +1,7 @@
 package pod
 
 import (
+	"math"
 	"testing"
 	"time"
 
@@ -63,6 +64,17 @@ func TestGracePeriod(t *testing.T) {
 	p.DeletionGracePeriodSeconds = ptr(int64(0))
 	if GracePeriod(p) != 0 {
 		t.Error("deletion grace period wins")
+	}
+	// time.Duration(n)*time.Second overflowed for these: the result went negative.
+	for _, n := range []int64{9223372036, 1 << 62, math.MaxInt64} {
+		p.DeletionGracePeriodSeconds = ptr(n)
+		if g := GracePeriod(p); g < 290*365*24*time.Hour {
+			t.Errorf("grace period of %d s is %s", n, g)
+		}
+	}
+	p.DeletionGracePeriodSeconds = ptr(int64(-3))
+	if g := GracePeriod(p); g != time.Second {
+		t.Errorf("a negative grace period is %s, want 1s as Kubernetes reads it", g)
 	}
 }
 

@@ -1,6 +1,8 @@
 package pod
 
 import (
+	"fmt"
+	"math"
 	"strings"
 	"time"
 
@@ -45,6 +47,8 @@ func ImageTag(image string) string {
 
 // GracePeriod returns how long a pod's containers get between SIGTERM and SIGKILL: the deletion grace period
 // the API server set on the pod when it is being deleted, else spec.terminationGracePeriodSeconds, else 30 s.
+// A negative value counts as 1 s, as the Kubernetes API server reads it, and a value too large for a
+// time.Duration is held at the longest one, so that no caller's deadline arithmetic overflows.
 func GracePeriod(p *v1.Pod) time.Duration {
 	var secs *int64
 	switch {
@@ -55,10 +59,59 @@ func GracePeriod(p *v1.Pod) time.Duration {
 	default:
 		return DefaultGracePeriod
 	}
-	if *secs < 0 {
-		return 0
+	return time.Duration(graceSeconds(*secs, maxGraceSeconds)) * time.Second
+}
+
+// maxGraceSeconds is the largest number of seconds a time.Duration holds.
+const maxGraceSeconds = int64(math.MaxInt64 / int64(time.Second))
+
+// graceSeconds is a grace period in seconds as Kubernetes reads it (negative is 1 s) and held at most limit.
+func graceSeconds(secs, limit int64) int64 {
+	switch {
+	case secs < 0:
+		return 1
+	case secs > limit:
+		return limit
 	}
-	return time.Duration(*secs) * time.Second
+	return secs
+}
+
+// ClampGracePeriods rewrites every grace period p carries (metadata.deletionGracePeriodSeconds,
+// spec.terminationGracePeriodSeconds and each probe's terminationGracePeriodSeconds) into what Kubernetes
+// would apply: a negative value becomes 1 s, and one above bound (taken as at least 1 s) becomes bound, so that whatever
+// reads the pod afterwards (a backend, the shim) computes its deadlines without overflow and within the
+// operator's bound. It reports the fields it changed, by path.
+func ClampGracePeriods(p *v1.Pod, bound time.Duration) []string {
+	limit := max(int64(bound/time.Second), 1)
+	var changed []string
+	fix := func(path string, v *int64) {
+		if v == nil {
+			return
+		}
+		if g := graceSeconds(*v, limit); g != *v {
+			*v = g
+			changed = append(changed, path)
+		}
+	}
+	fix("metadata.deletionGracePeriodSeconds", p.DeletionGracePeriodSeconds)
+	fix("spec.terminationGracePeriodSeconds", p.Spec.TerminationGracePeriodSeconds)
+	for _, list := range []struct {
+		path string
+		cs   []v1.Container
+	}{{"spec.initContainers", p.Spec.InitContainers}, {"spec.containers", p.Spec.Containers}} {
+		for i := range list.cs {
+			c := &list.cs[i]
+			for _, pr := range []struct {
+				name  string
+				probe *v1.Probe
+			}{{"livenessProbe", c.LivenessProbe}, {"readinessProbe", c.ReadinessProbe}, {"startupProbe", c.StartupProbe}} {
+				if pr.probe != nil {
+					fix(fmt.Sprintf("%s[%d].%s.terminationGracePeriodSeconds", list.path, i, pr.name), pr.probe.TerminationGracePeriodSeconds)
+				}
+			}
+		}
+	}
+	return changed
 }
 
 // RestartPolicy returns the pod's restart policy, Always when unset as Kubernetes defaults it.

@@ -7,9 +7,12 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 
 	v1 "k8s.io/api/core/v1"
+
+	"github.com/interlink-hq/interlink-dispatcher/shared/subpath"
 )
 
 // Volume kinds, by the JSON name of their pod volume source (the names of backend.Capabilities.VolumeKinds).
@@ -438,18 +441,26 @@ func checkHostPath(s *v1.HostPathVolumeSource) (string, error) {
 // Mount is one volumeMount of a container, resolved on the host.
 type Mount struct {
 	Volume *Volume
-	// Source is the host path to bind: the volume's HostPath, or the subPath inside it, resolved with
-	// SecureJoin (for a Memory emptyDir it is only indicative: the data lives in the engine's tmpfs).
+	// Source is the host path to bind: the volume's HostPath, or for a subPath the pinned target under the
+	// backend's pin directory, which PinSubPaths binds to the subPath right before each start (for a Memory
+	// emptyDir it is only indicative: the data lives in the engine's tmpfs).
 	Source   string
 	Target   string // the mountPath in the container
 	ReadOnly bool
 	SubPath  string // the cleaned subPath, "" when none
+	// PinRoot is the directory the subPath is resolved beneath (the volume's HostPath) and PinPerm the mode a
+	// missing subPath directory is created with; PinRoot is "" for a mount that needs no pin.
+	PinRoot string
+	PinPerm fs.FileMode
 }
 
-// Mounts resolves the volumeMounts of c against the pod's materialised volumes. A subPath is resolved inside
-// its volume (created as a directory when missing, as the kubelet does); any subPath that would leave the
-// volume, through ".." or a symbolic link, is refused.
-func Mounts(c *v1.Container, vols map[string]*Volume) ([]Mount, error) {
+// Mounts resolves the volumeMounts of c against the pod's materialised volumes. A subPath is checked here
+// only as text (relative, no ".."); it is resolved on the host when the container starts, by PinSubPaths,
+// onto pinDir/<index of the volumeMount>, a directory the backend owns outside every volume, which Mounts
+// creates empty so that an engine that wants its bind sources to exist at create finds them. Resolving at
+// create would be too early: an init container, or an earlier run of the container, can replace the subPath
+// by a symbolic link out of the volume before the container starts.
+func Mounts(c *v1.Container, vols map[string]*Volume, pinDir string) ([]Mount, error) {
 	out := make([]Mount, 0, len(c.VolumeMounts))
 	for i, vm := range c.VolumeMounts {
 		field := fmt.Sprintf("container %q volumeMounts[%d]", c.Name, i)
@@ -469,24 +480,52 @@ func Mounts(c *v1.Container, vols map[string]*Volume) ([]Mount, error) {
 			if v.Medium == v1.StorageMediumMemory {
 				m.Source = filepath.Join(v.HostPath, m.SubPath)
 			} else {
-				src, err := SecureJoin(v.HostPath, m.SubPath)
-				if err != nil {
-					return nil, fmt.Errorf("%s: subPath %q: %w", field, vm.SubPath, err)
+				if pinDir == "" {
+					return nil, fmt.Errorf("%s: subPath %q: the backend gave no directory to pin it in", field, vm.SubPath)
 				}
-				if _, err := os.Lstat(src); errors.Is(err, fs.ErrNotExist) {
-					perm := fs.FileMode(0o755)
-					if v.Kind == KindEmptyDir {
-						perm = 0o777
-					}
-					if err := os.MkdirAll(src, perm); err != nil {
-						return nil, fmt.Errorf("%s: cannot create subPath %q: %w", field, vm.SubPath, err)
-					}
-					_ = os.Chmod(src, perm)
+				m.Source = filepath.Join(pinDir, strconv.Itoa(i))
+				m.PinRoot, m.PinPerm = v.HostPath, 0o755
+				if v.Kind == KindEmptyDir {
+					m.PinPerm = 0o777
 				}
-				m.Source = src
+				if err := os.MkdirAll(m.Source, 0o755); err != nil {
+					return nil, fmt.Errorf("%s: cannot make the mount point of subPath %q: %w", field, vm.SubPath, err)
+				}
 			}
 		}
 		out = append(out, m)
 	}
 	return out, nil
+}
+
+// PinSubPaths binds every subPath of ms, resolved beneath its volume now, onto its Source (see package
+// shared/subpath). A backend calls it right before every start of the container, restarts included: a
+// subPath that leads outside its volume, through ".." or a symbolic link, is refused with an error naming
+// the container, the volume and the subPath.
+func PinSubPaths(container string, ms []Mount) error {
+	for _, m := range ms {
+		if m.PinRoot == "" {
+			continue
+		}
+		if err := subpath.Pin(m.PinRoot, m.SubPath, m.Source, m.PinPerm); err != nil {
+			return fmt.Errorf("container %q, volume %q: %w", container, m.Volume.Name, err)
+		}
+	}
+	return nil
+}
+
+// RemoveDir removes a pod directory and everything in it, after unpinning every subPath bound below it:
+// os.RemoveAll descends into mounts, and through a pin would delete the volume's content, or a hostPath's
+// data on the host. If a pin cannot be undone nothing is removed.
+func RemoveDir(dir string) error {
+	if err := subpath.UnpinAll(dir); err != nil {
+		return fmt.Errorf("not removing %s: %w", dir, err)
+	}
+	return os.RemoveAll(dir)
+}
+
+// PinDir is the directory of a container's pinned subPaths in its pod directory: outside every volume
+// (which live in podDir/volumes), so that no container can change what is mounted there.
+func PinDir(podDir, container string) string {
+	return filepath.Join(podDir, "subpaths", container)
 }

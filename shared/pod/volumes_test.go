@@ -1,6 +1,7 @@
 package pod
 
 import (
+	"errors"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -12,6 +13,7 @@ import (
 	v1 "k8s.io/api/core/v1"
 
 	"github.com/interlink-hq/interlink-dispatcher/shared/interlink"
+	"github.com/interlink-hq/interlink-dispatcher/shared/subpath"
 )
 
 const pem = "-----BEGIN CERTIFICATE-----\nMIIBszCCAVmgAwIBAgIU\nAbCdEf==\n-----END CERTIFICATE-----\n"
@@ -169,23 +171,44 @@ func TestMountsSubPath(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	pins := filepath.Join(dir, "subpaths", "main")
+	t.Cleanup(func() { _ = subpath.UnpinAll(dir) })
 	c := &v1.Container{Name: "main", VolumeMounts: []v1.VolumeMount{
 		{Name: "cfg", MountPath: "/etc/app/app.conf", SubPath: "conf/app.conf"},
 		{Name: "scratch", MountPath: "/work", SubPath: "sub/dir"},
 		{Name: "scratch", MountPath: "/all", ReadOnly: true},
 	}}
-	ms, err := Mounts(c, vols)
+	ms, err := Mounts(c, vols, pins)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ms[0].Source != filepath.Join(vols["cfg"].HostPath, "conf/app.conf") || !ms[0].ReadOnly || ms[0].Target != "/etc/app/app.conf" {
+	if ms[0].Source != filepath.Join(pins, "0") || ms[0].PinRoot != vols["cfg"].HostPath || !ms[0].ReadOnly || ms[0].Target != "/etc/app/app.conf" {
 		t.Errorf("configMap subPath mount = %+v", ms[0])
 	}
-	if fi, err := os.Stat(ms[1].Source); err != nil || !fi.IsDir() || ms[1].ReadOnly {
-		t.Errorf("missing subPath should be created as a directory: %+v %v", ms[1], err)
+	if fi, err := os.Stat(ms[1].Source); err != nil || !fi.IsDir() || ms[1].ReadOnly || ms[1].PinPerm != 0o777 {
+		t.Errorf("the mount point of a subPath should exist as an empty directory: %+v %v", ms[1], err)
 	}
-	if !ms[2].ReadOnly || ms[2].Source != vols["scratch"].HostPath {
+	if !ms[2].ReadOnly || ms[2].Source != vols["scratch"].HostPath || ms[2].PinRoot != "" {
 		t.Errorf("readOnly mount = %+v", ms[2])
+	}
+	// Nothing is resolved or created in the volume at create: that is PinSubPaths' work at each start.
+	if _, err := os.Lstat(filepath.Join(vols["scratch"].HostPath, "sub")); err == nil {
+		t.Errorf("Mounts created the subPath in the volume; it must wait for the container's start")
+	}
+	if _, err := Mounts(&v1.Container{Name: "evil", VolumeMounts: []v1.VolumeMount{{Name: "scratch", MountPath: "/x", SubPath: "../x"}}}, vols, pins); err == nil {
+		t.Errorf("subPath with '..' accepted")
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("PinSubPaths binds with mount(2), which needs root")
+	}
+	if err := PinSubPaths("main", ms); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := os.ReadFile(ms[0].Source); err != nil || len(b) == 0 {
+		t.Errorf("pinned configMap file: %q %v", b, err)
+	}
+	if fi, err := os.Stat(filepath.Join(vols["scratch"].HostPath, "sub", "dir")); err != nil || !fi.IsDir() {
+		t.Errorf("a missing subPath should be created as a directory at the pin: %v", err)
 	}
 
 	// A container may plant a symlink in an emptyDir; a later subPath through it must not escape.
@@ -193,16 +216,24 @@ func TestMountsSubPath(t *testing.T) {
 	os.Symlink("/etc", filepath.Join(scratch, "abs"))
 	os.Symlink("../../../../..", filepath.Join(scratch, "up"))
 	os.Symlink("sub", filepath.Join(scratch, "inside"))
-	for _, sub := range []string{"abs/passwd", "up/etc", "../x"} {
+	for _, sub := range []string{"abs/passwd", "up/etc"} {
 		c := &v1.Container{Name: "evil", VolumeMounts: []v1.VolumeMount{{Name: "scratch", MountPath: "/x", SubPath: sub}}}
-		if _, err := Mounts(c, vols); err == nil {
-			t.Errorf("subPath %q escaped its volume", sub)
+		ms, err := Mounts(c, vols, filepath.Join(dir, "subpaths", "evil"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = PinSubPaths("evil", ms)
+		if !errors.Is(err, subpath.ErrEscapes) || !strings.Contains(err.Error(), sub) || !strings.Contains(err.Error(), `volume "scratch"`) {
+			t.Errorf("subPath %q: %v; want a refusal naming the volume and the subPath", sub, err)
 		}
 	}
 	c = &v1.Container{Name: "ok", VolumeMounts: []v1.VolumeMount{{Name: "scratch", MountPath: "/x", SubPath: "inside/dir"}}}
-	ms, err = Mounts(c, vols)
-	if err != nil || ms[0].Source != filepath.Join(scratch, "sub/dir") {
-		t.Errorf("a symlink staying inside should resolve: %+v %v", ms, err)
+	ms, err = Mounts(c, vols, filepath.Join(dir, "subpaths", "ok"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := PinSubPaths("ok", ms); err != nil {
+		t.Errorf("a symlink staying inside should resolve: %v", err)
 	}
 }
 

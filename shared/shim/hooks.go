@@ -31,7 +31,7 @@ func (r *runner) hook(ctx context.Context, h *v1.LifecycleHandler) error {
 		}
 		return nil
 	case h.Sleep != nil:
-		t := time.NewTimer(time.Duration(h.Sleep.Seconds) * time.Second)
+		t := time.NewTimer(seconds(h.Sleep.Seconds))
 		defer t.Stop()
 		select {
 		case <-t.C:

@@ -3,14 +3,18 @@ package shim
 import (
 	"context"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"syscall"
 	"time"
 
 	v1 "k8s.io/api/core/v1"
+
+	"github.com/interlink-hq/interlink-dispatcher/shared/subpath"
 )
 
 // ExitShimError is the exit code when the shim itself cannot run (no or a bad spec), like an engine's 125.
@@ -25,7 +29,20 @@ var forwarded = []os.Signal{syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, sys
 
 // Main runs the shim: args holds the path of the spec file, whose directory is the state directory. It
 // returns the exit code for the container.
+//
+// Two subcommands serve the job scripts of the SLURM backend on the compute node: "pin CONTAINER VOLUME ROOT
+// SUBPATH TARGET PERM" binds a subPath, resolved beneath its volume ROOT now, onto TARGET (see package
+// shared/subpath; PERM is the octal mode of a missing directory it creates), printing why it refused on
+// stderr and exiting 1; "unpin-all DIR" undoes every pin below DIR.
 func Main(args []string) int {
+	if len(args) > 0 {
+		switch args[0] {
+		case "pin":
+			return pinMain(args[1:])
+		case "unpin-all":
+			return unpinAllMain(args[1:])
+		}
+	}
 	if len(args) != 1 {
 		logf("usage: interlink-shim SPEC_FILE (the backend sets this up; see package shared/shim)")
 		return ExitShimError
@@ -145,7 +162,7 @@ func (s *supervisor) finish(postStart <-chan error) int {
 		s.state.ready(false)
 	}
 	code := exitCode(s.child.status)
-	grace := time.Duration(s.spec.GracePeriodSeconds()) * time.Second
+	grace := seconds(s.spec.GracePeriodSeconds())
 	if postStart != nil {
 		// The hook may still be writing what the command's last lines report on; it gets the grace period.
 		select {
@@ -193,7 +210,7 @@ func (s *supervisor) kill(k killRequest) {
 func (s *supervisor) stop(graceSeconds *int64) {
 	s.stopping = true
 	s.stopDone = make(chan struct{})
-	grace := time.Duration(Spec{TerminationGracePeriodSeconds: graceSeconds}.GracePeriodSeconds()) * time.Second
+	grace := seconds(Spec{TerminationGracePeriodSeconds: graceSeconds}.GracePeriodSeconds())
 	deadline := time.Now().Add(grace)
 	sig := syscall.SIGTERM
 	if name := s.lifecycle().StopSignal; name != nil {
@@ -229,4 +246,34 @@ func (s *supervisor) preStop(h *v1.LifecycleHandler, deadline time.Time) {
 // logf writes one line of the shim's own to the container log (stderr).
 func logf(format string, args ...any) {
 	fmt.Fprintf(os.Stderr, "interlink-shim: "+format+"\n", args...)
+}
+
+func pinMain(args []string) int {
+	if len(args) != 6 {
+		logf("usage: interlink-shim pin CONTAINER VOLUME ROOT SUBPATH TARGET PERM")
+		return ExitShimError
+	}
+	perm, err := strconv.ParseUint(args[5], 8, 32)
+	if err != nil {
+		logf("pin: mode %q is not an octal number", args[5])
+		return ExitShimError
+	}
+	if err := subpath.Pin(args[2], args[3], args[4], fs.FileMode(perm)); err != nil {
+		// The whole line is the container's status message.
+		fmt.Fprintf(os.Stderr, "container %q, volume %q: %v\n", args[0], args[1], err)
+		return 1
+	}
+	return 0
+}
+
+func unpinAllMain(args []string) int {
+	if len(args) != 1 {
+		logf("usage: interlink-shim unpin-all DIR")
+		return ExitShimError
+	}
+	if err := subpath.UnpinAll(args[0]); err != nil {
+		logf("%v", err)
+		return 1
+	}
+	return 0
 }

@@ -4,9 +4,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	v1 "k8s.io/api/core/v1"
 )
@@ -57,12 +59,22 @@ type Spec struct {
 // stays free of that package's dependencies).
 func (s Spec) GatesReadiness() bool { return s.ReadinessProbe != nil || s.StartupProbe != nil }
 
-// GracePeriodSeconds returns the effective grace period of the spec.
+// GracePeriodSeconds returns the effective grace period of the spec: at least the kubelet's floor, and at
+// most what a time.Duration holds, so that turning it into one never overflows.
 func (s Spec) GracePeriodSeconds() int64 {
 	if s.TerminationGracePeriodSeconds == nil {
 		return DefaultGracePeriodSeconds
 	}
-	return max(*s.TerminationGracePeriodSeconds, minGracePeriodSeconds)
+	return min(max(*s.TerminationGracePeriodSeconds, minGracePeriodSeconds), maxGracePeriodSeconds)
+}
+
+// maxGracePeriodSeconds is the largest number of seconds a time.Duration holds.
+const maxGracePeriodSeconds = int64(math.MaxInt64 / int64(time.Second))
+
+// seconds is n seconds as a time.Duration, negative read as 0 and held at the longest duration there is:
+// time.Duration(n)*time.Second overflows past 292 years and would make a timer fire at once.
+func seconds(n int64) time.Duration {
+	return time.Duration(min(max(n, 0), maxGracePeriodSeconds)) * time.Second
 }
 
 // minGracePeriodSeconds is the kubelet's floor, so that a preStop or a stop signal always has a moment.

@@ -2,6 +2,8 @@
 package shimtest
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"os"
 	"os/exec"
@@ -23,7 +25,7 @@ var (
 )
 
 // Build compiles cmd/interlink-shim as a static binary once per test process and returns its path. The
-// binary goes to one shared place under the temporary directory (mode 0755, so that a container of any user
+// binary goes to one place per checkout under the temporary directory (mode 0755, so that a container of any user
 // can run it bind-mounted), replaced by a rename, so that test processes running at once never see half a
 // file and a container still holding the old one keeps it.
 func Build(t testing.TB) string {
@@ -36,7 +38,10 @@ func Build(t testing.TB) string {
 }
 
 func build() (string, error) {
-	dir := filepath.Join(os.TempDir(), "interlink-shim-test")
+	// One directory per checkout: two checkouts testing at once (worktrees of different branches) must
+	// never run each other's shim.
+	sum := sha256.Sum256([]byte(labtest.RepoRoot()))
+	dir := filepath.Join(os.TempDir(), "interlink-shim-test-"+hex.EncodeToString(sum[:4]))
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", fmt.Errorf("cannot make a directory for the shim binary: %w", err)
 	}

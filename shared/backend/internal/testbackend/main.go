@@ -7,10 +7,13 @@
 //	{"failStart": "a sentence"}  the factory fails with that sentence
 //	{"describeProtocol": 7}      Describe claims that protocol version
 //	{"logLines": 3}              how many lines a container's log has before any follow ticks
+//	{"persist": true}            pods are kept in Env.DataDir/pods.json, so that a restarted process has them
 //
 // and -serve-protocol N serves the plugin under handshake protocol version N instead of this build's.
 // A pod annotated test.interlink.eu/error: invalid|not_found|unavailable|internal makes Create and Delete
-// fail with that kind.
+// fail with that kind. A pod annotated test.interlink.eu/exit-after-create: once (with persist) makes the
+// process exit right after it recorded the pod, without answering, the first time that pod is created: a
+// backend dying between accepting a pod and answering.
 package main
 
 import (
@@ -21,6 +24,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
@@ -39,16 +44,71 @@ import (
 // ErrorAnnotation makes Create and Delete fail with the kind it names.
 const ErrorAnnotation = "test.interlink.eu/error"
 
+// ExitAnnotation makes the process exit once after recording the pod, before answering its Create.
+const ExitAnnotation = "test.interlink.eu/exit-after-create"
+
 type config struct {
 	FailStart        string `json:"failStart"`
 	DescribeProtocol int    `json:"describeProtocol"`
 	LogLines         int    `json:"logLines"`
+	Persist          bool   `json:"persist"`
 }
 
 type pod struct {
 	pod      *v1.Pod
 	remoteID string
 	created  time.Time
+}
+
+// storedPod is a pod as persist keeps it.
+type storedPod struct {
+	Pod      *v1.Pod   `json:"pod"`
+	RemoteID string    `json:"remoteID"`
+	Created  time.Time `json:"created"`
+}
+
+func (m *memory) storePath() string { return filepath.Join(m.env.DataDir, "pods.json") }
+
+// save writes every pod to the data directory when persist is set; the caller holds m.mu.
+func (m *memory) save() error {
+	if !m.cfg.Persist {
+		return nil
+	}
+	out := map[string]storedPod{}
+	for uid, rec := range m.pods {
+		out[uid] = storedPod{Pod: rec.pod, RemoteID: rec.remoteID, Created: rec.created}
+	}
+	data, err := json.Marshal(out)
+	if err != nil {
+		return err
+	}
+	tmp := m.storePath() + ".tmp"
+	if err := os.WriteFile(tmp, data, 0o600); err != nil {
+		return err
+	}
+	return os.Rename(tmp, m.storePath())
+}
+
+func (m *memory) load() error {
+	data, err := os.ReadFile(m.storePath())
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	var in map[string]storedPod
+	if err := json.Unmarshal(data, &in); err != nil {
+		return err
+	}
+	for uid, sp := range in {
+		m.pods[uid] = &pod{pod: sp.Pod, remoteID: sp.RemoteID, created: sp.Created}
+		var n int
+		if _, err := fmt.Sscanf(sp.RemoteID, "mem-%d", &n); err == nil && n > m.nextID {
+			m.nextID = n
+		}
+	}
+	return nil
 }
 
 type memory struct {
@@ -80,6 +140,14 @@ func newMemory(_ context.Context, env backend.Env) (backend.Backend, error) {
 		Name: "testbackend_log_followers", Help: "Log streams following right now.",
 	})
 	m.reg.MustRegister(m.calls, m.followers)
+	if cfg.Persist {
+		if env.DataDir == "" {
+			return nil, errors.New("persist needs a data directory")
+		}
+		if err := m.load(); err != nil {
+			return nil, fmt.Errorf("cannot load the pods of %s: %v", m.storePath(), err)
+		}
+	}
 	slog.Info("memory backend ready", "name", env.Name, "instance", env.Instance)
 	return m, nil
 }
@@ -145,6 +213,19 @@ func (m *memory) Create(_ context.Context, req backend.CreateRequest) (backend.C
 	m.nextID++
 	rec := &pod{pod: p, remoteID: fmt.Sprintf("mem-%d", m.nextID), created: time.Now()}
 	m.pods[string(p.UID)] = rec
+	if err := m.save(); err != nil {
+		delete(m.pods, string(p.UID))
+		return backend.CreateResult{}, fmt.Errorf("cannot record the pod: %v", err)
+	}
+	if p.Annotations[ExitAnnotation] == "once" && m.cfg.Persist {
+		marker := filepath.Join(m.env.DataDir, "exited-"+string(p.UID))
+		if _, err := os.Stat(marker); errors.Is(err, os.ErrNotExist) {
+			if err := os.WriteFile(marker, nil, 0o600); err == nil {
+				slog.Warn("exiting after recording the pod, as asked", "uid", string(p.UID))
+				os.Exit(3)
+			}
+		}
+	}
 	cmBytes := 0
 	for _, c := range req.Containers {
 		for _, cm := range c.ConfigMaps {
@@ -170,7 +251,7 @@ func (m *memory) Delete(_ context.Context, req backend.DeleteRequest) error {
 		return nil
 	}
 	delete(m.pods, string(req.Pod.UID))
-	return nil
+	return m.save()
 }
 
 func containerStatuses(cs []v1.Container, state func(v1.Container) v1.ContainerState) []v1.ContainerStatus {
