@@ -52,6 +52,8 @@ type memBackend struct {
 
 	panics bool // set: Status and Capacity panic, as a bug met while handling their answers would
 
+	onList func() // set: List calls it after reading its pods, before answering
+
 	launchErr error // set: the next launches fail
 	launches  int
 	done      chan struct{}
@@ -208,10 +210,14 @@ func (m *memBackend) Logs(ctx context.Context, req backend.LogRequest, w io.Writ
 
 func (m *memBackend) List(context.Context) ([]backend.PodRecord, error) {
 	m.mu.Lock()
-	defer m.mu.Unlock()
 	var out []backend.PodRecord
 	for uid, p := range m.pods {
 		out = append(out, backend.PodRecord{UID: uid, Namespace: p.Namespace, Name: p.Name, RemoteID: m.ids[uid], Phase: v1.PodRunning})
+	}
+	hook := m.onList
+	m.mu.Unlock()
+	if hook != nil {
+		hook()
 	}
 	return out, nil
 }

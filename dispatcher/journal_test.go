@@ -2,6 +2,7 @@ package dispatcher
 
 import (
 	"encoding/json"
+	"sync"
 	"testing"
 	"time"
 
@@ -133,5 +134,37 @@ func TestReconcileAdoptsAndMarksMissing(t *testing.T) {
 	json.Unmarshal([]byte(body), &st)
 	if len(st) != 1 || st[0].JobID != "alpha-orphan" || st[0].Containers[0].State.Running == nil {
 		t.Fatalf("adopted pod status: %s", body)
+	}
+}
+
+// A pod deleted while a reconciliation is under way (its backend listed it, then the delete removed it from
+// the backend and the journal) is not adopted back into the journal: a deleted pod never comes back as an
+// entry that answers NotFound for ever.
+func TestReconcileDoesNotAdoptAPodDeletedMeanwhile(t *testing.T) {
+	dir := tempDir(t)
+	j, err := OpenJournal(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	j.Put(Entry{UID: "uid-del", Backend: "alpha", RemoteID: "alpha-del", Created: time.Now().Add(-time.Hour)})
+	j.Close()
+	alpha := newMem("alpha")
+	alpha.pods["uid-del"] = testPod("uid-del", "del")
+	alpha.ids["uid-del"] = "alpha-del"
+	listed, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	alpha.onList = func() {
+		once.Do(func() { close(listed); <-release })
+	}
+	obs := &recObserver{}
+	e := startEnvWith(t, testConfig(t, dir, "alpha"), map[string]*memBackend{"alpha": alpha}, obs)
+	<-listed
+	if code, body := e.do("DELETE", "/delete", testPod("uid-del", "del")); code != 200 {
+		t.Fatalf("delete during the reconciliation: %d %s", code, body)
+	}
+	close(release)
+	waitFor(t, func() bool { return obs.runs("alpha") == 1 })
+	if ent, found, _ := e.journal.Get("uid-del"); found {
+		t.Fatalf("the pod deleted during the reconciliation is journaled again: %+v", ent)
 	}
 }

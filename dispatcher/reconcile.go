@@ -27,15 +27,18 @@ func (s *Server) Reconcile(ctx context.Context, name string, b backend.Backend) 
 func (s *Server) reconcile(ctx context.Context, name string, b backend.Backend) (adopted, missing int, err error) {
 	// Entries journaled after List started may be absent from its answer without being gone.
 	listed := time.Now().UTC()
+	// The journal is read before List: a pod deleted while List runs is then still among the entries and is
+	// not taken for one the journal lacks (a delete removes the pod from the backend before its entry, so a
+	// pod whose entry was already gone is not listed). Read after List, such a pod was adopted back.
+	entries, err := s.journal.All()
+	if err != nil {
+		return 0, 0, fmt.Errorf("cannot read the journal: %w", err)
+	}
 	lctx, cancel := context.WithTimeout(ctx, s.cfg.Timeouts.List)
 	defer cancel()
 	recs, err := b.List(lctx)
 	if err != nil {
 		return 0, 0, fmt.Errorf("List failed: %w", err)
-	}
-	entries, err := s.journal.All()
-	if err != nil {
-		return 0, 0, fmt.Errorf("cannot read the journal: %w", err)
 	}
 	byUID := make(map[string]Entry, len(entries))
 	for _, e := range entries {
