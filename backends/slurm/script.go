@@ -105,6 +105,13 @@ run_ctr() {
       put "$d/state" "waiting CreateContainerError $restarts"
       pause "$backoff"
       next_backoff
+      # A stop that came during the pause ends the container here: pinning again could start it after its
+      # stop was handled, with no one to stop it and its pin outliving the job.
+      if [ -n "$TERMINATING" ]; then
+        now
+        put "$d/state" "terminated 1 $NOW $NOW $restarts CreateContainerError"
+        return 1
+      fi
       continue
     fi
     rm -f "$d/message"

@@ -488,8 +488,13 @@ func Mounts(c *v1.Container, vols map[string]*Volume, pinDir string) ([]Mount, e
 				if v.Kind == KindEmptyDir {
 					m.PinPerm = 0o777
 				}
-				if err := os.MkdirAll(m.Source, 0o755); err != nil {
-					return nil, fmt.Errorf("%s: cannot make the mount point of subPath %q: %w", field, vm.SubPath, err)
+				// Made once: a pinned file subPath's mount point is a file from then on (Pin makes it match
+				// what the subPath names), and Mounts runs again for every Docker attempt and every resumed
+				// Podman launch.
+				if _, err := os.Lstat(m.Source); errors.Is(err, fs.ErrNotExist) {
+					if err := os.MkdirAll(m.Source, 0o755); err != nil {
+						return nil, fmt.Errorf("%s: cannot make the mount point of subPath %q: %w", field, vm.SubPath, err)
+					}
 				}
 			}
 		}

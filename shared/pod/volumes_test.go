@@ -207,6 +207,15 @@ func TestMountsSubPath(t *testing.T) {
 	if b, err := os.ReadFile(ms[0].Source); err != nil || len(b) == 0 {
 		t.Errorf("pinned configMap file: %q %v", b, err)
 	}
+	// Mounts and PinSubPaths run again before every start (each Docker attempt, a resumed Podman launch): a
+	// pinned file subPath's mount point is a file by then, which must not stop the next start.
+	again, err := Mounts(c, vols, pins)
+	if err != nil {
+		t.Fatalf("Mounts again after the pins: %v", err)
+	}
+	if err := PinSubPaths("main", again); err != nil {
+		t.Fatalf("PinSubPaths again: %v", err)
+	}
 	if fi, err := os.Stat(filepath.Join(vols["scratch"].HostPath, "sub", "dir")); err != nil || !fi.IsDir() {
 		t.Errorf("a missing subPath should be created as a directory at the pin: %v", err)
 	}

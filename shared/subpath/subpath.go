@@ -168,7 +168,9 @@ func Unpin(target string) error {
 		switch {
 		case err == nil:
 			continue
-		case errors.Is(err, unix.EINVAL), errors.Is(err, unix.ENOENT), errors.Is(err, unix.EPERM) && !isRoot():
+		// EPERM: not privileged to unmount (not root, or root without CAP_SYS_ADMIN), so not privileged to
+		// have mounted anything here either; what Pin left then is at most a symbolic link.
+		case errors.Is(err, unix.EINVAL), errors.Is(err, unix.ENOENT), errors.Is(err, unix.EPERM):
 			if fi, lerr := os.Lstat(target); lerr == nil && fi.Mode()&fs.ModeSymlink != 0 {
 				return os.Remove(target)
 			}
@@ -179,8 +181,6 @@ func Unpin(target string) error {
 	}
 	return fmt.Errorf("cannot unmount %s: too many mounts stacked on it", target)
 }
-
-func isRoot() bool { return os.Geteuid() == 0 }
 
 // UnpinAll unmounts every mount at or below dir, deepest first. It must run before any os.RemoveAll of a
 // directory holding pinned targets: RemoveAll descends into mounts, and would delete the volume's content

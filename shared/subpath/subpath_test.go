@@ -3,7 +3,9 @@ package subpath
 import (
 	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -236,5 +238,58 @@ func TestUnpinAllProtectsTheVolumeFromRemoveAll(t *testing.T) {
 func TestUnescape(t *testing.T) {
 	if got := unescape(`/a\040b\134c\011`); got != "/a b\\c\t" {
 		t.Fatalf("unescape = %q", got)
+	}
+}
+
+// withoutSysAdminEnv marks the run of this test binary that TestPinWithoutTheRightToMount starts without
+// CAP_SYS_ADMIN.
+const withoutSysAdminEnv = "SUBPATH_TEST_WITHOUT_SYS_ADMIN"
+
+// Root without CAP_SYS_ADMIN (a backend in an ordinary container, a reduced capability set) cannot mount:
+// Pin falls back to a checked symbolic link, as for any unprivileged user, instead of failing every subPath;
+// a link out of the volume is still refused.
+func TestPinWithoutTheRightToMount(t *testing.T) {
+	if os.Getenv(withoutSysAdminEnv) == "" {
+		needRoot(t)
+		setpriv, err := exec.LookPath("setpriv")
+		if err != nil {
+			t.Fatalf("setpriv (util-linux) is needed to drop CAP_SYS_ADMIN: %v", err)
+		}
+		cmd := exec.Command(setpriv, "--bounding-set=-sys_admin", "--inh-caps=-sys_admin", os.Args[0],
+			"-test.run=^TestPinWithoutTheRightToMount$", "-test.v")
+		cmd.Env = append(os.Environ(), withoutSysAdminEnv+"=1")
+		out, err := cmd.CombinedOutput()
+		if err != nil || !strings.Contains(string(out), "--- PASS: TestPinWithoutTheRightToMount") {
+			t.Fatalf("without CAP_SYS_ADMIN: %v\n%s", err, out)
+		}
+		return
+	}
+	vol, pins := volume(t)
+	if err := os.MkdirAll(filepath.Join(vol, "data"), 0o777); err != nil {
+		t.Fatal(err)
+	}
+	target := filepath.Join(pins, "0")
+	if err := os.MkdirAll(target, 0o755); err != nil { // the mount point a backend makes before the engine's create
+		t.Fatal(err)
+	}
+	if err := Pin(vol, "data", target, 0o777); err != nil {
+		t.Fatalf("Pin without CAP_SYS_ADMIN: %v", err)
+	}
+	if link, err := os.Readlink(target); err != nil || link != filepath.Join(vol, "data") {
+		t.Fatalf("the target should be a link to the checked path: %q %v", link, err)
+	}
+	if err := os.RemoveAll(filepath.Join(vol, "data")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("/", filepath.Join(vol, "data")); err != nil {
+		t.Fatal(err)
+	}
+	if err := Pin(vol, "data", target, 0o777); !errors.Is(err, ErrEscapes) {
+		t.Fatalf("a link out of the volume without CAP_SYS_ADMIN: %v, want a refusal", err)
+	}
+	if _, err := os.Lstat(target); err == nil {
+		if link, _ := os.Readlink(target); link != "" {
+			t.Fatalf("after the refusal the target still leads to %q", link)
+		}
 	}
 }
