@@ -178,13 +178,23 @@ func (s *Server) createAgain(parent context.Context, started time.Time, name str
 
 // abandon remembers a pod whose create could not be confirmed nor undone, its backend being down, so that
 // reconciliation deletes it rather than adopts it when the backend comes back with it.
-func (s *Server) abandon(name string, p *v1.Pod) {
+func (s *Server) abandon(name string, p *v1.Pod) { s.abandonUntil(name, p, time.Time{}) }
+
+// abandonUntil is abandon with an end (zero: none): the mark of a pod whose undo succeeded only has to outlast
+// a reconciliation that listed the pod before the undo and is waiting for the pod's lock.
+func (s *Server) abandonUntil(name string, p *v1.Pod, until time.Time) {
 	s.abandonedMu.Lock()
 	defer s.abandonedMu.Unlock()
 	if s.abandoned == nil {
 		s.abandoned = map[string]abandonedPod{}
 	}
-	s.abandoned[string(p.UID)] = abandonedPod{backend: name, pod: p.DeepCopy()}
+	now := time.Now()
+	for uid, a := range s.abandoned {
+		if !a.until.IsZero() && now.After(a.until) {
+			delete(s.abandoned, uid)
+		}
+	}
+	s.abandoned[string(p.UID)] = abandonedPod{backend: name, pod: p.DeepCopy(), until: until}
 }
 
 // forgetAbandoned drops uid from the abandoned pods: a create of it succeeded since (interLink retried).
@@ -199,7 +209,7 @@ func (s *Server) abandonedOn(name, uid string) (*v1.Pod, bool) {
 	s.abandonedMu.Lock()
 	defer s.abandonedMu.Unlock()
 	a, ok := s.abandoned[uid]
-	if !ok || a.backend != name {
+	if !ok || a.backend != name || (!a.until.IsZero() && time.Now().After(a.until)) {
 		return nil, false
 	}
 	return a.pod, true
@@ -208,14 +218,27 @@ func (s *Server) abandonedOn(name, uid string) (*v1.Pod, bool) {
 type abandonedPod struct {
 	backend string
 	pod     *v1.Pod
+	until   time.Time // zero: until a reconciliation deletes it or a create of it succeeds
 }
 
 // undoCreate deletes a pod the backend may have made for a create that is answered with an error.
+//
+// The pod is marked abandoned as well, with the pod's lock held by the caller: a reconciliation may have
+// listed it before the undo (a relaunched backend's reconciliation starts while a lost answer is being
+// confirmed) and be waiting for that lock; unmarked, it would adopt a pod answered with an error, whether the
+// undo removed it (a journal entry for nothing) or failed (a pod running that interLink was told failed).
+// Marked, reconciliation deletes it instead. A mark whose undo succeeded ends once such a reconciliation is
+// surely done; one whose undo failed lasts until a reconciliation deletes the pod.
 func (s *Server) undoCreate(b backend.Backend, name string, data *interlink.RetrievedPodData, why string) {
 	p := &data.Pod
 	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.Timeouts.Delete)
 	defer cancel()
 	err := b.Delete(ctx, backend.DeleteRequest{Pod: p, GracePeriod: 0})
+	if err == nil {
+		s.abandonUntil(name, p, time.Now().Add(s.cfg.Timeouts.List+s.cfg.Timeouts.Delete+time.Minute))
+	} else {
+		s.abandon(name, p)
+	}
 	if err != nil {
 		s.log.Error("could not undo a failed create; reconciliation will find the pod", "pod_uid", string(p.UID),
 			"namespace", p.Namespace, "name", p.Name, "backend", name,

@@ -1,13 +1,16 @@
 package dispatcher
 
 import (
+	"context"
 	"encoding/json"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
 
 	v1 "k8s.io/api/core/v1"
 
+	"github.com/interlink-hq/interlink-dispatcher/shared/backend"
 	"github.com/interlink-hq/interlink-dispatcher/shared/interlink"
 )
 
@@ -166,5 +169,49 @@ func TestReconcileDoesNotAdoptAPodDeletedMeanwhile(t *testing.T) {
 	waitFor(t, func() bool { return obs.runs("alpha") == 1 })
 	if ent, found, _ := e.journal.Get("uid-del"); found {
 		t.Fatalf("the pod deleted during the reconciliation is journaled again: %+v", ent)
+	}
+}
+
+// A reconciliation that listed a pod before a failed create undid it (the relaunched backend's reconciliation
+// overlaps a lost answer's confirmation) waits for the pod's lock and then must not adopt it: not when the undo
+// removed it (a journal entry for nothing), not when the undo failed (a pod running that interLink was told
+// failed; it is deleted instead).
+func TestUndoneCreateIsNotAdopted(t *testing.T) {
+	for _, undoFails := range []bool{false, true} {
+		t.Run(fmt.Sprintf("undo fails %v", undoFails), func(t *testing.T) {
+			cfg := testConfig(t, tempDir(t), "alpha")
+			mem := newMem("alpha")
+			e := startEnv(t, cfg, map[string]*memBackend{"alpha": mem})
+			ctx := context.Background()
+			p := testPod("uid-undone", "undone", "main")
+			data := createBody(p)
+			if _, err := mem.Create(ctx, backend.CreateRequest{Pod: p}); err != nil {
+				t.Fatal(err)
+			}
+			if undoFails {
+				mem.mu.Lock()
+				mem.deleteErr = backend.Unavailable("the engine is restarting")
+				mem.mu.Unlock()
+			}
+			e.srv.undoCreate(mem, "alpha", &data, "a test")
+			if undoFails {
+				mem.mu.Lock()
+				mem.deleteErr = nil
+				mem.mu.Unlock()
+			}
+			adopt := reconcileWrite{adopt: true, Entry: Entry{UID: "uid-undone", Backend: "alpha", Namespace: p.Namespace, Name: p.Name, Adopted: true}}
+			if err := e.srv.applyReconcile(ctx, mem, []reconcileWrite{adopt}); err != nil {
+				t.Fatal(err)
+			}
+			if _, found, err := e.journal.Get("uid-undone"); err != nil || found {
+				t.Fatalf("a pod whose create was answered with an error was adopted (found %v, %v)", found, err)
+			}
+			mem.mu.Lock()
+			_, still := mem.pods["uid-undone"]
+			mem.mu.Unlock()
+			if still {
+				t.Fatalf("the pod is still on the backend after the undo and the reconciliation")
+			}
+		})
 	}
 }
