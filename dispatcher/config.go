@@ -189,7 +189,7 @@ func DefaultConfig() Config {
 	c := Config{
 		DataDir: "/var/lib/interlink-dispatcher",
 		Listen:  ListenConfig{TCP: "127.0.0.1:4000"},
-		Limits:  LimitsConfig{MaxBodyBytes: 10 << 20, MaxGracePeriod: time.Hour, MaxConnectionsPerClient: 128},
+		Limits:  LimitsConfig{MaxBodyBytes: 10 << 20, MaxGracePeriod: time.Hour, MaxConnectionsPerClient: 1024},
 		Timeouts: TimeoutsConfig{
 			Create:   30 * time.Second,
 			Status:   10 * time.Second,
@@ -566,7 +566,7 @@ func (c *Config) finish(baseDir string) error {
 		bad("timeouts.create", "%s is not under interLink's 120s wait for an answer; use 30s or so", c.Timeouts.Create)
 	}
 	if c.Limits.MaxConnectionsPerClient <= 0 {
-		bad("limits.max_connections_per_client", "must be a positive number of connections, e.g. 128")
+		bad("limits.max_connections_per_client", "must be a positive number of connections, e.g. 1024")
 	}
 	if c.Limits.MaxGracePeriod > 0 && c.Limits.MaxGracePeriod < time.Second {
 		bad("limits.max_grace_period", "%s is under a second, the unit of a grace period; use 1h or so", c.Limits.MaxGracePeriod)

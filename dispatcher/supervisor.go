@@ -259,10 +259,13 @@ func (s *Supervisor) watchHealth(ctx context.Context, sl *slot, b backend.Backen
 			err = fmt.Errorf("its engine did not answer within %s (timeouts.ping): %w", s.healthTimeout, err)
 		}
 		sl.mu.Lock()
-		was := sl.engineErr
-		if sl.b != nil {
-			sl.engineErr = err
+		if sl.b == nil {
+			// Down since the call began: down says it all, and a degraded mark set now would outlive it.
+			sl.mu.Unlock()
+			return
 		}
+		was := sl.engineErr
+		sl.engineErr = err
 		sl.mu.Unlock()
 		switch {
 		case err != nil && was == nil:

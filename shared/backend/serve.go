@@ -107,18 +107,15 @@ func serve(f Factory) int {
 		})
 	}()
 
-	alone := false
 	select {
 	case <-served: // the dispatcher stopped it
 	case <-terms:
-		alone = true
 		why := "it received SIGTERM"
 		if os.Getppid() != parent {
 			why = fmt.Sprintf("its dispatcher (pid %d) is gone", parent)
 		}
 		slog.Warn(fmt.Sprintf("backend %q is stopping: %s; its pods keep running", env.Name, why))
 	case <-parentGone(parent):
-		alone = true
 		slog.Warn(fmt.Sprintf("backend %q is stopping: its dispatcher (pid %d) is gone; its pods keep running", env.Name, parent))
 	}
 
@@ -129,12 +126,11 @@ func serve(f Factory) int {
 	}
 	closed := make(chan error, 1)
 	go func() { closed <- c.Close() }()
+	// Bounded either way: after a stop the dispatcher asked for, go-plugin kills the process two seconds
+	// later, but a dispatcher that dies within those two seconds kills nothing, and its parent-death signal
+	// is caught by now (terms), so a Close hung on its engine would keep the backend alive for good.
 	bound := time.NewTimer(closeBound)
 	defer bound.Stop()
-	if !alone {
-		// go-plugin kills the process two seconds after asking it to stop: that is the bound.
-		bound.Stop()
-	}
 	select {
 	case err := <-closed:
 		if err != nil {
