@@ -51,7 +51,13 @@ func startLab(t *testing.T, name string, conf map[string]any, edits ...func(*Con
 	for _, edit := range edits {
 		edit(&cfg)
 	}
+	return startOver(t, cfg, time.Minute)
+}
 
+// startOver starts the dispatcher of cfg over the backend processes it names, launched for real and recorded,
+// and waits up to up for every backend to be up.
+func startOver(t *testing.T, cfg Config, up time.Duration) *labEnv {
+	t.Helper()
 	le := &labEnv{}
 	launch := func(ctx context.Context, spec LaunchSpec) (Instance, error) {
 		p, err := backend.Launch(ctx, backend.LaunchConfig{Name: spec.Name, Path: spec.Path, Env: spec.Env, Logger: spec.Logger})
@@ -73,7 +79,7 @@ func startLab(t *testing.T, name string, conf map[string]any, edits ...func(*Con
 		t.Fatal(err)
 	}
 	sup.Start(context.Background())
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), up)
 	defer cancel()
 	if err := sup.WaitUp(ctx); err != nil {
 		t.Fatal(err)

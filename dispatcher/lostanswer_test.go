@@ -3,8 +3,6 @@ package dispatcher
 import (
 	"context"
 	"encoding/json"
-	"net/http/httptest"
-	"sync"
 	"testing"
 	"time"
 
@@ -13,15 +11,9 @@ import (
 	"github.com/interlink-hq/interlink-dispatcher/shared/labtest"
 )
 
-// lostAnswerEnv is the dispatcher over the real test backend process, persisting its pods in its data
+// startLostAnswer starts the dispatcher over the real test backend process, persisting its pods in its data
 // directory as a real backend does, with every launched process recorded.
-type lostAnswerEnv struct {
-	*testEnv
-	mu    sync.Mutex
-	procs []*backend.Process
-}
-
-func startLostAnswer(t *testing.T, tune func(*Config)) *lostAnswerEnv {
+func startLostAnswer(t *testing.T, tune func(*Config)) *labEnv {
 	t.Helper()
 	cfg := testConfig(t, tempDir(t), "mem")
 	cfg.Backends[0].Binary = labtest.BuildBinary(t, "./shared/backend/internal/testbackend")
@@ -31,40 +23,11 @@ func startLostAnswer(t *testing.T, tune func(*Config)) *lostAnswerEnv {
 	if tune != nil {
 		tune(&cfg)
 	}
-	le := &lostAnswerEnv{}
-	launch := func(ctx context.Context, spec LaunchSpec) (Instance, error) {
-		p, err := backend.Launch(ctx, backend.LaunchConfig{Name: spec.Name, Path: spec.Path, Env: spec.Env, Logger: spec.Logger})
-		if err != nil {
-			return nil, err
-		}
-		le.mu.Lock()
-		le.procs = append(le.procs, p)
-		le.mu.Unlock()
-		return p, nil
-	}
-	j, err := OpenJournal(cfg.DataDir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sup, _ := NewSupervisor(cfg, launch, quietLogger(t), nil)
-	srv, err := NewServer(Options{Config: cfg, Journal: j, Backends: sup, Logger: quietLogger(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sup.Start(context.Background())
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := sup.WaitUp(ctx); err != nil {
-		t.Fatal(err)
-	}
-	hs := httptest.NewServer(srv.Handler())
-	t.Cleanup(func() { hs.Close(); sup.Stop(); j.Close() })
-	le.testEnv = &testEnv{t: t, cfg: cfg, journal: j, sup: sup, srv: srv, http: hs}
-	return le
+	return startOver(t, cfg, 30*time.Second)
 }
 
 // listed is the backend's List once it is up, by UID.
-func (e *lostAnswerEnv) listed() map[string]backend.PodRecord {
+func (e *labEnv) listed() map[string]backend.PodRecord {
 	e.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
