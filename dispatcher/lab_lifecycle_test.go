@@ -28,34 +28,6 @@ import (
 	"github.com/interlink-hq/interlink-dispatcher/shared/pod"
 )
 
-// startDispatcherAt starts the dispatcher command with the config file cfgPath (made by the caller, so
-// that a second start finds the same instance and data directory), waiting until it is ready.
-func startDispatcherAt(t *testing.T, disp, cfgPath, apiAddr, metricsAddr string, bins map[string]string) *procDispatcher {
-	t.Helper()
-	d := &procDispatcher{t: t, bins: bins, stderr: &labtest.Buffer{}, finished: make(chan struct{}),
-		api: "http://" + apiAddr, metrics: "http://" + metricsAddr}
-	d.cmd = exec.Command(disp, "--config", cfgPath)
-	d.cmd.Stderr = d.stderr
-	if err := d.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { d.cmd.Wait(); close(d.finished) }()
-	t.Cleanup(func() {
-		d.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-d.finished:
-		case <-time.After(40 * time.Second):
-			d.cmd.Process.Kill()
-			<-d.finished
-		}
-		if t.Failed() {
-			t.Logf("dispatcher (pid %d) log (last lines):\n%s", d.cmd.Process.Pid, tail(d.stderr.Lines(), 60))
-		}
-	})
-	d.waitReady(2 * time.Minute)
-	return d
-}
-
 // processGone tells whether pid has exited: no such process, or a zombie not reaped yet.
 func processGone(pid int) bool {
 	if syscall.Kill(pid, 0) != nil {

@@ -44,20 +44,48 @@ func freeAddr(t *testing.T) string {
 	return l.Addr().String()
 }
 
+// startDispatcherAt starts the dispatcher command with the config file cfgPath (made by the caller, so
+// that a second start finds the same instance and data directory), waiting until it is ready.
+func startDispatcherAt(t *testing.T, disp, cfgPath, apiAddr, metricsAddr string, bins map[string]string) *procDispatcher {
+	t.Helper()
+	d := &procDispatcher{t: t, bins: bins, stderr: &labtest.Buffer{}, finished: make(chan struct{}),
+		api: "http://" + apiAddr, metrics: "http://" + metricsAddr}
+	d.cmd = exec.Command(disp, "--config", cfgPath)
+	d.cmd.Stderr = d.stderr
+	if err := d.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { d.cmd.Wait(); close(d.finished) }()
+	t.Cleanup(func() {
+		d.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-d.finished:
+		case <-time.After(40 * time.Second):
+			d.cmd.Process.Kill()
+			<-d.finished
+		}
+		if t.Failed() {
+			t.Logf("dispatcher (pid %d) log (last lines):\n%s", d.cmd.Process.Pid, tail(d.stderr.Lines(), 60))
+		}
+	})
+	d.waitReady(2 * time.Minute)
+	return d
+}
+
 // startDispatcherProcess builds the command and the three backends and starts it with log.format json,
 // a separate metrics listener, and a slow first restart so that a test sees a killed backend down.
 func startDispatcherProcess(t *testing.T) *procDispatcher {
 	t.Helper()
 	dir := t.TempDir()
-	d := &procDispatcher{t: t, bins: map[string]string{}, stderr: &labtest.Buffer{}, finished: make(chan struct{})}
+	bins := map[string]string{}
 	disp := labtest.BuildBinary(t, "./cmd/interlink-dispatcher")
 	for _, lb := range labBackends {
-		d.bins[lb.name] = labtest.BuildBackend(t, "./cmd/backend-"+lb.name)
+		bins[lb.name] = labtest.BuildBackend(t, "./cmd/backend-"+lb.name)
 	}
 	apiAddr, metricsAddr := freeAddr(t), freeAddr(t)
 	var backends []map[string]any
 	for _, lb := range labBackends {
-		backends = append(backends, map[string]any{"name": lb.name, "binary": d.bins[lb.name], "config": lb.config})
+		backends = append(backends, map[string]any{"name": lb.name, "binary": bins[lb.name], "config": lb.config})
 	}
 	cfg := map[string]any{
 		"instance":    fmt.Sprintf("obs-test-%d", time.Now().UnixNano()),
@@ -77,27 +105,7 @@ func startDispatcherProcess(t *testing.T) *procDispatcher {
 	if err := os.WriteFile(cfgPath, raw, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	d.cmd = exec.Command(disp, "--config", cfgPath)
-	d.cmd.Stderr = d.stderr
-	if err := d.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { d.cmd.Wait(); close(d.finished) }()
-	t.Cleanup(func() {
-		d.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-d.finished:
-		case <-time.After(40 * time.Second):
-			d.cmd.Process.Kill()
-			<-d.finished
-		}
-		if t.Failed() {
-			t.Logf("dispatcher log (last lines):\n%s", tail(d.stderr.Lines(), 60))
-		}
-	})
-	d.api, d.metrics = "http://"+apiAddr, "http://"+metricsAddr
-	d.waitReady(2 * time.Minute)
-	return d
+	return startDispatcherAt(t, disp, cfgPath, apiAddr, metricsAddr, bins)
 }
 
 func tail(lines []string, n int) string {
