@@ -9,6 +9,7 @@ import (
 	v1 "k8s.io/api/core/v1"
 
 	"github.com/interlink-hq/interlink-dispatcher/shared/interlink"
+	"github.com/interlink-hq/interlink-dispatcher/shared/subpath"
 )
 
 // Links that SubPathSwapPod puts in place of the subPath: the host's root, absolute and relative (deep
@@ -106,20 +107,25 @@ func HostPathSurvived(t *testing.T, hostDir string) {
 	}
 }
 
-// MountsBelow lists the mount points at or below dir (from /proc/self/mountinfo), for tests that check that
-// nothing stays pinned.
+// MountsBelow lists the mount points at or below dir, for tests that check that a backend left no pin behind.
 func MountsBelow(t *testing.T, dir string) []string {
 	t.Helper()
-	data, err := os.ReadFile("/proc/self/mountinfo")
+	out, err := subpath.MountsUnder(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var out []string
-	for _, line := range strings.Split(string(data), "\n") {
-		f := strings.Fields(line)
-		if len(f) > 4 && (f[4] == dir || strings.HasPrefix(f[4], dir+"/")) {
-			out = append(out, f[4])
-		}
-	}
 	return out
+}
+
+// DeletedWithoutHarm checks what a HostPathSubPathPod's Delete must leave: the hostPath's data (see
+// HostPathSurvived), no mount below the pod's directory podDir, and no podDir.
+func DeletedWithoutHarm(t *testing.T, hostDir, podDir string) {
+	t.Helper()
+	HostPathSurvived(t, hostDir)
+	if m := MountsBelow(t, podDir); len(m) > 0 {
+		t.Errorf("mounts left after Delete: %v", m)
+	}
+	if _, err := os.Stat(podDir); err == nil {
+		t.Errorf("the pod's directory %s is still there", podDir)
+	}
 }

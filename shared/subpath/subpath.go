@@ -193,7 +193,7 @@ func UnpinAll(dir string) error {
 	if err != nil {
 		return err
 	}
-	points, err := mountsUnder(real)
+	points, err := MountsUnder(real)
 	if err != nil {
 		return err
 	}
@@ -206,7 +206,7 @@ func UnpinAll(dir string) error {
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}
-	if left, err := mountsUnder(real); err != nil {
+	if left, err := MountsUnder(real); err != nil {
 		return err
 	} else if len(left) > 0 {
 		return fmt.Errorf("%d mounts are still below %s (first %s)", len(left), real, left[0])
@@ -214,9 +214,9 @@ func UnpinAll(dir string) error {
 	return nil
 }
 
-// mountsUnder lists the mount points at or below dir from /proc/self/mountinfo, deepest first, each as often
+// MountsUnder lists the mount points at or below dir from /proc/self/mountinfo, deepest first, each as often
 // as it is stacked.
-func mountsUnder(dir string) ([]string, error) {
+func MountsUnder(dir string) ([]string, error) {
 	f, err := os.Open("/proc/self/mountinfo")
 	if err != nil {
 		return nil, err

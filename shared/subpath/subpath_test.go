@@ -190,7 +190,7 @@ func TestPinFileAndUnpin(t *testing.T) {
 	if err := Pin(vol, "app.conf", target, 0o777); err != nil {
 		t.Fatal(err)
 	}
-	if m, _ := mountsUnder(target); len(m) != 1 {
+	if m, _ := MountsUnder(target); len(m) != 1 {
 		t.Fatalf("after two pins %d mounts are on the target, want 1", len(m))
 	}
 	if err := Unpin(target); err != nil {
@@ -221,7 +221,7 @@ func TestUnpinAllProtectsTheVolumeFromRemoveAll(t *testing.T) {
 	if err := UnpinAll(pins); err != nil {
 		t.Fatal(err)
 	}
-	if m, _ := mountsUnder(pins); len(m) != 0 {
+	if m, _ := MountsUnder(pins); len(m) != 0 {
 		t.Fatalf("mounts left under the pins: %v", m)
 	}
 	if err := os.RemoveAll(pins); err != nil {
