@@ -38,22 +38,17 @@ var ErrEscapes = errors.New("it leads outside the volume")
 // still refuses a link present at that moment, but a swap between the check and the engine's mount is not
 // caught (callers document that narrower race).
 func Pin(root, subPath, target string, perm fs.FileMode) error {
-	if err := validSubPath(subPath); err != nil {
+	r, err := openVolume(root, subPath)
+	if err != nil {
 		return err
 	}
-	r, err := os.OpenRoot(root)
-	if err != nil {
-		return fmt.Errorf("cannot open the volume %s: %w", root, err)
-	}
 	defer r.Close()
-	// O_NONBLOCK: a FIFO put in place of the subPath must not hang the open.
-	const flags = unix.O_RDONLY | unix.O_NONBLOCK | unix.O_CLOEXEC | unix.O_NOCTTY
-	f, err := r.OpenFile(subPath, flags, 0)
+	f, err := r.OpenFile(subPath, openFlags, 0)
 	if errors.Is(err, fs.ErrNotExist) && perm != 0 {
 		if err = r.MkdirAll(subPath, perm); err == nil {
 			// MkdirAll's mode is trimmed by the umask; an emptyDir's subdirectory must be writable by any user.
 			if err = r.Chmod(subPath, perm); err == nil {
-				f, err = r.OpenFile(subPath, flags, 0)
+				f, err = r.OpenFile(subPath, openFlags, 0)
 			}
 		}
 	}
@@ -97,19 +92,32 @@ func Pin(root, subPath, target string, perm fs.FileMode) error {
 
 // Check resolves subPath beneath root as Pin does, without creating or mounting anything.
 func Check(root, subPath string) error {
-	if err := validSubPath(subPath); err != nil {
+	r, err := openVolume(root, subPath)
+	if err != nil {
 		return err
 	}
-	r, err := os.OpenRoot(root)
-	if err != nil {
-		return fmt.Errorf("cannot open the volume %s: %w", root, err)
-	}
 	defer r.Close()
-	f, err := r.OpenFile(subPath, unix.O_RDONLY|unix.O_NONBLOCK|unix.O_CLOEXEC|unix.O_NOCTTY, 0)
+	f, err := r.OpenFile(subPath, openFlags, 0)
 	if err != nil {
 		return openError(subPath, err)
 	}
 	return f.Close()
+}
+
+// openFlags open a subPath for its check and its bind. O_NONBLOCK: a FIFO put in place of the subPath must
+// not hang the open.
+const openFlags = unix.O_RDONLY | unix.O_NONBLOCK | unix.O_CLOEXEC | unix.O_NOCTTY
+
+// openVolume checks subPath's form and opens root, beneath which subPath is then resolved.
+func openVolume(root, subPath string) (*os.Root, error) {
+	if err := validSubPath(subPath); err != nil {
+		return nil, err
+	}
+	r, err := os.OpenRoot(root)
+	if err != nil {
+		return nil, fmt.Errorf("cannot open the volume %s: %w", root, err)
+	}
+	return r, nil
 }
 
 func openError(subPath string, err error) error {
