@@ -32,7 +32,7 @@ func (b *Backend) Create(ctx context.Context, req backend.CreateRequest) (backen
 		return backend.CreateResult{}, backend.Invalid("the create request has no pod")
 	}
 	uid := string(p.UID)
-	if err := checkUID(uid); err != nil {
+	if err := pod.ValidPodUID(uid); err != nil {
 		return backend.CreateResult{}, backend.Invalid("metadata.uid: %v", err)
 	}
 	if err := pod.Validate(p, capabilities(), b.env.Name); err != nil {

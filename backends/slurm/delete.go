@@ -19,7 +19,7 @@ func (b *Backend) Delete(ctx context.Context, req backend.DeleteRequest) error {
 		return backend.Invalid("the delete request has no pod")
 	}
 	uid := string(req.Pod.UID)
-	if checkUID(uid) != nil {
+	if pod.ValidPodUID(uid) != nil {
 		return nil // no directory can exist for it
 	}
 	unlock := b.locks.lock(uid)

@@ -21,7 +21,7 @@ func (b *Backend) List(ctx context.Context) ([]backend.PodRecord, error) {
 	}
 	var recs []*podRecord
 	for _, e := range entries {
-		if !e.IsDir() || checkUID(e.Name()) != nil {
+		if !e.IsDir() || pod.ValidPodUID(e.Name()) != nil {
 			continue
 		}
 		rec, err := readRecord(b.podDir(e.Name()))

@@ -23,7 +23,7 @@ func (b *Backend) Logs(ctx context.Context, req backend.LogRequest, w io.Writer)
 	if err := pod.CheckLogOptions(o); err != nil {
 		return err
 	}
-	if err := checkUID(req.PodUID); err != nil {
+	if err := pod.ValidPodUID(req.PodUID); err != nil {
 		return backend.NotFound("pod %q is not known to this backend", req.PodUID)
 	}
 	dir := b.podDir(req.PodUID)

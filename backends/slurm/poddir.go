@@ -7,12 +7,9 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/interlink-hq/interlink-dispatcher/shared/pod"
 )
 
 // Files of a pod directory (<root>/<pod uid>/).
@@ -50,19 +47,6 @@ type jobState struct {
 	Reason   string    `json:"reason"`
 	ExitCode int64     `json:"exitCode"`
 	Ended    time.Time `json:"ended"`
-}
-
-var safeUID = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
-
-// checkUID refuses a UID that cannot name a pod directory and appear in a job script unquoted.
-func checkUID(uid string) error {
-	if err := pod.ValidUID(uid); err != nil {
-		return err
-	}
-	if !safeUID.MatchString(uid) {
-		return fmt.Errorf("pod UID %q must hold only letters, digits, '.', '_' and '-'", uid)
-	}
-	return nil
 }
 
 func (b *Backend) podDir(uid string) string { return filepath.Join(b.cfg.Root, uid) }

@@ -54,7 +54,7 @@ func (b *Backend) Status(ctx context.Context, pods []*v1.Pod) ([]interlink.PodSt
 	recs := make([]*podRecord, len(pods))
 	needQueue := false
 	for i, p := range pods {
-		if p == nil || checkUID(string(p.UID)) != nil {
+		if p == nil || pod.ValidPodUID(string(p.UID)) != nil {
 			continue
 		}
 		rec, err := readRecord(b.podDir(string(p.UID)))
