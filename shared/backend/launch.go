@@ -122,7 +122,7 @@ func Launch(ctx context.Context, cfg LaunchConfig) (*Process, error) {
 			grpc.MaxCallRecvMsgSize(maxMessageSize), grpc.MaxCallSendMsgSize(maxMessageSize))},
 	})
 
-	err = startPinned(client, cmd)
+	exited, err := startPinned(client, cmd)
 	var rpc plugin.ClientProtocol
 	if err == nil {
 		rpc, err = client.Client() // the process is started: this only connects
@@ -161,7 +161,7 @@ func Launch(ctx context.Context, cfg LaunchConfig) (*Process, error) {
 
 	pid, _ := strconv.Atoi(client.ID())
 	p := &Process{Backend: b, name: cfg.Name, pid: pid, desc: desc, client: client, done: make(chan struct{})}
-	go p.watch()
+	go p.watch(exited)
 	return p, nil
 }
 
@@ -210,15 +210,17 @@ func startError(cfg LaunchConfig, hl *slogLogger, err error) error {
 }
 
 // startPinned starts the backend process from a goroutine locked to its OS thread until the process has
-// exited. Linux sends the parent-death signal when the thread that forked the child ends, not the process:
-// the Go runtime ends a thread when a goroutine locked to it returns, so a fork made on a thread some
-// caller had locked would have its backend killed when that caller finishes. A thread of its own, held as
-// long as the backend lives, ends only with the dispatcher.
-func startPinned(client *plugin.Client, cmd *exec.Cmd) error {
+// exited, and returns a channel closed then. Linux sends the parent-death signal when the thread that forked
+// the child ends, not the process: the Go runtime ends a thread when a goroutine locked to it returns, so a
+// fork made on a thread some caller had locked would have its backend killed when that caller finishes. A
+// thread of its own, held as long as the backend lives, ends only with the dispatcher.
+func startPinned(client *plugin.Client, cmd *exec.Cmd) (exited <-chan struct{}, err error) {
 	started := make(chan error, 1)
+	gone := make(chan struct{})
 	go func() {
 		runtime.LockOSThread()
 		defer runtime.UnlockOSThread()
+		defer close(gone)
 		_, err := client.Start()
 		started <- err
 		if cmd.Process == nil {
@@ -228,22 +230,15 @@ func startPinned(client *plugin.Client, cmd *exec.Cmd) error {
 			time.Sleep(exitPollInterval)
 		}
 	}()
-	return <-started
+	return gone, <-started
 }
 
-func (p *Process) watch() {
-	t := time.NewTicker(exitPollInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-p.done:
-			return
-		case <-t.C:
-			if p.client.Exited() {
-				p.closeDone()
-				return
-			}
-		}
+// watch marks the process done once it has exited (exited, from startPinned), unless Stop did first.
+func (p *Process) watch(exited <-chan struct{}) {
+	select {
+	case <-p.done:
+	case <-exited:
+		p.closeDone()
 	}
 }
 

@@ -43,8 +43,8 @@ func Serve(f Factory) {
 // started it.
 const parentPollInterval = 500 * time.Millisecond
 
-// closeBound bounds a backend's Close when it stops on its own (its dispatcher gone), where no go-plugin
-// client is left to kill it.
+// closeBound bounds a backend's Close, however it was stopped: when it stops on its own (its dispatcher
+// gone) no go-plugin client is left to kill it.
 const closeBound = 10 * time.Second
 
 func serve(f Factory) int {
