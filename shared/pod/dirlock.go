@@ -3,24 +3,21 @@ package pod
 import (
 	"fmt"
 	"os"
-	"path/filepath"
 	"syscall"
 )
-
-// DirLockFile is the file of a pod directory that LockDir locks.
-const DirLockFile = ".lock"
 
 // LockDir takes an exclusive lock (flock) on the pod directory dir, waiting for whoever holds it, and
 // returns its release. A backend's Delete holds it while it removes the pod; anything the backend makes
 // for a pod on its own afterwards (a restart, a re-created pause container) holds it too and first checks
 // that the pod is still recorded, so that it never brings back a pod being or already deleted, whichever
 // process of the backend deletes it. It fails, making nothing, when dir does not exist: the pod is gone.
+//
+// The lock is on the directory itself, not on a file in it: a lock file would have to be created, and one
+// created by a waiter while Delete removes the directory (its predecessor already unlinked) both escapes the
+// lock and leaves the directory not empty for the removal. A waiter that gets the lock on a directory removed
+// meanwhile finds no record in it, and makes nothing.
 func LockDir(dir string) (unlock func(), err error) {
-	if _, err := os.Stat(dir); err != nil {
-		return nil, err
-	}
-	// O_CREATE makes the file, never the directory: a directory removed meanwhile stays removed.
-	f, err := os.OpenFile(filepath.Join(dir, DirLockFile), os.O_RDWR|os.O_CREATE, 0o600)
+	f, err := os.Open(dir)
 	if err != nil {
 		return nil, err
 	}
