@@ -121,8 +121,21 @@ func TestOldRunnerNeverResurrectsDeletedPod(t *testing.T) {
 	if err := replacement.Delete(ctx, backend.DeleteRequest{Pod: p}); err != nil {
 		t.Fatal(err)
 	}
-	// Longer than restart_backoff_max (4s), twice: the old runner has woken up since.
-	time.Sleep(10 * time.Second)
+	// The old runner notices within its poll interval (30s) at the latest, sooner when a container of its
+	// pod stops or its restart back-off (at most 4s here) ends; whatever it does meanwhile, it makes nothing.
+	deadline := time.Now().Add(pollInterval + 15*time.Second)
+	for {
+		old.mu.Lock()
+		left := old.runners[string(p.UID)]
+		old.mu.Unlock()
+		if left == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the old backend still supervises the deleted pod after %s", pollInterval+15*time.Second)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 	pc, err := old.listPod(ctx, string(p.UID))
 	if err != nil {
 		t.Fatal(err)
@@ -132,11 +145,5 @@ func TestOldRunnerNeverResurrectsDeletedPod(t *testing.T) {
 	}
 	if _, err := os.Stat(old.podDir(string(p.UID))); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("the deleted pod's directory is back: %v", err)
-	}
-	old.mu.Lock()
-	left := old.runners[string(p.UID)]
-	old.mu.Unlock()
-	if left != nil {
-		t.Error("the old backend still supervises the deleted pod")
 	}
 }
