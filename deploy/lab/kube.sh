@@ -243,7 +243,11 @@ up_controllers() {
 up_dispatcher() {
 	local bin=$KDISP_STATE/bin sum
 	mkdir -p "$KDISP_STATE/data"
-	(cd "$REPO_DIR" && CGO_ENABLED=0 go build -trimpath -o "$bin.new/" ./cmd/...) >"$LOGS/dispatcher-build.log" 2>&1 ||
+	local version commit
+	version=$(git -C "$REPO_DIR" describe --tags --always --dirty 2>/dev/null || echo dev)
+	commit=$(git -C "$REPO_DIR" rev-parse HEAD 2>/dev/null || echo unknown)
+	(cd "$REPO_DIR" && CGO_ENABLED=0 go build -trimpath -ldflags "-X main.version=$version -X main.commit=$commit" \
+		-o "$bin.new/" ./cmd/...) >"$LOGS/dispatcher-build.log" 2>&1 ||
 		fail dispatcher "$LOGS/dispatcher-build.log" "go build ./cmd/... failed"
 	sum=$(cat "$bin.new"/* "$REPO_DIR/config.yaml" | sha256sum | cut -c1-12)
 	if kdisp_up && [ "$(cat "$KDISP_STATE/running" 2>/dev/null)" = "$sum" ]; then
