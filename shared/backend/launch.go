@@ -18,7 +18,6 @@ import (
 	"time"
 
 	plugin "github.com/hashicorp/go-plugin"
-	"google.golang.org/grpc"
 )
 
 // LaunchConfig says which backend binary to start and how.
@@ -118,8 +117,7 @@ func Launch(ctx context.Context, cfg LaunchConfig) (*Process, error) {
 		AutoMTLS:         true,
 		Logger:           hl,
 		StartTimeout:     startTimeout,
-		GRPCDialOptions: []grpc.DialOption{grpc.WithDefaultCallOptions(
-			grpc.MaxCallRecvMsgSize(maxMessageSize), grpc.MaxCallSendMsgSize(maxMessageSize))},
+		GRPCDialOptions:  dialOptions(),
 	})
 
 	exited, err := startPinned(client, cmd)

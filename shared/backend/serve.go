@@ -14,7 +14,6 @@ import (
 
 	hclog "github.com/hashicorp/go-hclog"
 	plugin "github.com/hashicorp/go-plugin"
-	"google.golang.org/grpc"
 )
 
 // EnvVar is the environment variable through which Launch hands a backend process its Env, as JSON.
@@ -99,11 +98,8 @@ func serve(f Factory) int {
 		plugin.Serve(&plugin.ServeConfig{
 			HandshakeConfig:  Handshake,
 			VersionedPlugins: pluginSets(b),
-			GRPCServer: func(opts []grpc.ServerOption) *grpc.Server {
-				return plugin.DefaultGRPCServer(append(opts, grpc.MaxRecvMsgSize(maxMessageSize),
-					grpc.MaxSendMsgSize(maxMessageSize)))
-			},
-			Logger: pluginLog,
+			GRPCServer:       newGRPCServer,
+			Logger:           pluginLog,
 		})
 	}()
 

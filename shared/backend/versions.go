@@ -6,6 +6,7 @@ import (
 	"strconv"
 
 	plugin "github.com/hashicorp/go-plugin"
+	"google.golang.org/grpc"
 )
 
 // ProtocolVersion is the version of the contract this build of the dispatcher and of its backends speak.
@@ -27,6 +28,19 @@ var Handshake = plugin.HandshakeConfig{
 // dispatcher accepts in one create body (10 MiB by default, configurable): a pod with large configMaps, or a
 // status batch of hundreds of pods, must still pass.
 const maxMessageSize = 256 << 20
+
+// newGRPCServer is the gRPC server a backend is served on, go-plugin's own with the message bound raised; a
+// backend process (Serve) and an in-process one (ServeInProcess) get the same.
+func newGRPCServer(opts []grpc.ServerOption) *grpc.Server {
+	return plugin.DefaultGRPCServer(append(opts, grpc.MaxRecvMsgSize(maxMessageSize),
+		grpc.MaxSendMsgSize(maxMessageSize)))
+}
+
+// dialOptions are the dispatcher side's gRPC options toward a backend, beyond go-plugin's own.
+func dialOptions() []grpc.DialOption {
+	return []grpc.DialOption{grpc.WithDefaultCallOptions(
+		grpc.MaxCallRecvMsgSize(maxMessageSize), grpc.MaxCallSendMsgSize(maxMessageSize))}
+}
 
 // pluginSets are the plugin sets by protocol version that this build serves and accepts: only its own, so
 // that go-plugin refuses a binary of another version.
