@@ -27,7 +27,9 @@ func (e *echoBackend) Describe(context.Context) (backend.Description, error) {
 	return backend.Description{Name: "echo", Version: "1", ProtocolVersion: backend.ProtocolVersion}, nil
 }
 
-func (e *echoBackend) Capacity(context.Context) (backend.Capacity, error) { return backend.Capacity{}, nil }
+func (e *echoBackend) Capacity(context.Context) (backend.Capacity, error) {
+	return backend.Capacity{}, nil
+}
 
 func (e *echoBackend) Create(_ context.Context, req backend.CreateRequest) (backend.CreateResult, error) {
 	switch req.Pod.Annotations["fail"] {
