@@ -706,7 +706,9 @@ type CommunityOutcome struct {
 }
 
 // RunCommunity runs every community scenario against b, each as a subtest named after its template.
+// Like Run, it reaches b through the contract's gRPC client and server.
 func RunCommunity(t *testing.T, b backend.Backend, opts CommunityOptions) {
+	b = overTheWire(t, b)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	desc, err := b.Describe(ctx)
 	cancel()
@@ -736,8 +738,10 @@ func RunCommunity(t *testing.T, b backend.Backend, opts CommunityOptions) {
 // apart, the phase of every pod, then the log checks once every pod has its phase; a pod Failed or
 // Succeeded that should not be fails at once, and so does any log call that errs), checks exit codes and
 // reasons, deletes the pods and returns what it saw, pod by pod.
+// b is reached through the contract's gRPC client and server, as in Run.
 func RunCommunityScenario(t *testing.T, b backend.Backend, s CommunityScenario, opts CommunityOptions) []CommunityOutcome {
 	t.Helper()
+	b = overTheWire(t, b)
 	if opts.TimeoutMultiplier <= 0 {
 		opts.TimeoutMultiplier = 5
 	}

@@ -1,7 +1,8 @@
 // Package conformance is the harness every backend's tests run against their real engine: the same pod
 // scenarios, judged the way interLink's virtual kubelet judges a plugin's answers (see Phase). A backend's
-// test calls Run with its Backend (in process, or a Process from backend.Launch) and Options saying what it
-// skips and how slow it is:
+// test calls Run with its Backend (its Go value, or a Process from backend.Launch) and Options saying what it
+// skips and how slow it is; a Go value is served over the contract's gRPC client and server in process, so
+// that the scenarios reach it exactly as the dispatcher does, minus the process boundary:
 //
 //	func TestConformance(t *testing.T) {
 //		labtest.RequireDocker(t)
@@ -49,9 +50,14 @@ const (
 	ScenarioLogsFollow       = "logs/follow"
 	ScenarioLogsPrevious     = "logs/previous"
 	ScenarioLogsUnknown      = "logs/unknown"
+	ScenarioLogsNoContainer  = "logs/unknown-container"
 	ScenarioDeleteRunning    = "delete-running"
 	ScenarioDeleteFinished   = "delete-finished"
 	ScenarioDeleteUnknown    = "delete-unknown"
+	ScenarioDeleteByRemoteID = "delete-by-remote-id"
+	ScenarioDeleteTwice      = "delete-twice"
+	ScenarioVanished         = "vanished"
+	ScenarioMalformedUID     = "malformed-uid"
 	ScenarioIdempotentCreate = "idempotent-create"
 	ScenarioStatusUnknown    = "status-unknown"
 	ScenarioStatusBatch      = "status-batch"
@@ -74,6 +80,11 @@ type Options struct {
 	GracePeriod time.Duration
 	// Parallel runs the scenarios in parallel with each other.
 	Parallel bool
+	// Vanish removes what the engine holds of a pod behind the backend's back, as an operator or an engine
+	// fault would (its containers, its Podman pod, its SLURM job), given the pod's UID and the remote id its
+	// Create returned; it returns once the engine no longer runs the pod. Without it the vanished scenario
+	// is skipped.
+	Vanish func(t testing.TB, uid, remoteID string)
 }
 
 func (o Options) withDefaults() Options {
@@ -98,8 +109,12 @@ type harness struct {
 
 // Run runs every scenario against b, each as a subtest named after it, each pod with its own UID and
 // deleted at the end of its scenario.
+//
+// b is reached as the dispatcher reaches a backend, through the contract's gRPC client and server: a b that
+// is not already a gRPC client (a Process, a *backend.Client) is served in process (backend.ServeInProcess).
 func Run(t *testing.T, b backend.Backend, opts Options) {
 	opts = opts.withDefaults()
+	b = overTheWire(t, b)
 	ctx, cancel := context.WithTimeout(context.Background(), opts.CallTimeout)
 	desc, err := b.Describe(ctx)
 	cancel()
@@ -141,6 +156,10 @@ func (h *harness) all(t *testing.T) {
 	h.run(t, ScenarioDeleteRunning, nil, h.deleteRunning)
 	h.run(t, ScenarioDeleteFinished, nil, h.deleteFinished)
 	h.run(t, ScenarioDeleteUnknown, nil, h.deleteUnknown)
+	h.run(t, ScenarioDeleteByRemoteID, nil, h.deleteByRemoteID)
+	h.run(t, ScenarioDeleteTwice, nil, h.deleteTwice)
+	h.run(t, ScenarioVanished, nil, h.vanished)
+	h.run(t, ScenarioMalformedUID, nil, h.malformedUID)
 	h.run(t, ScenarioIdempotentCreate, nil, h.idempotentCreate)
 	h.run(t, ScenarioStatusUnknown, nil, h.statusUnknown)
 	h.run(t, ScenarioStatusBatch, nil, h.statusBatch)

@@ -60,6 +60,7 @@ func (h *harness) logs(group *testing.T) {
 	seq(ScenarioLogsSinceSeconds, h.logsSinceSeconds)
 	seq(ScenarioLogsUnknown, h.logsUnknown)
 	h.run(group, ScenarioLogsFollow, nil, h.logsFollow)
+	h.run(group, ScenarioLogsNoContainer, nil, h.logsNoContainer)
 	h.run(group, ScenarioLogsPrevious, h.needs(backend.FeatureRestartPolicyOnFailure, "emptyDir"), h.logsPrevious)
 }
 
