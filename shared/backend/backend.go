@@ -19,6 +19,8 @@ import (
 
 // Backend runs Kubernetes pods on one kind of resource. Every method is safe for concurrent use. Methods
 // return *Error (see errors.go) so that the dispatcher can tell invalid input from an unavailable engine.
+// A pod UID of a shape shared/pod.ValidPodUID refuses is invalid input (KindInvalid, naming metadata.uid)
+// on every method that is given one: Create, Delete, Status (the whole batch) and Logs.
 type Backend interface {
 	// Describe names the backend and declares the pod features it honours.
 	Describe(ctx context.Context) (Description, error)
@@ -32,11 +34,13 @@ type Backend interface {
 	// remote id and starts nothing twice.
 	Create(ctx context.Context, req CreateRequest) (CreateResult, error)
 	// Delete stops the pod gracefully (SIGTERM, then SIGKILL after the grace period) and removes everything
-	// the backend made for it. Deleting an unknown pod succeeds.
+	// the backend made for it. Deleting an unknown pod, or one already deleted, succeeds. The request's pod
+	// may hold no more than its metadata.uid (the dispatcher accepts such a delete), beside RemoteID.
 	Delete(ctx context.Context, req DeleteRequest) error
 	// Status answers for a batch of pods in one call: one PodStatus per pod, in the order asked, each with one
 	// container status per spec container (init containers in InitContainers). A pod the backend does not know
-	// gets terminated statuses with reason NotFound; it never fails the whole batch.
+	// gets terminated statuses with reason NotFound; it never fails the whole batch. A pod whose engine
+	// objects are gone (removed behind the backend's back) reads as terminated, never as its last state.
 	Status(ctx context.Context, pods []*v1.Pod) ([]interlink.PodStatus, error)
 	// Logs writes one container's log to w, honouring every option of req.Opts. With Follow it keeps writing
 	// until the container ends or ctx is cancelled.
