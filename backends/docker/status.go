@@ -8,6 +8,7 @@ import (
 	"os"
 	"time"
 
+	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/container"
 
 	v1 "k8s.io/api/core/v1"
@@ -49,9 +50,50 @@ func (b *Backend) Status(ctx context.Context, pods []*v1.Pod) ([]interlink.PodSt
 		if pc == nil {
 			pc = &podContainers{runs: map[string][]container.Summary{}}
 		}
-		out = append(out, b.podStatus(ctx, p, pc, b.readState(uid)))
+		st := b.podStatus(ctx, p, pc, b.readState(uid))
+		if pc.pause == nil {
+			if why := b.vanished(ctx, uid); why != "" {
+				endAll(st.InitContainers, why)
+				endAll(st.Containers, why)
+			}
+		}
+		out = append(out, st)
 	}
 	return out, nil
+}
+
+// vanished says why pod uid can no longer run when its pause container, which Create makes before it
+// answers and only Delete removes, is gone from Docker all the same (an operator's docker rm, a wiped
+// engine); it is "" while Create has not made it and whenever Docker does not say it is gone.
+func (b *Backend) vanished(ctx context.Context, uid string) string {
+	rec, err := b.readRecord(uid)
+	if err != nil || rec.RemoteID == "" {
+		return ""
+	}
+	start := time.Now()
+	_, err = b.cli.ContainerInspect(ctx, rec.RemoteID)
+	b.metrics.observe("container_inspect", start, err)
+	if !cerrdefs.IsNotFound(err) {
+		return ""
+	}
+	return fmt.Sprintf("the pod's pause container %s was removed from Docker although the pod was not deleted: "+
+		"the pod no longer runs", shortID(rec.RemoteID))
+}
+
+// endAll reports every container of sts that is not terminated as ended for why, as the kubelet reports a
+// container it can no longer find (reason ContainerStatusUnknown, exit code 137), so that the pod reads as
+// Failed instead of waiting or running forever.
+func endAll(sts []v1.ContainerStatus, why string) {
+	now := time.Now()
+	for i := range sts {
+		if sts[i].State.Terminated != nil {
+			continue
+		}
+		started := false
+		sts[i].State = v1.ContainerState{Terminated: pod.Termination{ExitCode: pod.NotFoundExitCode,
+			Reason: pod.ReasonUnknown, Message: why, FinishedAt: now}.State()}
+		sts[i].Ready, sts[i].Started = false, &started
+	}
 }
 
 // podStatus maps a pod's containers to Kubernetes statuses, one per spec container.
