@@ -737,8 +737,8 @@ func RunCommunity(t *testing.T, b backend.Backend, opts CommunityOptions) {
 // RunCommunityScenario creates the scenario's pods on b, waits as the set's harness does (each round, 1 s
 // apart, the phase of every pod, then the log checks once every pod has its phase; a pod Failed or
 // Succeeded that should not be fails at once, and so does any log call that errs), checks exit codes and
-// reasons, deletes the pods and returns what it saw, pod by pod.
-// b is reached through the contract's gRPC client and server, as in Run.
+// reasons, deletes the pods and returns what it saw, pod by pod. As in Run, b is reached through the
+// contract's gRPC client and server.
 func RunCommunityScenario(t *testing.T, b backend.Backend, s CommunityScenario, opts CommunityOptions) []CommunityOutcome {
 	t.Helper()
 	b = overTheWire(t, b)
