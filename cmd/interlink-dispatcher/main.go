@@ -24,10 +24,10 @@ import (
 var version, commit string
 
 const usage = `usage:
-  interlink-dispatcher [--config FILE] [--listen ADDR]   serve interLink's plugin API (the default)
-  interlink-dispatcher check [--config FILE]             validate the config and try every enabled backend
-  interlink-dispatcher health [--config FILE | --url URL] ask a running dispatcher's /healthz (a HEALTHCHECK)
-  interlink-dispatcher --version                         print the version, commit and Go version
+  interlink-dispatcher [--config FILE] [--listen ADDR]     serve interLink's plugin API (the default)
+  interlink-dispatcher check [--config FILE]               validate the config and try every enabled backend
+  interlink-dispatcher health [--config FILE | --url URL]  ask a running dispatcher's /healthz (a HEALTHCHECK)
+  interlink-dispatcher --version                           print the version, commit and Go version
 `
 
 func main() {
