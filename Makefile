@@ -1,7 +1,7 @@
 # Convenience targets; the README's two commands work without make too.
 GO ?= go
 
-.PHONY: build run test lab lab-status lab-down bench fuzz generate fmt vet clean
+.PHONY: build image run test lab lab-status lab-down bench fuzz generate fmt vet clean
 
 # Static binaries: the shim runs inside any image (busybox, alpine), and the rest need no libc either.
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
@@ -10,6 +10,10 @@ LDFLAGS := -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 
 build: ## every binary into bin/
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/ ./cmd/...
+
+IMAGE ?= interlink-dispatcher
+image: ## the container image IMAGE:VERSION and IMAGE:latest, with the local Docker Engine, from nothing but this tree
+	IMAGE=$(IMAGE) VERSION=$(VERSION) COMMIT=$(COMMIT) bash deploy/image/build.sh
 
 run: ## lab up, build, run the dispatcher with config.yaml
 	bash deploy/run.sh

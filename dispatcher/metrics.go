@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"runtime"
-	"runtime/debug"
 	"slices"
 	"sort"
 	"strconv"
@@ -24,6 +22,7 @@ import (
 	v1 "k8s.io/api/core/v1"
 
 	"github.com/interlink-hq/interlink-dispatcher/shared/backend"
+	"github.com/interlink-hq/interlink-dispatcher/shared/buildinfo"
 )
 
 // metricsNamespace starts every series of the dispatcher itself.
@@ -36,42 +35,12 @@ const backendMetricsPrefix = "interlink_backend_"
 // podPhases are the phases interlink_dispatcher_pods reports, each always present.
 var podPhases = []v1.PodPhase{v1.PodPending, v1.PodRunning, v1.PodSucceeded, v1.PodFailed}
 
-// BuildInfo is what interlink_dispatcher_build_info says of the binary.
-type BuildInfo struct {
-	Version, Commit, GoVersion string
-}
+// BuildInfo is what interlink_dispatcher_build_info says of the binary (what its --version prints).
+type BuildInfo = buildinfo.Info
 
 // ReadBuildInfo completes version and commit (as set with -ldflags -X, possibly empty) from what the Go
-// toolchain recorded in the binary: the main module's version and the VCS revision.
-func ReadBuildInfo(version, commit string) BuildInfo {
-	bi := BuildInfo{Version: version, Commit: commit, GoVersion: runtime.Version()}
-	if info, ok := debug.ReadBuildInfo(); ok {
-		if bi.Version == "" {
-			bi.Version = info.Main.Version
-		}
-		dirty := false
-		for _, s := range info.Settings {
-			switch s.Key {
-			case "vcs.revision":
-				if bi.Commit == "" {
-					bi.Commit = s.Value
-				}
-			case "vcs.modified":
-				dirty = s.Value == "true"
-			}
-		}
-		if dirty && commit == "" && bi.Commit != "" {
-			bi.Commit += "-dirty"
-		}
-	}
-	if bi.Version == "" {
-		bi.Version = "(devel)"
-	}
-	if bi.Commit == "" {
-		bi.Commit = "unknown"
-	}
-	return bi
-}
+// toolchain recorded in the binary: see buildinfo.Read.
+func ReadBuildInfo(v, commit string) BuildInfo { return buildinfo.Read(v, commit) }
 
 // Metrics is the Observer that counts for Prometheus, and the /metrics handler. Besides what it is told,
 // it reads at scrape time the pods by phase (from the journal and the last known statuses) and the

@@ -88,6 +88,25 @@ func NewSupervisor(cfg Config, launch Launcher, log *slog.Logger, obs Observer) 
 		obs = NopObserver{}
 	}
 	s := &Supervisor{launch: launch, cfg: cfg.Supervision, healthTimeout: cfg.Timeouts.Ping, log: log, obs: obs, slots: map[string]*slot{}}
+	specs, err := launchSpecs(cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	for _, spec := range specs {
+		s.slots[spec.Name] = &slot{
+			spec:    spec,
+			lastErr: fmt.Errorf("backend %q is starting", spec.Name),
+			since:   time.Now(),
+		}
+		s.order = append(s.order, spec.Name)
+	}
+	return s, nil
+}
+
+// launchSpecs are the launches of cfg's enabled backends, in config order: what the supervisor starts, and
+// what `interlink-dispatcher check` tries.
+func launchSpecs(cfg Config, log *slog.Logger) ([]LaunchSpec, error) {
+	var specs []LaunchSpec
 	for _, b := range cfg.Backends {
 		if !b.IsEnabled() {
 			continue
@@ -100,21 +119,16 @@ func NewSupervisor(cfg Config, launch Launcher, log *slog.Logger, obs Observer) 
 		if err != nil {
 			return nil, fmt.Errorf("config key backends.%s.config cannot be passed to the backend as JSON: %w", b.Name, err)
 		}
-		s.slots[b.Name] = &slot{
-			spec: LaunchSpec{
-				Name: b.Name, Path: b.Binary, Args: b.Args, SHA256: b.SHA256,
-				Env: backend.Env{
-					Name: b.Name, Instance: cfg.Instance, Config: raw,
-					DataDir: filepath.Join(cfg.DataDir, "backends", b.Name),
-				},
-				Logger: log, // the launcher tags the backend's lines with its name
+		specs = append(specs, LaunchSpec{
+			Name: b.Name, Path: b.Binary, Args: b.Args, SHA256: b.SHA256,
+			Env: backend.Env{
+				Name: b.Name, Instance: cfg.Instance, Config: raw,
+				DataDir: filepath.Join(cfg.DataDir, "backends", b.Name),
 			},
-			lastErr: fmt.Errorf("backend %q is starting", b.Name),
-			since:   time.Now(),
-		}
-		s.order = append(s.order, b.Name)
+			Logger: log, // the launcher tags the backend's lines with its name
+		})
 	}
-	return s, nil
+	return specs, nil
 }
 
 // Start launches every backend in the background; each is available once it has answered Describe.
@@ -176,12 +190,18 @@ func (s *Supervisor) run(ctx context.Context, sl *slot) {
 
 // start launches the process and asks it to describe itself, within the start timeout.
 func (s *Supervisor) start(ctx context.Context, spec LaunchSpec) (Instance, backend.Description, error) {
+	return startBackend(ctx, s.launch, s.cfg.StartTimeout, spec)
+}
+
+// startBackend makes the backend's data directory, launches its process and asks it to describe itself,
+// all within timeout.
+func startBackend(ctx context.Context, launch Launcher, timeout time.Duration, spec LaunchSpec) (Instance, backend.Description, error) {
 	if err := os.MkdirAll(spec.Env.DataDir, 0o700); err != nil {
 		return nil, backend.Description{}, fmt.Errorf("cannot create backend %q's directory %s: %w; check data_dir", spec.Name, spec.Env.DataDir, err)
 	}
-	sctx, cancel := context.WithTimeout(ctx, s.cfg.StartTimeout)
+	sctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	inst, err := s.launch(sctx, spec)
+	inst, err := launch(sctx, spec)
 	if err != nil {
 		return nil, backend.Description{}, err
 	}

@@ -111,8 +111,12 @@ func NewBackend(ctx context.Context, env backend.Env) (*Backend, error) {
 	if b.pauseImage, err = b.ensurePauseImage(ctx); err != nil {
 		return nil, err
 	}
-	if err := b.recover(ctx); err != nil {
-		return nil, err
+	// A check (interlink-dispatcher check) may run beside the dispatcher that owns these pods: it must not
+	// supervise them too, nor clean up what it would take for half-created pods.
+	if !env.Check {
+		if err := b.recover(ctx); err != nil {
+			return nil, err
+		}
 	}
 	b.log.Info("docker backend ready", "engine", b.engine, "api", cli.ClientVersion(), "pause_image", b.pauseImage,
 		"data_dir", dataDir, "gpus", b.gpus)

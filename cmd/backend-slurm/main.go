@@ -5,8 +5,13 @@ package main
 import (
 	"github.com/interlink-hq/interlink-dispatcher/backends/slurm"
 	"github.com/interlink-hq/interlink-dispatcher/shared/backend"
+	"github.com/interlink-hq/interlink-dispatcher/shared/buildinfo"
 )
 
+// version and commit are set at build time with -ldflags "-X main.version=v1.2.3 -X main.commit=abc123".
+var version, commit string
+
 func main() {
+	buildinfo.PrintIfAsked("backend-slurm", version, commit)
 	backend.Serve(slurm.New)
 }

@@ -16,16 +16,43 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/interlink-hq/interlink-dispatcher/dispatcher"
+	"github.com/interlink-hq/interlink-dispatcher/shared/buildinfo"
 )
 
 // version and commit are set at build time with -ldflags "-X main.version=v1.2.3 -X main.commit=abc123";
 // left empty, they come from the module version and VCS revision the Go toolchain records.
 var version, commit string
 
+const usage = `usage:
+  interlink-dispatcher [--config FILE] [--listen ADDR]     serve interLink's plugin API (the default)
+  interlink-dispatcher check [--config FILE]               validate the config and try every enabled backend
+  interlink-dispatcher health [--config FILE | --url URL]  ask a running dispatcher's /healthz (a HEALTHCHECK)
+  interlink-dispatcher --version                           print the version, commit and Go version
+`
+
 func main() {
-	configPath := flag.String("config", "config.yaml", "the YAML config file")
-	listen := flag.String("listen", "", "serve on this address instead of listen.tcp (host:port), or on this unix socket (unix:///path or /path) instead of listen.unix")
-	flag.Parse()
+	buildinfo.PrintIfAsked("interlink-dispatcher", version, commit)
+	args := os.Args[1:]
+	if len(args) > 0 {
+		switch args[0] {
+		case "check":
+			os.Exit(checkMain(args[1:], os.Stdout, os.Stderr))
+		case "health":
+			os.Exit(healthMain(args[1:], os.Stdout, os.Stderr))
+		}
+	}
+	fs := flag.NewFlagSet("interlink-dispatcher", flag.ExitOnError)
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), usage)
+		fs.PrintDefaults()
+	}
+	configPath := fs.String("config", "config.yaml", "the YAML config file")
+	listen := fs.String("listen", "", "serve on this address instead of listen.tcp (host:port), or on this unix socket (unix:///path or /path) instead of listen.unix")
+	fs.Parse(args)
+	if fs.NArg() > 0 {
+		fmt.Fprintf(os.Stderr, "interlink-dispatcher: unexpected argument %q\n%s", fs.Arg(0), usage)
+		os.Exit(2)
+	}
 	if err := run(*configPath, *listen); err != nil {
 		fmt.Fprintln(os.Stderr, "interlink-dispatcher:", err)
 		os.Exit(1)

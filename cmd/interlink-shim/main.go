@@ -6,7 +6,14 @@ package main
 import (
 	"os"
 
+	"github.com/interlink-hq/interlink-dispatcher/shared/buildinfo"
 	"github.com/interlink-hq/interlink-dispatcher/shared/shim"
 )
 
-func main() { os.Exit(shim.Main(os.Args[1:])) }
+// version and commit are set at build time with -ldflags "-X main.version=v1.2.3 -X main.commit=abc123".
+var version, commit string
+
+func main() {
+	buildinfo.PrintIfAsked("interlink-shim", version, commit)
+	os.Exit(shim.Main(os.Args[1:]))
+}

@@ -7,9 +7,15 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/interlink-hq/interlink-dispatcher/shared/buildinfo"
 )
 
+// version and commit are set at build time with -ldflags "-X main.version=v1.2.3 -X main.commit=abc123".
+var version, commit string
+
 func main() {
+	buildinfo.PrintIfAsked("pause", version, commit)
 	sigs := make(chan os.Signal, 8)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGCHLD)
 	for s := range sigs {

@@ -59,6 +59,11 @@ type Env struct {
 	Instance string          // the dispatcher instance id: every object the backend makes is labelled with it
 	Config   json.RawMessage // the backend's own config section, as JSON ({} when absent)
 	DataDir  string          // a directory the backend owns for its files (pod directories, state)
+	// Check is set when `interlink-dispatcher check` launches the backend only to see it start, describe
+	// itself and report its capacity, possibly beside a dispatcher running on the same config. DataDir is
+	// then a scratch directory, and the backend must act on no pod it would otherwise find (its own config
+	// may name a pod directory): no recovery, no restart, no clean-up.
+	Check bool `json:",omitempty"`
 }
 
 // Factory builds a backend from its Env. An error is a sentence naming the config key at fault.
