@@ -89,6 +89,11 @@ func (s *Server) statuses(ctx context.Context, pods []*v1.Pod) []interlink.PodSt
 			out[i] = pod.WaitingStatus(p, "", "DispatcherError", err.Error())
 			continue
 		}
+		if why := s.router.NotRunning(name); inJournal && why != "" {
+			// No backend will ever report on it again: terminated, as an unknown pod, so that it can be deleted.
+			out[i] = pod.TerminatedStatus(p, pod.ReasonBackendDisabled, "the pod ran on a backend this dispatcher no longer runs: "+why)
+			continue
+		}
 		g := groups[name]
 		if g == nil {
 			g = &group{}
