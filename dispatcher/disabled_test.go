@@ -10,6 +10,9 @@ import (
 	"testing"
 	"time"
 
+	v1 "k8s.io/api/core/v1"
+
+	"github.com/interlink-hq/interlink-dispatcher/shared/backend"
 	"github.com/interlink-hq/interlink-dispatcher/shared/interlink"
 	"github.com/interlink-hq/interlink-dispatcher/shared/pod"
 )
@@ -121,5 +124,45 @@ func TestLogsOfPodOnDisabledBackend(t *testing.T) {
 	code, body := e.do(http.MethodPost, "/getLogs", interlink.LogStruct{Namespace: "default", PodUID: "uid-off", PodName: "off", ContainerName: "main"})
 	if code != http.StatusNotFound || !strings.Contains(body, "disabled") {
 		t.Fatalf("logs answered %d %q, want 404 saying the backend is disabled", code, body)
+	}
+}
+
+// A status answered for a pod deleted while the backend was answering is not kept as its last known
+// status: the pod is gone, and a later status while the backend is down must not report it running.
+func TestStatusRacingDeleteKeepsNothing(t *testing.T) {
+	alpha := newMem("alpha")
+	e := startEnv(t, testConfig(t, tempDir(t), "alpha"), map[string]*memBackend{"alpha": alpha})
+	p := testPod("uid-race", "race")
+	if code, body := e.do(http.MethodPost, "/create", createBody(p)); code != http.StatusOK {
+		t.Fatalf("create answered %d %q", code, body)
+	}
+	// The backend has read the pod as running when the delete comes, and answers after it.
+	var once sync.Once
+	alpha.onStatus = func([]*v1.Pod) {
+		once.Do(func() {
+			if code, body := e.do(http.MethodPost, "/delete", p); code != http.StatusOK {
+				t.Errorf("delete answered %d %q", code, body)
+			}
+		})
+	}
+	var got []interlink.PodStatus
+	_, body := e.do(http.MethodPost, "/status", []any{p})
+	if err := json.Unmarshal([]byte(body), &got); err != nil || len(got) != 1 || got[0].Containers[0].State.Running == nil {
+		t.Fatalf("the racing status answered %s (%v), want the running pod the backend saw", body, err)
+	}
+	if _, found, _ := e.journal.Get("uid-race"); found {
+		t.Fatal("the deleted pod is back in the journal")
+	}
+	// Its backend cannot answer now: the deleted pod has no last known status to fall back on.
+	alpha.mu.Lock()
+	alpha.onStatus, alpha.statusErr = nil, backend.Unavailable("the engine is gone")
+	alpha.mu.Unlock()
+	got = nil
+	_, body = e.do(http.MethodPost, "/status", []any{p})
+	if err := json.Unmarshal([]byte(body), &got); err != nil || len(got) != 1 {
+		t.Fatalf("status answered %s (%v)", body, err)
+	}
+	if st := got[0].Containers[0].State; st.Running != nil || st.Waiting == nil || st.Waiting.Reason != "BackendUnavailable" {
+		t.Fatalf("the deleted pod is answered %+v from memory, want waiting BackendUnavailable", st)
 	}
 }

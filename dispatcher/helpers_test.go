@@ -53,6 +53,8 @@ type memBackend struct {
 	panics bool // set: Status and Capacity panic, as a bug met while handling their answers would
 
 	onList func() // set: List calls it after reading its pods, before answering
+	// onStatus set: Status calls it after reading its pods, before answering, with the pods asked about.
+	onStatus func(pods []*v1.Pod)
 
 	launchErr error // set: the next launches fail
 	launches  int
@@ -176,6 +178,11 @@ func (m *memBackend) Status(ctx context.Context, pods []*v1.Pod) ([]interlink.Po
 			st.JobID = m.ids[string(p.UID)]
 		}
 		out = append(out, st)
+	}
+	if hook := m.onStatus; hook != nil {
+		m.mu.Unlock()
+		hook(pods)
+		m.mu.Lock()
 	}
 	return out, nil
 }

@@ -162,19 +162,23 @@ func (j *Journal) All() ([]Entry, error) {
 	return out, err
 }
 
-// SetStatuses records the last known status of several journaled pods in one transaction; UIDs without an
-// entry are skipped, so that the journal only ever holds pods the dispatcher routes.
-func (j *Journal) SetStatuses(st map[string]interlink.PodStatus) error {
+// SetStatuses records the last known status of several journaled pods in one transaction and returns the
+// UIDs it recorded; UIDs without an entry (a pod deleted meanwhile) are skipped, so that the journal only
+// ever holds pods the dispatcher routes.
+func (j *Journal) SetStatuses(st map[string]interlink.PodStatus) (map[string]bool, error) {
 	if len(st) == 0 {
-		return nil
+		return nil, nil
 	}
-	return j.db.Update(func(tx *bolt.Tx) error {
+	var written map[string]bool
+	err := j.db.Update(func(tx *bolt.Tx) error {
+		written = make(map[string]bool, len(st)) // a retried transaction starts again
 		b := tx.Bucket(podsBucket)
 		for uid, s := range st {
 			data := b.Get([]byte(uid))
 			if data == nil {
 				continue
 			}
+			written[uid] = true
 			e, err := decodeEntry(data)
 			if err != nil {
 				return err
@@ -190,6 +194,10 @@ func (j *Journal) SetStatuses(st map[string]interlink.PodStatus) error {
 		}
 		return nil
 	})
+	if err != nil {
+		return nil, err
+	}
+	return written, nil
 }
 
 // decodeEntry reads one journal record, the JSON form of an Entry.
