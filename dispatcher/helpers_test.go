@@ -431,8 +431,9 @@ func tempDir(t testing.TB) string {
 type recObserver struct {
 	NopObserver
 	mu         sync.Mutex
-	reconciled map[string]int // backend → runs
-	routed     []string       // "rule→backend"
+	reconciled map[string]int   // backend → runs
+	errs       map[string]error // backend → its last run's error
+	routed     []string         // "rule→backend"
 }
 
 func (o *recObserver) Reconciled(name string, adopted, missing int, err error) {
@@ -442,6 +443,16 @@ func (o *recObserver) Reconciled(name string, adopted, missing int, err error) {
 		o.reconciled = map[string]int{}
 	}
 	o.reconciled[name]++
+	if o.errs == nil {
+		o.errs = map[string]error{}
+	}
+	o.errs[name] = err
+}
+
+func (o *recObserver) lastErr(name string) error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.errs[name]
 }
 
 func (o *recObserver) Routed(rule, backend string) {

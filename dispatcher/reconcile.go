@@ -40,6 +40,10 @@ func (s *Server) reconcile(ctx context.Context, name string, b backend.Backend) 
 	if err != nil {
 		return 0, 0, fmt.Errorf("List failed: %w", err)
 	}
+	if err := ctx.Err(); err != nil {
+		// The process went away or the dispatcher is stopping (the journal may be closed by now).
+		return 0, 0, fmt.Errorf("stopped before its journal writes: %w", err)
+	}
 	byUID := make(map[string]Entry, len(entries))
 	for _, e := range entries {
 		byUID[e.UID] = e
@@ -101,10 +105,16 @@ func (s *Server) reconcile(ctx context.Context, name string, b backend.Backend) 
 // pod to adopt whose create was refused while its backend was down is deleted from b instead.
 func (s *Server) applyReconcile(ctx context.Context, b backend.Backend, writes []reconcileWrite) error {
 	for _, w := range writes {
+		if err := ctx.Err(); err != nil {
+			// Cancelled with its process or the dispatcher: the next start reconciles again.
+			return fmt.Errorf("stopped: %w", err)
+		}
 		unlock := s.locks.lock(w.UID)
 		_, found, err := s.journal.Get(w.UID)
 		switch {
 		case err != nil:
+		case ctx.Err() != nil:
+			err = fmt.Errorf("stopped: %w", ctx.Err()) // while it waited for the pod's lock
 		case w.adopt && !found && s.isAbandonedOn(w.Backend, w.UID):
 			// A pod whose create was answered with an error while its backend was down (perhaps while
 			// this reconciliation waited for the pod's lock): deleted, never adopted.

@@ -57,10 +57,14 @@ type Supervisor struct {
 	cfg    SupervisionConfig
 	// healthTimeout bounds each health check (timeouts.ping: the same Capacity call the ping makes).
 	healthTimeout time.Duration
-	log           *slog.Logger
-	obs           Observer
+	// onUpWait bounds the wait for an OnUp call to return once its process is gone or the dispatcher stops
+	// (timeouts.shutdown).
+	onUpWait time.Duration
+	log      *slog.Logger
+	obs      Observer
 	// OnUp runs (in its own goroutine) each time a backend comes up, with a context cancelled when that
-	// process goes away; the server reconciles the journal with the backend's List there.
+	// process goes away; the server reconciles the journal with the backend's List there. The process is
+	// stopped (and Stop returns) only once OnUp has returned or onUpWait has passed.
 	OnUp func(ctx context.Context, name string, b backend.Backend)
 
 	slots  map[string]*slot
@@ -87,7 +91,7 @@ func NewSupervisor(cfg Config, launch Launcher, log *slog.Logger, obs Observer) 
 	if obs == nil {
 		obs = NopObserver{}
 	}
-	s := &Supervisor{launch: launch, cfg: cfg.Supervision, healthTimeout: cfg.Timeouts.Ping, log: log, obs: obs, slots: map[string]*slot{}}
+	s := &Supervisor{launch: launch, cfg: cfg.Supervision, healthTimeout: cfg.Timeouts.Ping, onUpWait: cfg.Timeouts.Shutdown, log: log, obs: obs, slots: map[string]*slot{}}
 	for _, b := range cfg.Backends {
 		if !b.IsEnabled() {
 			continue
@@ -205,30 +209,48 @@ func (s *Supervisor) serve(ctx context.Context, sl *slot, inst Instance, desc ba
 
 	upCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	if s.OnUp != nil {
-		go s.OnUp(upCtx, name, b)
-	}
+	onUpDone := make(chan struct{})
+	go func() {
+		defer close(onUpDone)
+		if s.OnUp != nil {
+			s.OnUp(upCtx, name, b)
+		}
+	}()
 	healthDone := make(chan struct{})
 	go func() {
 		defer close(healthDone)
 		s.watchHealth(upCtx, sl, b)
 	}()
-	defer func() {
-		cancel()
-		<-healthDone // no check of this process outlives it
-	}()
+	exited := false
 	select {
 	case <-inst.Done():
-		err := fmt.Errorf("backend %q exited; the dispatcher is restarting it", name)
-		sl.setDown(err)
-		s.obs.BackendUp(name, false)
+		exited = true
+		sl.setDown(fmt.Errorf("backend %q exited; the dispatcher is restarting it", name))
 		s.log.Error("backend exited", "backend", name)
-		inst.Stop() // releases what the launcher holds for the dead process
 	case <-ctx.Done():
 		sl.setDown(fmt.Errorf("the dispatcher is shutting down"))
-		s.obs.BackendUp(name, false)
-		inst.Stop()
+	}
+	s.obs.BackendUp(name, false)
+	cancel()
+	<-healthDone // no check of this process outlives it
+	// Nor its reconciliation, within a bound: after a shutdown the journal is closed next.
+	s.awaitOnUp(name, onUpDone)
+	inst.Stop() // after an exit, releases what the launcher holds for the dead process
+	if !exited {
 		s.log.Info("backend stopped", "backend", name)
+	}
+}
+
+// awaitOnUp waits up to onUpWait for the OnUp call of a process that is gone (its context cancelled) to
+// return. One that does not is left to end by itself: cancelled, it writes nothing more (see Reconcile).
+func (s *Supervisor) awaitOnUp(name string, done <-chan struct{}) {
+	t := time.NewTimer(s.onUpWait)
+	defer t.Stop()
+	select {
+	case <-done:
+	case <-t.C:
+		s.log.Warn("the reconciliation of a stopped backend did not end within timeouts.shutdown; not waiting for it any longer",
+			"backend", name, "timeout", s.onUpWait)
 	}
 }
 
