@@ -58,6 +58,8 @@ type memBackend struct {
 
 	launchErr error // set: the next launches fail
 	launches  int
+	describes int                 // Describe calls, the launch's own included
+	desc      backend.Description // what the launch's Describe answered
 	done      chan struct{}
 }
 
@@ -74,7 +76,17 @@ func newMem(name string) *memBackend {
 }
 
 func (m *memBackend) Describe(context.Context) (backend.Description, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.describes++
 	return backend.Description{Name: m.name, Version: "test", ProtocolVersion: backend.ProtocolVersion, Capabilities: m.caps}, nil
+}
+
+// Description is what the "process" answered to Describe when it was launched, as a backend.Process keeps.
+func (m *memBackend) Description() backend.Description {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.desc
 }
 
 func (m *memBackend) Capacity(context.Context) (backend.Capacity, error) {
@@ -252,15 +264,24 @@ func (m *memBackend) Stop() {
 	}
 }
 
-// launch starts a new "process" unless launchErr is set.
+// launch starts a new "process" unless launchErr is set, and asks it to describe itself, as
+// backend.Launch does to check its protocol version.
 func (m *memBackend) launch() (Instance, error) {
 	m.mu.Lock()
-	defer m.mu.Unlock()
 	if m.launchErr != nil {
+		m.mu.Unlock()
 		return nil, m.launchErr
 	}
 	m.launches++
 	m.done = make(chan struct{})
+	m.mu.Unlock()
+	desc, err := m.Describe(context.Background())
+	if err != nil {
+		return nil, err
+	}
+	m.mu.Lock()
+	m.desc = desc
+	m.mu.Unlock()
 	return m, nil
 }
 

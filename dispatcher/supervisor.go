@@ -16,6 +16,9 @@ import (
 // Instance is one running backend process as the supervisor holds it; *backend.Process is one.
 type Instance interface {
 	backend.Backend
+	// Description is what the backend answered to Describe when it was launched (a Launcher checks its
+	// protocol version there): the supervisor does not ask again.
+	Description() backend.Description
 	// Done is closed when the process has exited.
 	Done() <-chan struct{}
 	// Stop stops the process gracefully and returns when it has exited.
@@ -32,8 +35,8 @@ type LaunchSpec struct {
 	Logger *slog.Logger // the backend's stderr lines are re-emitted through it
 }
 
-// Launcher starts a backend process and returns it once it answers. The command's launcher wraps
-// backend.Launch; tests may launch whatever they need behind the same seam.
+// Launcher starts a backend process and returns it once it has answered Describe. The command's launcher
+// wraps backend.Launch; tests may launch whatever they need behind the same seam.
 type Launcher func(ctx context.Context, spec LaunchSpec) (Instance, error)
 
 // BackendState is one backend's state as the supervisor sees it, e.g. for /readyz.
@@ -178,7 +181,7 @@ func (s *Supervisor) run(ctx context.Context, sl *slot) {
 	}
 }
 
-// start launches the process and asks it to describe itself, within the start timeout.
+// start launches the process, which describes itself as it starts, within the start timeout.
 func (s *Supervisor) start(ctx context.Context, spec LaunchSpec) (Instance, backend.Description, error) {
 	if err := os.MkdirAll(spec.Env.DataDir, 0o700); err != nil {
 		return nil, backend.Description{}, fmt.Errorf("cannot create backend %q's directory %s: %w; check data_dir", spec.Name, spec.Env.DataDir, err)
@@ -189,12 +192,7 @@ func (s *Supervisor) start(ctx context.Context, spec LaunchSpec) (Instance, back
 	if err != nil {
 		return nil, backend.Description{}, err
 	}
-	desc, err := inst.Describe(sctx)
-	if err != nil {
-		inst.Stop()
-		return nil, backend.Description{}, fmt.Errorf("backend %q started but did not describe itself: %w", spec.Name, err)
-	}
-	return inst, desc, nil
+	return inst, inst.Description(), nil
 }
 
 // serve holds inst as the backend of sl until the process exits or ctx ends.
