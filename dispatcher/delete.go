@@ -97,7 +97,7 @@ func (s *Server) delete(w http.ResponseWriter, r *http.Request) {
 		if err := s.journalDelete(uid); err != nil {
 			// The pod is gone; its stale entry only costs a NotFound status later.
 			s.log.Warn("pod deleted but its journal entry could not be removed", "pod_uid", uid,
-				"namespace", p.Namespace, "name", p.Name, "error", err)
+				"namespace", p.Namespace, "name", p.Name, "err", err)
 		}
 	}
 	s.log.Info("pod deleted", "pod_uid", uid, "namespace", p.Namespace, "name", p.Name, "backend", name, "grace", grace)

@@ -17,7 +17,7 @@ func (s *Server) Reconcile(ctx context.Context, name string, b backend.Backend) 
 	s.obs.Reconciled(name, adopted, missing, err)
 	if err != nil {
 		if ctx.Err() == nil {
-			s.log.Error("reconciliation failed; routing of pods missing from the journal falls back to the rules", "backend", name, "error", err)
+			s.log.Error("reconciliation failed; routing of pods missing from the journal falls back to the rules", "backend", name, "err", err)
 		}
 		return
 	}
@@ -157,7 +157,7 @@ func (s *Server) undoAbandoned(ctx context.Context, b backend.Backend, e Entry) 
 	defer cancel()
 	if err := b.Delete(dctx, backend.DeleteRequest{Pod: p, GracePeriod: 0}); err != nil {
 		s.log.Error("could not delete a pod whose create was refused while its backend was down; retrying at the next reconciliation",
-			"backend", e.Backend, "pod_uid", e.UID, "namespace", e.Namespace, "name", e.Name, "error", err)
+			"backend", e.Backend, "pod_uid", e.UID, "namespace", e.Namespace, "name", e.Name, "err", err)
 		return
 	}
 	s.forgetAbandoned(e.UID)

@@ -144,7 +144,7 @@ func (s *Server) backendStatus(ctx context.Context, name string, pods []*v1.Pod)
 	defer cancel()
 	st, err := b.Status(ctx, pods)
 	if err != nil {
-		s.log.Warn("backend status failed; answering last known statuses", "backend", name, "pods", len(pods), "error", err)
+		s.log.Warn("backend status failed; answering last known statuses", "backend", name, "pods", len(pods), "err", err)
 		return nil, err
 	}
 	byUID := make(map[string]*interlink.PodStatus, len(st))

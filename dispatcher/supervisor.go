@@ -165,7 +165,7 @@ func (s *Supervisor) run(ctx context.Context, sl *slot) {
 			}
 		} else if ctx.Err() == nil {
 			sl.setDown(err)
-			s.log.Error("backend failed to start", "backend", name, "error", err, "retry_in", wait)
+			s.log.Error("backend failed to start", "backend", name, "err", err, "retry_in", wait)
 		}
 		if ctx.Err() != nil {
 			sl.setDown(fmt.Errorf("the dispatcher is shutting down"))
@@ -289,7 +289,7 @@ func (s *Supervisor) watchHealth(ctx context.Context, sl *slot, b backend.Backen
 		sl.mu.Unlock()
 		switch {
 		case err != nil && was == nil:
-			s.log.Warn("backend degraded: its engine does not answer", "backend", name, "error", err)
+			s.log.Warn("backend degraded: its engine does not answer", "backend", name, "err", err)
 			s.obs.BackendHealth(name, false)
 		case err == nil && was != nil:
 			s.log.Info("backend's engine answers again", "backend", name)

@@ -108,7 +108,7 @@ func newBackend(ctx context.Context, env backend.Env) (*Backend, error) {
 		defer b.wg.Done()
 		defer close(asked)
 		if _, err := b.hostInfo(b.ctx); err != nil && b.ctx.Err() == nil {
-			b.log.Warn("cannot ask the Podman service about its host yet; asking again when needed", "error", err)
+			b.log.Warn("cannot ask the Podman service about its host yet; asking again when needed", "err", err)
 		}
 	}()
 	select {

@@ -55,7 +55,7 @@ func (b *Backend) cancelByName(uid string) {
 	defer cancel()
 	b.metrics.scancelCalls.Inc()
 	if _, err := b.cfg.scancel.run(ctx, "", "--name="+uid); err != nil {
-		b.log.Error("could not cancel the jobs of a failed submission", "pod_uid", uid, "error", err)
+		b.log.Error("could not cancel the jobs of a failed submission", "pod_uid", uid, "err", err)
 	}
 }
 
