@@ -27,8 +27,9 @@ import (
 	"github.com/interlink-hq/interlink-dispatcher/shared/pod"
 )
 
-// Version is the backend's version, reported by Describe.
-var Version = "0.1.0"
+// Version is the version Describe reports: the command sets it from its build stamp (-X main.version);
+// left alone, it is what the Go toolchain recorded in the binary.
+var Version = backend.BuildVersion("")
 
 // Kind is the backend's kind in its Description.
 const Kind = "docker"

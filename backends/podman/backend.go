@@ -18,8 +18,9 @@ import (
 	"github.com/interlink-hq/interlink-dispatcher/shared/pod"
 )
 
-// Version is the backend binary's version.
-var Version = "0.1.0"
+// Version is the version Describe reports: the command sets it from its build stamp (-X main.version);
+// left alone, it is what the Go toolchain recorded in the binary.
+var Version = backend.BuildVersion("")
 
 // Backend runs pods on one Podman service.
 type Backend struct {

@@ -7,6 +7,11 @@ import (
 	"github.com/interlink-hq/interlink-dispatcher/shared/backend"
 )
 
+// version is set at build time with -ldflags "-X main.version=v1.2.3" (make build, deploy/run.sh); left
+// empty, the backend reports the module version or VCS revision the Go toolchain recorded.
+var version string
+
 func main() {
+	docker.Version = backend.BuildVersion(version)
 	backend.Serve(docker.New)
 }
