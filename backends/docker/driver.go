@@ -51,6 +51,9 @@ type Backend struct {
 	cancel context.CancelFunc
 
 	locks [64]sync.Mutex // striped per-pod locks: Create and Delete of one pod never interleave
+	// admitMu makes counting the pods against the limit and reserving the new pod's directory one step, so
+	// that creates of different pods at once cannot all pass the same count.
+	admitMu sync.Mutex
 
 	mu      sync.Mutex
 	runners map[string]*runner // by pod UID
