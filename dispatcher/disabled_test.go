@@ -166,3 +166,27 @@ func TestStatusRacingDeleteKeepsNothing(t *testing.T) {
 		t.Fatalf("the deleted pod is answered %+v from memory, want waiting BackendUnavailable", st)
 	}
 }
+
+// A malformed pod UID is one refusal on every operation: 400, naming metadata.uid, before any backend sees it.
+func TestMalformedUIDIsOneRefusal(t *testing.T) {
+	e := startEnv(t, testConfig(t, tempDir(t), "alpha"), map[string]*memBackend{"alpha": newMem("alpha")})
+	for _, uid := range []string{"../escape", "with space", "-dash"} {
+		p := testPod(uid, "bad")
+		for _, c := range []struct {
+			path string
+			body any
+		}{
+			{"/create", createBody(p)},
+			{"/status", []any{p}},
+			{"/delete", p},
+			{"/getLogs", interlink.LogStruct{Namespace: "default", PodUID: uid, PodName: "bad", ContainerName: "main"}},
+		} {
+			if code, body := e.do(http.MethodPost, c.path, c.body); code != http.StatusBadRequest || !strings.Contains(body, "metadata.uid") {
+				t.Errorf("%s with UID %q answered %d %q, want 400 naming metadata.uid", c.path, uid, code, body)
+			}
+		}
+	}
+	if n := e.mems["alpha"].creates; n != 0 {
+		t.Errorf("the backend saw %d creates", n)
+	}
+}

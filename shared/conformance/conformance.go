@@ -57,6 +57,7 @@ const (
 	ScenarioStatusBatch      = "status-batch"
 	ScenarioList             = "list"
 	ScenarioInvalidPod       = "invalid-pod"
+	ScenarioMalformedUID     = "malformed-uid"
 	ScenarioCapacity         = "capacity"
 	ScenarioMetrics          = "metrics"
 )
@@ -146,6 +147,7 @@ func (h *harness) all(t *testing.T) {
 	h.run(t, ScenarioStatusBatch, nil, h.statusBatch)
 	h.run(t, ScenarioList, nil, h.list)
 	h.run(t, ScenarioInvalidPod, nil, h.invalidPod)
+	h.run(t, ScenarioMalformedUID, nil, h.malformedUID)
 	h.run(t, ScenarioCapacity, nil, h.capacity)
 	h.run(t, ScenarioMetrics, nil, h.metrics)
 }

@@ -3,12 +3,14 @@ package conformance
 import (
 	"bytes"
 	"context"
+	"io"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	v1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/interlink-hq/interlink-dispatcher/shared/backend"
 	"github.com/interlink-hq/interlink-dispatcher/shared/interlink"
@@ -484,6 +486,50 @@ func (h *harness) invalidPod(t *testing.T) {
 	for _, r := range recs {
 		if r.UID == string(pod.UID) {
 			t.Errorf("a refused pod is listed: %+v", r)
+		}
+	}
+}
+
+// malformedUIDs never name a pod (see pod.ValidPodUID): each would be a path, a label value or a shell word
+// no backend can carry.
+var malformedUIDs = []types.UID{"../escape", "a/b", "with space", "-leading-dash", "semi;colon", types.UID(strings.Repeat("x", 129))}
+
+// malformedUID: a pod UID that cannot name a pod is the same refusal on every backend and every operation
+// that takes one: Create, Delete and Logs fail with an invalid-input error naming metadata.uid, and Status,
+// which answers per pod, reports it as a pod the backend does not have (terminated, NotFound).
+func (h *harness) malformedUID(t *testing.T) {
+	for _, uid := range malformedUIDs {
+		pod := NewPod("malformed", ShellContainer("main", "true"))
+		pod.UID = uid
+		res, err := h.b.Create(h.ctx(t), NewCreateRequest(pod, Objects{}))
+		if err == nil {
+			_ = h.b.Delete(h.ctx(t), backend.DeleteRequest{Pod: pod, RemoteID: res.RemoteID})
+		}
+		if backend.KindOf(err) != backend.KindInvalid || !strings.Contains(err.Error(), "metadata.uid") {
+			t.Errorf("Create with UID %q: %v (kind %v), want an invalid-input error naming metadata.uid", uid, err, backend.KindOf(err))
+		}
+		err = h.b.Delete(h.ctx(t), backend.DeleteRequest{Pod: pod, GracePeriod: h.o.GracePeriod})
+		if backend.KindOf(err) != backend.KindInvalid || !strings.Contains(err.Error(), "metadata.uid") {
+			t.Errorf("Delete with UID %q: %v (kind %v), want an invalid-input error naming metadata.uid", uid, err, backend.KindOf(err))
+		}
+		err = h.b.Logs(h.ctx(t), backend.LogRequest{LogStruct: interlink.LogStruct{Namespace: pod.Namespace, PodUID: string(uid),
+			PodName: pod.Name, ContainerName: "main"}}, io.Discard)
+		if backend.KindOf(err) != backend.KindInvalid || !strings.Contains(err.Error(), "metadata.uid") {
+			t.Errorf("Logs with UID %q: %v (kind %v), want an invalid-input error naming metadata.uid", uid, err, backend.KindOf(err))
+		}
+		sts, err := h.b.Status(h.ctx(t), []*v1.Pod{pod})
+		if err != nil {
+			t.Errorf("Status with UID %q: %v, want a status saying the backend has no such pod", uid, err)
+			continue
+		}
+		var st *interlink.PodStatus
+		for i := range sts {
+			if sts[i].PodUID == string(uid) {
+				st = &sts[i]
+			}
+		}
+		if st == nil || len(st.Containers) != 1 || st.Containers[0].State.Terminated == nil {
+			t.Errorf("Status with UID %q answered %+v, want the pod's container terminated (not found)", uid, sts)
 		}
 	}
 }
