@@ -95,6 +95,9 @@ func NewSupervisor(cfg Config, launch Launcher, log *slog.Logger, obs Observer) 
 		obs = NopObserver{}
 	}
 	s := &Supervisor{launch: launch, cfg: cfg.Supervision, healthTimeout: cfg.Timeouts.Ping, onUpWait: cfg.Timeouts.Shutdown, log: log, obs: obs, slots: map[string]*slot{}}
+	if s.onUpWait <= 0 {
+		s.onUpWait = DefaultConfig().Timeouts.Shutdown // a Config built by hand: still bounded, still waited for
+	}
 	for _, b := range cfg.Backends {
 		if !b.IsEnabled() {
 			continue
