@@ -11,7 +11,7 @@ import (
 // Reconcile brings the journal in line with what backend name runs, as its List says: pods the journal
 // lacks are adopted, entries of pods the backend no longer has are marked missing (and unmarked if they come
 // back). The engines are the source of truth; nothing is deleted on either side. It runs each time a backend
-// comes up.
+// comes up; cancelled (the process gone, the dispatcher stopping), it stops before its next journal write.
 func (s *Server) Reconcile(ctx context.Context, name string, b backend.Backend) {
 	adopted, missing, err := s.reconcile(ctx, name, b)
 	s.obs.Reconciled(name, adopted, missing, err)
