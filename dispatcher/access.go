@@ -194,7 +194,7 @@ func (f *tokenFile) current() ([][sha256.Size]byte, error) {
 		f.stamp = stamp
 		f.tokens, f.err = readTokens(f.path)
 		if f.err != nil {
-			f.log.Error("access.token_file cannot be used: no bearer token is accepted until it is fixed", "error", f.err)
+			f.log.Error("access.token_file cannot be used: no bearer token is accepted until it is fixed", "err", f.err)
 		} else {
 			f.log.Info("bearer tokens read", "file", f.path, "tokens", len(f.tokens))
 		}

@@ -104,7 +104,7 @@ func (s *Server) logRequests(next http.Handler) http.Handler {
 			attrs = append(attrs, "backend", ri.backend)
 		}
 		if ri.errMsg != "" {
-			attrs = append(attrs, "error", ri.errMsg)
+			attrs = append(attrs, "err", ri.errMsg)
 		}
 		if ri.remote != "" {
 			attrs = append(attrs, "remote", ri.remote)

@@ -159,7 +159,7 @@ func (s *Server) createAgain(parent context.Context, started time.Time, name str
 		var err error
 		if b, err = s.backends.Replaced(ctx, name, broken); err != nil {
 			s.abandon(name, p)
-			log.Error("the backend did not come back to confirm a create; the pod will be deleted if it shows up", "error", err)
+			log.Error("the backend did not come back to confirm a create; the pod will be deleted if it shows up", "err", err)
 			return backend.CreateResult{}, broken, backend.Unavailable(
 				"backend %q exited before answering the create and is not back within %s; the pod was not created, retry later",
 				name, budget.Round(time.Millisecond))
@@ -242,7 +242,7 @@ func (s *Server) undoCreate(b backend.Backend, name string, data *interlink.Retr
 	if err != nil {
 		s.log.Error("could not undo a failed create; reconciliation will find the pod", "pod_uid", string(p.UID),
 			"namespace", p.Namespace, "name", p.Name, "backend", name,
-			"reason", why, "error", err)
+			"reason", why, "err", err)
 		return
 	}
 	s.log.Warn("undid a create that could not be answered", "pod_uid", string(p.UID), "namespace", p.Namespace,

@@ -69,6 +69,10 @@ func (s *Server) delete(w http.ResponseWriter, r *http.Request) {
 	if slices.Contains(s.backends.Names(), name) {
 		chosen = name // an enabled backend: a bounded label
 	}
+	if why := s.router.NotRunning(name); journaled && why != "" {
+		s.forgetOnStopped(w, r, &p, name, why)
+		return
+	}
 	b, _, err := s.backends.Backend(name)
 	if err != nil {
 		if !journaled && backend.KindOf(err) == backend.KindUnavailable {
@@ -93,11 +97,27 @@ func (s *Server) delete(w http.ResponseWriter, r *http.Request) {
 		if err := s.journalDelete(uid); err != nil {
 			// The pod is gone; its stale entry only costs a NotFound status later.
 			s.log.Warn("pod deleted but its journal entry could not be removed", "pod_uid", uid,
-				"namespace", p.Namespace, "name", p.Name, "error", err)
+				"namespace", p.Namespace, "name", p.Name, "err", err)
 		}
 	}
 	s.log.Info("pod deleted", "pod_uid", uid, "namespace", p.Namespace, "name", p.Name, "backend", name, "grace", grace)
 	io.WriteString(w, fmt.Sprintf("pod %s/%s (%s) deleted from backend %s\n", p.Namespace, p.Name, uid, name))
+}
+
+// forgetOnStopped deletes a journaled pod whose backend the dispatcher no longer runs (why says so): nothing
+// can reach that backend, so the pod is forgotten, and the log says, once, what may be left on it.
+func (s *Server) forgetOnStopped(w http.ResponseWriter, r *http.Request, p *v1.Pod, name, why string) {
+	uid := string(p.UID)
+	if err := s.journalDelete(uid); err != nil {
+		s.log.Error("cannot forget a pod whose backend is not running: its journal entry could not be removed",
+			"pod_uid", uid, "namespace", p.Namespace, "name", p.Name, "backend", name, "err", err)
+		httpError(w, r, http.StatusInternalServerError, fmt.Sprintf(
+			"the pod could not be forgotten: the dispatcher could not remove it from its journal (%v); check the disk under data_dir", err))
+		return
+	}
+	s.log.Warn("pod forgotten without deleting it: "+why+"; whatever it left there is not cleaned up",
+		"pod_uid", uid, "namespace", p.Namespace, "name", p.Name, "backend", name)
+	io.WriteString(w, fmt.Sprintf("pod %s/%s (%s) forgotten: %s\n", p.Namespace, p.Name, uid, why))
 }
 
 // clampGrace holds the pod's grace periods within limits.max_grace_period (a negative one is 1 s, as in

@@ -53,9 +53,13 @@ type memBackend struct {
 	panics bool // set: Status and Capacity panic, as a bug met while handling their answers would
 
 	onList func() // set: List calls it after reading its pods, before answering
+	// onStatus set: Status calls it after reading its pods, before answering, with the pods asked about.
+	onStatus func(pods []*v1.Pod)
 
 	launchErr error // set: the next launches fail
 	launches  int
+	describes int                 // Describe calls, the launch's own included
+	desc      backend.Description // what the launch's Describe answered
 	done      chan struct{}
 }
 
@@ -72,7 +76,17 @@ func newMem(name string) *memBackend {
 }
 
 func (m *memBackend) Describe(context.Context) (backend.Description, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.describes++
 	return backend.Description{Name: m.name, Version: "test", ProtocolVersion: backend.ProtocolVersion, Capabilities: m.caps}, nil
+}
+
+// Description is what the "process" answered to Describe when it was launched, as a backend.Process keeps.
+func (m *memBackend) Description() backend.Description {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.desc
 }
 
 func (m *memBackend) Capacity(context.Context) (backend.Capacity, error) {
@@ -177,6 +191,11 @@ func (m *memBackend) Status(ctx context.Context, pods []*v1.Pod) ([]interlink.Po
 		}
 		out = append(out, st)
 	}
+	if hook := m.onStatus; hook != nil {
+		m.mu.Unlock()
+		hook(pods)
+		m.mu.Lock()
+	}
 	return out, nil
 }
 
@@ -245,15 +264,24 @@ func (m *memBackend) Stop() {
 	}
 }
 
-// launch starts a new "process" unless launchErr is set.
+// launch starts a new "process" unless launchErr is set, and asks it to describe itself, as
+// backend.Launch does to check its protocol version.
 func (m *memBackend) launch() (Instance, error) {
 	m.mu.Lock()
-	defer m.mu.Unlock()
 	if m.launchErr != nil {
+		m.mu.Unlock()
 		return nil, m.launchErr
 	}
 	m.launches++
 	m.done = make(chan struct{})
+	m.mu.Unlock()
+	desc, err := m.Describe(context.Background())
+	if err != nil {
+		return nil, err
+	}
+	m.mu.Lock()
+	m.desc = desc
+	m.mu.Unlock()
 	return m, nil
 }
 
@@ -424,8 +452,9 @@ func tempDir(t testing.TB) string {
 type recObserver struct {
 	NopObserver
 	mu         sync.Mutex
-	reconciled map[string]int // backend → runs
-	routed     []string       // "rule→backend"
+	reconciled map[string]int   // backend → runs
+	errs       map[string]error // backend → its last run's error
+	routed     []string         // "rule→backend"
 }
 
 func (o *recObserver) Reconciled(name string, adopted, missing int, err error) {
@@ -435,6 +464,16 @@ func (o *recObserver) Reconciled(name string, adopted, missing int, err error) {
 		o.reconciled = map[string]int{}
 	}
 	o.reconciled[name]++
+	if o.errs == nil {
+		o.errs = map[string]error{}
+	}
+	o.errs[name] = err
+}
+
+func (o *recObserver) lastErr(name string) error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.errs[name]
 }
 
 func (o *recObserver) Routed(rule, backend string) {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -33,6 +34,31 @@ type Entry struct {
 // engines stay the source of truth about the pods themselves.
 type Journal struct {
 	db *bolt.DB
+	// mu is held for reading by every transaction and for writing by Close: nothing reaches the file once
+	// it is closed, whatever goroutine outlived the shutdown.
+	mu     sync.RWMutex
+	closed bool
+}
+
+// ErrJournalClosed is what every journal operation returns after Close.
+var ErrJournalClosed = errors.New("the journal is closed (the dispatcher is shutting down)")
+
+func (j *Journal) view(f func(*bolt.Tx) error) error {
+	j.mu.RLock()
+	defer j.mu.RUnlock()
+	if j.closed {
+		return ErrJournalClosed
+	}
+	return j.db.View(f)
+}
+
+func (j *Journal) update(f func(*bolt.Tx) error) error {
+	j.mu.RLock()
+	defer j.mu.RUnlock()
+	if j.closed {
+		return ErrJournalClosed
+	}
+	return j.db.Update(f)
 }
 
 var podsBucket = []byte("pods")
@@ -66,7 +92,7 @@ func OpenJournalTimeout(dir string, lockWait time.Duration) (*Journal, error) {
 
 // Check reports whether the journal can be read: an error after Close, or when the file has gone bad.
 func (j *Journal) Check() error {
-	return j.db.View(func(tx *bolt.Tx) error {
+	return j.view(func(tx *bolt.Tx) error {
 		if tx.Bucket(podsBucket) == nil {
 			return fmt.Errorf("the journal has no %s bucket", podsBucket)
 		}
@@ -74,14 +100,23 @@ func (j *Journal) Check() error {
 	})
 }
 
-// Close closes the journal file.
-func (j *Journal) Close() error { return j.db.Close() }
+// Close closes the journal file once the operations under way are done; later ones fail with
+// ErrJournalClosed. Closing twice does nothing.
+func (j *Journal) Close() error {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.closed {
+		return nil
+	}
+	j.closed = true
+	return j.db.Close()
+}
 
 // Get returns the entry of uid, if any.
 func (j *Journal) Get(uid string) (Entry, bool, error) {
 	var e Entry
 	var found bool
-	err := j.db.View(func(tx *bolt.Tx) error {
+	err := j.view(func(tx *bolt.Tx) error {
 		b := tx.Bucket(podsBucket).Get([]byte(uid))
 		if b == nil {
 			return nil
@@ -102,7 +137,7 @@ func (j *Journal) PutAll(es []Entry) error {
 	if len(es) == 0 {
 		return nil
 	}
-	return j.db.Update(func(tx *bolt.Tx) error {
+	return j.update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(podsBucket)
 		for _, e := range es {
 			data, err := json.Marshal(e)
@@ -120,7 +155,7 @@ func (j *Journal) PutAll(es []Entry) error {
 // Update applies f to the entry of uid inside one transaction; f returns false to leave it unchanged. A
 // missing entry is not an error and f is not called.
 func (j *Journal) Update(uid string, f func(*Entry) bool) error {
-	return j.db.Update(func(tx *bolt.Tx) error {
+	return j.update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(podsBucket)
 		data := b.Get([]byte(uid))
 		if data == nil {
@@ -143,13 +178,13 @@ func (j *Journal) Update(uid string, f func(*Entry) bool) error {
 
 // Delete removes the entry of uid; an absent entry is not an error.
 func (j *Journal) Delete(uid string) error {
-	return j.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(podsBucket).Delete([]byte(uid)) })
+	return j.update(func(tx *bolt.Tx) error { return tx.Bucket(podsBucket).Delete([]byte(uid)) })
 }
 
 // All returns every entry.
 func (j *Journal) All() ([]Entry, error) {
 	var out []Entry
-	err := j.db.View(func(tx *bolt.Tx) error {
+	err := j.view(func(tx *bolt.Tx) error {
 		return tx.Bucket(podsBucket).ForEach(func(k, v []byte) error {
 			e, err := decodeEntry(v)
 			if err != nil {
@@ -162,19 +197,23 @@ func (j *Journal) All() ([]Entry, error) {
 	return out, err
 }
 
-// SetStatuses records the last known status of several journaled pods in one transaction; UIDs without an
-// entry are skipped, so that the journal only ever holds pods the dispatcher routes.
-func (j *Journal) SetStatuses(st map[string]interlink.PodStatus) error {
+// SetStatuses records the last known status of several journaled pods in one transaction and returns the
+// UIDs it recorded; UIDs without an entry (a pod deleted meanwhile) are skipped, so that the journal only
+// ever holds pods the dispatcher routes.
+func (j *Journal) SetStatuses(st map[string]interlink.PodStatus) (map[string]bool, error) {
 	if len(st) == 0 {
-		return nil
+		return nil, nil
 	}
-	return j.db.Update(func(tx *bolt.Tx) error {
+	var written map[string]bool
+	err := j.update(func(tx *bolt.Tx) error {
+		written = make(map[string]bool, len(st)) // a retried transaction starts again
 		b := tx.Bucket(podsBucket)
 		for uid, s := range st {
 			data := b.Get([]byte(uid))
 			if data == nil {
 				continue
 			}
+			written[uid] = true
 			e, err := decodeEntry(data)
 			if err != nil {
 				return err
@@ -190,6 +229,10 @@ func (j *Journal) SetStatuses(st map[string]interlink.PodStatus) error {
 		}
 		return nil
 	})
+	if err != nil {
+		return nil, err
+	}
+	return written, nil
 }
 
 // decodeEntry reads one journal record, the JSON form of an Entry.

@@ -46,7 +46,7 @@ func (s *Server) logs(w http.ResponseWriter, r *http.Request) {
 	info(r).setPod(req.PodUID, req.Namespace, req.PodName)
 	// A pod for the router: the journal is keyed by UID, and routing reads no more than the identity.
 	p := &v1.Pod{ObjectMeta: metav1.ObjectMeta{UID: types.UID(req.PodUID), Namespace: req.Namespace, Name: req.PodName}}
-	name, e, _, err := s.locate(p)
+	name, e, journaled, err := s.locate(p)
 	if err != nil {
 		var re *RouteError
 		if errors.As(err, &re) {
@@ -57,6 +57,10 @@ func (s *Server) logs(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	info(r).backend = name
+	if why := s.router.NotRunning(name); journaled && why != "" {
+		httpError(w, r, http.StatusNotFound, fmt.Sprintf("pod %s/%s (%s) has no log to show: %s", req.Namespace, req.PodName, req.PodUID, why))
+		return
+	}
 	b, _, err := s.backends.Backend(name)
 	if err != nil {
 		backendError(w, r, err)

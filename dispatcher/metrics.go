@@ -200,7 +200,7 @@ func (m *Metrics) Describe(ch chan<- *prometheus.Desc) {
 type promLogger struct{ l *slog.Logger }
 
 func (p promLogger) Println(v ...any) {
-	p.l.Warn("some series could not be gathered for /metrics", "error", fmt.Sprint(v...))
+	p.l.Warn("some series could not be gathered for /metrics", "err", fmt.Sprint(v...))
 }
 
 // httpMethod bounds the method label: a client may send any token as a method.
@@ -381,7 +381,7 @@ func (m *Metrics) gatherBackends() ([]*dto.MetricFamily, error) {
 		func(ctx context.Context, name string, b backend.Backend) []*dto.MetricFamily {
 			fams, err := b.Metrics(ctx)
 			if err != nil {
-				m.log.Debug("backend metrics left out of this scrape", "backend", name, "error", err)
+				m.log.Debug("backend metrics left out of this scrape", "backend", name, "err", err)
 				return nil
 			}
 			return fams

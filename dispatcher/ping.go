@@ -19,7 +19,7 @@ func (s *Server) ping(ctx context.Context) any {
 	_, caps := askEveryBackend(ctx, s.backends, s.cfg.Timeouts.Ping, func(ctx context.Context, name string, b backend.Backend) *backend.Capacity {
 		c, err := b.Capacity(ctx)
 		if err != nil {
-			s.log.Warn("backend capacity unavailable; leaving it out of the ping", "backend", name, "error", err)
+			s.log.Warn("backend capacity unavailable; leaving it out of the ping", "backend", name, "err", err)
 			return nil
 		}
 		return &c

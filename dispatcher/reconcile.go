@@ -11,13 +11,13 @@ import (
 // Reconcile brings the journal in line with what backend name runs, as its List says: pods the journal
 // lacks are adopted, entries of pods the backend no longer has are marked missing (and unmarked if they come
 // back). The engines are the source of truth; nothing is deleted on either side. It runs each time a backend
-// comes up.
+// comes up; cancelled (the process gone, the dispatcher stopping), it stops before its next journal write.
 func (s *Server) Reconcile(ctx context.Context, name string, b backend.Backend) {
 	adopted, missing, err := s.reconcile(ctx, name, b)
 	s.obs.Reconciled(name, adopted, missing, err)
 	if err != nil {
 		if ctx.Err() == nil {
-			s.log.Error("reconciliation failed; routing of pods missing from the journal falls back to the rules", "backend", name, "error", err)
+			s.log.Error("reconciliation failed; routing of pods missing from the journal falls back to the rules", "backend", name, "err", err)
 		}
 		return
 	}
@@ -39,6 +39,10 @@ func (s *Server) reconcile(ctx context.Context, name string, b backend.Backend) 
 	recs, err := b.List(lctx)
 	if err != nil {
 		return 0, 0, fmt.Errorf("List failed: %w", err)
+	}
+	if err := ctx.Err(); err != nil {
+		// The process went away or the dispatcher is stopping (the journal may be closed by now).
+		return 0, 0, fmt.Errorf("stopped before its journal writes: %w", err)
 	}
 	byUID := make(map[string]Entry, len(entries))
 	for _, e := range entries {
@@ -101,10 +105,16 @@ func (s *Server) reconcile(ctx context.Context, name string, b backend.Backend) 
 // pod to adopt whose create was refused while its backend was down is deleted from b instead.
 func (s *Server) applyReconcile(ctx context.Context, b backend.Backend, writes []reconcileWrite) error {
 	for _, w := range writes {
+		if err := ctx.Err(); err != nil {
+			// Cancelled with its process or the dispatcher: the next start reconciles again.
+			return fmt.Errorf("stopped: %w", err)
+		}
 		unlock := s.locks.lock(w.UID)
 		_, found, err := s.journal.Get(w.UID)
 		switch {
 		case err != nil:
+		case ctx.Err() != nil:
+			err = fmt.Errorf("stopped: %w", ctx.Err()) // while it waited for the pod's lock
 		case w.adopt && !found && s.isAbandonedOn(w.Backend, w.UID):
 			// A pod whose create was answered with an error while its backend was down (perhaps while
 			// this reconciliation waited for the pod's lock): deleted, never adopted.
@@ -147,7 +157,7 @@ func (s *Server) undoAbandoned(ctx context.Context, b backend.Backend, e Entry) 
 	defer cancel()
 	if err := b.Delete(dctx, backend.DeleteRequest{Pod: p, GracePeriod: 0}); err != nil {
 		s.log.Error("could not delete a pod whose create was refused while its backend was down; retrying at the next reconciliation",
-			"backend", e.Backend, "pod_uid", e.UID, "namespace", e.Namespace, "name", e.Name, "error", err)
+			"backend", e.Backend, "pod_uid", e.UID, "namespace", e.Namespace, "name", e.Name, "err", err)
 		return
 	}
 	s.forgetAbandoned(e.UID)

@@ -68,6 +68,19 @@ func (r *Router) check(rt Route, source string) (Route, error) {
 	return rt, nil
 }
 
+// NotRunning is why the dispatcher runs no backend called name (disabled, or not configured at all, as a
+// journal entry written under an older config may name), "" when it runs one.
+func (r *Router) NotRunning(name string) string {
+	enabled, known := r.enabled[name]
+	switch {
+	case !known:
+		return fmt.Sprintf("backend %q is not configured in this dispatcher any more", name)
+	case !enabled:
+		return fmt.Sprintf("backend %q is disabled in this dispatcher's config (enabled: false)", name)
+	}
+	return ""
+}
+
 func (r *Router) enabledList() string {
 	var out []string
 	for _, b := range r.backends {

@@ -66,6 +66,9 @@ type Server struct {
 	draining     context.Context
 	stopDraining context.CancelFunc
 
+	// rememberMu is held by remember from its journal write to its memory update, and taken by journalDelete
+	// before it forgets a pod's memory: see remember.
+	rememberMu sync.Mutex
 	statusMu   sync.Mutex
 	lastStatus map[string]interlink.PodStatus // last status per journaled pod UID
 	// seenRunning holds the journaled pods seen past Pending, so that create-to-running is observed once.
@@ -256,10 +259,14 @@ func (s *Server) journalDelete(uid string) error {
 	start := time.Now()
 	err := s.journal.Delete(uid)
 	s.obs.JournalWrite(time.Since(start), err)
+	// After the entry is gone: a status remembered meanwhile is then forgotten here, and one remembered
+	// later finds no entry and is not kept.
+	s.rememberMu.Lock()
 	s.statusMu.Lock()
 	delete(s.lastStatus, uid)
 	delete(s.seenRunning, uid)
 	s.statusMu.Unlock()
+	s.rememberMu.Unlock()
 	return err
 }
 

@@ -89,6 +89,11 @@ func (s *Server) statuses(ctx context.Context, pods []*v1.Pod) []interlink.PodSt
 			out[i] = pod.WaitingStatus(p, "", "DispatcherError", err.Error())
 			continue
 		}
+		if why := s.router.NotRunning(name); inJournal && why != "" {
+			// No backend will ever report on it again: terminated, as an unknown pod, so that it can be deleted.
+			out[i] = pod.TerminatedStatus(p, pod.ReasonBackendDisabled, "the pod ran on a backend this dispatcher no longer runs: "+why)
+			continue
+		}
 		g := groups[name]
 		if g == nil {
 			g = &group{}
@@ -139,7 +144,7 @@ func (s *Server) backendStatus(ctx context.Context, name string, pods []*v1.Pod)
 	defer cancel()
 	st, err := b.Status(ctx, pods)
 	if err != nil {
-		s.log.Warn("backend status failed; answering last known statuses", "backend", name, "pods", len(pods), "error", err)
+		s.log.Warn("backend status failed; answering last known statuses", "backend", name, "pods", len(pods), "err", err)
 		return nil, err
 	}
 	byUID := make(map[string]*interlink.PodStatus, len(st))
@@ -170,15 +175,17 @@ func (s *Server) fallbackStatus(p *v1.Pod, backendName string, err error) interl
 }
 
 // remember keeps the statuses of journaled pods that backends answered, in memory and in the journal, so
-// that they survive a backend outage and a dispatcher restart. Only changes are written. A pod created
-// through this dispatcher and seen Running for the first time is reported to the observer.
+// that they survive a backend outage and a dispatcher restart. Only changes are written, and only for pods
+// still journaled when they are: a pod deleted while its backend answered keeps nothing (see
+// journalDelete). A pod created through this dispatcher and seen Running for the first time is reported to
+// the observer.
 func (s *Server) remember(out []interlink.PodStatus, entries []Entry, journaled, fresh []bool) {
 	changed := map[string]interlink.PodStatus{}
-	type started struct {
-		backend string
-		after   time.Duration
-	}
-	var runs []started
+	at := map[string]int{} // index in out of each changed pod
+	// Held until memory agrees with the journal: a delete forgets a pod's memory only after this write, so
+	// that the status of a pod whose entry it removed is never kept here.
+	s.rememberMu.Lock()
+	defer s.rememberMu.Unlock()
 	s.statusMu.Lock()
 	for i, st := range out {
 		if !journaled[i] || !fresh[i] {
@@ -187,13 +194,41 @@ func (s *Server) remember(out []interlink.PodStatus, entries []Entry, journaled,
 		if last, ok := s.lastStatus[st.PodUID]; ok && reflect.DeepEqual(last, st) {
 			continue
 		}
-		s.lastStatus[st.PodUID] = st
-		changed[st.PodUID] = st
-		if phase := pod.Phase(st); phase != v1.PodPending && !s.seenRunning[st.PodUID] {
-			s.seenRunning[st.PodUID] = true
+		changed[st.PodUID], at[st.PodUID] = st, i
+	}
+	s.statusMu.Unlock()
+	if len(changed) == 0 {
+		return
+	}
+	start := time.Now()
+	written, err := s.journal.SetStatuses(changed)
+	s.obs.JournalWrite(time.Since(start), err)
+	if err != nil {
+		// Only the survival of these statuses across a restart is lost; the answer stands, and memory keeps
+		// them for every pod not known to be deleted.
+		s.log.Warn("cannot record the last known statuses in the journal", "pods", len(changed), "err", err)
+		written = make(map[string]bool, len(changed))
+		for uid := range changed {
+			_, found, gerr := s.journal.Get(uid)
+			written[uid] = found || gerr != nil
+		}
+	}
+	type started struct {
+		backend string
+		after   time.Duration
+	}
+	var runs []started
+	s.statusMu.Lock()
+	for uid, st := range changed {
+		if !written[uid] {
+			continue // deleted since the backend answered
+		}
+		s.lastStatus[uid] = st
+		if phase := pod.Phase(st); phase != v1.PodPending && !s.seenRunning[uid] {
+			s.seenRunning[uid] = true
 			// A pod first seen finished ran between two polls: when it started is unknown. An adopted pod's
 			// creation time is not this dispatcher's. Either would skew the histogram.
-			if e := entries[i]; phase == v1.PodRunning && !e.Adopted && !e.Created.IsZero() {
+			if e := entries[at[uid]]; phase == v1.PodRunning && !e.Adopted && !e.Created.IsZero() {
 				runs = append(runs, started{e.Backend, time.Since(e.Created)})
 			}
 		}
@@ -201,16 +236,6 @@ func (s *Server) remember(out []interlink.PodStatus, entries []Entry, journaled,
 	s.statusMu.Unlock()
 	for _, r := range runs {
 		s.obs.PodRunning(r.backend, r.after)
-	}
-	if len(changed) == 0 {
-		return
-	}
-	start := time.Now()
-	err := s.journal.SetStatuses(changed)
-	s.obs.JournalWrite(time.Since(start), err)
-	if err != nil {
-		// Only the survival of these statuses across a restart is lost; the answer stands.
-		s.log.Warn("cannot record the last known statuses in the journal", "pods", len(changed), "error", err)
 	}
 }
 

@@ -16,6 +16,9 @@ import (
 // Instance is one running backend process as the supervisor holds it; *backend.Process is one.
 type Instance interface {
 	backend.Backend
+	// Description is what the backend answered to Describe when it was launched (a Launcher checks its
+	// protocol version there): the supervisor does not ask again.
+	Description() backend.Description
 	// Done is closed when the process has exited.
 	Done() <-chan struct{}
 	// Stop stops the process gracefully and returns when it has exited.
@@ -32,8 +35,8 @@ type LaunchSpec struct {
 	Logger *slog.Logger // the backend's stderr lines are re-emitted through it
 }
 
-// Launcher starts a backend process and returns it once it answers. The command's launcher wraps
-// backend.Launch; tests may launch whatever they need behind the same seam.
+// Launcher starts a backend process and returns it once it has answered Describe. The command's launcher
+// wraps backend.Launch; tests may launch whatever they need behind the same seam.
 type Launcher func(ctx context.Context, spec LaunchSpec) (Instance, error)
 
 // BackendState is one backend's state as the supervisor sees it, e.g. for /readyz.
@@ -57,10 +60,14 @@ type Supervisor struct {
 	cfg    SupervisionConfig
 	// healthTimeout bounds each health check (timeouts.ping: the same Capacity call the ping makes).
 	healthTimeout time.Duration
-	log           *slog.Logger
-	obs           Observer
+	// onUpWait bounds the wait for an OnUp call to return once its process is gone or the dispatcher stops
+	// (timeouts.shutdown).
+	onUpWait time.Duration
+	log      *slog.Logger
+	obs      Observer
 	// OnUp runs (in its own goroutine) each time a backend comes up, with a context cancelled when that
-	// process goes away; the server reconciles the journal with the backend's List there.
+	// process goes away; the server reconciles the journal with the backend's List there. The process is
+	// stopped (and Stop returns) only once OnUp has returned or onUpWait has passed.
 	OnUp func(ctx context.Context, name string, b backend.Backend)
 
 	slots  map[string]*slot
@@ -87,7 +94,10 @@ func NewSupervisor(cfg Config, launch Launcher, log *slog.Logger, obs Observer) 
 	if obs == nil {
 		obs = NopObserver{}
 	}
-	s := &Supervisor{launch: launch, cfg: cfg.Supervision, healthTimeout: cfg.Timeouts.Ping, log: log, obs: obs, slots: map[string]*slot{}}
+	s := &Supervisor{launch: launch, cfg: cfg.Supervision, healthTimeout: cfg.Timeouts.Ping, onUpWait: cfg.Timeouts.Shutdown, log: log, obs: obs, slots: map[string]*slot{}}
+	if s.onUpWait <= 0 {
+		s.onUpWait = DefaultConfig().Timeouts.Shutdown // a Config built by hand: still bounded, still waited for
+	}
 	specs, err := launchSpecs(cfg, log)
 	if err != nil {
 		return nil, err
@@ -172,7 +182,7 @@ func (s *Supervisor) run(ctx context.Context, sl *slot) {
 			}
 		} else if ctx.Err() == nil {
 			sl.setDown(err)
-			s.log.Error("backend failed to start", "backend", name, "error", err, "retry_in", wait)
+			s.log.Error("backend failed to start", "backend", name, "err", err, "retry_in", wait)
 		}
 		if ctx.Err() != nil {
 			sl.setDown(fmt.Errorf("the dispatcher is shutting down"))
@@ -188,7 +198,7 @@ func (s *Supervisor) run(ctx context.Context, sl *slot) {
 	}
 }
 
-// start launches the process and asks it to describe itself, within the start timeout.
+// start launches the process, which describes itself as it starts, within the start timeout.
 func (s *Supervisor) start(ctx context.Context, spec LaunchSpec) (Instance, backend.Description, error) {
 	return startBackend(ctx, s.launch, s.cfg.StartTimeout, spec)
 }
@@ -205,12 +215,7 @@ func startBackend(ctx context.Context, launch Launcher, timeout time.Duration, s
 	if err != nil {
 		return nil, backend.Description{}, err
 	}
-	desc, err := inst.Describe(sctx)
-	if err != nil {
-		inst.Stop()
-		return nil, backend.Description{}, fmt.Errorf("backend %q started but did not describe itself: %w", spec.Name, err)
-	}
-	return inst, desc, nil
+	return inst, inst.Description(), nil
 }
 
 // serve holds inst as the backend of sl until the process exits or ctx ends.
@@ -225,30 +230,48 @@ func (s *Supervisor) serve(ctx context.Context, sl *slot, inst Instance, desc ba
 
 	upCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	if s.OnUp != nil {
-		go s.OnUp(upCtx, name, b)
-	}
+	onUpDone := make(chan struct{})
+	go func() {
+		defer close(onUpDone)
+		if s.OnUp != nil {
+			s.OnUp(upCtx, name, b)
+		}
+	}()
 	healthDone := make(chan struct{})
 	go func() {
 		defer close(healthDone)
 		s.watchHealth(upCtx, sl, b)
 	}()
-	defer func() {
-		cancel()
-		<-healthDone // no check of this process outlives it
-	}()
+	exited := false
 	select {
 	case <-inst.Done():
-		err := fmt.Errorf("backend %q exited; the dispatcher is restarting it", name)
-		sl.setDown(err)
-		s.obs.BackendUp(name, false)
+		exited = true
+		sl.setDown(fmt.Errorf("backend %q exited; the dispatcher is restarting it", name))
 		s.log.Error("backend exited", "backend", name)
-		inst.Stop() // releases what the launcher holds for the dead process
 	case <-ctx.Done():
 		sl.setDown(fmt.Errorf("the dispatcher is shutting down"))
-		s.obs.BackendUp(name, false)
-		inst.Stop()
+	}
+	s.obs.BackendUp(name, false)
+	cancel()
+	<-healthDone // no check of this process outlives it
+	// Nor its reconciliation, within a bound: after a shutdown the journal is closed next.
+	s.awaitOnUp(name, onUpDone)
+	inst.Stop() // after an exit, releases what the launcher holds for the dead process
+	if !exited {
 		s.log.Info("backend stopped", "backend", name)
+	}
+}
+
+// awaitOnUp waits up to onUpWait for the OnUp call of a process that is gone (its context cancelled) to
+// return. One that does not is left to end by itself: cancelled, it writes nothing more (see Reconcile).
+func (s *Supervisor) awaitOnUp(name string, done <-chan struct{}) {
+	t := time.NewTimer(s.onUpWait)
+	defer t.Stop()
+	select {
+	case <-done:
+	case <-t.C:
+		s.log.Warn("the reconciliation of a stopped backend did not end within timeouts.shutdown; not waiting for it any longer",
+			"backend", name, "timeout", s.onUpWait)
 	}
 }
 
@@ -289,7 +312,7 @@ func (s *Supervisor) watchHealth(ctx context.Context, sl *slot, b backend.Backen
 		sl.mu.Unlock()
 		switch {
 		case err != nil && was == nil:
-			s.log.Warn("backend degraded: its engine does not answer", "backend", name, "error", err)
+			s.log.Warn("backend degraded: its engine does not answer", "backend", name, "err", err)
 			s.obs.BackendHealth(name, false)
 		case err == nil && was != nil:
 			s.log.Info("backend's engine answers again", "backend", name)

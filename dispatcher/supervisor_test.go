@@ -187,3 +187,31 @@ func TestSupervisorRestartsKilledBackend(t *testing.T) {
 		t.Fatalf("create after the restart: %d %s", code, body)
 	}
 }
+
+// Each start asks the backend to describe itself once: the launch does (to check its protocol version), and
+// the supervisor takes the answer from it rather than asking again. A restart asks once more, no more.
+func TestSupervisorDescribesOncePerStart(t *testing.T) {
+	alpha := newMem("alpha")
+	e := startEnv(t, testConfig(t, tempDir(t), "alpha"), map[string]*memBackend{"alpha": alpha})
+	count := func() (int, int) {
+		alpha.mu.Lock()
+		defer alpha.mu.Unlock()
+		return alpha.describes, alpha.launches
+	}
+	if d, l := count(); d != 1 || l != 1 {
+		t.Fatalf("%d Describe calls for %d start(s), want one each", d, l)
+	}
+	if st := e.sup.States()[0]; st.Version != "test" {
+		t.Fatalf("the backend's version is %q, want the launch's Describe answer %q", st.Version, "test")
+	}
+	alpha.Stop() // the process exits; the supervisor starts another
+	waitFor(t, func() bool { _, l := count(); return l == 2 })
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := e.sup.WaitUp(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if d, l := count(); d != l {
+		t.Fatalf("%d Describe calls for %d starts, want one each", d, l)
+	}
+}

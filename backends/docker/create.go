@@ -45,22 +45,17 @@ func (b *Backend) Create(ctx context.Context, req backend.CreateRequest) (backen
 	if rec, err := b.readRecord(uid); err == nil && rec.RemoteID != "" {
 		return backend.CreateResult{RemoteID: rec.RemoteID}, nil // a retried create starts nothing twice
 	}
-	if n := b.countPods(); int64(n) >= b.cfg.Pods {
-		return backend.CreateResult{}, backend.Unavailable("backend %q already runs %d pods, its limit (config key pods)", b.env.Name, n)
+	_ = b.removePod(ctx, uid, 0) // the remains of an earlier create that crashed halfway, if any
+	if err := b.reserve(uid); err != nil {
+		return backend.CreateResult{}, err
 	}
-
-	// Whatever fails from here leaves nothing behind: no half-made pod.
+	// Whatever fails from here leaves nothing behind: no half-made pod, and its place is free again.
 	done := false
 	defer func() {
 		if !done {
 			_ = b.removePod(context.WithoutCancel(ctx), uid, 0)
 		}
 	}()
-	_ = b.removePod(ctx, uid, 0) // the remains of an earlier create that crashed halfway, if any
-	dir := b.podDir(uid)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return backend.CreateResult{}, backend.Errorf(backend.KindInternal, "cannot create the pod directory: %w", err)
-	}
 	rec := &record{Pod: p, Containers: req.Containers, Created: time.Now().UTC()}
 	if err := b.writeRecord(uid, rec); err != nil {
 		return backend.CreateResult{}, backend.Errorf(backend.KindInternal, "cannot record the pod: %w", err)
@@ -84,6 +79,20 @@ func (b *Backend) Create(ctx context.Context, req backend.CreateRequest) (backen
 	b.startRunner(rec)
 	b.log.Info("pod created", "pod_uid", uid, "namespace", p.Namespace, "name", p.Name, "pause", shortID(id))
 	return backend.CreateResult{RemoteID: id}, nil
+}
+
+// reserve takes a place for the pod within the pods limit by making its directory, which countPods counts,
+// in one step with the count; the caller holds the pod's lock.
+func (b *Backend) reserve(uid string) error {
+	b.admitMu.Lock()
+	defer b.admitMu.Unlock()
+	if n := b.countPods(); int64(n) >= b.cfg.Pods {
+		return backend.Unavailable("backend %q already runs %d pods, its limit (config key pods)", b.env.Name, n)
+	}
+	if err := os.MkdirAll(b.podDir(uid), 0o700); err != nil {
+		return backend.Errorf(backend.KindInternal, "cannot create the pod directory: %w", err)
+	}
+	return nil
 }
 
 // validate is pod.Validate plus what is Docker's own: GPUs exist, and no subPath into a Memory emptyDir

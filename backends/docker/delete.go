@@ -33,8 +33,8 @@ func (b *Backend) Delete(ctx context.Context, req backend.DeleteRequest) error {
 	if uid == "" {
 		return nil // nothing names a pod of this backend
 	}
-	if err := pod.ValidUID(uid); err != nil {
-		return backend.Invalid("%v", err)
+	if err := pod.CheckUID(uid); err != nil {
+		return err
 	}
 	grace := req.GracePeriod
 	if grace <= 0 && req.Pod != nil {

@@ -24,11 +24,13 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/interlink-hq/interlink-dispatcher/shared/backend"
+	"github.com/interlink-hq/interlink-dispatcher/shared/buildinfo"
 	"github.com/interlink-hq/interlink-dispatcher/shared/pod"
 )
 
-// Version is the backend's version, reported by Describe.
-var Version = "0.1.0"
+// Version is the version Describe reports: the command sets it from its build stamp (-X main.version);
+// left alone, it is what the Go toolchain recorded in the binary.
+var Version = buildinfo.Read("", "").Version
 
 // Kind is the backend's kind in its Description.
 const Kind = "docker"
@@ -50,6 +52,9 @@ type Backend struct {
 	cancel context.CancelFunc
 
 	locks [64]sync.Mutex // striped per-pod locks: Create and Delete of one pod never interleave
+	// admitMu makes counting the pods against the limit and reserving the new pod's directory one step, so
+	// that creates of different pods at once cannot all pass the same count.
+	admitMu sync.Mutex
 
 	mu      sync.Mutex
 	runners map[string]*runner // by pod UID

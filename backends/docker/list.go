@@ -30,7 +30,7 @@ func (b *Backend) List(ctx context.Context) ([]backend.PodRecord, error) {
 	}
 	if entries, err := os.ReadDir(filepath.Join(b.dataDir, "pods")); err == nil {
 		for _, e := range entries {
-			if e.IsDir() && pod.ValidUID(e.Name()) == nil {
+			if e.IsDir() && pod.ValidPodUID(e.Name()) == nil {
 				uids[e.Name()] = true
 			}
 		}

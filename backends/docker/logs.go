@@ -26,8 +26,8 @@ func (b *Backend) Logs(ctx context.Context, req backend.LogRequest, w io.Writer)
 	if req.PodUID == "" || req.ContainerName == "" {
 		return backend.Invalid("a log request needs the pod UID and the container name")
 	}
-	if err := pod.ValidUID(req.PodUID); err != nil {
-		return backend.Invalid("%v", err)
+	if err := pod.CheckUID(req.PodUID); err != nil {
+		return err
 	}
 	start := time.Now()
 	cs, err := b.cli.ContainerList(ctx, container.ListOptions{All: true,

@@ -515,7 +515,7 @@ func (b *Backend) recover(ctx context.Context) error {
 		return err
 	}
 	for _, e := range entries {
-		if !e.IsDir() || pod.ValidUID(e.Name()) != nil {
+		if !e.IsDir() || pod.ValidPodUID(e.Name()) != nil {
 			continue
 		}
 		uid := e.Name()

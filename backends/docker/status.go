@@ -39,7 +39,7 @@ func (b *Backend) Status(ctx context.Context, pods []*v1.Pod) ([]interlink.PodSt
 		uid := string(p.UID)
 		pc := groups[uid]
 		known := pc != nil
-		if !known && pod.ValidUID(uid) == nil {
+		if !known && pod.ValidPodUID(uid) == nil {
 			_, err := os.Stat(b.podDir(uid))
 			known = !errors.Is(err, fs.ErrNotExist)
 		}

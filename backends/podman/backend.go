@@ -15,11 +15,13 @@ import (
 
 	"github.com/interlink-hq/interlink-dispatcher/backends/podman/libpod"
 	"github.com/interlink-hq/interlink-dispatcher/shared/backend"
+	"github.com/interlink-hq/interlink-dispatcher/shared/buildinfo"
 	"github.com/interlink-hq/interlink-dispatcher/shared/pod"
 )
 
-// Version is the backend binary's version.
-var Version = "0.1.0"
+// Version is the version Describe reports: the command sets it from its build stamp (-X main.version);
+// left alone, it is what the Go toolchain recorded in the binary.
+var Version = buildinfo.Read("", "").Version
 
 // Backend runs pods on one Podman service.
 type Backend struct {
@@ -108,7 +110,7 @@ func newBackend(ctx context.Context, env backend.Env) (*Backend, error) {
 		defer b.wg.Done()
 		defer close(asked)
 		if _, err := b.hostInfo(b.ctx); err != nil && b.ctx.Err() == nil {
-			b.log.Warn("cannot ask the Podman service about its host yet; asking again when needed", "error", err)
+			b.log.Warn("cannot ask the Podman service about its host yet; asking again when needed", "err", err)
 		}
 	}()
 	select {

@@ -24,8 +24,8 @@ func (b *Backend) Create(ctx context.Context, req backend.CreateRequest) (backen
 		return backend.CreateResult{}, backend.Invalid("the create request has no pod")
 	}
 	uid := string(p.UID)
-	if err := pod.ValidUID(uid); err != nil {
-		return backend.CreateResult{}, backend.Invalid("metadata.uid: %v", err)
+	if err := pod.CheckUID(uid); err != nil {
+		return backend.CreateResult{}, err
 	}
 	if err := b.checkLimitsEnforced(ctx, p); err != nil {
 		return backend.CreateResult{}, err

@@ -18,8 +18,8 @@ func (b *Backend) Delete(ctx context.Context, req backend.DeleteRequest) error {
 		return backend.Invalid("the delete request has no pod")
 	}
 	uid := string(req.Pod.UID)
-	if err := pod.ValidUID(uid); err != nil {
-		return backend.Invalid("metadata.uid: %v", err)
+	if err := pod.CheckUID(uid); err != nil {
+		return err
 	}
 	b.stopWatch(uid)
 	b.stopLaunch(uid)

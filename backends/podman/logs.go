@@ -22,6 +22,9 @@ func (b *Backend) Logs(ctx context.Context, req backend.LogRequest, w io.Writer)
 	if err := pod.CheckLogOptions(o); err != nil {
 		return err
 	}
+	if err := pod.CheckUID(req.PodUID); err != nil {
+		return err
+	}
 	ctrs, err := b.api.ContainerList(ctx, map[string]string{
 		pod.LabelPodUID: req.PodUID, pod.LabelContainer: req.ContainerName,
 		pod.LabelInstance: b.env.Instance, pod.LabelBackend: b.env.Name,

@@ -280,7 +280,7 @@ func (b *Backend) runningStatus(c *v1.Container, lc *libpod.ListContainer, start
 // shimState reads the shim's state files of a container; ok is false when there are none to read.
 func (b *Backend) shimState(lc *libpod.ListContainer, name string) (shim.State, bool) {
 	uid := lc.Labels[pod.LabelPodUID]
-	if pod.ValidUID(uid) != nil {
+	if pod.ValidPodUID(uid) != nil {
 		return shim.State{}, false
 	}
 	st, err := shim.ReadState(b.shimDir(uid, name))

@@ -21,11 +21,13 @@ import (
 	"sync"
 
 	"github.com/interlink-hq/interlink-dispatcher/shared/backend"
+	"github.com/interlink-hq/interlink-dispatcher/shared/buildinfo"
 	"github.com/interlink-hq/interlink-dispatcher/shared/pod"
 )
 
-// Version is the backend's version, reported by Describe.
-var Version = "0.1.0"
+// Version is the version Describe reports: the command sets it from its build stamp (-X main.version);
+// left alone, it is what the Go toolchain recorded in the binary.
+var Version = buildinfo.Read("", "").Version
 
 // Backend runs pods as SLURM jobs. It keeps no state in memory that the pod directories and squeue do not
 // hold, so a restarted backend finds every pod again.

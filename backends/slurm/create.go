@@ -32,8 +32,8 @@ func (b *Backend) Create(ctx context.Context, req backend.CreateRequest) (backen
 		return backend.CreateResult{}, backend.Invalid("the create request has no pod")
 	}
 	uid := string(p.UID)
-	if err := pod.ValidPodUID(uid); err != nil {
-		return backend.CreateResult{}, backend.Invalid("metadata.uid: %v", err)
+	if err := pod.CheckUID(uid); err != nil {
+		return backend.CreateResult{}, err
 	}
 	if err := pod.Validate(p, capabilities(), b.env.Name); err != nil {
 		return backend.CreateResult{}, err

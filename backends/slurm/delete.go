@@ -19,8 +19,11 @@ func (b *Backend) Delete(ctx context.Context, req backend.DeleteRequest) error {
 		return backend.Invalid("the delete request has no pod")
 	}
 	uid := string(req.Pod.UID)
-	if pod.ValidPodUID(uid) != nil {
-		return nil // no directory can exist for it
+	if uid == "" {
+		return nil // nothing names a pod: no directory can exist for it
+	}
+	if err := pod.CheckUID(uid); err != nil {
+		return err
 	}
 	unlock := b.locks.lock(uid)
 	defer unlock()

@@ -23,8 +23,8 @@ func (b *Backend) Logs(ctx context.Context, req backend.LogRequest, w io.Writer)
 	if err := pod.CheckLogOptions(o); err != nil {
 		return err
 	}
-	if err := pod.ValidPodUID(req.PodUID); err != nil {
-		return backend.NotFound("pod %q is not known to this backend", req.PodUID)
+	if err := pod.CheckUID(req.PodUID); err != nil {
+		return err
 	}
 	dir := b.podDir(req.PodUID)
 	rec, err := readRecord(dir)

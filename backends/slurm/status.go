@@ -60,7 +60,7 @@ func (b *Backend) Status(ctx context.Context, pods []*v1.Pod) ([]interlink.PodSt
 		rec, err := readRecord(b.podDir(string(p.UID)))
 		if err != nil {
 			if !notExist(err) {
-				b.log.Error("cannot read a pod's record", "pod_uid", p.UID, "namespace", p.Namespace, "name", p.Name, "error", err)
+				b.log.Error("cannot read a pod's record", "pod_uid", p.UID, "namespace", p.Namespace, "name", p.Name, "err", err)
 			}
 			continue
 		}
@@ -71,7 +71,7 @@ func (b *Backend) Status(ctx context.Context, pods []*v1.Pod) ([]interlink.PodSt
 	var qerr error
 	if needQueue {
 		if jobs, qerr = b.querySqueue(ctx); qerr != nil {
-			b.log.Warn("squeue failed; answering from the pods' files", "error", qerr)
+			b.log.Warn("squeue failed; answering from the pods' files", "err", qerr)
 		}
 	}
 	for i, p := range pods {
@@ -175,7 +175,7 @@ func (b *Backend) viewJob(rec *podRecord, dir string, jobs map[string]*squeueJob
 					code = *j.ExitCode
 				}
 				if err := writeJobState(dir, &jobState{State: v.State, Reason: v.Reason, ExitCode: code, Ended: v.Ended}); err != nil {
-					b.log.Warn("cannot record a job's final state", "pod_uid", rec.UID, "namespace", rec.Namespace, "name", rec.Name, "job_id", rec.JobID, "error", err)
+					b.log.Warn("cannot record a job's final state", "pod_uid", rec.UID, "namespace", rec.Namespace, "name", rec.Name, "job_id", rec.JobID, "err", err)
 				}
 			}
 		}

@@ -2,6 +2,7 @@ package slurm
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"regexp"
@@ -54,7 +55,7 @@ func (b *Backend) cancelByName(uid string) {
 	defer cancel()
 	b.metrics.scancelCalls.Inc()
 	if _, err := b.cfg.scancel.run(ctx, "", "--name="+uid); err != nil {
-		b.log.Error("could not cancel the jobs of a failed submission", "pod_uid", uid, "error", err)
+		b.log.Error("could not cancel the jobs of a failed submission", "pod_uid", uid, "err", err)
 	}
 }
 
@@ -64,14 +65,29 @@ func (b *Backend) cancelJob(jobID string, args ...string) error {
 	defer cancel()
 	b.metrics.scancelCalls.Inc()
 	_, err := b.cfg.scancel.run(ctx, "", append(args, jobID)...)
-	if err != nil {
-		msg := strings.ToLower(err.Error())
-		if strings.Contains(msg, "invalid job id") || strings.Contains(msg, "already completing or completed") {
-			return nil // already over or gone from the queue
-		}
-	}
-	if err != nil {
+	if err != nil && !jobGone(err) {
 		return fmt.Errorf("cannot cancel SLURM job %s: %w", jobID, err)
 	}
 	return nil
+}
+
+// scancel exits with SLURM's error number truncated to a byte, and prints nothing for a job that is over
+// unless it is asked to be verbose: these two mean the job is already gone.
+const (
+	scancelExitInvalidJobID = 2017 & 0xff // ESLURM_INVALID_JOB_ID: 225
+	scancelExitAlreadyDone  = 2021 & 0xff // ESLURM_ALREADY_DONE: 229
+)
+
+// jobGone reports whether a failed scancel says the job is already over or unknown to SLURM, by its exit
+// status or its message, which is what deleting it wanted.
+func jobGone(err error) bool {
+	var ce *commandError
+	if !errors.As(err, &ce) || ce.notRun {
+		return false
+	}
+	if ce.code == scancelExitInvalidJobID || ce.code == scancelExitAlreadyDone {
+		return true
+	}
+	msg := strings.ToLower(ce.msg)
+	return strings.Contains(msg, "invalid job id") || strings.Contains(msg, "already completing or completed")
 }

@@ -8,10 +8,12 @@ import (
 	"github.com/interlink-hq/interlink-dispatcher/shared/buildinfo"
 )
 
-// version and commit are set at build time with -ldflags "-X main.version=v1.2.3 -X main.commit=abc123".
+// version and commit are set at build time with -ldflags "-X main.version=v1.2.3 -X main.commit=abc123"
+// (make build, deploy/run.sh, the image build); left empty, what the Go toolchain recorded stands in.
 var version, commit string
 
 func main() {
 	buildinfo.PrintIfAsked("backend-docker", version, commit)
+	docker.Version = buildinfo.Read(version, commit).Version
 	backend.Serve(docker.New)
 }

@@ -85,3 +85,26 @@ func TestPluginRunsAPod(t *testing.T) {
 		t.Errorf("interlink_backend_slurm_squeue_invocations_total = %v, want the status calls counted", squeue)
 	}
 }
+
+// The version stamped at build time (-X main.version, as make build and deploy/run.sh do) is the version
+// the backend reports to the dispatcher through Describe. The backend needs no SLURM to describe itself.
+func TestVersionStampReachesDescribe(t *testing.T) {
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "backend-slurm")
+	const stamp = "v9.8.7-stamp-test"
+	if out, err := exec.Command("go", "build", "-ldflags", "-X main.version="+stamp, "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	cfg, _ := json.Marshal(map[string]any{"root": filepath.Join(dir, "pods"), "shim": "/bin/true"})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	proc, err := backend.Launch(ctx, backend.LaunchConfig{Name: "slurm", Path: bin,
+		Env: backend.Env{Instance: "test", Config: cfg, DataDir: dir}})
+	if err != nil {
+		t.Fatalf("Launch: %v", err)
+	}
+	defer proc.Stop()
+	if got := proc.Description().Version; got != stamp {
+		t.Fatalf("the backend reports version %q, want the build's stamp %q", got, stamp)
+	}
+}

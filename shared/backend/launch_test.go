@@ -489,7 +489,7 @@ func TestFactoryFailure(t *testing.T) {
 	if r := rec.find(t, said); r.level != slog.LevelError || r.attrs["backend"] != "bad" {
 		t.Errorf("factory error re-emitted as %+v", r)
 	}
-	if r := rec.find(t, "plugin process exited"); r.attrs["error"] != "exit status 1" {
+	if r := rec.find(t, "plugin process exited"); r.attrs["err"] != "exit status 1" {
 		t.Errorf("the backend's exit after its factory failed was logged as %+v, want exit status 1", r)
 	}
 }

@@ -79,6 +79,9 @@ func (s *slogLogger) Log(level hclog.Level, msg string, args ...any) {
 			// key written twice splits a JSON reader's view of the line.
 			continue
 		}
+		if key == "error" {
+			key = "err" // go-plugin's name for it; the dispatcher's lines and the backends' say err
+		}
 		attrs = append(attrs, key, args[i+1])
 	}
 	if len(args)%2 == 1 {

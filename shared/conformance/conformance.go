@@ -57,12 +57,12 @@ const (
 	ScenarioDeleteByRemoteID = "delete-by-remote-id"
 	ScenarioDeleteTwice      = "delete-twice"
 	ScenarioVanished         = "vanished"
-	ScenarioMalformedUID     = "malformed-uid"
 	ScenarioIdempotentCreate = "idempotent-create"
 	ScenarioStatusUnknown    = "status-unknown"
 	ScenarioStatusBatch      = "status-batch"
 	ScenarioList             = "list"
 	ScenarioInvalidPod       = "invalid-pod"
+	ScenarioMalformedUID     = "malformed-uid"
 	ScenarioCapacity         = "capacity"
 	ScenarioMetrics          = "metrics"
 )
@@ -159,12 +159,12 @@ func (h *harness) all(t *testing.T) {
 	h.run(t, ScenarioDeleteByRemoteID, nil, h.deleteByRemoteID)
 	h.run(t, ScenarioDeleteTwice, nil, h.deleteTwice)
 	h.run(t, ScenarioVanished, nil, h.vanished)
-	h.run(t, ScenarioMalformedUID, nil, h.malformedUID)
 	h.run(t, ScenarioIdempotentCreate, nil, h.idempotentCreate)
 	h.run(t, ScenarioStatusUnknown, nil, h.statusUnknown)
 	h.run(t, ScenarioStatusBatch, nil, h.statusBatch)
 	h.run(t, ScenarioList, nil, h.list)
 	h.run(t, ScenarioInvalidPod, nil, h.invalidPod)
+	h.run(t, ScenarioMalformedUID, nil, h.malformedUID)
 	h.run(t, ScenarioCapacity, nil, h.capacity)
 	h.run(t, ScenarioMetrics, nil, h.metrics)
 }

@@ -6,6 +6,8 @@ import (
 	"strings"
 
 	"k8s.io/apimachinery/pkg/util/validation"
+
+	"github.com/interlink-hq/interlink-dispatcher/shared/backend"
 )
 
 // uidShape is what every backend can carry a pod UID as: a label value, part of a container or job name, a
@@ -20,6 +22,16 @@ func ValidPodUID(uid string) error {
 	}
 	if !uidShape.MatchString(uid) {
 		return fmt.Errorf("metadata.uid %s is not a UID: it must be 1 to 128 letters, digits, '.', '_' or '-', starting with a letter or digit", Quote(uid))
+	}
+	return nil
+}
+
+// CheckUID is the refusal of a pod UID that ValidPodUID does not accept, the same on every backend and every
+// operation that takes a UID (Create, Delete, Logs): a backend.KindInvalid error naming metadata.uid, which
+// the dispatcher answers with 422. Status, answering per pod, reports such a pod as not found instead.
+func CheckUID(uid string) error {
+	if err := ValidPodUID(uid); err != nil {
+		return backend.Invalid("%v", err)
 	}
 	return nil
 }

@@ -22,17 +22,6 @@ func ValidVolumeName(name string) error {
 	return nil
 }
 
-// ValidUID checks that a pod UID can name a directory: non-empty, one path element, no "." or "..".
-func ValidUID(uid string) error {
-	switch {
-	case uid == "":
-		return fmt.Errorf("the pod has no metadata.uid; interLink always sends one")
-	case uid == "." || uid == ".." || strings.ContainsAny(uid, `/\`+"\x00") || len(uid) > 128:
-		return fmt.Errorf("pod UID %q cannot name a directory: it must be one path element without '/'", uid)
-	}
-	return nil
-}
-
 // ValidRelativePath checks a path that must stay inside a directory (an item path, a subPath, a projected
 // file name): relative, non-empty, and without any ".." element. what names it in the message.
 func ValidRelativePath(p, what string) error {

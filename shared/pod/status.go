@@ -23,7 +23,9 @@ const (
 	ReasonError                = "Error"
 	ReasonOOMKilled            = "OOMKilled"
 	ReasonNotFound             = "NotFound"
-	ReasonUnknown              = "ContainerStatusUnknown"
+	// ReasonBackendDisabled is the status of a pod whose backend the dispatcher's config no longer runs.
+	ReasonBackendDisabled = "BackendDisabled"
+	ReasonUnknown         = "ContainerStatusUnknown"
 )
 
 // NotFoundExitCode is the exit code reported for the containers of a pod no backend knows.
@@ -175,9 +177,15 @@ func NotFoundStatus(p *v1.Pod, message string) interlink.PodStatus {
 	if message == "" {
 		message = "the pod is unknown to the backend: it was never created there, or it was deleted"
 	}
+	return TerminatedStatus(p, ReasonNotFound, message)
+}
+
+// TerminatedStatus is NotFoundStatus with another reason: every container (init ones too) terminated with
+// exit code NotFoundExitCode, reason and message, for a pod no backend will ever report on again.
+func TerminatedStatus(p *v1.Pod, reason, message string) interlink.PodStatus {
 	now := time.Now()
 	st := NewPodStatus(p, "")
-	t := Termination{ExitCode: NotFoundExitCode, Reason: ReasonNotFound, Message: message, FinishedAt: now}
+	t := Termination{ExitCode: NotFoundExitCode, Reason: reason, Message: message, FinishedAt: now}
 	for i := range p.Spec.InitContainers {
 		st.InitContainers = append(st.InitContainers, Terminated(&p.Spec.InitContainers[i], t, 0))
 	}

@@ -114,8 +114,8 @@ func jsonName(f reflect.StructField) string {
 }
 
 func (v *validator) pod(p *v1.Pod) {
-	if err := ValidUID(string(p.UID)); err != nil {
-		v.add("metadata.uid", "%v", err)
+	if err := ValidPodUID(string(p.UID)); err != nil {
+		v.add("metadata.uid", "%s", strings.TrimPrefix(err.Error(), "metadata.uid "))
 	}
 	if p.Name == "" {
 		v.add("metadata.name", "the pod has no name")

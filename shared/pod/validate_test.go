@@ -127,7 +127,7 @@ func TestValidateStructure(t *testing.T) {
 			p.Spec.Containers[0].VolumeMounts = append(p.Spec.Containers[0].VolumeMounts, v1.VolumeMount{Name: "ghost", MountPath: "/g"})
 		}, `spec.containers[0].volumeMounts[1].name: the pod has no volume "ghost"`},
 		{"missing uid", func(p *v1.Pod) { p.UID = "" }, "metadata.uid: the pod has no metadata.uid"},
-		{"uid with a slash", func(p *v1.Pod) { p.UID = "../etc" }, "metadata.uid: pod UID"},
+		{"uid with a slash", func(p *v1.Pod) { p.UID = "../etc" }, `metadata.uid: "../etc" is not a UID`},
 		{"no image", func(p *v1.Pod) { p.Spec.Containers[0].Image = "" }, "spec.containers[0].image: a container needs an image"},
 		{"item path escape", func(p *v1.Pod) {
 			p.Spec.Volumes = append(p.Spec.Volumes, v1.Volume{Name: "cfg", VolumeSource: v1.VolumeSource{ConfigMap: &v1.ConfigMapVolumeSource{
