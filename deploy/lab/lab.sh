@@ -2,11 +2,16 @@
 # The test lab: real Docker Engine, Podman REST service, a single-node SLURM cluster and a local registry mirror
 # seeded with locally built images, on one Debian 12 machine, as root, without systemd and without internet.
 #
-#   lab.sh up      install what is missing (apt), write the host config, start what is not running, seed images
+#   lab.sh up [--no-kubernetes]
+#                  install what is missing (apt), write the host config, start what is not running, seed images;
+#                  then build (once per version) and start the Kubernetes chain of kube.sh: control plane,
+#                  interLink API server and virtual kubelet, and a dispatcher with all three backends behind them
 #   lab.sh status  one line per service: up/down, version, address
 #   lab.sh down    stop the services this script started (by PID), nothing else
 #   lab.sh restart docker|podman|slurmctld
 #                  stop one engine and start it again as `up` does (the fault-injection tests' engine restart)
+#   lab.sh kubeconfig      print the path of the lab cluster's admin kubeconfig
+#   lab.sh kubectl ARGS... run the lab's kubectl with it
 #
 # Every service runs as a plain background process. What the script starts is recorded under $LAB_STATE/pids,
 # so `down` stops only those. Logs are in $LAB_STATE/logs. See the README ("The test lab") for what it changes.
@@ -19,10 +24,13 @@ REGISTRY_ADDR=127.0.0.1:5000
 DOCKER_SOCK=/var/run/docker.sock
 PODMAN_SOCK=/run/podman/podman.sock
 PACKAGES=(docker.io podman catatonit slurm-wlm munge docker-registry busybox-static debootstrap prometheus
-	iproute2 curl ca-certificates)
+	iproute2 curl ca-certificates openssl)
 # The docker CLI that matches the engine; another one may come first on PATH.
 DOCKER=/usr/bin/docker
 MARK="# written by interlink-dispatcher deploy/lab/lab.sh"
+
+# shellcheck source=deploy/lab/kube.sh
+source "$(dirname "${BASH_SOURCE[0]}")/kube.sh"
 
 say() { printf '[lab] %s\n' "$*"; }
 die() { printf '[lab] FAILED: %s\n' "$*" >&2; exit 1; }
@@ -393,6 +401,11 @@ cmd_up() {
 	up_podman
 	up_slurm
 	seed_images
+	case "${1:-}" in
+	--no-kubernetes) say "kubernetes: left as it is (--no-kubernetes)" ;;
+	'') cmd_up_kubernetes ;;
+	*) die "up takes no argument but --no-kubernetes" ;;
+	esac
 	say "lab is up"
 	cmd_status
 }
@@ -420,6 +433,7 @@ cmd_status() {
 	v=$(sinfo --version 2>/dev/null | awk '{print $2}')
 	if slurmctld_up; then line slurmctld up "${v:-?}" "$(hostname -s):6817"; else line slurmctld down - "$(hostname -s):6817"; fi
 	if slurmd_up; then line slurmd up "${v:-?}" "$(hostname -s):6818"; else line slurmd down - "$(hostname -s):6818 $(sinfo -h -N -o '%T' 2>/dev/null | head -n 1)"; fi
+	status_kubernetes
 }
 
 stop_pid() {
@@ -432,7 +446,7 @@ stop_pid() {
 	else
 		say "$name: PID $pid is not running"
 	fi
-	rm -f "$PIDS/$name"
+	rm -f "$PIDS/$name" "$PIDS/$name.cmd"
 }
 
 # stop_service NAME PROC SECS: stop the service this script recorded as NAME (SIGTERM, SIGKILL after SECS
@@ -487,8 +501,12 @@ cmd_restart() {
 
 cmd_down() {
 	[ "$(id -u)" = 0 ] || die "run as root"
-	local any=
-	# Reverse order of start: SLURM before munge, engines before the registry they pull from.
+	local any= i
+	# Reverse order of start: the Kubernetes chain before the engines its dispatcher uses, SLURM before munge,
+	# engines before the registry they pull from.
+	for ((i = ${#KUBE_SERVICES[@]} - 1; i >= 0; i--)); do
+		if [ -f "$PIDS/${KUBE_SERVICES[i]}" ]; then any=1; stop_pid "${KUBE_SERVICES[i]}"; fi
+	done
 	for name in slurmd slurmctld munge podman docker registry; do
 		if [ -f "$PIDS/$name" ]; then any=1; stop_pid "$name"; fi
 	done
@@ -498,12 +516,17 @@ cmd_down() {
 }
 
 case "${1:-}" in
-up) cmd_up ;;
+up) cmd_up "${2:-}" ;;
 status) cmd_status ;;
 down) cmd_down ;;
 restart) cmd_restart "${2:-}" ;;
+kubeconfig) cmd_kubeconfig ;;
+kubectl)
+	shift
+	cmd_kubectl "$@"
+	;;
 *)
-	echo "usage: $0 up|status|down|restart docker|podman|slurmctld" >&2
+	echo "usage: $0 up [--no-kubernetes]|status|down|restart docker|podman|slurmctld|kubeconfig|kubectl ARGS..." >&2
 	exit 2
 	;;
 esac

@@ -1,0 +1,362 @@
+# shellcheck shell=bash
+# The lab's Kubernetes chain, sourced by lab.sh: a one-node control plane on loopback (etcd, kube-apiserver,
+# kube-controller-manager, kube-scheduler, kubectl), interLink's API server and virtual kubelet, and a
+# dispatcher with all three backends behind them:
+#
+#   kubectl ── kube-apiserver :6443 ── virtual kubelet (node interlink-lab, kubelet port :10250)
+#                                          └─HTTP─ interLink API server :3000 ─unix socket─ interlink-dispatcher
+#
+# Everything is built from the Go module proxy: Kubernetes and etcd from the module deploy/lab/kube, interLink
+# from deploy/lab/interlink, the dispatcher from this checkout. Built binaries are kept under
+# $LAB_STATE/kube/bin and $LAB_STATE/interlink/bin in a folder named after the version and a hash of the
+# module's go.mod and go.sum, so a second `up` builds nothing unless one of those changed. Certificates are made
+# with openssl under $LAB_STATE/kube/pki; etcd and the API server answer only on 127.0.0.1, with TLS and
+# client certificates.
+
+LAB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO_DIR=$(cd "$LAB_DIR/../.." && pwd)
+KUBE_STATE=$LAB_STATE/kube
+PKI=$KUBE_STATE/pki
+ADMIN_KUBECONFIG=$KUBE_STATE/admin.kubeconfig
+APISERVER_URL=https://127.0.0.1:6443
+ETCD_CLIENT_URL=https://127.0.0.1:2379
+ETCD_PEER_URL=https://127.0.0.1:2380
+VK_NODE=interlink-lab
+VK_PORT=10250
+INTERLINK_STATE=$LAB_STATE/interlink
+INTERLINK_PORT=3000
+# The dispatcher the lab runs for interLink: its own data directory, instance name and socket, so that it never
+# meets a dispatcher started by deploy/run.sh (127.0.0.1:4000, /var/lib/interlink-dispatcher) or by the tests.
+KDISP_STATE=$LAB_STATE/dispatcher
+KDISP_SOCK=$KDISP_STATE/api.sock
+KDISP_INSTANCE=lab-kube
+export PATH=$PATH:/usr/local/go/bin
+
+# module_version DIR MODULE: the version of MODULE that DIR's go.mod requires.
+module_version() {
+	awk -v m="$2" '$1 == "require" { $1 = ""; $0 = $0 } $1 == m && $2 ~ /^v/ { print $2; exit }' "$1/go.mod"
+}
+
+# build_dir STATE DIR VERSION: where the binaries built from the module in DIR are kept.
+build_dir() {
+	local sum
+	sum=$(cat "$2/go.mod" "$2/go.sum" | sha256sum | cut -c1-12)
+	printf '%s/bin/%s-%s' "$1" "$3" "$sum"
+}
+
+# go_build NAME DIR OUT LDFLAGS PKG...: build PKGs of the module in DIR into OUT (all or nothing), unless done.
+go_build() {
+	local name=$1 dir=$2 out=$3 ldflags=$4 started=$SECONDS
+	shift 4
+	if [ -f "$out/.complete" ]; then
+		say "$name: binaries already built in $out"
+		return
+	fi
+	command -v go >/dev/null || die "$name: go is not on PATH (expected /usr/local/go/bin)"
+	say "$name: building $* (from empty Go caches this takes 20-30 minutes; log $LOGS/$name-build.log)"
+	rm -rf "$out.tmp"
+	mkdir -p "$out.tmp"
+	(cd "$dir" && go build -trimpath -ldflags "$ldflags" -o "$out.tmp/" "$@") >"$LOGS/$name-build.log" 2>&1 ||
+		fail "$name build" "$LOGS/$name-build.log" "go build failed"
+	touch "$out.tmp/.complete"
+	rm -rf "$out"
+	mv "$out.tmp" "$out"
+	say "$name: built in $((SECONDS - started)) s"
+	# Earlier builds of this module (other versions or go.sum) go: Kubernetes' take 450 MB each. What runs
+	# from them keeps running until `up` restarts it from the new folder.
+	find "$(dirname "$out")" -mindepth 1 -maxdepth 1 ! -path "$out" -exec rm -rf {} +
+}
+
+KUBE_VERSION=$(module_version "$LAB_DIR/kube" k8s.io/kubernetes)
+INTERLINK_VERSION=$(module_version "$LAB_DIR/interlink" github.com/interlink-hq/interlink)
+KUBE_BIN=$(build_dir "$KUBE_STATE" "$LAB_DIR/kube" "$KUBE_VERSION")
+INTERLINK_BIN=$(build_dir "$INTERLINK_STATE" "$LAB_DIR/interlink" "$INTERLINK_VERSION")
+KUBECTL=$KUBE_BIN/kubectl
+
+build_kube() {
+	local minor ldflags="-s -w" p
+	minor=$(echo "$KUBE_VERSION" | cut -d. -f2)
+	# Without these the binaries call themselves v0.0.0-master, which clients and kubectl's skew check refuse.
+	for p in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+		ldflags="$ldflags -X $p.gitVersion=$KUBE_VERSION -X $p.gitMajor=1 -X $p.gitMinor=$minor -X $p.gitTreeState=clean"
+	done
+	# One go build for all five: they share most packages, and it compiles on every core.
+	go_build kubernetes "$LAB_DIR/kube" "$KUBE_BIN" "$ldflags" k8s.io/kubernetes/cmd/kube-apiserver \
+		k8s.io/kubernetes/cmd/kube-controller-manager k8s.io/kubernetes/cmd/kube-scheduler \
+		k8s.io/kubernetes/cmd/kubectl go.etcd.io/etcd/server/v3
+	# go names the binary of go.etcd.io/etcd/server/v3 "server".
+	if [ ! -x "$KUBE_BIN/etcd" ] && [ -x "$KUBE_BIN/server" ]; then mv "$KUBE_BIN/server" "$KUBE_BIN/etcd"; fi
+}
+
+build_interlink() {
+	go_build interlink "$LAB_DIR/interlink" "$INTERLINK_BIN" \
+		"-s -w -X github.com/interlink-hq/interlink/pkg/virtualkubelet.KubeletVersion=$INTERLINK_VERSION" \
+		github.com/interlink-hq/interlink/cmd/interlink github.com/interlink-hq/interlink/cmd/virtual-kubelet
+}
+
+# cert NAME SUBJECT EXTENSIONS: a key and a certificate signed by the lab's CA, made once.
+cert() {
+	local name=$1 subj=$2 ext=$3
+	[ -s "$PKI/$name.crt" ] && [ -s "$PKI/$name.key" ] && return
+	openssl req -new -newkey rsa:2048 -nodes -keyout "$PKI/$name.key" -subj "$subj" -out "$PKI/$name.csr" 2>/dev/null
+	openssl x509 -req -in "$PKI/$name.csr" -CA "$PKI/ca.crt" -CAkey "$PKI/ca.key" -CAcreateserial -days 3650 \
+		-extfile <(printf '%s\n' "$ext") -out "$PKI/$name.crt" 2>/dev/null
+	rm -f "$PKI/$name.csr"
+	chmod 600 "$PKI/$name.key"
+}
+
+make_pki() {
+	mkdir -p "$PKI"
+	chmod 700 "$PKI"
+	if [ ! -s "$PKI/ca.crt" ]; then
+		say "kubernetes: making the lab's CA and certificates in $PKI"
+		openssl req -x509 -new -nodes -newkey rsa:2048 -keyout "$PKI/ca.key" -out "$PKI/ca.crt" -days 3650 \
+			-subj "/CN=interlink-lab-ca" 2>/dev/null
+		chmod 600 "$PKI/ca.key"
+	fi
+	local server="keyUsage=critical,digitalSignature,keyEncipherment
+extendedKeyUsage=serverAuth,clientAuth"
+	cert etcd "/CN=etcd" "$server
+subjectAltName=IP:127.0.0.1,DNS:localhost"
+	cert apiserver "/CN=kube-apiserver" "$server
+subjectAltName=IP:127.0.0.1,IP:10.96.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local"
+	cert admin "/O=system:masters/CN=lab-admin" "keyUsage=critical,digitalSignature,keyEncipherment
+extendedKeyUsage=clientAuth"
+	if [ ! -s "$PKI/sa.key" ]; then
+		openssl genrsa -out "$PKI/sa.key" 2048 2>/dev/null
+		openssl rsa -in "$PKI/sa.key" -pubout -out "$PKI/sa.pub" 2>/dev/null
+		chmod 600 "$PKI/sa.key"
+	fi
+	# The admin kubeconfig (lab.sh kubeconfig): kubectl, the tests, and the components below use it.
+	cat >"$ADMIN_KUBECONFIG.tmp" <<EOF
+apiVersion: v1
+kind: Config
+clusters:
+- name: interlink-lab
+  cluster:
+    server: $APISERVER_URL
+    certificate-authority: $PKI/ca.crt
+users:
+- name: lab-admin
+  user:
+    client-certificate: $PKI/admin.crt
+    client-key: $PKI/admin.key
+contexts:
+- name: interlink-lab
+  context: {cluster: interlink-lab, user: lab-admin}
+current-context: interlink-lab
+EOF
+	chmod 600 "$ADMIN_KUBECONFIG.tmp"
+	mv "$ADMIN_KUBECONFIG.tmp" "$ADMIN_KUBECONFIG"
+}
+
+# alive NAME: the process this script recorded as NAME is running.
+alive() { [ -f "$PIDS/$1" ] && kill -0 "$(cat "$PIDS/$1")" 2>/dev/null; }
+
+etcd_up() {
+	curl -fsS --max-time 5 --cacert "$PKI/ca.crt" --cert "$PKI/admin.crt" --key "$PKI/admin.key" \
+		"$ETCD_CLIENT_URL/health" 2>/dev/null | grep -q '"health":"true"'
+}
+apiserver_get() {
+	curl -fsS --max-time 10 --cacert "$PKI/ca.crt" --cert "$PKI/admin.crt" --key "$PKI/admin.key" "$APISERVER_URL$1" 2>/dev/null
+}
+apiserver_up() { [ "$(apiserver_get /readyz)" = ok ]; }
+component_up() { curl -fsSk --max-time 5 "https://127.0.0.1:$1/healthz" 2>/dev/null | grep -q ok; }
+kdisp_up() { curl -fsS --max-time 5 --unix-socket "$KDISP_SOCK" http://unix/healthz >/dev/null 2>&1; }
+interlink_up() { curl -sS -o /dev/null --max-time 5 "http://127.0.0.1:$INTERLINK_PORT/pinglink" 2>/dev/null; }
+kubelet_up() { curl -sSk -o /dev/null --max-time 5 "https://127.0.0.1:$VK_PORT/" 2>/dev/null; }
+# node_ready: the virtual node's Ready condition, as the API server has it ("True", "False", "Unknown", or "").
+node_ready() {
+	"$KUBECTL" --kubeconfig "$ADMIN_KUBECONFIG" get node "$VK_NODE" \
+		-o jsonpath='{.status.conditions[?(@.type=="Ready")].status}' 2>/dev/null || true
+}
+node_is_ready() { [ "$(node_ready)" = True ]; }
+default_sa() { "$KUBECTL" --kubeconfig "$ADMIN_KUBECONFIG" -n default get serviceaccount default >/dev/null 2>&1; }
+
+# up_component NAME CHECK TIMEOUT CMD...: start CMD as NAME unless CHECK already passes for the same command
+# line (a new build or other flags restart it), then wait for CHECK.
+up_component() {
+	local name=$1 check=$2 timeout=$3
+	shift 3
+	# shellcheck disable=SC2086 # CHECK is a command and its arguments
+	if $check; then
+		if [ "$(cat "$PIDS/$name.cmd" 2>/dev/null)" = "$*" ]; then say "$name: already up"; return; fi
+		if alive "$name"; then say "$name: its binary, flags or configuration changed; restarting it"; fi
+	elif alive "$name"; then
+		say "$name: recorded PID $(cat "$PIDS/$name") does not answer; restarting it"
+	fi
+	if alive "$name"; then stop_pid "$name"; fi
+	say "$name: starting"
+	start "$name" "$LOGS/$name.log" "$@"
+	printf '%s' "$*" >"$PIDS/$name.cmd"
+	# shellcheck disable=SC2086 # CHECK is a command and its arguments
+	wait_for "$timeout" $check || fail "$name" "$LOGS/$name.log" "no healthy answer in ${timeout}s"
+}
+
+up_etcd() {
+	mkdir -p "$KUBE_STATE/etcd"
+	chmod 700 "$KUBE_STATE/etcd"
+	up_component etcd etcd_up 60 "$KUBE_BIN/etcd" --name lab --data-dir "$KUBE_STATE/etcd" \
+		--listen-client-urls "$ETCD_CLIENT_URL" --advertise-client-urls "$ETCD_CLIENT_URL" \
+		--listen-peer-urls "$ETCD_PEER_URL" --initial-advertise-peer-urls "$ETCD_PEER_URL" \
+		--initial-cluster "lab=$ETCD_PEER_URL" --listen-metrics-urls http://127.0.0.1:2381 \
+		--client-cert-auth --trusted-ca-file "$PKI/ca.crt" --cert-file "$PKI/etcd.crt" --key-file "$PKI/etcd.key" \
+		--peer-client-cert-auth --peer-trusted-ca-file "$PKI/ca.crt" --peer-cert-file "$PKI/etcd.crt" \
+		--peer-key-file "$PKI/etcd.key"
+}
+
+up_apiserver() {
+	# --endpoint-reconciler-type=none: a loopback advertise address fails the kubernetes Service's Endpoints
+	# validation. The virtual node's only address is its InternalIP (127.0.0.1, its kubelet port for logs).
+	up_component kube-apiserver apiserver_up 120 "$KUBE_BIN/kube-apiserver" \
+		--advertise-address 127.0.0.1 --bind-address 127.0.0.1 --secure-port 6443 \
+		--etcd-servers "$ETCD_CLIENT_URL" --etcd-cafile "$PKI/ca.crt" --etcd-certfile "$PKI/apiserver.crt" \
+		--etcd-keyfile "$PKI/apiserver.key" \
+		--client-ca-file "$PKI/ca.crt" --tls-cert-file "$PKI/apiserver.crt" --tls-private-key-file "$PKI/apiserver.key" \
+		--kubelet-client-certificate "$PKI/apiserver.crt" --kubelet-client-key "$PKI/apiserver.key" \
+		--kubelet-preferred-address-types InternalIP \
+		--service-account-issuer https://kubernetes.default.svc.cluster.local \
+		--service-account-key-file "$PKI/sa.pub" --service-account-signing-key-file "$PKI/sa.key" \
+		--service-cluster-ip-range 10.96.0.0/16 --authorization-mode Node,RBAC --allow-privileged=true \
+		--endpoint-reconciler-type none --profiling=false
+}
+
+up_controllers() {
+	# --use-service-account-credentials and the service-account key: without them no namespace gets its
+	# default ServiceAccount, and every pod is refused.
+	up_component kube-controller-manager "component_up 10257" 60 "$KUBE_BIN/kube-controller-manager" \
+		--kubeconfig "$ADMIN_KUBECONFIG" --authentication-kubeconfig "$ADMIN_KUBECONFIG" \
+		--authorization-kubeconfig "$ADMIN_KUBECONFIG" --bind-address 127.0.0.1 --secure-port 10257 \
+		--leader-elect=false --use-service-account-credentials \
+		--service-account-private-key-file "$PKI/sa.key" --root-ca-file "$PKI/ca.crt" \
+		--cluster-signing-cert-file "$PKI/ca.crt" --cluster-signing-key-file "$PKI/ca.key" --profiling=false
+	up_component kube-scheduler "component_up 10259" 60 "$KUBE_BIN/kube-scheduler" \
+		--kubeconfig "$ADMIN_KUBECONFIG" --authentication-kubeconfig "$ADMIN_KUBECONFIG" \
+		--authorization-kubeconfig "$ADMIN_KUBECONFIG" --bind-address 127.0.0.1 --secure-port 10259 \
+		--leader-elect=false --profiling=false
+	wait_for 60 default_sa || fail kube-controller-manager "$LOGS/kube-controller-manager.log" \
+		"the default ServiceAccount did not appear"
+}
+
+# up_dispatcher: the dispatcher of this checkout, with config.yaml's three backends, on a unix socket. It is
+# rebuilt on each `up` (a no-op for go when nothing changed) and restarted when its binaries changed.
+up_dispatcher() {
+	local bin=$KDISP_STATE/bin sum
+	mkdir -p "$KDISP_STATE/data"
+	local version commit
+	version=$(git -C "$REPO_DIR" describe --tags --always --dirty 2>/dev/null || echo dev)
+	commit=$(git -C "$REPO_DIR" rev-parse HEAD 2>/dev/null || echo unknown)
+	(cd "$REPO_DIR" && CGO_ENABLED=0 go build -trimpath -ldflags "-X main.version=$version -X main.commit=$commit" \
+		-o "$bin.new/" ./cmd/...) >"$LOGS/dispatcher-build.log" 2>&1 ||
+		fail dispatcher "$LOGS/dispatcher-build.log" "go build ./cmd/... failed"
+	sum=$(cat "$bin.new"/* "$REPO_DIR/config.yaml" | sha256sum | cut -c1-12)
+	if kdisp_up && [ "$(cat "$KDISP_STATE/running" 2>/dev/null)" = "$sum" ]; then
+		rm -rf "$bin.new"
+		say "dispatcher: already up on $KDISP_SOCK"
+		return
+	fi
+	if alive dispatcher; then
+		say "dispatcher: its binaries or config.yaml changed; restarting it"
+		stop_pid dispatcher
+	fi
+	rm -rf "$bin"
+	mv "$bin.new" "$bin"
+	say "dispatcher: starting on $KDISP_SOCK (backends docker, podman, slurm; data in $KDISP_STATE/data)"
+	start dispatcher "$LOGS/dispatcher.log" env \
+		INTERLINK_DISPATCHER_INSTANCE=$KDISP_INSTANCE INTERLINK_DISPATCHER_DATA_DIR="$KDISP_STATE/data" \
+		INTERLINK_DISPATCHER_LISTEN_TCP= INTERLINK_DISPATCHER_LISTEN_UNIX="$KDISP_SOCK" \
+		INTERLINK_DISPATCHER_BACKENDS_DOCKER_BINARY="$bin/backend-docker" \
+		INTERLINK_DISPATCHER_BACKENDS_PODMAN_BINARY="$bin/backend-podman" \
+		INTERLINK_DISPATCHER_BACKENDS_SLURM_BINARY="$bin/backend-slurm" \
+		"$bin/interlink-dispatcher" --config "$REPO_DIR/config.yaml"
+	wait_for 90 kdisp_up || fail dispatcher "$LOGS/dispatcher.log" "no answer on $KDISP_SOCK"
+	echo "$sum" >"$KDISP_STATE/running"
+}
+
+up_interlink() {
+	mkdir -p "$INTERLINK_STATE/data"
+	cat >"$INTERLINK_STATE/InterLinkConfig.yaml" <<EOF
+# interLink's API server: the virtual kubelet reaches it on loopback TCP, it reaches the dispatcher on its socket.
+InterlinkAddress: http://127.0.0.1
+InterlinkPort: "$INTERLINK_PORT"
+SidecarURL: unix://$KDISP_SOCK
+SidecarPort: "0"
+VerboseLogging: false
+ErrorsOnlyLogging: false
+DataRootFolder: $INTERLINK_STATE/data/
+EOF
+	# CONFIG_SUM (unused by interLink) puts the configuration's content into the recorded command line.
+	up_component interlink interlink_up 30 env CONFIG_SUM="$(sha256sum <"$INTERLINK_STATE/InterLinkConfig.yaml" | cut -c1-12)" INTERLINKCONFIGPATH="$INTERLINK_STATE/InterLinkConfig.yaml" \
+		"$INTERLINK_BIN/interlink"
+	cat >"$INTERLINK_STATE/VirtualKubeletConfig.yaml" <<EOF
+# interLink's virtual kubelet for node $VK_NODE. Resources: what the node offers the scheduler.
+InterlinkURL: http://127.0.0.1
+InterlinkPort: "$INTERLINK_PORT"
+VerboseLogging: false
+ErrorsOnlyLogging: false
+HTTP:
+  Insecure: true
+KubeletHTTP:
+  Insecure: true
+Resources:
+  CPU: "16"
+  Memory: 64Gi
+  Pods: "500"
+EOF
+	# It serves the kubelet API (logs) on 127.0.0.1:$VK_PORT with a self-signed certificate, and registers the
+	# node with interLink's label virtual-node.interlink/type=virtual-kubelet and taint
+	# virtual-node.interlink/no-schedule.
+	up_component virtual-kubelet kubelet_up 60 env CONFIG_SUM="$(sha256sum <"$INTERLINK_STATE/VirtualKubeletConfig.yaml" | cut -c1-12)" NODENAME=$VK_NODE KUBELET_URL=127.0.0.1 KUBELET_PORT=$VK_PORT \
+		POD_IP=127.0.0.1 CONFIGPATH="$INTERLINK_STATE/VirtualKubeletConfig.yaml" KUBECONFIG="$ADMIN_KUBECONFIG" \
+		"$INTERLINK_BIN/virtual-kubelet"
+	wait_for 90 node_is_ready ||
+		fail virtual-kubelet "$LOGS/virtual-kubelet.log" "node $VK_NODE is not Ready"
+}
+
+cmd_up_kubernetes() {
+	build_interlink
+	build_kube
+	make_pki
+	up_etcd
+	up_apiserver
+	up_controllers
+	up_dispatcher
+	up_interlink
+	say "kubernetes: node $VK_NODE is Ready; kubectl: bash $LAB_DIR/lab.sh kubectl get nodes"
+}
+
+status_kubernetes() {
+	local v
+	if etcd_up; then
+		v=$("$KUBE_BIN/etcd" --version 2>/dev/null | sed -n 's/^etcd Version: //p')
+		line etcd up "${v:-?}" "$ETCD_CLIENT_URL"
+	else line etcd down - "$ETCD_CLIENT_URL"; fi
+	if apiserver_up; then
+		v=$(apiserver_get /version | sed -n 's/.*"gitVersion": *"\([^"]*\)".*/\1/p')
+		line apiserver up "${v:-?}" "$APISERVER_URL"
+	else line apiserver down - "$APISERVER_URL"; fi
+	if component_up 10257; then line ctrl-mgr up "$KUBE_VERSION" https://127.0.0.1:10257; else line ctrl-mgr down - https://127.0.0.1:10257; fi
+	if component_up 10259; then line scheduler up "$KUBE_VERSION" https://127.0.0.1:10259; else line scheduler down - https://127.0.0.1:10259; fi
+	if kdisp_up; then line dispatcher up "$KDISP_INSTANCE" "unix://$KDISP_SOCK"; else line dispatcher down - "unix://$KDISP_SOCK"; fi
+	if interlink_up; then line interlink up "${INTERLINK_VERSION##*-}" "http://127.0.0.1:$INTERLINK_PORT"; else line interlink down - "http://127.0.0.1:$INTERLINK_PORT"; fi
+	v=$(apiserver_up && node_ready)
+	case "$v" in
+	True) line node up "Ready" "$VK_NODE (kubelet https://127.0.0.1:$VK_PORT)" ;;
+	'') line node down - "$VK_NODE not registered" ;;
+	*) line node down "Ready=$v" "$VK_NODE (kubelet https://127.0.0.1:$VK_PORT)" ;;
+	esac
+}
+
+# The Kubernetes chain's services in the order `up` starts them; `down` stops them in reverse.
+KUBE_SERVICES=(etcd kube-apiserver kube-controller-manager kube-scheduler dispatcher interlink virtual-kubelet)
+
+cmd_kubeconfig() {
+	[ -s "$ADMIN_KUBECONFIG" ] || die "no cluster in this lab yet ($ADMIN_KUBECONFIG is missing): run lab.sh up"
+	echo "$ADMIN_KUBECONFIG"
+}
+
+cmd_kubectl() {
+	[ -x "$KUBECTL" ] || die "kubectl is not built yet ($KUBECTL): run lab.sh up"
+	cmd_kubeconfig >/dev/null
+	exec "$KUBECTL" --kubeconfig "$ADMIN_KUBECONFIG" "$@"
+}
