@@ -348,11 +348,13 @@ func containerStatus(p *v1.Pod, name string) *v1.ContainerStatus {
 	return nil
 }
 
-// running tells whether the named container is running.
+// running tells whether the named container runs. The pod's phase must say so too: the virtual kubelet
+// shows every container running (since the pod's creation) the moment it takes a pod without init
+// containers, before its create has even reached the dispatcher; only the phase comes from the backend.
 func running(name string) func(*v1.Pod) bool {
 	return func(p *v1.Pod) bool {
 		cs := containerStatus(p, name)
-		return cs != nil && cs.State.Running != nil
+		return p.Status.Phase == v1.PodRunning && cs != nil && cs.State.Running != nil
 	}
 }
 

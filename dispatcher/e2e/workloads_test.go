@@ -1,8 +1,8 @@
 package e2e
 
 import (
-	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -17,6 +17,12 @@ func (e *env) template(labels map[string]string, c v1.Container) v1.PodTemplateS
 	meta := e.objectMeta("")
 	meta.Name, meta.Namespace, meta.Labels = "", "", labels
 	return v1.PodTemplateSpec{ObjectMeta: meta, Spec: e.podSpec(c)}
+}
+
+// always makes a template's pods restart whatever their exit, as a Deployment's must.
+func always(t v1.PodTemplateSpec) v1.PodTemplateSpec {
+	t.Spec.RestartPolicy = v1.RestartPolicyAlways
+	return t
 }
 
 // A Job whose pod always fails, with backoffLimit 2: the Job controller runs it three times and then marks
@@ -81,7 +87,7 @@ func TestDeploymentAvailableAndScaledToZero(t *testing.T) {
 			Spec: appsv1.DeploymentSpec{
 				Replicas: ptr[int32](2),
 				Selector: &metav1.LabelSelector{MatchLabels: labels},
-				Template: e.template(labels, sh("main", busybox, "trap 'exit 0' TERM; while true; do sleep 1; done")),
+				Template: always(e.template(labels, sh("main", busybox, "trap 'exit 0' TERM; while true; do sleep 1; done"))),
 			},
 		}
 		if _, err := e.c.apps.Deployments(e.ns).Create(e.ctx, d, metav1.CreateOptions{}); err != nil {
@@ -124,22 +130,21 @@ func TestDeploymentAvailableAndScaledToZero(t *testing.T) {
 	})
 }
 
-// podsRunning checks that n pods match selector and each runs on the virtual node.
+// podsRunning waits for n pods to match selector, each running on the virtual node as its backend reports.
 func (e *env) podsRunning(selector string, n int) {
 	e.t.Helper()
-	ctx, cancel := context.WithTimeout(e.ctx, 30*time.Second)
-	defer cancel()
-	pods, err := e.c.core.Pods(e.ns).List(ctx, metav1.ListOptions{LabelSelector: selector})
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	if len(pods.Items) != n {
-		e.t.Errorf("%d pods match %s, want %d", len(pods.Items), selector, n)
-	}
-	for i := range pods.Items {
-		p := &pods.Items[i]
-		if p.Status.Phase != v1.PodRunning || p.Spec.NodeName != e.c.Node || !running("main")(p) {
-			e.t.Errorf("pod %s is not running on the virtual node: %s", p.Name, describe(p))
+	e.poll(startTimeout, fmt.Sprintf("%d pods %s running", n, selector), func() (bool, string) {
+		pods, err := e.c.core.Pods(e.ns).List(e.ctx, metav1.ListOptions{LabelSelector: selector})
+		if err != nil {
+			return false, err.Error()
 		}
-	}
+		ok := len(pods.Items) == n
+		var seen []string
+		for i := range pods.Items {
+			p := &pods.Items[i]
+			ok = ok && p.Spec.NodeName == e.c.Node && running("main")(p)
+			seen = append(seen, p.Name+": "+describe(p))
+		}
+		return ok, strings.Join(seen, "; ")
+	})
 }
