@@ -231,21 +231,28 @@ func (e *env) podSpec(containers ...v1.Container) v1.PodSpec {
 	grace := int64(2)
 	return v1.PodSpec{
 		RestartPolicy:                 v1.RestartPolicyNever,
-		NodeSelector:                  map[string]string{labkube.NodeTypeLabel: labkube.NodeTypeValue},
-		Tolerations:                   tolerations(),
+		NodeSelector:                  map[string]string{labkube.NodeTypeLabel: labkube.NodeTypeValue, "kubernetes.io/hostname": e.c.Node},
+		Tolerations:                   e.tolerations(),
 		TerminationGracePeriodSeconds: &grace,
 		Containers:                    containers,
 	}
 }
 
-// tolerations lets a pod onto the virtual node, and keeps it there through the 30 s windows in which the
-// virtual kubelet's ping fails and the node is NotReady.
-func tolerations() []v1.Toleration {
-	return []v1.Toleration{
+// tolerations lets a pod onto the virtual node (interLink's taint, and any other the node has of its own),
+// and keeps it there through the 30 s windows in which the virtual kubelet's ping fails and the node is
+// NotReady.
+func (e *env) tolerations() []v1.Toleration {
+	ts := []v1.Toleration{
 		{Key: labkube.NodeTaint, Operator: v1.TolerationOpExists, Effect: v1.TaintEffectNoSchedule},
 		{Key: "node.kubernetes.io/not-ready", Operator: v1.TolerationOpExists},
 		{Key: "node.kubernetes.io/unreachable", Operator: v1.TolerationOpExists},
 	}
+	for _, t := range e.c.Taints {
+		if t.Key != labkube.NodeTaint {
+			ts = append(ts, v1.Toleration{Key: t.Key, Operator: v1.TolerationOpExists, Effect: t.Effect})
+		}
+	}
+	return ts
 }
 
 // objectMeta names an object of the case's namespace that goes to the case's backend.
@@ -483,12 +490,21 @@ type follow struct {
 
 func (e *env) follow(pod string, opts v1.PodLogOptions, timeout time.Duration) *follow {
 	e.t.Helper()
+	f, err := e.openFollow(pod, opts, timeout)
+	if err != nil {
+		e.t.Fatalf("kubectl logs -f %s: %v", pod, err)
+	}
+	return f
+}
+
+// openFollow is follow without failing the case when the stream cannot be opened.
+func (e *env) openFollow(pod string, opts v1.PodLogOptions, timeout time.Duration) (*follow, error) {
 	opts.Follow = true
 	ctx, cancel := context.WithTimeout(e.ctx, timeout)
 	rc, err := e.c.core.Pods(e.ns).GetLogs(pod, &opts).Stream(ctx)
 	if err != nil {
 		cancel()
-		e.t.Fatalf("kubectl logs -f %s: %v", pod, err)
+		return nil, err
 	}
 	f := &follow{lines: make(chan logLine, 1024)}
 	go func() {
@@ -513,7 +529,7 @@ func (e *env) follow(pod string, opts v1.PodLogOptions, timeout time.Duration) *
 			}
 		}
 	}()
-	return f
+	return f, nil
 }
 
 // until reads the followed log until a line contains text, and returns the lines read so far.

@@ -34,6 +34,10 @@ const (
 // KubeconfigEnv names the environment variable that, when set, gives the kubeconfig instead of asking the lab.
 const KubeconfigEnv = "INTERLINK_LAB_KUBECONFIG"
 
+// NodeEnv names the environment variable that, when set, names the virtual node to use where a cluster has
+// several (one per dispatcher); unset, the first Ready node with interLink's label is used.
+const NodeEnv = "INTERLINK_LAB_NODE"
+
 // readyWait bounds how long a virtual node that exists but is NotReady is waited for: the virtual kubelet's
 // ping sometimes fails once and the node is NotReady for one 30 s window.
 const readyWait = 75 * time.Second
@@ -43,6 +47,9 @@ type Cluster struct {
 	Kubeconfig string       // path of the admin kubeconfig
 	Config     *rest.Config // built from it
 	Node       string       // name of the virtual node, found by its label
+	// Taints are the virtual node's own NoSchedule taints (interLink's, and any its config adds), which a
+	// pod must tolerate to be scheduled there.
+	Taints []v1.Taint
 }
 
 var found struct {
@@ -111,15 +118,23 @@ func find() (*Cluster, error) {
 	if err != nil {
 		return nil, err
 	}
-	node, err := readyVirtualNode(core)
+	node, err := readyVirtualNode(core, os.Getenv(NodeEnv))
 	if err != nil {
 		return nil, err
 	}
-	return &Cluster{Kubeconfig: path, Config: cfg, Node: node}, nil
+	c := &Cluster{Kubeconfig: path, Config: cfg, Node: node.Name}
+	for _, t := range node.Spec.Taints {
+		// The node lifecycle controller's taints come and go with the node's conditions.
+		if t.Effect == v1.TaintEffectNoSchedule && !strings.HasPrefix(t.Key, "node.kubernetes.io/") {
+			c.Taints = append(c.Taints, t)
+		}
+	}
+	return c, nil
 }
 
-// readyVirtualNode returns the name of the node labelled as interLink's virtual kubelet once it is Ready.
-func readyVirtualNode(core corev1client.CoreV1Interface) (string, error) {
+// readyVirtualNode returns the node labelled as interLink's virtual kubelet (the one named name, if not
+// empty) once it is Ready.
+func readyVirtualNode(core corev1client.CoreV1Interface, name string) (*v1.Node, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), readyWait)
 	defer cancel()
 	selector := NodeTypeLabel + "=" + NodeTypeValue
@@ -129,20 +144,29 @@ func readyVirtualNode(core corev1client.CoreV1Interface) (string, error) {
 		switch {
 		case err != nil:
 			// An API server that does not answer is down, not about to be Ready: say so at once.
-			return "", fmt.Errorf("cannot list the nodes: %w", err)
-		case len(nodes.Items) == 0:
-			return "", fmt.Errorf("no node has the label %s", selector)
-		default:
-			for _, n := range nodes.Items {
-				if ready(&n) {
-					return n.Name, nil
-				}
-			}
-			last = fmt.Errorf("the virtual node %s is not Ready: %s", nodes.Items[0].Name, readyCondition(&nodes.Items[0]))
+			return nil, fmt.Errorf("cannot list the nodes: %w", err)
 		}
+		var candidates []*v1.Node
+		for i := range nodes.Items {
+			if name == "" || nodes.Items[i].Name == name {
+				candidates = append(candidates, &nodes.Items[i])
+			}
+		}
+		if len(candidates) == 0 {
+			if name != "" {
+				return nil, fmt.Errorf("no node named %s (%s) has the label %s", name, NodeEnv, selector)
+			}
+			return nil, fmt.Errorf("no node has the label %s", selector)
+		}
+		for _, n := range candidates {
+			if ready(n) {
+				return n, nil
+			}
+		}
+		last = fmt.Errorf("the virtual node %s is not Ready: %s", candidates[0].Name, readyCondition(candidates[0]))
 		select {
 		case <-ctx.Done():
-			return "", fmt.Errorf("%v (waited %s)", last, readyWait)
+			return nil, fmt.Errorf("%v (waited %s)", last, readyWait)
 		case <-time.After(2 * time.Second):
 		}
 	}
