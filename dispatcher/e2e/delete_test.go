@@ -49,8 +49,9 @@ func TestDeleteWithGracePeriod(t *testing.T) {
 			e.t.Errorf("%d ticks after SIGTERM, want about %d: the workload must live the %s grace, and no longer",
 				ticks, grace, deleteGrace)
 		}
-		if lived := ended.Sub(termAt); lived < deleteGrace-2*time.Second || lived > deleteGrace+5*time.Second {
-			e.t.Errorf("the workload's log ended %s after its SIGTERM, want it killed at the end of the %s grace", lived, deleteGrace)
+		// The followed log ends once the backend has seen the end: for SLURM, the job's, some seconds later.
+		if lived := ended.Sub(termAt); lived < deleteGrace-2*time.Second || lived > deleteGrace+15*time.Second {
+			e.t.Errorf("the workload's log ended %s after its SIGTERM, want it soon after the end of the %s grace", lived, deleteGrace)
 		}
 		e.poll(time.Minute, "the pod gone", func() (bool, string) {
 			p, err := e.c.core.Pods(e.ns).Get(e.ctx, "grace", metav1.GetOptions{})
