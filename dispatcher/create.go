@@ -52,6 +52,12 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request) {
 	info(r).setPod(uid, p.Namespace, p.Name)
 	unlock := s.locks.lock(uid)
 	defer unlock()
+	// interLink never sends a failed create again: its answer becomes the pod's status (unknown.go).
+	defer func() {
+		if code := answered(w); code >= 400 {
+			s.refused.remember(uid, info(r).errMsg, time.Now())
+		}
+	}()
 
 	// A retry of an accepted create answers from the journal and starts nothing.
 	if e, found, err := s.journal.Get(uid); err != nil {
@@ -116,6 +122,7 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.forgetAbandoned(uid)
+	s.refused.forget(uid)
 	e := Entry{UID: uid, Backend: rt.Backend, RemoteID: res.RemoteID, Namespace: p.Namespace, Name: p.Name, Created: time.Now().UTC()}
 	if err := s.journalPut(e); err != nil {
 		s.undoCreate(b, rt.Backend, data, "the journal could not record it")

@@ -53,6 +53,7 @@ func (s *Server) delete(w http.ResponseWriter, r *http.Request) {
 	info(r).setPod(uid, p.Namespace, p.Name)
 	unlock := s.locks.lock(uid)
 	defer unlock()
+	s.refused.forget(uid)
 
 	name, e, journaled, err := s.locate(&p)
 	if err != nil {

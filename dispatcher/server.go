@@ -60,6 +60,8 @@ type Server struct {
 	// abandoned are pods whose create lost its answer with the backend down for good: see createAgain.
 	abandonedMu sync.Mutex
 	abandoned   map[string]abandonedPod
+	// refused are the answers of failed creates, reported as the status of those pods (unknown.go).
+	refused refusals
 
 	// draining is cancelled when shutdown starts: followed log streams never end by themselves, so they end
 	// there rather than hold the shutdown for its whole timeout.

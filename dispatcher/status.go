@@ -124,6 +124,9 @@ func (s *Server) statuses(ctx context.Context, pods []*v1.Pod) []interlink.PodSt
 				if journaled[i] && entries[i].RemoteID != "" {
 					out[i].JobID = entries[i].RemoteID
 				}
+				if !journaled[i] {
+					out[i] = s.unknownPodStatus(p, out[i], time.Now())
+				}
 				out[i] = complete(out[i], p)
 			}
 		}()

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -14,6 +15,7 @@ import (
 
 	"github.com/interlink-hq/interlink-dispatcher/shared/backend"
 	"github.com/interlink-hq/interlink-dispatcher/shared/pod"
+	"github.com/interlink-hq/interlink-dispatcher/shared/shim"
 )
 
 // Delete stops the pod's containers gracefully (the image's stop signal, SIGTERM by default, then SIGKILL
@@ -83,6 +85,10 @@ func (b *Backend) removePod(ctx context.Context, uid string, grace time.Duration
 			errs = append(errs, engineError(what, err))
 			mu.Unlock()
 		}
+	}
+	// The shims kill what outlives this stop's grace period, which may be shorter than the pod's.
+	if err := shim.WriteStopGrace(filepath.Join(b.podDir(uid), "shim"), grace); err != nil {
+		b.log.Warn("the shims stop with the pod's grace period", "pod_uid", uid, "error", err)
 	}
 	// Every workload container gets its stop signal at once, as the kubelet does, then the pause goes.
 	for _, runs := range pc.runs {

@@ -375,7 +375,9 @@ func TestGracefulDeleteRemovesEverything(t *testing.T) {
 	if err := b.Delete(context.Background(), backend.DeleteRequest{Pod: stubborn, GracePeriod: 2 * time.Second}); err != nil {
 		t.Fatal(err)
 	}
-	if d := time.Since(start); d < 2*time.Second || d > time.Minute {
+	// The shim kills it when the request's grace is over; the engine's own kill, shimStopMargin later, is
+	// only the backstop.
+	if d := time.Since(start); d < 2*time.Second || d > 2*time.Second+shimStopMargin*time.Second-time.Second {
 		t.Errorf("deleting a container that ignores SIGTERM took %v, want about the 2 s grace period", d)
 	}
 	if err := b.Delete(context.Background(), backend.DeleteRequest{Pod: conformance.NewPod("ghost")}); err != nil {

@@ -2,11 +2,13 @@ package podman
 
 import (
 	"context"
+	"path/filepath"
 	"time"
 
 	"github.com/interlink-hq/interlink-dispatcher/backends/podman/libpod"
 	"github.com/interlink-hq/interlink-dispatcher/shared/backend"
 	"github.com/interlink-hq/interlink-dispatcher/shared/pod"
+	"github.com/interlink-hq/interlink-dispatcher/shared/shim"
 )
 
 // Delete stops the pod's launch, stops its containers gracefully (their stop signal, then SIGKILL after the
@@ -55,6 +57,10 @@ func (b *Backend) stopPod(ctx context.Context, uid string, grace time.Duration) 
 		return err
 	}
 	secs := int(grace.Round(time.Second) / time.Second)
+	// The shims kill what outlives this stop's grace period, which may be shorter than the pod's.
+	if err := shim.WriteStopGrace(filepath.Join(b.podDir(uid), "shim"), grace); err != nil {
+		b.log.Warn("the shims stop with the pod's grace period", "pod_uid", uid, "error", err)
+	}
 	for _, p := range pods {
 		if secs == 0 {
 			// No grace: Podman would read a zero stop timeout as its default.

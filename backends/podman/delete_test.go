@@ -49,7 +49,8 @@ func TestGracefulDelete(t *testing.T) {
 		t.Fatal(err)
 	}
 	took := time.Since(start)
-	if took < 3*time.Second || took > time.Minute {
+	// The shims kill at the end of the request's grace, the engine only shimStopMargin later.
+	if took < 3*time.Second || took > 3*time.Second+shimStopMargin*time.Second-time.Second {
 		t.Errorf("delete took %v; the stubborn container should have been killed after the 3 s grace period", took)
 	}
 	if got, _ := os.ReadFile(filepath.Join(outDir, "polite")); strings.TrimSpace(string(got)) != "got-term" {

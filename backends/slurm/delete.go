@@ -8,6 +8,7 @@ import (
 
 	"github.com/interlink-hq/interlink-dispatcher/shared/backend"
 	"github.com/interlink-hq/interlink-dispatcher/shared/pod"
+	"github.com/interlink-hq/interlink-dispatcher/shared/shim"
 )
 
 // Delete implements backend.Backend. A running job is signalled with SIGTERM (scancel --signal=TERM --full,
@@ -60,6 +61,10 @@ func (b *Backend) stopJob(ctx context.Context, rec *podRecord, dir string, grace
 		return nil
 	}
 	if v.Class == jobActive {
+		// The shims kill what outlives this stop's grace period, which may be shorter than the pod's.
+		if err := shim.WriteStopGrace(filepath.Join(dir, shimDir), grace); err != nil {
+			b.log.Warn("the shims stop with the pod's grace period", "job_id", rec.JobID, "error", err)
+		}
 		if err := b.cancelJob(rec.JobID, "--signal=TERM", "--full"); err != nil {
 			return slurmError(err, "cannot stop job %s of the pod", rec.JobID)
 		}

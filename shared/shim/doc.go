@@ -19,6 +19,8 @@
 //     StateDir (/.interlink/state), sets the entrypoint to Entrypoint() and no cmd, keeps the engine's own
 //     stop signal SIGTERM (the shim sends the container's lifecycle.stopSignal to the command itself) and
 //     stops the container with a timeout a little above the grace period (the shim enforces the period).
+//     Before a stop whose grace period is not the pod's (a delete's, which kubectl delete --grace-period
+//     sets), it calls WriteStopGrace on the pod's shim directories; the shim then uses that period.
 //
 // While it runs and after it ends, the backend calls ReadState(hostDir): Ready (nil without a readiness or
 // startup probe: then running means ready), StartupSucceeded, StartedAt, and once the shim has finished

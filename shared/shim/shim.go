@@ -132,7 +132,12 @@ func (s *supervisor) run() int {
 		select {
 		case sig := <-sigs:
 			if sig == syscall.SIGTERM && !s.stopping {
-				s.stop(s.spec.TerminationGracePeriodSeconds)
+				// A delete's own grace period, when the backend wrote one, else the pod's.
+				grace := s.spec.TerminationGracePeriodSeconds
+				if g := stopGrace(s.state.dir); g != nil {
+					grace = g
+				}
+				s.stop(grace)
 			} else {
 				s.child.signal(sig.(syscall.Signal))
 			}

@@ -274,6 +274,33 @@ func TestTermEscalatesToKill(t *testing.T) {
 	}
 }
 
+// A stop whose grace period the backend wrote (a delete's own, shorter than the pod's) ends with SIGKILL
+// when that period is over, not the pod's terminationGracePeriodSeconds.
+func TestStopGraceFromTheBackendOverridesThePods(t *testing.T) {
+	t.Parallel()
+	grace := int64(60)
+	r := start(t, shim.Spec{Argv: sh(`trap '' TERM; echo up; while :; do sleep 0.05; done`), TerminationGracePeriodSeconds: &grace})
+	r.waitLog("up\n", 10*time.Second)
+	if err := shim.WriteStopGrace(filepath.Dir(r.dir), 3*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if data, err := os.ReadFile(filepath.Join(r.dir, shim.StopGraceFile)); err != nil || string(data) != "3\n" {
+		t.Fatalf("stop-grace file: %q %v", data, err)
+	}
+	begin := time.Now()
+	r.cmd.Process.Signal(syscall.SIGTERM)
+	if code := r.wait(20 * time.Second); code != 137 {
+		t.Errorf("exit code %d, want 137 (SIGKILL after the stop's grace period)", code)
+	}
+	if took := time.Since(begin); took < 2900*time.Millisecond || took > 8*time.Second {
+		t.Errorf("SIGKILL came %v after SIGTERM, want the 3 s the backend gave, not the pod's 60 s", took)
+	}
+	// A missing root (no container ever started) is no error.
+	if err := shim.WriteStopGrace(filepath.Join(r.dir, "no-such-dir"), time.Second); err != nil {
+		t.Errorf("WriteStopGrace on a missing directory: %v", err)
+	}
+}
+
 func TestPreStopOnNaturalExit(t *testing.T) {
 	t.Parallel()
 	r := start(t, shim.Spec{

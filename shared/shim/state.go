@@ -20,9 +20,50 @@ const (
 	ExitFile    = "exit"
 	ReasonFile  = "reason"
 	MessageFile = "message"
+	// StopGraceFile is written by the backend, not the shim: the grace period in seconds of the stop it is
+	// about to make (WriteStopGrace).
+	StopGraceFile = "stop-grace"
 )
 
-var stateFiles = []string{ReadyFile, StartedFile, StartupFile, ExitFile, ReasonFile, MessageFile}
+var stateFiles = []string{ReadyFile, StartedFile, StartupFile, ExitFile, ReasonFile, MessageFile, StopGraceFile}
+
+// WriteStopGrace tells the shims of a pod the grace period of the stop a backend is about to make: a
+// delete's own grace period (the API server's deletionGracePeriodSeconds, which kubectl delete
+// --grace-period sets) instead of the pod's terminationGracePeriodSeconds, as the kubelet honours it. Every
+// shim state directory under root (one holding a spec file, at any depth) gets StopGraceFile; the shim
+// reads it when SIGTERM comes. A missing root is no error: no container was started.
+func WriteStopGrace(root string, grace time.Duration) error {
+	secs := strconv.FormatInt(int64(max(grace, 0).Round(time.Second)/time.Second), 10) + "\n"
+	err := filepath.WalkDir(root, func(path string, d os.DirEntry, err error) error {
+		if err != nil || !d.IsDir() {
+			return err
+		}
+		if _, err := os.Stat(filepath.Join(path, SpecFile)); err != nil {
+			return nil
+		}
+		return writeFileAtomic(path, StopGraceFile, []byte(secs), 0o644)
+	})
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("cannot give the shims the stop's grace period: %w", err)
+	}
+	return nil
+}
+
+// stopGrace reads the StopGraceFile of state directory dir: the grace period of the stop under way, or nil.
+func stopGrace(dir string) *int64 {
+	data, err := os.ReadFile(filepath.Join(dir, StopGraceFile))
+	if err != nil {
+		return nil
+	}
+	n, err := strconv.ParseInt(strings.TrimSpace(string(data)), 10, 64)
+	if err != nil || n < 0 {
+		return nil
+	}
+	return &n
+}
 
 // Reasons the shim writes into the reason file.
 const (

@@ -1,0 +1,134 @@
+package dispatcher
+
+import (
+	"sync"
+	"time"
+
+	v1 "k8s.io/api/core/v1"
+
+	"github.com/interlink-hq/interlink-dispatcher/shared/interlink"
+	"github.com/interlink-hq/interlink-dispatcher/shared/pod"
+)
+
+// Pods a status request asks about that neither the journal nor their backend knows.
+//
+// interLink's virtual kubelet asks for a pod's status as soon as it holds the pod, while its create may
+// still be on the way: before sending it, the virtual kubelet fetches the pod's volumes through a
+// rate-limited client, which with many pods at once takes tens of seconds. Answering such a pod "not found"
+// (terminated) makes Kubernetes mark it Failed before it was ever created. And a pod whose create this
+// dispatcher refused must say why where its user reads it; interLink keeps the answer of a failed create
+// in its own log only, and the virtual kubelet never sends that create again.
+
+// createWait is how long after its creation in Kubernetes a pod that the virtual kubelet has no create
+// answer for is taken to be on its way: reported waiting, not gone.
+const createWait = 5 * time.Minute
+
+// annotationJobID is where the virtual kubelet keeps the PodJID of a create's answer.
+const annotationJobID = "JobID"
+
+// Refused pods are reported with all containers terminated with this reason and exit code, and the
+// create's answer as message, so that Kubernetes marks them Failed with the reason where kubectl shows it.
+const (
+	ReasonCreateRefused   = "CreateRefused"
+	createRefusedExitCode = 1
+)
+
+// Bounds of the memory of refused creates: interLink never retries one, so a refusal matters while the
+// pod is still in Kubernetes, and a flood of bad pods must not grow the dispatcher without end.
+const (
+	refusalTTL = time.Hour
+	refusalMax = 10000
+)
+
+// refusals remembers the answers of failed creates by pod UID. The zero value is ready to use.
+type refusals struct {
+	mu sync.Mutex
+	m  map[string]refusal
+}
+
+type refusal struct {
+	message string
+	at      time.Time
+}
+
+func (rs *refusals) remember(uid, message string, now time.Time) {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	if rs.m == nil {
+		rs.m = map[string]refusal{}
+	}
+	if len(rs.m) >= refusalMax {
+		for k, r := range rs.m {
+			if now.Sub(r.at) > refusalTTL {
+				delete(rs.m, k)
+			}
+		}
+		for k := range rs.m {
+			if len(rs.m) < refusalMax {
+				break
+			}
+			delete(rs.m, k)
+		}
+	}
+	rs.m[uid] = refusal{message, now}
+}
+
+func (rs *refusals) forget(uid string) {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	delete(rs.m, uid)
+}
+
+func (rs *refusals) get(uid string, now time.Time) (refusal, bool) {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	r, ok := rs.m[uid]
+	if ok && now.Sub(r.at) > refusalTTL {
+		delete(rs.m, uid)
+		return refusal{}, false
+	}
+	return r, ok
+}
+
+// unknownPodStatus is the answer for p, which the journal does not hold, given its backend's answer st:
+// st unless the backend does not know p either. Then, if this dispatcher refused p's create, every
+// container is terminated with the refusal; if the virtual kubelet has no create answer for p yet (no JobID
+// annotation) within createWait of p's creation, every container is waiting for the create; else st.
+func (s *Server) unknownPodStatus(p *v1.Pod, st interlink.PodStatus, now time.Time) interlink.PodStatus {
+	if !notFound(st) {
+		return st
+	}
+	if r, ok := s.refused.get(string(p.UID), now); ok {
+		return refusedStatus(p, st.JobID, r)
+	}
+	_, answered := p.Annotations[annotationJobID]
+	if created := p.CreationTimestamp; !answered && !created.IsZero() && now.Sub(created.Time) < createWait {
+		return pod.WaitingStatus(p, st.JobID, pod.ReasonContainerCreating,
+			"the dispatcher has not received this pod's create yet (the virtual kubelet sends it once the pod's volumes are fetched)")
+	}
+	return st
+}
+
+// notFound tells whether st says its pod is unknown: every container terminated with reason NotFound.
+func notFound(st interlink.PodStatus) bool {
+	all := append(append([]v1.ContainerStatus{}, st.InitContainers...), st.Containers...)
+	for _, cs := range all {
+		if cs.State.Terminated == nil || cs.State.Terminated.Reason != pod.ReasonNotFound {
+			return false
+		}
+	}
+	return len(all) > 0
+}
+
+func refusedStatus(p *v1.Pod, jobID string, r refusal) interlink.PodStatus {
+	st := pod.NewPodStatus(p, jobID)
+	t := pod.Termination{ExitCode: createRefusedExitCode, Reason: ReasonCreateRefused,
+		Message: "the dispatcher refused this pod: " + r.message, FinishedAt: r.at}
+	for i := range p.Spec.InitContainers {
+		st.InitContainers = append(st.InitContainers, pod.Terminated(&p.Spec.InitContainers[i], t, 0))
+	}
+	for i := range p.Spec.Containers {
+		st.Containers = append(st.Containers, pod.Terminated(&p.Spec.Containers[i], t, 0))
+	}
+	return st
+}

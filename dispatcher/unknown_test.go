@@ -1,0 +1,120 @@
+package dispatcher
+
+import (
+	"encoding/json"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	v1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/interlink-hq/interlink-dispatcher/shared/backend"
+	"github.com/interlink-hq/interlink-dispatcher/shared/interlink"
+	"github.com/interlink-hq/interlink-dispatcher/shared/pod"
+)
+
+func statusOne(t *testing.T, e *testEnv, p *v1.Pod) v1.ContainerStatus {
+	t.Helper()
+	code, body := e.do("GET", "/status", []*v1.Pod{p})
+	if code != http.StatusOK {
+		t.Fatalf("/status: %d %s", code, body)
+	}
+	var st []interlink.PodStatus
+	if err := json.Unmarshal([]byte(body), &st); err != nil || len(st) != 1 || len(st[0].Containers) != 1 {
+		t.Fatalf("/status answer %s (%v)", body, err)
+	}
+	return st[0].Containers[0]
+}
+
+// The virtual kubelet asks for a pod's status before its create arrives (it fetches the pod's volumes
+// first, through a rate-limited client): such a pod is waiting, not gone, so that Kubernetes does not mark
+// it Failed before it was created. Once the virtual kubelet holds a create answer (JobID), or long after
+// the pod's creation, an unknown pod is gone as before.
+func TestStatusOfPodWhoseCreateHasNotArrived(t *testing.T) {
+	e := startEnv(t, testConfig(t, tempDir(t), "alpha"), map[string]*memBackend{"alpha": newMem("alpha")})
+
+	young := testPod("uid-young", "young")
+	young.CreationTimestamp = metav1.NewTime(time.Now().Add(-20 * time.Second))
+	cs := statusOne(t, e, young)
+	if cs.State.Waiting == nil || cs.State.Waiting.Reason != pod.ReasonContainerCreating ||
+		!strings.Contains(cs.State.Waiting.Message, "has not received this pod's create yet") {
+		t.Errorf("a young pod without a create: %+v, want waiting for its create", cs.State)
+	}
+
+	answered := young.DeepCopy()
+	answered.Annotations = map[string]string{annotationJobID: "alpha-7"}
+	if cs := statusOne(t, e, answered); cs.State.Terminated == nil || cs.State.Terminated.Reason != pod.ReasonNotFound {
+		t.Errorf("a pod whose create was answered and that is gone: %+v, want NotFound", cs.State)
+	}
+
+	old := testPod("uid-old", "old")
+	old.CreationTimestamp = metav1.NewTime(time.Now().Add(-createWait - time.Minute))
+	if cs := statusOne(t, e, old); cs.State.Terminated == nil || cs.State.Terminated.Reason != pod.ReasonNotFound {
+		t.Errorf("a pod created %s ago and never sent: %+v, want NotFound", createWait+time.Minute, cs.State)
+	}
+
+	// The young pod's create arrives: from then on it is the backend's pod.
+	if code, body := e.do("POST", "/create", createBody(young)); code != http.StatusOK {
+		t.Fatalf("/create: %d %s", code, body)
+	}
+	if cs := statusOne(t, e, young); cs.State.Running == nil {
+		t.Errorf("the created pod: %+v, want running", cs.State)
+	}
+}
+
+// A pod whose create this dispatcher refused reports the refusal as its containers' termination, with the
+// create's answer as message, for as long as Kubernetes asks; a delete forgets it.
+func TestStatusOfRefusedPodCarriesTheRefusal(t *testing.T) {
+	mem := newMem("alpha")
+	e := startEnv(t, testConfig(t, tempDir(t), "alpha"), map[string]*memBackend{"alpha": mem})
+	p := testPod("uid-refused", "refused")
+	p.CreationTimestamp = metav1.NewTime(time.Now())
+	p.Spec.Volumes = []v1.Volume{{Name: "host", VolumeSource: v1.VolumeSource{HostPath: &v1.HostPathVolumeSource{Path: "/etc"}}}}
+	code, answer := e.do("POST", "/create", createBody(p))
+	if code < 400 {
+		t.Fatalf("/create of a pod with a hostPath the backend does not take: %d %s", code, answer)
+	}
+	for range 2 {
+		cs := statusOne(t, e, p)
+		tm := cs.State.Terminated
+		if tm == nil || tm.Reason != ReasonCreateRefused || tm.ExitCode == 0 ||
+			tm.Message != "the dispatcher refused this pod: "+strings.TrimSpace(answer) {
+			t.Fatalf("status of the refused pod: %+v, want terminated %s with the answer %q", cs.State, ReasonCreateRefused, answer)
+		}
+	}
+
+	// A refusal by the backend itself (its Create failed) is reported the same way.
+	mem.createErr = backend.Invalid("image name %q is not valid here", "x")
+	q := testPod("uid-backend-refused", "q")
+	q.CreationTimestamp = metav1.NewTime(time.Now())
+	if code, _ := e.do("POST", "/create", createBody(q)); code < 400 {
+		t.Fatalf("/create with a failing backend: %d", code)
+	}
+	if tm := statusOne(t, e, q).State.Terminated; tm == nil || tm.Reason != ReasonCreateRefused || !strings.Contains(tm.Message, `image name "x" is not valid here`) {
+		t.Fatalf("status of the pod the backend refused: %+v", tm)
+	}
+
+	if code, body := e.do("POST", "/delete", p); code != http.StatusOK {
+		t.Fatalf("/delete: %d %s", code, body)
+	}
+	if cs := statusOne(t, e, p); cs.State.Waiting == nil {
+		t.Errorf("after its delete the refused pod is unknown again (waiting while young): %+v", cs.State)
+	}
+}
+
+func TestRefusalsBounded(t *testing.T) {
+	var rs refusals
+	now := time.Now()
+	for i := range refusalMax + 10 {
+		rs.remember(string(rune('a'+i%26))+strings.Repeat("x", i/26), "no", now)
+	}
+	if len(rs.m) > refusalMax {
+		t.Errorf("%d refusals kept, at most %d", len(rs.m), refusalMax)
+	}
+	rs.remember("late", "no", now)
+	if _, ok := rs.get("late", now.Add(refusalTTL+time.Second)); ok {
+		t.Error("a refusal older than refusalTTL is still reported")
+	}
+}

@@ -1,0 +1,191 @@
+// Package labkube lets end-to-end tests require the lab's Kubernetes cluster (deploy/lab/lab.sh): a control
+// plane on loopback and interLink's virtual kubelet in front of the lab's dispatcher. As with labtest's
+// Require* helpers, under CI=true a missing cluster or virtual node fails the test; elsewhere it is skipped.
+// It is its own package so that the many tests that use labtest do not link client-go.
+package labkube
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	v1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	corev1client "k8s.io/client-go/kubernetes/typed/core/v1"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/interlink-hq/interlink-dispatcher/shared/labtest"
+)
+
+// What interLink's virtual kubelet puts on its node, and what a pod needs to land there.
+const (
+	NodeTypeLabel = "virtual-node.interlink/type"
+	NodeTypeValue = "virtual-kubelet"
+	NodeTaint     = "virtual-node.interlink/no-schedule"
+)
+
+// KubeconfigEnv names the environment variable that, when set, gives the kubeconfig instead of asking the lab.
+const KubeconfigEnv = "INTERLINK_LAB_KUBECONFIG"
+
+// NodeEnv names the environment variable that, when set, names the virtual node to use where a cluster has
+// several (one per dispatcher); unset, the first Ready node with interLink's label is used.
+const NodeEnv = "INTERLINK_LAB_NODE"
+
+// readyWait bounds how long a virtual node that exists but is NotReady is waited for: the virtual kubelet's
+// ping sometimes fails once and the node is NotReady for one 30 s window.
+const readyWait = 75 * time.Second
+
+// Cluster is the lab's cluster as a test reaches it.
+type Cluster struct {
+	Kubeconfig string       // path of the admin kubeconfig
+	Config     *rest.Config // built from it
+	Node       string       // name of the virtual node, found by its label
+	// Taints are the virtual node's own NoSchedule taints (interLink's, and any its config adds), which a
+	// pod must tolerate to be scheduled there.
+	Taints []v1.Taint
+}
+
+var found struct {
+	once    sync.Once
+	cluster *Cluster
+	err     error
+}
+
+// RequireKubernetes requires the lab's cluster with its virtual node Ready, found once per test process.
+func RequireKubernetes(t testing.TB) *Cluster {
+	t.Helper()
+	found.once.Do(func() { found.cluster, found.err = find() })
+	if found.err == nil {
+		return found.cluster
+	}
+	if labtest.InCI() {
+		t.Fatalf("the lab's Kubernetes cluster is required under CI=true and is not usable: %v\nlab status: %s; %s",
+			found.err, labtest.StatusLine("apiserver"), labtest.StatusLine("node"))
+	}
+	t.Skipf("the lab's Kubernetes cluster is not usable (%v); start the lab with `bash deploy/lab/lab.sh up` (as root) to run this test", found.err)
+	return nil
+}
+
+// KubeconfigPath returns the path of the lab's admin kubeconfig: $INTERLINK_LAB_KUBECONFIG when set, else what
+// `deploy/lab/lab.sh kubeconfig` prints (it fails when the lab has no cluster).
+func KubeconfigPath() (string, error) {
+	if p := os.Getenv(KubeconfigEnv); p != "" {
+		if _, err := os.Stat(p); err != nil {
+			return "", fmt.Errorf("%s names %s: %w", KubeconfigEnv, p, err)
+		}
+		return p, nil
+	}
+	script := filepath.Join(labtest.RepoRoot(), "deploy", "lab", "lab.sh")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "bash", script, "kubeconfig")
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return "", fmt.Errorf("`bash %s kubeconfig` failed: %v: %s", script, err, strings.TrimSpace(stderr.String()))
+	}
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	p := strings.TrimSpace(lines[len(lines)-1])
+	if p == "" {
+		return "", fmt.Errorf("`bash %s kubeconfig` printed no path", script)
+	}
+	if _, err := os.Stat(p); err != nil {
+		return "", fmt.Errorf("`bash %s kubeconfig` printed %s: %w", script, p, err)
+	}
+	return p, nil
+}
+
+func find() (*Cluster, error) {
+	path, err := KubeconfigPath()
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := clientcmd.BuildConfigFromFlags("", path)
+	if err != nil {
+		return nil, fmt.Errorf("kubeconfig %s: %w", path, err)
+	}
+	// The suite runs many pods at once; client-go's default of 5 requests a second would throttle it.
+	cfg.QPS, cfg.Burst = 100, 200
+	core, err := corev1client.NewForConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	node, err := readyVirtualNode(core, os.Getenv(NodeEnv))
+	if err != nil {
+		return nil, err
+	}
+	c := &Cluster{Kubeconfig: path, Config: cfg, Node: node.Name}
+	for _, t := range node.Spec.Taints {
+		// The node lifecycle controller's taints come and go with the node's conditions.
+		if t.Effect == v1.TaintEffectNoSchedule && !strings.HasPrefix(t.Key, "node.kubernetes.io/") {
+			c.Taints = append(c.Taints, t)
+		}
+	}
+	return c, nil
+}
+
+// readyVirtualNode returns the node labelled as interLink's virtual kubelet (the one named name, if not
+// empty) once it is Ready.
+func readyVirtualNode(core corev1client.CoreV1Interface, name string) (*v1.Node, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), readyWait)
+	defer cancel()
+	selector := NodeTypeLabel + "=" + NodeTypeValue
+	var last error
+	for {
+		nodes, err := core.Nodes().List(ctx, metav1.ListOptions{LabelSelector: selector})
+		switch {
+		case err != nil:
+			// An API server that does not answer is down, not about to be Ready: say so at once.
+			return nil, fmt.Errorf("cannot list the nodes: %w", err)
+		}
+		var candidates []*v1.Node
+		for i := range nodes.Items {
+			if name == "" || nodes.Items[i].Name == name {
+				candidates = append(candidates, &nodes.Items[i])
+			}
+		}
+		if len(candidates) == 0 {
+			if name != "" {
+				return nil, fmt.Errorf("no node named %s (%s) has the label %s", name, NodeEnv, selector)
+			}
+			return nil, fmt.Errorf("no node has the label %s", selector)
+		}
+		for _, n := range candidates {
+			if ready(n) {
+				return n, nil
+			}
+		}
+		last = fmt.Errorf("the virtual node %s is not Ready: %s", candidates[0].Name, readyCondition(candidates[0]))
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("%v (waited %s)", last, readyWait)
+		case <-time.After(2 * time.Second):
+		}
+	}
+}
+
+func ready(n *v1.Node) bool {
+	for _, c := range n.Status.Conditions {
+		if c.Type == v1.NodeReady {
+			return c.Status == v1.ConditionTrue
+		}
+	}
+	return false
+}
+
+func readyCondition(n *v1.Node) string {
+	for _, c := range n.Status.Conditions {
+		if c.Type == v1.NodeReady {
+			return fmt.Sprintf("Ready=%s %s: %s", c.Status, c.Reason, c.Message)
+		}
+	}
+	return "no Ready condition"
+}
