@@ -19,6 +19,7 @@ import (
 	"github.com/interlink-hq/interlink-dispatcher/shared/backend"
 	"github.com/interlink-hq/interlink-dispatcher/shared/conformance"
 	"github.com/interlink-hq/interlink-dispatcher/shared/interlink"
+	"github.com/interlink-hq/interlink-dispatcher/shared/labtest"
 	"github.com/interlink-hq/interlink-dispatcher/shared/pod"
 )
 
@@ -212,7 +213,7 @@ func TestLabPurgedJobAnsweredFromFiles(t *testing.T) {
 		if time.Now().After(deadline) {
 			t.Fatalf("SLURM still lists job %s after %v (MinJobAge + 2 minutes)", jobID, wait)
 		}
-		time.Sleep(5 * time.Second)
+		time.Sleep(time.Second)
 	}
 	after := statusOf(t, b, p)
 	bt, at := before.Containers[0].State.Terminated, after.Containers[0].State.Terminated
@@ -706,11 +707,12 @@ func TestLabShimStatuses(t *testing.T) {
 	exec := func(cmd ...string) v1.ProbeHandler { return v1.ProbeHandler{Exec: &v1.ExecAction{Command: cmd}} }
 
 	// The readiness probe passes once the test opens a gate (a file in a hostPath directory), so that "not
-	// ready before" holds however late the first status comes on a busy machine.
+	// ready before" holds however late the first status comes on a busy machine. Each probe leaves a line in
+	// the gate directory, so that the test sees the probes fail before it looks.
 	gate := t.TempDir()
 	ready := conformance.ShellContainer("main", "sleep 300")
 	ready.VolumeMounts = []v1.VolumeMount{{Name: "gate", MountPath: "/gate"}}
-	ready.ReadinessProbe = &v1.Probe{ProbeHandler: exec("test", "-f", "/gate/open"), PeriodSeconds: 1}
+	ready.ReadinessProbe = &v1.Probe{ProbeHandler: exec("sh", "-c", "echo probed >> /gate/probes; test -f /gate/open"), PeriodSeconds: 1}
 	pr := conformance.NewPod("readiness", ready)
 	pr.Spec.Volumes = []v1.Volume{{Name: "gate", VolumeSource: v1.VolumeSource{HostPath: &v1.HostPathVolumeSource{Path: gate}}}}
 	missing := conformance.ShellContainer("main", "")
@@ -733,7 +735,7 @@ func TestLabShimStatuses(t *testing.T) {
 	st := waitFor(t, b, pr, 90*time.Second, "running, not ready", func(st interlink.PodStatus) bool {
 		return st.Containers[0].State.Running != nil
 	})
-	time.Sleep(2 * time.Second) // a few failing probes
+	labtest.WaitForLines(t, filepath.Join(gate, "probes"), 2, 90*time.Second) // two failing probes
 	if st = statusOf(t, b, pr); st.Containers[0].State.Running == nil || st.Containers[0].Ready {
 		t.Errorf("ready before its readiness probe passed: %+v", st.Containers[0])
 	}
