@@ -137,6 +137,7 @@ func TestLabPodLifecycle(t *testing.T) {
 	t.Parallel()
 	for _, lb := range labBackends {
 		t.Run(lb.name, func(t *testing.T) {
+			t.Parallel() // each backend under a dispatcher of its own
 			lb.require(t)
 			e := startLab(t, lb.name, lb.config)
 			ok := labPod(fmt.Sprintf("lab-ok-%d", time.Now().UnixNano()), "echo hello from the dispatcher; sleep 15")
@@ -182,6 +183,7 @@ func TestLabBackendKilledMidRun(t *testing.T) {
 	t.Parallel()
 	for _, lb := range labBackends {
 		t.Run(lb.name, func(t *testing.T) {
+			t.Parallel() // each backend under a dispatcher of its own
 			lb.require(t)
 			e := startLab(t, lb.name, lb.config)
 			p := labPod(fmt.Sprintf("lab-kill-%d", time.Now().UnixNano()), "sleep 120")
