@@ -33,7 +33,8 @@ for dir in $(grep -rl --include='*_test.go' -E '^func Fuzz[A-Za-z0-9_]*\(f \*tes
 		# go test's last progress line: "fuzz: elapsed: 10s, execs: 53122 (1861/sec), new interesting: ..."
 		execs=$(echo "$out" | grep -oE 'execs: [0-9]+' | tail -1 | grep -oE '[0-9]+')
 		# Go 1.26's fuzzing coordinator can report "context deadline exceeded" as a failure when -fuzztime ends
-		# while a worker is mid-call (golang/go issue 75804, fixed in Go 1.27): no input failed, none is written.
+		# while a worker is mid-call (golang/go#75804 in Go's own tracker, fixed in Go 1.27): no input failed,
+		# none is written.
 		# Such a run counts as passed; any other failure, or a failing input written, counts as failed.
 		if [ "$rc" != 0 ] && [ "$(ls "$dir/testdata/fuzz/$target" 2>/dev/null)" = "$before" ] &&
 			echo "$out" | grep -qxE '[[:space:]]*context deadline exceeded' &&

@@ -18,7 +18,8 @@ echo "[test] go test"
 # 2.5 min on the machines this runs on), so they run in parallel: four packages at once and six tests at once within
 # each (at eight, Podman grew slow enough to break timing-sensitive pods of the community test set). The SLURM
 # package, whose tests wait on the scheduler (a time limit, a job's purge), runs beside the others with twelve
-# at once; the lab's node takes eight jobs at a time and SLURM queues the rest. Its log follows the others'.
+# at once; the lab's node takes eight jobs per real CPU at a time (sixteen at least) and SLURM queues the rest.
+# Its log follows the others'.
 # The fault-injection suite (dispatcher/faults) restarts dockerd, the Podman service and slurmctld, which would
 # break any test using them meanwhile: it runs on its own once the others are done.
 filter() { grep -vE '^\s*=== (RUN|PAUSE|CONT|NAME)'; }

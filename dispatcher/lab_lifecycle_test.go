@@ -44,8 +44,11 @@ func processGone(pid int) bool {
 // The trial that found backends outliving a SIGKILLed dispatcher and bringing deleted pods back, as a test:
 // crash-looping pods on each real backend, the dispatcher killed with SIGKILL, its backends gone within
 // seconds, a new dispatcher on the same data directory deleting the pods, and 20 s later nothing of them
-// left on any engine nor in any pod directory.
+// left on any engine nor in any pod directory. Everything it starts and kills is its own (ports, data
+// directory, instance id, the processes it recorded), so it runs beside the other tests: its 20 s of watching
+// for a resurrection no longer add to the package's time.
 func TestLabNoResurrectionAfterDispatcherKill(t *testing.T) {
+	t.Parallel()
 	for _, lb := range labBackends {
 		lb.require(t)
 	}

@@ -26,7 +26,9 @@ var labBackends = []struct {
 }{
 	{"docker", labtest.RequireDocker, map[string]any{}},
 	{"podman", labtest.RequirePodman, map[string]any{"uri": "unix://" + labtest.PodmanSocket}},
-	{"slurm", labtest.RequireSLURM, map[string]any{"runtime": "podman"}},
+	// A job with no memory of its own would get the whole node's from SLURM: it would wait for the node to be
+	// empty, and every job submitted after it would wait behind it.
+	{"slurm", labtest.RequireSLURM, map[string]any{"runtime": "podman", "defaultMemory": "128M"}},
 }
 
 // labEnv is the dispatcher over one real backend binary, with the launched processes recorded so that a
@@ -135,6 +137,7 @@ func TestLabPodLifecycle(t *testing.T) {
 	t.Parallel()
 	for _, lb := range labBackends {
 		t.Run(lb.name, func(t *testing.T) {
+			t.Parallel() // each backend under a dispatcher of its own
 			lb.require(t)
 			e := startLab(t, lb.name, lb.config)
 			ok := labPod(fmt.Sprintf("lab-ok-%d", time.Now().UnixNano()), "echo hello from the dispatcher; sleep 15")
@@ -180,6 +183,7 @@ func TestLabBackendKilledMidRun(t *testing.T) {
 	t.Parallel()
 	for _, lb := range labBackends {
 		t.Run(lb.name, func(t *testing.T) {
+			t.Parallel() // each backend under a dispatcher of its own
 			lb.require(t)
 			e := startLab(t, lb.name, lb.config)
 			p := labPod(fmt.Sprintf("lab-kill-%d", time.Now().UnixNano()), "sleep 120")

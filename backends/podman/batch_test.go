@@ -56,8 +56,8 @@ func TestStatusBatchIsOneListQuery(t *testing.T) {
 	asked := append(pods, unknown)
 	for _, p := range pods {
 		waitFor(t, b, p, time.Minute, "the pod to run", phaseIs(v1.PodRunning))
+		waitLaunchDone(t, b, p, time.Minute) // its own engine calls are over
 	}
-	time.Sleep(500 * time.Millisecond)                               // let every launch finish its own calls
 	if _, err := b.Status(context.Background(), asked); err != nil { // the first look inspects
 		t.Fatal(err)
 	}

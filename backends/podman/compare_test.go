@@ -18,9 +18,9 @@ import (
 	"github.com/interlink-hq/interlink-dispatcher/shared/shim/shimtest"
 )
 
-// Issue 5: the same pod manifest gives the same statuses and logs on Docker and Podman. Every community
-// scenario runs on both lab engines (each backend built with its own constructor, over fresh copies of the
-// same pods) and the outcomes are compared pod by pod: the phase the virtual kubelet computes, each
+// TestDockerAndPodmanAgree: the same pod manifest gives the same statuses and logs on Docker and Podman. Every
+// community scenario runs on both lab engines (each backend built with its own constructor, over fresh copies of
+// the same pods) and the outcomes are compared pod by pod: the phase the virtual kubelet computes, each
 // container's state kind, exit code and reason, and the log text (for pods that have ended, the same lines,
 // whose order may differ only because stdout and stderr merge in either order; for a pod still running, whose
 // probes print at times of their own, the same distinct lines).

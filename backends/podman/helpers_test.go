@@ -115,6 +115,23 @@ func waitFor(t *testing.T, b *Backend, p *v1.Pod, timeout time.Duration, what st
 	}
 }
 
+// waitLaunchDone waits until the backend's launch of pod p, if one runs, has ended: from then on nothing of the
+// launch can start a container or call the engine for the pod.
+func waitLaunchDone(t *testing.T, b *Backend, p *v1.Pod, timeout time.Duration) {
+	t.Helper()
+	b.mu.Lock()
+	h, ok := b.running[string(p.UID)]
+	b.mu.Unlock()
+	if !ok {
+		return
+	}
+	select {
+	case <-h.done:
+	case <-time.After(timeout):
+		t.Fatalf("pod %s: its launch still runs after %v", p.Name, timeout)
+	}
+}
+
 func phaseIs(ph v1.PodPhase) func(interlink.PodStatus) bool {
 	return func(st interlink.PodStatus) bool { return pod.Phase(st) == ph }
 }

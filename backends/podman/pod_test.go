@@ -101,7 +101,7 @@ func TestInitContainerFailureFailsPod(t *testing.T) {
 	if term := st.Containers[0].State.Terminated; term == nil || term.Reason != pod.ReasonUnknown || !strings.Contains(term.Message, "setup") {
 		t.Fatalf("main: %s, want terminated as never started, naming the init container", stateString(st.Containers[0]))
 	}
-	time.Sleep(time.Second)
+	waitLaunchDone(t, b, p, time.Minute) // the only thing that could still start main
 	ins, err := b.api.ContainerInspect(context.Background(), containerName(podmanName(p), "main"))
 	if err != nil || !ins.State.StartedAt.IsZero() {
 		t.Fatalf("main started after its init container failed (%v): %+v", err, ins.State)

@@ -85,7 +85,9 @@ func TestKilledBackendRecovers(t *testing.T) {
 	if _, err := first.Create(context.Background(), createReq(slowInit)); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(1500 * time.Millisecond)
+	waitForOn(t, first, slowInit, time.Minute, "the init container to run", func(st interlink.PodStatus) bool {
+		return len(st.InitContainers) == 1 && st.InitContainers[0].State.Running != nil
+	})
 
 	if err := syscall.Kill(first.PID(), syscall.SIGKILL); err != nil {
 		t.Fatal(err)
@@ -158,15 +160,27 @@ func TestOldLaunchNeverResurrectsDeletedPod(t *testing.T) {
 		return len(st.InitContainers) == 1 && st.InitContainers[0].RestartCount >= 1
 	})
 
+	uid := string(p.UID)
+	old.mu.Lock()
+	oldLaunch, ok := old.running[uid]
+	old.mu.Unlock()
+	if !ok {
+		t.Fatal("the old backend runs no launch for the pod, whose init container it keeps retrying")
+	}
+
 	replacement := newTestBackend(t, env)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	if err := replacement.Delete(ctx, backend.DeleteRequest{Pod: p}); err != nil {
 		t.Fatal(err)
 	}
-	// Past the old launch's next retries (2 s, then 4 s).
-	time.Sleep(10 * time.Second)
-	uid := string(p.UID)
+	// The old launch, at its next retry (2 s, then 4 s), finds the record gone and ends: once it has ended,
+	// nothing of it can make the pod again.
+	select {
+	case <-oldLaunch.done:
+	case <-ctx.Done():
+		t.Fatal("the old backend's launch still runs a minute after the pod was deleted")
+	}
 	ctrs, err := old.api.ContainerList(ctx, old.podLabels(uid))
 	if err != nil {
 		t.Fatal(err)

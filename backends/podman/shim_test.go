@@ -11,6 +11,7 @@ import (
 	v1 "k8s.io/api/core/v1"
 
 	"github.com/interlink-hq/interlink-dispatcher/shared/interlink"
+	"github.com/interlink-hq/interlink-dispatcher/shared/labtest"
 	"github.com/interlink-hq/interlink-dispatcher/shared/pod"
 	"github.com/interlink-hq/interlink-dispatcher/shared/shim"
 )
@@ -22,11 +23,13 @@ func TestProbesThroughShim(t *testing.T) {
 	t.Parallel()
 	b := newTestBackend(t, testEnv(t))
 	// The readiness probe passes once the test opens a gate (a file in a hostPath directory), so that "not
-	// ready before" holds however late the first status comes on a busy machine.
+	// ready before" holds however late the first status comes on a busy machine. Each probe leaves a line in
+	// the gate directory, so that the test sees the probes fail before it looks.
 	gate := t.TempDir()
 	ready := busybox("ready", "sleep 300")
 	ready.VolumeMounts = []v1.VolumeMount{{Name: "gate", MountPath: "/gate"}}
-	ready.ReadinessProbe = &v1.Probe{ProbeHandler: v1.ProbeHandler{Exec: &v1.ExecAction{Command: []string{"test", "-f", "/gate/open"}}},
+	ready.ReadinessProbe = &v1.Probe{ProbeHandler: v1.ProbeHandler{Exec: &v1.ExecAction{
+		Command: []string{"sh", "-c", "echo probed >> /gate/probes; test -f /gate/open"}}},
 		PeriodSeconds: 1, FailureThreshold: 1}
 	sick := busybox("sick", "echo alive; sleep 300")
 	sick.LivenessProbe = &v1.Probe{ProbeHandler: v1.ProbeHandler{Exec: &v1.ExecAction{Command: []string{"false"}}},
@@ -38,7 +41,7 @@ func TestProbesThroughShim(t *testing.T) {
 	create(t, b, p)
 
 	st := waitFor(t, b, p, time.Minute, "ready to run", func(st interlink.PodStatus) bool { return st.Containers[0].State.Running != nil })
-	time.Sleep(2 * time.Second) // a few failing probes
+	labtest.WaitForLines(t, filepath.Join(gate, "probes"), 2, time.Minute) // two failing probes
 	if st = status(t, b, p); st.Containers[0].State.Running == nil || st.Containers[0].Ready {
 		t.Errorf("ready: %s, ready %v; want running and not ready before its readiness probe passed", stateString(st.Containers[0]), st.Containers[0].Ready)
 	}

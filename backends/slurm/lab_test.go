@@ -19,6 +19,7 @@ import (
 	"github.com/interlink-hq/interlink-dispatcher/shared/backend"
 	"github.com/interlink-hq/interlink-dispatcher/shared/conformance"
 	"github.com/interlink-hq/interlink-dispatcher/shared/interlink"
+	"github.com/interlink-hq/interlink-dispatcher/shared/labtest"
 	"github.com/interlink-hq/interlink-dispatcher/shared/pod"
 )
 
@@ -134,42 +135,43 @@ func TestLabParallelContainers(t *testing.T) {
 	}
 }
 
-// TestLabPendingReason: while one pod holds every CPU of the lab's node, a pod asking for a CPU waits with
-// SLURM's reason Resources (or Priority, behind another job); a pod asking for more CPUs than the node has
-// waits with the reason SLURM gives for it. Both say so in their message.
+// TestLabPendingReason: a pod whose job SLURM keeps pending waits with SLURM's own reason, and its message says
+// so: a job that may not start for an hour (--begin) waits with BeginTime, a job asking for more CPUs than the
+// node has waits with the reason squeue gives for it. SLURM holds both jobs back whatever else runs, so the test
+// needs neither the whole node nor the other tests to be idle, and runs beside them.
 func TestLabPendingReason(t *testing.T) {
+	t.Parallel()
 	b := newLabBackend(t, labConfig(t))
 	c, err := b.Capacity(ctxFor(t, time.Minute))
 	if err != nil || c.CPUMilli == nil {
 		t.Fatalf("Capacity: %+v, %v", c, err)
 	}
 	cpus := *c.CPUMilli / 1000 // the single node's CPUs
-	hog := conformance.NewPod("hog", cpuLimit(conformance.ShellContainer("main", "sleep 120"), strconv.FormatInt(cpus, 10)))
-	createPod(t, b, hog, conformance.Objects{})
-	waitFor(t, b, hog, 2*time.Minute, "running", func(st interlink.PodStatus) bool { return st.Containers[0].State.Running != nil })
 
-	small := conformance.NewPod("small", cpuLimit(conformance.ShellContainer("main", "true"), "1"))
-	createPod(t, b, small, conformance.Objects{})
+	later := conformance.NewPod("later", conformance.ShellContainer("main", "true"))
+	later.Annotations[AnnotationFlags] = "--begin=now+1hour"
+	laterJob := createPod(t, b, later, conformance.Objects{})
 	huge := conformance.NewPod("huge", cpuLimit(conformance.ShellContainer("main", "true"), strconv.FormatInt(2*cpus, 10)))
 	hugeJob := createPod(t, b, huge, conformance.Objects{})
-	// Resources, or Priority when another test's job already waits for the node (the other packages' tests
-	// submit jobs at the same time): either way SLURM's own word for a full node.
-	st := waitFor(t, b, small, time.Minute, "pending with reason Resources or Priority", func(st interlink.PodStatus) bool {
+
+	// A job is pending with reason None until the scheduler has looked at it.
+	st := waitFor(t, b, later, time.Minute, "pending with reason BeginTime", func(st interlink.PodStatus) bool {
 		w := st.Containers[0].State.Waiting
-		return w != nil && (w.Reason == "Resources" || w.Reason == "Priority")
+		return w != nil && w.Reason == "BeginTime"
 	})
-	if w := st.Containers[0].State.Waiting; !strings.Contains(w.Message, "pending: "+w.Reason) {
+	if w := st.Containers[0].State.Waiting; w.Message != "SLURM job "+laterJob+" is pending: BeginTime" {
 		t.Errorf("message %q does not say why the job waits", w.Message)
 	}
 	hs := waitFor(t, b, huge, time.Minute, "pending with SLURM's reason", func(st interlink.PodStatus) bool {
 		w := st.Containers[0].State.Waiting
 		return w != nil && w.Reason != "" && w.Reason != "Pending" && w.Reason != pod.ReasonContainerCreating
 	})
+	w := hs.Containers[0].State.Waiting
 	j := squeueJobOf(t, b, hugeJob)
-	if j == nil || hs.Containers[0].State.Waiting.Reason != j.StateReason {
-		t.Errorf("huge pod waits with %q, SLURM says %+v", hs.Containers[0].State.Waiting.Reason, j)
+	if j == nil || w.Reason != j.StateReason || w.Message != "SLURM job "+hugeJob+" is pending: "+j.StateReason {
+		t.Errorf("huge pod waits with %q (%q), SLURM says %+v", w.Reason, w.Message, j)
 	}
-	t.Logf("a job asking for %d CPUs on the %d-CPU node waits with reason %s: %s", 2*cpus, cpus, j.StateReason, hs.Containers[0].State.Waiting.Message)
+	t.Logf("a job asking for %d CPUs on the %d-CPU node waits with reason %s", 2*cpus, cpus, w.Reason)
 }
 
 // TestLabTimeout: a job that reaches its time limit reports its running container terminated with reason
@@ -211,7 +213,7 @@ func TestLabPurgedJobAnsweredFromFiles(t *testing.T) {
 		if time.Now().After(deadline) {
 			t.Fatalf("SLURM still lists job %s after %v (MinJobAge + 2 minutes)", jobID, wait)
 		}
-		time.Sleep(5 * time.Second)
+		time.Sleep(time.Second)
 	}
 	after := statusOf(t, b, p)
 	bt, at := before.Containers[0].State.Terminated, after.Containers[0].State.Terminated
@@ -707,11 +709,12 @@ func TestLabShimStatuses(t *testing.T) {
 	exec := func(cmd ...string) v1.ProbeHandler { return v1.ProbeHandler{Exec: &v1.ExecAction{Command: cmd}} }
 
 	// The readiness probe passes once the test opens a gate (a file in a hostPath directory), so that "not
-	// ready before" holds however late the first status comes on a busy machine.
+	// ready before" holds however late the first status comes on a busy machine. Each probe leaves a line in
+	// the gate directory, so that the test sees the probes fail before it looks.
 	gate := t.TempDir()
 	ready := conformance.ShellContainer("main", "sleep 300")
 	ready.VolumeMounts = []v1.VolumeMount{{Name: "gate", MountPath: "/gate"}}
-	ready.ReadinessProbe = &v1.Probe{ProbeHandler: exec("test", "-f", "/gate/open"), PeriodSeconds: 1}
+	ready.ReadinessProbe = &v1.Probe{ProbeHandler: exec("sh", "-c", "echo probed >> /gate/probes; test -f /gate/open"), PeriodSeconds: 1}
 	pr := conformance.NewPod("readiness", ready)
 	pr.Spec.Volumes = []v1.Volume{{Name: "gate", VolumeSource: v1.VolumeSource{HostPath: &v1.HostPathVolumeSource{Path: gate}}}}
 	missing := conformance.ShellContainer("main", "")
@@ -734,7 +737,7 @@ func TestLabShimStatuses(t *testing.T) {
 	st := waitFor(t, b, pr, 90*time.Second, "running, not ready", func(st interlink.PodStatus) bool {
 		return st.Containers[0].State.Running != nil
 	})
-	time.Sleep(2 * time.Second) // a few failing probes
+	labtest.WaitForLines(t, filepath.Join(gate, "probes"), 2, 90*time.Second) // two failing probes
 	if st = statusOf(t, b, pr); st.Containers[0].State.Running == nil || st.Containers[0].Ready {
 		t.Errorf("ready before its readiness probe passed: %+v", st.Containers[0])
 	}

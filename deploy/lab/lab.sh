@@ -229,13 +229,15 @@ up_slurm() {
 
 	# slurm.conf for this host, from what slurmd itself detects (a RealMemory above it drains the node), except
 	# the CPUs: a job holds at least one whole core, so a 2-CPU node runs two jobs at a time and the tests, which
-	# mostly wait, would queue behind each other. The node declares LAB_SLURM_CPUS CPUs (default 4 per real
-	# CPU, at least 8) and slurmd believes the config (SlurmdParameters=config_overrides), as test clusters do.
+	# mostly wait, would queue behind each other. The node declares LAB_SLURM_CPUS CPUs (default 8 per real
+	# CPU, at least 16) and slurmd believes the config (SlurmdParameters=config_overrides), as test clusters do.
+	# At 8 the node was full (a 1-CPU job pending with reason Resources) for about half of a SLURM package run
+	# with the other packages' tests beside it, and jobs waited minutes behind sleeping pods.
 	local host node real cpus
 	host=$(hostname -s)
 	node=$(slurmd -C | head -n 1)
 	real=$(sed -n 's/.* CPUs=\([0-9]*\).*/\1/p' <<<"$node")
-	cpus=${LAB_SLURM_CPUS:-$(( real * 4 > 8 ? real * 4 : 8 ))}
+	cpus=${LAB_SLURM_CPUS:-$(( real * 8 > 16 ? real * 8 : 16 ))}
 	node=$(sed -E "s/ CPUs=[0-9]+/ CPUs=$cpus/; s/ Boards=[0-9]+/ Boards=1/; s/ SocketsPerBoard=[0-9]+/ SocketsPerBoard=1/; s/ CoresPerSocket=[0-9]+/ CoresPerSocket=$cpus/; s/ ThreadsPerCore=[0-9]+/ ThreadsPerCore=1/" <<<"$node")
 	WROTE=
 	write_file /etc/slurm/slurm.conf "$MARK

@@ -1,6 +1,7 @@
 // Package interlink holds the JSON wire types of the interLink plugin protocol, exactly as the interLink API
-// server sends and reads them (see PROTOCOL.md beside the project). Field names and JSON keys are part of the
-// protocol: do not rename them.
+// server (0.2 to 0.6.2 and later) sends and reads them, which is not always what interLink's published OpenAPI
+// file says (it spells PodUID as pod_uid): the field names and JSON keys here are those of the traffic. They are
+// part of the protocol: do not rename them.
 package interlink
 
 import (

@@ -200,7 +200,9 @@ func TestSLURMRunsJob(t *testing.T) {
 	out := filepath.Join(dir, "out.txt")
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "sbatch", "--wait", "--parsable", "--job-name=lab-test", "--time=1",
+	// --mem: without it SLURM gives the job the whole node's memory, so that it waits for the node to be
+	// empty and every job submitted after it (other packages' tests) waits behind it.
+	cmd := exec.CommandContext(ctx, "sbatch", "--wait", "--parsable", "--job-name=lab-test", "--time=1", "--mem=16M",
 		"--output="+out, "--wrap", "echo lab-slurm-$((6*7)) on $SLURMD_NODENAME")
 	if b, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("sbatch --wait: %v: %s", err, b)

@@ -7,8 +7,9 @@ import (
 	v1 "k8s.io/api/core/v1"
 )
 
-// Annotations whose shell text runs in the pod's network namespace before its containers: interLink's mesh
-// bootstrap and the tunnel of exposed ports (see PROTOCOL.md).
+// Annotations whose shell text runs in the pod's network namespace before its containers: the tunnel of exposed
+// ports, and the pre-exec text where interLink's virtual kubelet puts its mesh bootstrap in mesh mode (the
+// README's "Host paths, privileges and networks" says what the helper that runs them may do).
 const (
 	AnnotationPreExec  = "slurm-job.vk.io/pre-exec"
 	AnnotationWstunnel = "interlink.eu/wstunnel-client-commands"

@@ -121,7 +121,9 @@ func TestInsideDocker(t *testing.T) {
 			},
 			ReadinessProbe: &v1.Probe{ProbeHandler: v1.ProbeHandler{HTTPGet: &v1.HTTPGetAction{Path: "/ready", Port: intstr.FromString("http")}},
 				PeriodSeconds: 1},
-			LivenessProbe: &v1.Probe{ProbeHandler: v1.ProbeHandler{Exec: &v1.ExecAction{Command: []string{"test", "-f", "/tmp/marker"}}},
+			// Each liveness round leaves a line in the state directory, which the test reads from the host.
+			LivenessProbe: &v1.Probe{ProbeHandler: v1.ProbeHandler{Exec: &v1.ExecAction{
+				Command: []string{"sh", "-c", "echo >> " + shim.StateDir + "/liveness-rounds; test -f /tmp/marker"}}},
 				InitialDelaySeconds: 1, PeriodSeconds: 1, FailureThreshold: 2},
 			TerminationGracePeriodSeconds: &grace,
 		})
@@ -132,7 +134,8 @@ func TestInsideDocker(t *testing.T) {
 			}
 			time.Sleep(100 * time.Millisecond)
 		}
-		time.Sleep(2 * time.Second) // a few liveness rounds: a healthy container must stay up
+		// A few liveness rounds past the failure threshold: a healthy container must stay up.
+		labtest.WaitForLines(t, filepath.Join(r.dir, "liveness-rounds"), 3, 30*time.Second)
 		if st := r.state(); st.Exited || st.StartedAt.IsZero() {
 			t.Fatalf("state %+v, want running since a start time", st)
 		}
@@ -185,7 +188,13 @@ http.server.HTTPServer(("", 8080), H).serve_forever()
 			}
 			time.Sleep(100 * time.Millisecond)
 		}
-		time.Sleep(1500 * time.Millisecond)
+		// Two liveness rounds, and the readiness round that made it ready: the server prints each.
+		for deadline := time.Now().Add(20 * time.Second); strings.Count(r.logs(), "Liveness probe: OK") < 2 ||
+			!strings.Contains(r.logs(), "Readiness probe: Ready"); time.Sleep(100 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("the liveness and readiness probes did not reach the server twice within 20 s; log:\n%s", r.logs())
+			}
+		}
 		log := r.logs()
 		for _, want := range []string{"Starting HTTP server on port 8080", "Startup probe: OK", "Liveness probe: OK", "Readiness probe: Ready"} {
 			if !strings.Contains(log, want) {

@@ -2,6 +2,7 @@ package shim_test
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"net"
 	"net/http"
@@ -23,6 +24,7 @@ import (
 	v1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 
+	"github.com/interlink-hq/interlink-dispatcher/shared/labtest"
 	"github.com/interlink-hq/interlink-dispatcher/shared/shim"
 	"github.com/interlink-hq/interlink-dispatcher/shared/shim/shimtest"
 )
@@ -169,6 +171,16 @@ func (r *running) waitReady(want bool, timeout time.Duration) time.Duration {
 			r.t.Fatalf("ready did not become %v within %v; state %+v; log:\n%s", want, timeout, r.state(), r.log)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// waitCount waits until count() reaches n, what counts a probe's runs (the answers of a server it probes).
+func (r *running) waitCount(what string, count func() int32, n int32, timeout time.Duration) {
+	r.t.Helper()
+	for deadline := time.Now().Add(timeout); count() < n; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			r.t.Fatalf("%d %s within %v, want %d; state %+v; log:\n%s", count(), what, timeout, n, r.state(), r.log)
+		}
 	}
 }
 
@@ -404,7 +416,7 @@ func TestReadinessHTTPGetWithNamedPort(t *testing.T) {
 		},
 	})
 	r.waitReady(false, 5*time.Second)
-	time.Sleep(1500 * time.Millisecond)
+	r.waitCount("503 answers", s.failures.Load, 2, 15*time.Second)
 	if st := r.state(); *st.Ready || s.hits.Load() == 0 {
 		t.Fatalf("503 answers: ready %v after %d probes, want false", *st.Ready, s.hits.Load())
 	}
@@ -466,16 +478,17 @@ func TestStartupProbeGatesOthers(t *testing.T) {
 	t.Parallel()
 	tmp := t.TempDir()
 	started, livenessRan := filepath.Join(tmp, "started"), filepath.Join(tmp, "liveness-ran")
+	startupRan := filepath.Join(tmp, "startup-ran") // a line per startup probe
 	r := start(t, shim.Spec{
 		Argv: sh("sleep 60"),
-		StartupProbe: &v1.Probe{ProbeHandler: v1.ProbeHandler{Exec: &v1.ExecAction{Command: []string{"test", "-f", started}}},
+		StartupProbe: &v1.Probe{ProbeHandler: v1.ProbeHandler{Exec: &v1.ExecAction{Command: sh("echo >> " + startupRan + "; test -f " + started)}},
 			PeriodSeconds: 1, FailureThreshold: 30},
 		LivenessProbe: &v1.Probe{ProbeHandler: v1.ProbeHandler{Exec: &v1.ExecAction{Command: sh("echo >> " + livenessRan)}},
 			PeriodSeconds: 1},
 		ReadinessProbe: &v1.Probe{ProbeHandler: v1.ProbeHandler{TCPSocket: &v1.TCPSocketAction{Port: intstr.FromInt(newServer(t, 200).port)}},
 			PeriodSeconds: 1},
 	})
-	time.Sleep(2500 * time.Millisecond)
+	labtest.WaitForLines(t, startupRan, 2, 15*time.Second) // two failing startup probes
 	if _, err := os.Stat(livenessRan); err == nil {
 		t.Error("liveness ran before the startup probe succeeded")
 	}
@@ -500,14 +513,15 @@ func TestStartupProbeGatesOthers(t *testing.T) {
 // neither started nor ready until the startup probe succeeds, then both; not ready once it has ended.
 func TestStartupProbeAloneGatesReadiness(t *testing.T) {
 	t.Parallel()
-	started := filepath.Join(t.TempDir(), "started")
+	tmp := t.TempDir()
+	started, startupRan := filepath.Join(tmp, "started"), filepath.Join(tmp, "startup-ran")
 	r := start(t, shim.Spec{
 		Argv: sh("sleep 60"),
-		StartupProbe: &v1.Probe{ProbeHandler: v1.ProbeHandler{Exec: &v1.ExecAction{Command: []string{"test", "-f", started}}},
+		StartupProbe: &v1.Probe{ProbeHandler: v1.ProbeHandler{Exec: &v1.ExecAction{Command: sh("echo >> " + startupRan + "; test -f " + started)}},
 			PeriodSeconds: 1, FailureThreshold: 30},
 	})
 	r.waitReady(false, 5*time.Second)
-	time.Sleep(1500 * time.Millisecond) // failing startup probes
+	labtest.WaitForLines(t, startupRan, 2, 15*time.Second) // two failing startup probes
 	if st := r.state(); st.Ready == nil || *st.Ready || st.StartupSucceeded {
 		t.Errorf("before the startup probe succeeded: ready %v, started %v; want neither", st.Ready, st.StartupSucceeded)
 	}
@@ -557,7 +571,11 @@ func TestGRPCReadiness(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := grpc.NewServer()
+	var checks atomic.Int32 // health checks answered
+	srv := grpc.NewServer(grpc.UnaryInterceptor(func(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
+		defer checks.Add(1)
+		return h(ctx, req)
+	}))
 	hs := health.NewServer()
 	hs.SetServingStatus("app", healthpb.HealthCheckResponse_NOT_SERVING)
 	healthpb.RegisterHealthServer(srv, hs)
@@ -569,7 +587,7 @@ func TestGRPCReadiness(t *testing.T) {
 		ReadinessProbe: &v1.Probe{ProbeHandler: v1.ProbeHandler{GRPC: &v1.GRPCAction{Port: int32(ln.Addr().(*net.TCPAddr).Port), Service: &service}},
 			PeriodSeconds: 1},
 	})
-	time.Sleep(1500 * time.Millisecond)
+	r.waitCount("NOT_SERVING answers", checks.Load, 2, 15*time.Second)
 	if st := r.state(); st.Ready == nil || *st.Ready {
 		t.Fatalf("NOT_SERVING: ready %v, want false", st.Ready)
 	}
