@@ -365,6 +365,17 @@ func notFound(s interlink.PodStatus) bool {
 	return false
 }
 
+// refusedOrNotFound tells whether a status says that the pod is not on any backend: no backend knows it, or
+// its create was refused (the refusal's sentence as the message).
+func refusedOrNotFound(s interlink.PodStatus) bool {
+	for _, c := range s.Containers {
+		if c.State.Terminated != nil && c.State.Terminated.Reason == dispatcher.ReasonCreateRefused {
+			return true
+		}
+	}
+	return notFound(s)
+}
+
 func stateString(s v1.ContainerState) string {
 	switch {
 	case s.Running != nil:

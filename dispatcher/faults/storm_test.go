@@ -116,7 +116,7 @@ func TestBackendKilledDuringCreateStorm(t *testing.T) {
 			}
 			for i, s := range st {
 				accepted := codes[i] >= 200 && codes[i] < 300
-				if notFound(s) == accepted {
+				if refusedOrNotFound(s) == accepted {
 					t.Errorf("pod %s answered %d on create, and /status says %s", pods[i].UID, codes[i], stateString(s.Containers[0].State))
 				}
 			}
