@@ -214,7 +214,9 @@ func TestStatusGetAndPostInRequestOrder(t *testing.T) {
 	}
 	// Routing of c changes, but the journal keeps it on alpha.
 	c.Annotations = map[string]string{DefaultRoutingAnnotation: "beta"}
+	// A pod whose create was answered (the virtual kubelet keeps the answer's JobID) and that no backend knows.
 	ghost := testPod("uid-ghost", "ghost")
+	ghost.Annotations = map[string]string{annotationJobID: "alpha-99"}
 	for _, method := range []string{"GET", "POST"} {
 		code, body := e.do(method, "/status", []*v1.Pod{c, ghost, a, b})
 		if code != 200 {

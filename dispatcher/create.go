@@ -52,6 +52,8 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request) {
 	info(r).setPod(uid, p.Namespace, p.Name)
 	unlock := s.locks.lock(uid)
 	defer unlock()
+	// The create has arrived: the wait for it (unknown.go) is over, whatever its answer.
+	s.asked.forget(uid)
 	// interLink never sends a failed create again: its answer becomes the pod's status (unknown.go).
 	defer func() {
 		if code := answered(w); code >= 400 {

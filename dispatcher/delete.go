@@ -54,6 +54,7 @@ func (s *Server) delete(w http.ResponseWriter, r *http.Request) {
 	unlock := s.locks.lock(uid)
 	defer unlock()
 	s.refused.forget(uid)
+	s.asked.forget(uid)
 
 	name, e, journaled, err := s.locate(&p)
 	if err != nil {

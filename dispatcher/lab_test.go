@@ -143,10 +143,17 @@ func TestLabPodLifecycle(t *testing.T) {
 			ok := labPod(fmt.Sprintf("lab-ok-%d", time.Now().UnixNano()), "echo hello from the dispatcher; sleep 15")
 			bad := labPod(fmt.Sprintf("lab-bad-%d", time.Now().UnixNano()), "echo failing; exit 3")
 			for _, p := range []*v1.Pod{ok, bad} {
-				if code, body := e.do("POST", "/create", createBody(p)); code != 200 {
+				code, body := e.do("POST", "/create", createBody(p))
+				var answer interlink.CreateStruct
+				if code != 200 || json.Unmarshal([]byte(body), &answer) != nil {
 					t.Fatalf("create: %d %s", code, body)
 				}
 				defer e.do("POST", "/delete", p)
+				// As the virtual kubelet does: it keeps the create's answer on the pod.
+				if p.Annotations == nil {
+					p.Annotations = map[string]string{}
+				}
+				p.Annotations[annotationJobID] = answer.PodJID
 			}
 			e.waitState(ok, "running", running)
 			s := e.waitState(ok, "terminated", terminated)

@@ -62,6 +62,8 @@ type Server struct {
 	abandoned   map[string]abandonedPod
 	// refused are the answers of failed creates, reported as the status of those pods (unknown.go).
 	refused refusals
+	// asked are the first status requests for pods not known yet, whose create may be on its way (unknown.go).
+	asked asks
 
 	// draining is cancelled when shutdown starts: followed log streams never end by themselves, so they end
 	// there rather than hold the shutdown for its whole timeout.

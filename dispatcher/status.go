@@ -81,8 +81,9 @@ func (s *Server) statuses(ctx context.Context, pods []*v1.Pod) []interlink.PodSt
 		var re *RouteError
 		switch {
 		case errors.As(err, &re):
-			// The pod names a backend this dispatcher does not have: no backend can know it.
-			out[i] = pod.NotFoundStatus(p, err.Error())
+			// The pod names a backend this dispatcher does not have: no backend can know it. Its create is
+			// refused for the same reason, and that refusal is what its user must read once it came.
+			out[i] = s.unknownPodStatus(p, pod.NotFoundStatus(p, err.Error()), time.Now())
 			continue
 		case err != nil:
 			// Without the journal the pod's backend is unknown: say so and change nothing.

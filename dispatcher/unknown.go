@@ -19,8 +19,10 @@ import (
 // dispatcher refused must say why where its user reads it; interLink keeps the answer of a failed create
 // in its own log only, and the virtual kubelet never sends that create again.
 
-// createWait is how long after its creation in Kubernetes a pod that the virtual kubelet has no create
-// answer for is taken to be on its way: reported waiting, not gone.
+// createWait is how long after this dispatcher was first asked about it a pod that the virtual kubelet has
+// no create answer for is taken to be on its way: reported waiting, not gone. It is timed from the first
+// status request, not from the pod's creation in Kubernetes: a pod can sit unscheduled for longer than this
+// before the virtual kubelet takes it, and then its create is on its way like any other's.
 const createWait = 5 * time.Minute
 
 // annotationJobID is where the virtual kubelet keeps the PodJID of a create's answer.
@@ -39,6 +41,62 @@ const (
 	refusalTTL = time.Hour
 	refusalMax = 10000
 )
+
+// Bounds of the memory of first status requests: a pod is remembered while the virtual kubelet keeps asking
+// about it (it asks every few seconds while it holds the pod), forgotten when its create or delete arrives
+// or after askTTL without a request, and a flood of unknown pods must not grow the dispatcher without end.
+// A pod dropped at the bound only starts its wait again.
+const (
+	askTTL = time.Hour
+	askMax = 10000
+)
+
+// asks remembers, by pod UID, when this dispatcher first and last got a status request for a pod it does not
+// know and whose create may be on its way. The zero value is ready to use.
+type asks struct {
+	mu sync.Mutex
+	m  map[string]ask
+}
+
+type ask struct{ first, last time.Time }
+
+// first records a status request for uid at now and returns when the first one still remembered came.
+func (as *asks) first(uid string, now time.Time) time.Time {
+	as.mu.Lock()
+	defer as.mu.Unlock()
+	if as.m == nil {
+		as.m = map[string]ask{}
+	}
+	a, ok := as.m[uid]
+	if ok && now.Sub(a.last) > askTTL {
+		ok = false
+	}
+	if !ok {
+		if len(as.m) >= askMax {
+			for k, a := range as.m {
+				if now.Sub(a.last) > askTTL {
+					delete(as.m, k)
+				}
+			}
+			for k := range as.m {
+				if len(as.m) < askMax {
+					break
+				}
+				delete(as.m, k)
+			}
+		}
+		a.first = now
+	}
+	a.last = now
+	as.m[uid] = a
+	return a.first
+}
+
+func (as *asks) forget(uid string) {
+	as.mu.Lock()
+	defer as.mu.Unlock()
+	delete(as.m, uid)
+}
 
 // refusals remembers the answers of failed creates by pod UID. The zero value is ready to use.
 type refusals struct {
@@ -90,19 +148,23 @@ func (rs *refusals) get(uid string, now time.Time) (refusal, bool) {
 	return r, ok
 }
 
-// unknownPodStatus is the answer for p, which the journal does not hold, given its backend's answer st:
-// st unless the backend does not know p either. Then, if this dispatcher refused p's create, every
-// container is terminated with the refusal; if the virtual kubelet has no create answer for p yet (no JobID
-// annotation) within createWait of p's creation, every container is waiting for the create; else st.
+// unknownPodStatus is the answer for p, which the journal does not hold, given its backend's answer st (or,
+// for a pod naming a backend this dispatcher does not have, the route's refusal as a not-found status): st
+// unless it says p is not found. Then, if this dispatcher refused p's create, every container is terminated
+// with the refusal; if the virtual kubelet has no create answer for p yet (no JobID annotation) within
+// createWait of the first status request for p, every container is waiting for the create; else st.
 func (s *Server) unknownPodStatus(p *v1.Pod, st interlink.PodStatus, now time.Time) interlink.PodStatus {
 	if !notFound(st) {
 		return st
 	}
-	if r, ok := s.refused.get(string(p.UID), now); ok {
+	uid := string(p.UID)
+	if r, ok := s.refused.get(uid, now); ok {
 		return refusedStatus(p, st.JobID, r)
 	}
-	_, answered := p.Annotations[annotationJobID]
-	if created := p.CreationTimestamp; !answered && !created.IsZero() && now.Sub(created.Time) < createWait {
+	if _, answered := p.Annotations[annotationJobID]; answered {
+		return st
+	}
+	if first := s.asked.first(uid, now); now.Sub(first) < createWait {
 		return pod.WaitingStatus(p, st.JobID, pod.ReasonContainerCreating,
 			"the dispatcher has not received this pod's create yet (the virtual kubelet sends it once the pod's volumes are fetched)")
 	}

@@ -2,6 +2,7 @@ package dispatcher
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -30,8 +31,8 @@ func statusOne(t *testing.T, e *testEnv, p *v1.Pod) v1.ContainerStatus {
 
 // The virtual kubelet asks for a pod's status before its create arrives (it fetches the pod's volumes
 // first, through a rate-limited client): such a pod is waiting, not gone, so that Kubernetes does not mark
-// it Failed before it was created. Once the virtual kubelet holds a create answer (JobID), or long after
-// the pod's creation, an unknown pod is gone as before.
+// it Failed before it was created. Once the virtual kubelet holds a create answer (JobID), or createWait
+// after the first status request, an unknown pod is gone as before.
 func TestStatusOfPodWhoseCreateHasNotArrived(t *testing.T) {
 	e := startEnv(t, testConfig(t, tempDir(t), "alpha"), map[string]*memBackend{"alpha": newMem("alpha")})
 
@@ -49,18 +50,93 @@ func TestStatusOfPodWhoseCreateHasNotArrived(t *testing.T) {
 		t.Errorf("a pod whose create was answered and that is gone: %+v, want NotFound", cs.State)
 	}
 
-	old := testPod("uid-old", "old")
-	old.CreationTimestamp = metav1.NewTime(time.Now().Add(-createWait - time.Minute))
-	if cs := statusOne(t, e, old); cs.State.Terminated == nil || cs.State.Terminated.Reason != pod.ReasonNotFound {
-		t.Errorf("a pod created %s ago and never sent: %+v, want NotFound", createWait+time.Minute, cs.State)
-	}
-
 	// The young pod's create arrives: from then on it is the backend's pod.
 	if code, body := e.do("POST", "/create", createBody(young)); code != http.StatusOK {
 		t.Fatalf("/create: %d %s", code, body)
 	}
 	if cs := statusOne(t, e, young); cs.State.Running == nil {
 		t.Errorf("the created pod: %+v, want running", cs.State)
+	}
+}
+
+// The wait for a create is timed from the first status request for the pod, not from its creation in
+// Kubernetes: a pod that sat unscheduled for longer than createWait is still waiting at its first status.
+// A create or a delete forgets the first request.
+func TestCreateWaitStartsAtFirstStatusRequest(t *testing.T) {
+	e := startEnv(t, testConfig(t, tempDir(t), "alpha"), map[string]*memBackend{"alpha": newMem("alpha")})
+	waiting := func(st interlink.PodStatus) bool {
+		w := st.Containers[0].State.Waiting
+		return w != nil && w.Reason == pod.ReasonContainerCreating
+	}
+	gone := func(st interlink.PodStatus) bool {
+		tm := st.Containers[0].State.Terminated
+		return tm != nil && tm.Reason == pod.ReasonNotFound
+	}
+
+	old := testPod("uid-old", "old")
+	old.CreationTimestamp = metav1.NewTime(time.Now().Add(-createWait - time.Hour))
+	if cs := statusOne(t, e, old); cs.State.Waiting == nil || cs.State.Waiting.Reason != pod.ReasonContainerCreating {
+		t.Fatalf("first status of a pod created %s ago whose create has not arrived: %+v, want waiting for it",
+			createWait+time.Hour, cs.State)
+	}
+	first := e.srv.asked.m["uid-old"].first
+	nf := pod.NotFoundStatus(old, "")
+	if st := e.srv.unknownPodStatus(old, nf, first.Add(createWait-time.Second)); !waiting(st) {
+		t.Errorf("%s after the first status request: %+v, want still waiting", createWait-time.Second, st.Containers[0].State)
+	}
+	if st := e.srv.unknownPodStatus(old, nf, first.Add(createWait+time.Second)); !gone(st) {
+		t.Errorf("%s after the first status request: %+v, want NotFound", createWait+time.Second, st.Containers[0].State)
+	}
+	// Later requests do not move the start of the wait.
+	if st := e.srv.unknownPodStatus(old, nf, first.Add(createWait+time.Minute)); !gone(st) {
+		t.Errorf("%s after the first status request: %+v, want NotFound", createWait+time.Minute, st.Containers[0].State)
+	}
+
+	// A delete forgets it: asked about again, the pod starts a new wait.
+	if code, body := e.do("POST", "/delete", old); code != http.StatusOK {
+		t.Fatalf("/delete: %d %s", code, body)
+	}
+	if _, ok := e.srv.asked.m["uid-old"]; ok {
+		t.Error("the first status request is still remembered after the pod's delete")
+	}
+	later := first.Add(createWait + 2*time.Minute)
+	if st := e.srv.unknownPodStatus(old, nf, later); !waiting(st) {
+		t.Errorf("first request after the delete: %+v, want waiting", st.Containers[0].State)
+	}
+
+	// A create forgets it too, whatever its answer.
+	q := testPod("uid-created", "created")
+	statusOne(t, e, q)
+	if _, ok := e.srv.asked.m["uid-created"]; !ok {
+		t.Fatal("the first status request of an unknown pod is not remembered")
+	}
+	if code, body := e.do("POST", "/create", createBody(q)); code != http.StatusOK {
+		t.Fatalf("/create: %d %s", code, body)
+	}
+	if _, ok := e.srv.asked.m["uid-created"]; ok {
+		t.Error("the first status request is still remembered after the pod's create")
+	}
+}
+
+func TestAsksBounded(t *testing.T) {
+	var as asks
+	now := time.Now()
+	for i := range askMax + 10 {
+		as.first(fmt.Sprintf("uid-%d", i), now)
+	}
+	if len(as.m) > askMax {
+		t.Errorf("%d first requests kept, at most %d", len(as.m), askMax)
+	}
+	// A pod asked about every few seconds keeps its first request; one not asked about for askTTL starts anew.
+	as.first("steady", now)
+	for d := time.Minute; d < 2*askTTL; d += time.Minute {
+		if got := as.first("steady", now.Add(d)); !got.Equal(now) {
+			t.Fatalf("a pod asked about every minute: first request %s, want %s", got, now)
+		}
+	}
+	as.first("left", now)
+	if got := as.first("left", now.Add(askTTL+time.Second)); !got.Equal(now.Add(askTTL + time.Second)) {
+		t.Errorf("a pod not asked about for %s: first request %s, want the new one", askTTL+time.Second, got)
 	}
 }
 
@@ -116,5 +192,35 @@ func TestRefusalsBounded(t *testing.T) {
 	rs.remember("late", "no", now)
 	if _, ok := rs.get("late", now.Add(refusalTTL+time.Second)); ok {
 		t.Error("a refusal older than refusalTTL is still reported")
+	}
+}
+
+// A pod naming a backend this dispatcher does not have is refused at its create; its status then carries
+// that refusal (not a bare not-found), and before its create arrives it is waiting like any other.
+func TestStatusOfRouteRefusedPodCarriesTheRefusal(t *testing.T) {
+	e := startEnv(t, testConfig(t, tempDir(t), "alpha"), map[string]*memBackend{"alpha": newMem("alpha")})
+	p := testPod("uid-nowhere", "nowhere")
+	p.Annotations = map[string]string{DefaultRoutingAnnotation: "nope"}
+	if cs := statusOne(t, e, p); cs.State.Waiting == nil || cs.State.Waiting.Reason != pod.ReasonContainerCreating {
+		t.Errorf("before its create: %+v, want waiting for it", cs.State)
+	}
+	code, answer := e.do("POST", "/create", createBody(p))
+	if code != http.StatusBadRequest || !strings.Contains(answer, `backend "nope", which is not configured`) {
+		t.Fatalf("/create of a pod naming an unknown backend: %d %s", code, answer)
+	}
+	for range 2 {
+		cs := statusOne(t, e, p)
+		tm := cs.State.Terminated
+		if tm == nil || tm.Reason != ReasonCreateRefused || tm.ExitCode != createRefusedExitCode ||
+			tm.Message != "the dispatcher refused this pod: "+strings.TrimSpace(answer) {
+			t.Fatalf("status of the route-refused pod: %+v, want terminated %s, exit code %d, with the answer %q",
+				cs.State, ReasonCreateRefused, createRefusedExitCode, answer)
+		}
+	}
+	if code, body := e.do("POST", "/delete", p); code != http.StatusOK {
+		t.Fatalf("/delete: %d %s", code, body)
+	}
+	if cs := statusOne(t, e, p); cs.State.Terminated != nil && cs.State.Terminated.Reason == ReasonCreateRefused {
+		t.Errorf("after its delete the refusal is still reported: %+v", cs.State)
 	}
 }

@@ -12,7 +12,7 @@ import (
 func TestPodSucceeds(t *testing.T) {
 	forEachBackend(t, func(e *env) {
 		e.create(e.pod("ok", sh("main", busybox, "echo e2e-ok-$((6*7))")))
-		p := e.waitPod("ok", finishTimeout, "finished", finished)
+		p := e.waitPod("ok", e.finishTimeout, "finished", finished)
 		if p.Status.Phase != v1.PodSucceeded {
 			e.t.Fatalf("phase %s, want Succeeded: %s", p.Status.Phase, describe(p))
 		}
@@ -26,7 +26,7 @@ func TestPodSucceeds(t *testing.T) {
 		if p.Spec.NodeName != e.c.Node {
 			e.t.Errorf("pod on node %q, want the virtual node %q", p.Spec.NodeName, e.c.Node)
 		}
-		e.waitEvent("ok", "Scheduled", e.c.Node, startTimeout)
+		e.waitEvent("ok", "Scheduled", e.c.Node, e.startTimeout)
 	})
 }
 
@@ -34,7 +34,7 @@ func TestPodSucceeds(t *testing.T) {
 func TestPodFailsWithExitCode3(t *testing.T) {
 	forEachBackend(t, func(e *env) {
 		e.create(e.pod("fail", sh("main", busybox, "echo about-to-fail; exit 3")))
-		p := e.waitPod("fail", finishTimeout, "finished", finished)
+		p := e.waitPod("fail", e.finishTimeout, "finished", finished)
 		if p.Status.Phase != v1.PodFailed {
 			e.t.Fatalf("phase %s, want Failed: %s", p.Status.Phase, describe(p))
 		}
@@ -56,7 +56,7 @@ func TestMissingImageWaitsOnARunningReadyPodInVirtualKubelet(t *testing.T) {
 		c := sh("main", "busybox:e2e-no-such-tag", "echo must-not-run")
 		c.ImagePullPolicy = v1.PullAlways
 		e.create(e.pod("noimage", c))
-		p := e.waitPod("noimage", startTimeout, "a pull error in the waiting reason", func(p *v1.Pod) bool {
+		p := e.waitPod("noimage", e.startTimeout, "a pull error in the waiting reason", func(p *v1.Pod) bool {
 			cs := containerStatus(p, "main")
 			return cs != nil && cs.State.Waiting != nil &&
 				(cs.State.Waiting.Reason == "ErrImagePull" || cs.State.Waiting.Reason == "ImagePullBackOff")
@@ -81,7 +81,7 @@ func TestMissingCommand(t *testing.T) {
 		c := sh("main", busybox, "")
 		c.Command = []string{"/bin/e2e-no-such-command"}
 		e.create(e.pod("nocmd", c))
-		p := e.waitPod("nocmd", finishTimeout, "finished", finished)
+		p := e.waitPod("nocmd", e.finishTimeout, "finished", finished)
 		if p.Status.Phase != v1.PodFailed {
 			e.t.Fatalf("phase %s, want Failed: %s", p.Status.Phase, describe(p))
 		}

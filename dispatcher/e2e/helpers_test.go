@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"regexp"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"sync"
@@ -26,6 +27,7 @@ import (
 	authnv1client "k8s.io/client-go/kubernetes/typed/authentication/v1"
 	batchv1client "k8s.io/client-go/kubernetes/typed/batch/v1"
 	corev1client "k8s.io/client-go/kubernetes/typed/core/v1"
+	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/interlink-hq/interlink-dispatcher/shared/labtest/labkube"
 )
@@ -43,14 +45,27 @@ const (
 )
 
 // Bounds of the waits. A pod's first status comes from the virtual kubelet's status loop (every 5 s, one pod
-// after the other), and SLURM queues jobs, so the bounds are generous; they only cost time when a case fails.
+// after the other), so the bounds are generous; they only cost time when a case fails. A case on SLURM gets
+// slurmQueueWait more (see env.startTimeout).
 const (
-	startTimeout  = 2 * time.Minute // created to Running, or to a first container state
-	finishTimeout = 3 * time.Minute // created to Succeeded or Failed
-	nsGoneTimeout = 2 * time.Minute // a test's namespace deleted to gone
+	baseStartTimeout  = 2 * time.Minute // created to Running, or to a first container state
+	baseFinishTimeout = 3 * time.Minute // created to Succeeded or Failed
+	nsGoneTimeout     = 2 * time.Minute // a test's namespace deleted to gone
+	// The suite runs its cases all at once (-parallel 96): more pods ask SLURM for a CPU at once than the lab's
+	// node has (16), so a SLURM pod's job may wait in the queue for others to end, some of which run for a
+	// minute or more.
+	slurmQueueWait = 4 * time.Minute
 )
 
-// runID labels this run's namespaces, so that what a killed run left behind is found by a query.
+// runLabel labels every namespace of the suite with the run's runID, so that what a killed run left behind
+// is found by a query (see sweepLeftovers).
+const runLabel = "e2e.interlink.eu/run"
+
+// leftoverAge is the age past which a namespace of the suite belongs to no running suite: a run is bounded by
+// its go test -timeout (14 min in CI), so a namespace older than this was left by a run that was killed or
+// timed out before its cleanups ran.
+const leftoverAge = time.Hour
+
 var runID = func() string {
 	b := make([]byte, 3)
 	rand.Read(b)
@@ -58,7 +73,8 @@ var runID = func() string {
 }()
 
 // TestMain raises -parallel when it is not given: the suite's subtests wait on pods, not on the CPU, and
-// Go's default (GOMAXPROCS, 2 on the lab machine) would run them two at a time.
+// Go's default (GOMAXPROCS, 2 on the lab machine) would run them two at a time. It first deletes what earlier
+// runs left behind.
 func TestMain(m *testing.M) {
 	flag.Parse()
 	given := false
@@ -66,7 +82,47 @@ func TestMain(m *testing.M) {
 	if !given {
 		flag.Set("test.parallel", "96")
 	}
+	sweepLeftovers()
 	os.Exit(m.Run())
+}
+
+// sweepLeftovers deletes the suite's namespaces (those with runLabel) older than leftoverAge: a run that timed
+// out or was killed never ran its cleanups, and its namespaces, pods and the backends' containers and jobs
+// would stay forever. Deleting a namespace makes the virtual kubelet delete its pods on their backends. Only
+// old ones are deleted, since another run may be using the cluster at the same time; the deletion is not
+// waited for. A cluster that cannot be reached is left to the cases to report.
+func sweepLeftovers() {
+	path, err := labkube.KubeconfigPath()
+	if err != nil {
+		return
+	}
+	cfg, err := clientcmd.BuildConfigFromFlags("", path)
+	if err != nil {
+		return
+	}
+	core, err := corev1client.NewForConfig(cfg)
+	if err != nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	nss, err := core.Namespaces().List(ctx, metav1.ListOptions{LabelSelector: runLabel})
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "e2e: cannot list the namespaces earlier runs left: %v\n", err)
+		return
+	}
+	for _, ns := range nss.Items {
+		if ns.DeletionTimestamp != nil || time.Since(ns.CreationTimestamp.Time) < leftoverAge {
+			continue
+		}
+		err := core.Namespaces().Delete(ctx, ns.Name, metav1.DeleteOptions{})
+		if err != nil && !apierrors.IsNotFound(err) {
+			fmt.Fprintf(os.Stderr, "e2e: cannot delete namespace %s left by run %s: %v\n", ns.Name, ns.Labels[runLabel], err)
+			continue
+		}
+		fmt.Fprintf(os.Stderr, "e2e: deleted namespace %s, left by run %s %s ago\n", ns.Name, ns.Labels[runLabel],
+			time.Since(ns.CreationTimestamp.Time).Round(time.Minute))
+	}
 }
 
 // cluster is the lab's cluster with the clients the cases use.
@@ -116,24 +172,38 @@ type env struct {
 	backend string
 	ns      string
 	ctx     context.Context
+	// startTimeout bounds a pod's creation to Running or to a first container state, finishTimeout its
+	// creation to Succeeded or Failed, on the case's backend.
+	startTimeout, finishTimeout time.Duration
 }
 
 // forEachBackend runs f for each backend as parallel subtests of a parallel test, each in a namespace of its own.
+// A panic in a case fails that case only: left to the testing package, it would end the whole process, and
+// every other running case with it, before their cleanups delete their namespaces and pods.
 func forEachBackend(t *testing.T, f func(e *env)) {
 	t.Parallel()
 	c := requireCluster(t)
 	for _, b := range backends {
 		t.Run(b, func(t *testing.T) {
 			t.Parallel()
+			defer func() {
+				if r := recover(); r != nil {
+					t.Errorf("panic: %v\n%s", r, debug.Stack())
+				}
+			}()
 			f(newEnv(t, c, b))
 		})
 	}
 }
 
 func newEnv(t *testing.T, c *cluster, backend string) *env {
-	e := &env{t: t, c: c, backend: backend, ctx: t.Context()}
+	e := &env{t: t, c: c, backend: backend, ctx: t.Context(), startTimeout: baseStartTimeout, finishTimeout: baseFinishTimeout}
+	if backend == "slurm" {
+		e.startTimeout += slurmQueueWait
+		e.finishTimeout += slurmQueueWait
+	}
 	e.ns = namespaceName(t.Name(), backend)
-	ns := &v1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: e.ns, Labels: map[string]string{"e2e.interlink.eu/run": runID}}}
+	ns := &v1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: e.ns, Labels: map[string]string{runLabel: runID}}}
 	if _, err := c.core.Namespaces().Create(e.ctx, ns, metav1.CreateOptions{}); err != nil {
 		t.Fatalf("cannot create namespace %s: %v", e.ns, err)
 	}

@@ -17,7 +17,7 @@ func TestInitContainersRunInOrder(t *testing.T) {
 		}
 		withEmptyDir(p, "work", "/work")
 		e.create(p)
-		p = e.waitPod("init", finishTimeout, "finished", finished)
+		p = e.waitPod("init", e.finishTimeout, "finished", finished)
 		if p.Status.Phase != v1.PodSucceeded {
 			e.t.Fatalf("phase %s, want Succeeded: %s", p.Status.Phase, describe(p))
 		}
@@ -46,7 +46,7 @@ func TestFailingInitContainerStopsPod(t *testing.T) {
 			sh("later", busybox, "echo later-must-not-run"),
 		}
 		e.create(p)
-		p = e.waitPod("initfail", finishTimeout, "finished", finished)
+		p = e.waitPod("initfail", e.finishTimeout, "finished", finished)
 		if p.Status.Phase != v1.PodFailed {
 			e.t.Fatalf("phase %s, want Failed: %s", p.Status.Phase, describe(p))
 		}

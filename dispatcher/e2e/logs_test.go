@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"fmt"
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -13,8 +14,8 @@ import (
 func TestLogsTailTimestampsSince(t *testing.T) {
 	forEachBackend(t, func(e *env) {
 		e.create(e.pod("logs", sh("main", busybox,
-			"for i in 1 2 3 4 5; do echo early-$i; done; sleep 6; echo late-1; echo late-2")))
-		p := e.waitPod("logs", finishTimeout, "Succeeded", finished)
+			"for i in 1 2 3 4 5; do echo early-$i; done; sleep 10; echo late-1; echo late-2")))
+		p := e.waitPod("logs", e.finishTimeout, "Succeeded", finished)
 		if p.Status.Phase != v1.PodSucceeded {
 			e.t.Fatalf("phase %s: %s", p.Status.Phase, describe(p))
 		}
@@ -47,12 +48,17 @@ func TestLogsTailTimestampsSince(t *testing.T) {
 			}
 			prev, times[text] = at, at
 		}
-		if gap := times["late-1"].Sub(times["early-5"]); gap < 5*time.Second || gap > 20*time.Second {
-			e.t.Errorf("kubectl logs --timestamps: %s between early-5 and late-1, want the script's 6 s", gap)
+		gap := times["late-1"].Sub(times["early-5"])
+		if gap < 9*time.Second || gap > 25*time.Second {
+			e.t.Errorf("kubectl logs --timestamps: %s between early-5 and late-1, want the script's 10 s", gap)
 		}
 
-		// --since: a window that holds the late lines and not the early ones, 6 s before them.
-		since := int64(time.Since(times["late-1"]).Seconds()) + 2
+		// --since: a window that starts in the middle of the 10 s gap, so that it holds the late lines and not
+		// the early ones even when the request takes seconds to reach the backend: the backend counts the
+		// seconds back from then, and may round the start down to a whole second, so the window starts
+		// between 2 s before the middle and the request's delay after it.
+		mid := times["early-5"].Add(gap / 2)
+		since := int64(math.Ceil(time.Since(mid).Seconds()))
 		got := e.logs("logs", v1.PodLogOptions{SinceSeconds: &since})
 		if got != "late-1\nlate-2\n" {
 			e.t.Errorf("kubectl logs --since=%ds (late lines %s ago, early ones %s): %q, want only the late lines",
@@ -69,9 +75,9 @@ func TestLogsFollowEndsWithContainer(t *testing.T) {
 		// status lag: until then the stream ends at once, empty, or is refused.
 		opened := time.Now()
 		var lines []logLine
-		for deadline := time.Now().Add(startTimeout); len(lines) == 0; time.Sleep(time.Second) {
+		for deadline := time.Now().Add(e.startTimeout); len(lines) == 0; time.Sleep(time.Second) {
 			if time.Now().After(deadline) {
-				e.t.Fatalf("kubectl logs -f gave no line within %s", startTimeout)
+				e.t.Fatalf("kubectl logs -f gave no line within %s", e.startTimeout)
 			}
 			if f, err := e.openFollow("follow", v1.PodLogOptions{}, 2*time.Minute); err == nil {
 				opened = time.Now()
@@ -82,6 +88,9 @@ func TestLogsFollowEndsWithContainer(t *testing.T) {
 		got := texts(lines)
 		if len(got) == 0 || got[len(got)-1] != "done" {
 			e.t.Fatalf("followed log %q does not end with the container's last line", got)
+		}
+		if len(got) != 21 {
+			e.t.Fatalf("followed log has %d lines, want the container's 21: %q", len(got), got)
 		}
 		for i := 1; i <= 20; i++ {
 			if got[i-1] != fmt.Sprintf("tick-%d", i) {
@@ -109,7 +118,7 @@ trap 'exit 0' TERM; while true; do sleep 1; done`))
 		p.Spec.RestartPolicy = v1.RestartPolicyOnFailure
 		withEmptyDir(p, "data", "/data")
 		e.create(p)
-		p = e.waitPod("previous", startTimeout+time.Minute, "restarted and running", func(p *v1.Pod) bool {
+		p = e.waitPod("previous", e.startTimeout+time.Minute, "restarted and running", func(p *v1.Pod) bool {
 			cs := containerStatus(p, "main")
 			return cs != nil && cs.RestartCount >= 1 && cs.State.Running != nil
 		})

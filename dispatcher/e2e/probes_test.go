@@ -21,9 +21,12 @@ func TestReadinessProbeDoesNotGateReadyInVirtualKubelet(t *testing.T) {
 		c := sh("main", busybox, "trap 'exit 0' TERM; while true; do sleep 1; done")
 		c.ReadinessProbe = execProbe("test", "-f", "/tmp/never-there")
 		e.create(e.pod("readiness", c))
-		e.waitPod("readiness", startTimeout, "running", running("main"))
-		p := e.waitPod("readiness", 30*time.Second, "Ready as the virtual kubelet makes it", func(p *v1.Pod) bool {
-			return podCondition(p, v1.PodReady) == v1.ConditionTrue && containerStatus(p, "main").Ready
+		e.waitPod("readiness", e.startTimeout, "running", running("main"))
+		// The next status after Running should say Ready; with the whole suite's pods in the virtual kubelet's
+		// status loop, that may be a while.
+		p := e.waitPod("readiness", 2*time.Minute, "Ready as the virtual kubelet makes it", func(p *v1.Pod) bool {
+			cs := containerStatus(p, "main")
+			return podCondition(p, v1.PodReady) == v1.ConditionTrue && cs != nil && cs.Ready
 		})
 		e.t.Logf("Ready although the readiness probe cannot pass: %s", describe(p))
 	})
@@ -39,13 +42,13 @@ func TestStartupProbeGatesStartedNotReadyInVirtualKubelet(t *testing.T) {
 		c := sh("main", busybox, "sleep 12; touch /tmp/started; trap 'exit 0' TERM; while true; do sleep 1; done")
 		c.StartupProbe = execProbe("test", "-f", "/tmp/started")
 		e.create(e.pod("startup", c))
-		p := e.waitPod("startup", startTimeout, "running", running("main"))
+		p := e.waitPod("startup", e.startTimeout, "running", running("main"))
 		startedAt := containerStatus(p, "main").State.Running.StartedAt.Time
 		if cs := containerStatus(p, "main"); time.Since(startedAt) < startupDelay-3*time.Second && cs.Started != nil && *cs.Started {
 			e.t.Errorf("started %s after the container began, before its startup probe can pass: %s",
 				time.Since(startedAt).Round(time.Second), describe(p))
 		}
-		p = e.waitPod("startup", startTimeout, "started", func(p *v1.Pod) bool {
+		p = e.waitPod("startup", e.startTimeout, "started", func(p *v1.Pod) bool {
 			cs := containerStatus(p, "main")
 			return cs != nil && cs.Started != nil && *cs.Started
 		})
@@ -74,7 +77,7 @@ while true; do sleep 1; done`)
 		p := e.pod("hooks", c)
 		p.Spec.TerminationGracePeriodSeconds = ptr[int64](20)
 		e.create(p)
-		e.waitPod("hooks", startTimeout, "running", running("main"))
+		e.waitPod("hooks", e.startTimeout, "running", running("main"))
 		f := e.follow("hooks", v1.PodLogOptions{}, 3*time.Minute)
 		f.until(e.t, "poststart=ran", time.Minute)
 		if err := e.c.core.Pods(e.ns).Delete(e.ctx, "hooks", metav1.DeleteOptions{}); err != nil {

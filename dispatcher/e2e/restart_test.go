@@ -19,7 +19,7 @@ echo run-$n; if [ $n -lt 3 ]; then exit 1; fi`))
 		withEmptyDir(p, "data", "/data")
 		e.create(p)
 		var seen []int32
-		p = e.waitPod("restarts", finishTimeout+time.Minute, "finished", func(p *v1.Pod) bool {
+		p = e.waitPod("restarts", e.finishTimeout+time.Minute, "finished", func(p *v1.Pod) bool {
 			if cs := containerStatus(p, "main"); cs != nil && (len(seen) == 0 || seen[len(seen)-1] != cs.RestartCount) {
 				seen = append(seen, cs.RestartCount)
 			}
@@ -29,6 +29,9 @@ echo run-$n; if [ $n -lt 3 ]; then exit 1; fi`))
 			e.t.Fatalf("phase %s, want Succeeded: %s", p.Status.Phase, describe(p))
 		}
 		cs := containerStatus(p, "main")
+		if cs == nil {
+			e.t.Fatalf("no status of container main: %s", describe(p))
+		}
 		if cs.RestartCount != 2 {
 			e.t.Errorf("restartCount %d at the end, want 2: %s", cs.RestartCount, describe(p))
 		}
@@ -56,12 +59,12 @@ func TestMemoryLimitKillsButOOMKilledReasonLostInVirtualKubelet(t *testing.T) {
 			Limits:   v1.ResourceList{v1.ResourceMemory: resource.MustParse("64Mi")},
 		}
 		e.create(e.pod("oom", c))
-		p := e.waitPod("oom", finishTimeout, "finished", finished)
+		p := e.waitPod("oom", e.finishTimeout, "finished", finished)
 		if p.Status.Phase != v1.PodFailed {
 			e.t.Fatalf("phase %s, want Failed: %s", p.Status.Phase, describe(p))
 		}
-		term := containerStatus(p, "main").State.Terminated
-		if term == nil || term.ExitCode != 137 || term.Reason != "Error: 137" {
+		cs := containerStatus(p, "main")
+		if cs == nil || cs.State.Terminated == nil || cs.State.Terminated.ExitCode != 137 || cs.State.Terminated.Reason != "Error: 137" {
 			e.t.Errorf("container main is not terminated with exit code 137 and the virtual kubelet's reason: %s", describe(p))
 		}
 		if got := e.logs("oom", v1.PodLogOptions{}); got != "allocating\n" {

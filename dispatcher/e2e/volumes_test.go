@@ -5,7 +5,6 @@ import (
 	"encoding/hex"
 	"strings"
 	"testing"
-	"time"
 
 	authnv1 "k8s.io/api/authentication/v1"
 	v1 "k8s.io/api/core/v1"
@@ -59,7 +58,7 @@ echo written > /scratch/f && echo "scratch=$(cat /scratch/f)"`))
 			{Name: "scratch", MountPath: "/scratch"},
 		}
 		e.create(p)
-		p = e.waitPod("volumes", finishTimeout, "finished", finished)
+		p = e.waitPod("volumes", e.finishTimeout, "finished", finished)
 		out, _ := e.logsErr("volumes", v1.PodLogOptions{})
 		if p.Status.Phase != v1.PodSucceeded {
 			e.t.Fatalf("phase %s, want Succeeded: %s\nlogs: %s", p.Status.Phase, describe(p), out)
@@ -98,7 +97,7 @@ echo "app=$(cat /etc/info/conf/app.conf)"; echo "app-mode=$(stat -L -c %a /etc/i
 			}}}}}
 		p.Spec.Containers[0].VolumeMounts = []v1.VolumeMount{{Name: "info", MountPath: "/etc/info", ReadOnly: true}}
 		created := e.create(p)
-		p = e.waitPod("projected", finishTimeout, "finished", finished)
+		p = e.waitPod("projected", e.finishTimeout, "finished", finished)
 		out, _ := e.logsErr("projected", v1.PodLogOptions{})
 		if p.Status.Phase != v1.PodSucceeded {
 			e.t.Fatalf("phase %s, want Succeeded: %s\nlogs: %s", p.Status.Phase, describe(p), out)
@@ -142,7 +141,7 @@ echo "node=$NODE_NAME"; echo "sa=$SA_NAME"; echo "plain=$PLAIN"`)
 			field("NODE_NAME", "spec.nodeName"), field("SA_NAME", "spec.serviceAccountName"), {Name: "PLAIN", Value: "value"},
 		}
 		created := e.create(e.pod("fieldref", c))
-		p := e.waitPod("fieldref", finishTimeout, "finished", finished)
+		p := e.waitPod("fieldref", e.finishTimeout, "finished", finished)
 		out, _ := e.logsErr("fieldref", v1.PodLogOptions{})
 		if p.Status.Phase != v1.PodSucceeded {
 			e.t.Fatalf("phase %s, want Succeeded: %s\nlogs: %s", p.Status.Phase, describe(p), out)
@@ -154,7 +153,8 @@ echo "node=$NODE_NAME"; echo "sa=$SA_NAME"; echo "plain=$PLAIN"`)
 
 // env from configMapKeyRef, secretKeyRef, and envFrom a ConfigMap or a Secret: the virtual kubelet resolves
 // them through listers it never starts, finds no ConfigMap or Secret, and never hands the pod to interLink.
-// Each pod stays Pending with no container status, while the same ConfigMap and Secret work as volumes.
+// Each pod stays Pending with no container status, while a control pod created after them, with the same
+// ConfigMap and Secret as volumes, runs to its end: the env pods are not merely slow.
 func TestEnvFromConfigMapOrSecretStaysPendingInVirtualKubelet(t *testing.T) {
 	forEachBackend(t, func(e *env) {
 		e.settingsAndCreds()
@@ -179,15 +179,31 @@ func TestEnvFromConfigMapOrSecretStaysPendingInVirtualKubelet(t *testing.T) {
 			set(&c)
 			e.create(e.pod(name, c))
 		}
-		// Long enough for the pods on their way to have run: the other cases' pods finish within it.
-		time.Sleep(30 * time.Second)
+		control := e.pod("control", sh("main", busybox, `echo "cm=$(cat /etc/cm/app.conf)"; echo "pw=$(cat /etc/secret/password)"`))
+		control.Spec.Volumes = []v1.Volume{
+			{Name: "cm", VolumeSource: v1.VolumeSource{ConfigMap: &v1.ConfigMapVolumeSource{LocalObjectReference: cmRef}}},
+			{Name: "secret", VolumeSource: v1.VolumeSource{Secret: &v1.SecretVolumeSource{SecretName: secretRef.Name}}},
+		}
+		control.Spec.Containers[0].VolumeMounts = []v1.VolumeMount{
+			{Name: "cm", MountPath: "/etc/cm", ReadOnly: true}, {Name: "secret", MountPath: "/etc/secret", ReadOnly: true}}
+		e.create(control)
+		p := e.waitPod("control", e.finishTimeout, "finished", finished)
+		out, _ := e.logsErr("control", v1.PodLogOptions{})
+		if p.Status.Phase != v1.PodSucceeded {
+			e.t.Fatalf("the control pod, with the ConfigMap and the Secret as volumes: phase %s, want Succeeded: %s\nlogs: %s",
+				p.Status.Phase, describe(p), out)
+		}
+		wantValues(e.t, out, map[string]string{"cm": "color=blue", "pw": "s3cr3t"})
 		for name := range cases {
 			p, err := e.c.core.Pods(e.ns).Get(e.ctx, name, metav1.GetOptions{})
 			if err != nil {
 				e.t.Fatal(err)
 			}
-			if p.Status.Phase != v1.PodPending || len(p.Status.ContainerStatuses) != 0 || p.Spec.NodeName != e.c.Node {
-				e.t.Errorf("pod %s is not Pending on the virtual node without container statuses: %s", name, describe(p))
+			if p.Status.Phase != v1.PodPending || p.Spec.NodeName != e.c.Node {
+				e.t.Errorf("pod %s is not Pending on the virtual node after the control pod, created after it, ended: %s", name, describe(p))
+			}
+			if len(p.Status.ContainerStatuses) != 0 {
+				e.t.Errorf("pod %s has container statuses, as if the virtual kubelet had taken it: %s", name, describe(p))
 			}
 		}
 	})

@@ -40,7 +40,7 @@ func TestJobBackoffLimitRetries(t *testing.T) {
 			e.t.Fatal(err)
 		}
 		var j *batchv1.Job
-		e.poll(5*time.Minute, "the Job Failed", func() (bool, string) {
+		e.poll(e.finishTimeout+2*time.Minute, "the Job Failed", func() (bool, string) {
 			var err error
 			if j, err = e.c.batch.Jobs(e.ns).Get(e.ctx, "retried", metav1.GetOptions{}); err != nil {
 				return false, err.Error()
@@ -93,7 +93,7 @@ func TestDeploymentAvailableAndScaledToZero(t *testing.T) {
 		if _, err := e.c.apps.Deployments(e.ns).Create(e.ctx, d, metav1.CreateOptions{}); err != nil {
 			e.t.Fatal(err)
 		}
-		e.poll(startTimeout+time.Minute, "the Deployment available with 2 replicas", func() (bool, string) {
+		e.poll(e.startTimeout+time.Minute, "the Deployment available with 2 replicas", func() (bool, string) {
 			d, err := e.c.apps.Deployments(e.ns).Get(e.ctx, "web", metav1.GetOptions{})
 			if err != nil {
 				return false, err.Error()
@@ -133,7 +133,7 @@ func TestDeploymentAvailableAndScaledToZero(t *testing.T) {
 // podsRunning waits for n pods to match selector, each running on the virtual node as its backend reports.
 func (e *env) podsRunning(selector string, n int) {
 	e.t.Helper()
-	e.poll(startTimeout, fmt.Sprintf("%d pods %s running", n, selector), func() (bool, string) {
+	e.poll(e.startTimeout, fmt.Sprintf("%d pods %s running", n, selector), func() (bool, string) {
 		pods, err := e.c.core.Pods(e.ns).List(e.ctx, metav1.ListOptions{LabelSelector: selector})
 		if err != nil {
 			return false, err.Error()
