@@ -88,7 +88,7 @@ func (b *Backend) removePod(ctx context.Context, uid string, grace time.Duration
 	}
 	// The shims kill what outlives this stop's grace period, which may be shorter than the pod's.
 	if err := shim.WriteStopGrace(filepath.Join(b.podDir(uid), "shim"), grace); err != nil {
-		b.log.Warn("the shims stop with the pod's grace period", "pod_uid", uid, "error", err)
+		b.log.Warn("the shims stop with the pod's grace period", "pod_uid", uid, "err", err)
 	}
 	// Every workload container gets its stop signal at once, as the kubelet does, then the pause goes.
 	for _, runs := range pc.runs {

@@ -59,7 +59,7 @@ func (b *Backend) stopPod(ctx context.Context, uid string, grace time.Duration) 
 	secs := int(grace.Round(time.Second) / time.Second)
 	// The shims kill what outlives this stop's grace period, which may be shorter than the pod's.
 	if err := shim.WriteStopGrace(filepath.Join(b.podDir(uid), "shim"), grace); err != nil {
-		b.log.Warn("the shims stop with the pod's grace period", "pod_uid", uid, "error", err)
+		b.log.Warn("the shims stop with the pod's grace period", "pod_uid", uid, "err", err)
 	}
 	for _, p := range pods {
 		if secs == 0 {

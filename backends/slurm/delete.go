@@ -63,7 +63,7 @@ func (b *Backend) stopJob(ctx context.Context, rec *podRecord, dir string, grace
 	if v.Class == jobActive {
 		// The shims kill what outlives this stop's grace period, which may be shorter than the pod's.
 		if err := shim.WriteStopGrace(filepath.Join(dir, shimDir), grace); err != nil {
-			b.log.Warn("the shims stop with the pod's grace period", "job_id", rec.JobID, "error", err)
+			b.log.Warn("the shims stop with the pod's grace period", "job_id", rec.JobID, "err", err)
 		}
 		if err := b.cancelJob(rec.JobID, "--signal=TERM", "--full"); err != nil {
 			return slurmError(err, "cannot stop job %s of the pod", rec.JobID)

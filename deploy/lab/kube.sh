@@ -4,7 +4,7 @@
 # dispatcher with all three backends behind them:
 #
 #   kubectl ── kube-apiserver :6443 ── virtual kubelet (node interlink-lab, kubelet port :10250)
-#                                          └─HTTP─ interLink API server :3000 ─unix socket─ interlink-dispatcher
+#                                          └─unix socket─ interLink API server ─unix socket─ interlink-dispatcher
 #
 # Everything is built from the Go module proxy: Kubernetes and etcd from the module deploy/lab/kube, interLink
 # from deploy/lab/interlink, the dispatcher from this checkout. Built binaries are kept under
@@ -24,7 +24,9 @@ ETCD_PEER_URL=https://127.0.0.1:2380
 VK_NODE=interlink-lab
 VK_PORT=10250
 INTERLINK_STATE=$LAB_STATE/interlink
-INTERLINK_PORT=3000
+# interLink's API server listens on a socket in a directory only root enters: on loopback TCP any local user
+# could create pods through it, whatever the dispatcher socket's mode.
+INTERLINK_SOCK=$INTERLINK_STATE/run/interlink.sock
 # The dispatcher the lab runs for interLink: its own data directory, instance name and socket, so that it never
 # meets a dispatcher started by deploy/run.sh (127.0.0.1:4000, /var/lib/interlink-dispatcher) or by the tests.
 KDISP_STATE=$LAB_STATE/dispatcher
@@ -37,10 +39,11 @@ module_version() {
 	awk -v m="$2" '$1 == "require" { $1 = ""; $0 = $0 } $1 == m && $2 ~ /^v/ { print $2; exit }' "$1/go.mod"
 }
 
-# build_dir STATE DIR VERSION: where the binaries built from the module in DIR are kept.
+# build_dir STATE DIR VERSION LDFLAGS: where the binaries built from the module in DIR with LDFLAGS are kept:
+# named after the version and a hash of go.mod, go.sum, the flags and the Go toolchain.
 build_dir() {
 	local sum
-	sum=$(cat "$2/go.mod" "$2/go.sum" | sha256sum | cut -c1-12)
+	sum=$({ cat "$2/go.mod" "$2/go.sum"; echo "$4"; go env GOVERSION 2>/dev/null; } | sha256sum | cut -c1-12)
 	printf '%s/bin/%s-%s' "$1" "$3" "$sum"
 }
 
@@ -69,19 +72,20 @@ go_build() {
 
 KUBE_VERSION=$(module_version "$LAB_DIR/kube" k8s.io/kubernetes)
 INTERLINK_VERSION=$(module_version "$LAB_DIR/interlink" github.com/interlink-hq/interlink)
-KUBE_BIN=$(build_dir "$KUBE_STATE" "$LAB_DIR/kube" "$KUBE_VERSION")
-INTERLINK_BIN=$(build_dir "$INTERLINK_STATE" "$LAB_DIR/interlink" "$INTERLINK_VERSION")
+# Without the version stamps the Kubernetes binaries call themselves v0.0.0-master, which clients and kubectl's
+# skew check refuse.
+KUBE_LDFLAGS="-s -w"
+for p in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+	KUBE_LDFLAGS="$KUBE_LDFLAGS -X $p.gitVersion=$KUBE_VERSION -X $p.gitMajor=1 -X $p.gitMinor=$(echo "$KUBE_VERSION" | cut -d. -f2) -X $p.gitTreeState=clean"
+done
+INTERLINK_LDFLAGS="-s -w -X github.com/interlink-hq/interlink/pkg/virtualkubelet.KubeletVersion=$INTERLINK_VERSION"
+KUBE_BIN=$(build_dir "$KUBE_STATE" "$LAB_DIR/kube" "$KUBE_VERSION" "$KUBE_LDFLAGS")
+INTERLINK_BIN=$(build_dir "$INTERLINK_STATE" "$LAB_DIR/interlink" "$INTERLINK_VERSION" "$INTERLINK_LDFLAGS")
 KUBECTL=$KUBE_BIN/kubectl
 
 build_kube() {
-	local minor ldflags="-s -w" p
-	minor=$(echo "$KUBE_VERSION" | cut -d. -f2)
-	# Without these the binaries call themselves v0.0.0-master, which clients and kubectl's skew check refuse.
-	for p in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
-		ldflags="$ldflags -X $p.gitVersion=$KUBE_VERSION -X $p.gitMajor=1 -X $p.gitMinor=$minor -X $p.gitTreeState=clean"
-	done
 	# One go build for all five: they share most packages, and it compiles on every core.
-	go_build kubernetes "$LAB_DIR/kube" "$KUBE_BIN" "$ldflags" k8s.io/kubernetes/cmd/kube-apiserver \
+	go_build kubernetes "$LAB_DIR/kube" "$KUBE_BIN" "$KUBE_LDFLAGS" k8s.io/kubernetes/cmd/kube-apiserver \
 		k8s.io/kubernetes/cmd/kube-controller-manager k8s.io/kubernetes/cmd/kube-scheduler \
 		k8s.io/kubernetes/cmd/kubectl go.etcd.io/etcd/server/v3
 	# go names the binary of go.etcd.io/etcd/server/v3 "server".
@@ -89,8 +93,7 @@ build_kube() {
 }
 
 build_interlink() {
-	go_build interlink "$LAB_DIR/interlink" "$INTERLINK_BIN" \
-		"-s -w -X github.com/interlink-hq/interlink/pkg/virtualkubelet.KubeletVersion=$INTERLINK_VERSION" \
+	go_build interlink "$LAB_DIR/interlink" "$INTERLINK_BIN" "$INTERLINK_LDFLAGS" \
 		github.com/interlink-hq/interlink/cmd/interlink github.com/interlink-hq/interlink/cmd/virtual-kubelet
 }
 
@@ -98,9 +101,11 @@ build_interlink() {
 cert() {
 	local name=$1 subj=$2 ext=$3
 	[ -s "$PKI/$name.crt" ] && [ -s "$PKI/$name.key" ] && return
-	openssl req -new -newkey rsa:2048 -nodes -keyout "$PKI/$name.key" -subj "$subj" -out "$PKI/$name.csr" 2>/dev/null
+	openssl req -new -newkey rsa:2048 -nodes -keyout "$PKI/$name.key" -subj "$subj" -out "$PKI/$name.csr" \
+		>>"$LOGS/pki.log" 2>&1 || fail pki "$LOGS/pki.log" "openssl cannot make the key of $name"
 	openssl x509 -req -in "$PKI/$name.csr" -CA "$PKI/ca.crt" -CAkey "$PKI/ca.key" -CAcreateserial -days 3650 \
-		-extfile <(printf '%s\n' "$ext") -out "$PKI/$name.crt" 2>/dev/null
+		-extfile <(printf '%s\n' "$ext") -out "$PKI/$name.crt" >>"$LOGS/pki.log" 2>&1 ||
+		fail pki "$LOGS/pki.log" "openssl cannot sign the certificate of $name"
 	rm -f "$PKI/$name.csr"
 	chmod 600 "$PKI/$name.key"
 }
@@ -108,10 +113,12 @@ cert() {
 make_pki() {
 	mkdir -p "$PKI"
 	chmod 700 "$PKI"
-	if [ ! -s "$PKI/ca.crt" ]; then
+	if [ ! -s "$PKI/ca.crt" ] || [ ! -s "$PKI/ca.key" ]; then
 		say "kubernetes: making the lab's CA and certificates in $PKI"
+		# A new CA: every certificate the old one signed goes too.
+		rm -f "$PKI"/*.crt "$PKI"/*.key "$PKI"/*.srl
 		openssl req -x509 -new -nodes -newkey rsa:2048 -keyout "$PKI/ca.key" -out "$PKI/ca.crt" -days 3650 \
-			-subj "/CN=interlink-lab-ca" 2>/dev/null
+			-subj "/CN=interlink-lab-ca" >>"$LOGS/pki.log" 2>&1 || fail pki "$LOGS/pki.log" "openssl cannot make the CA"
 		chmod 600 "$PKI/ca.key"
 	fi
 	local server="keyUsage=critical,digitalSignature,keyEncipherment
@@ -123,8 +130,8 @@ subjectAltName=IP:127.0.0.1,IP:10.96.0.1,DNS:localhost,DNS:kubernetes,DNS:kubern
 	cert admin "/O=system:masters/CN=lab-admin" "keyUsage=critical,digitalSignature,keyEncipherment
 extendedKeyUsage=clientAuth"
 	if [ ! -s "$PKI/sa.key" ]; then
-		openssl genrsa -out "$PKI/sa.key" 2048 2>/dev/null
-		openssl rsa -in "$PKI/sa.key" -pubout -out "$PKI/sa.pub" 2>/dev/null
+		{ openssl genrsa -out "$PKI/sa.key" 2048 && openssl rsa -in "$PKI/sa.key" -pubout -out "$PKI/sa.pub"; } \
+			>>"$LOGS/pki.log" 2>&1 || fail pki "$LOGS/pki.log" "openssl cannot make the service-account key pair"
 		chmod 600 "$PKI/sa.key"
 	fi
 	# The admin kubeconfig (lab.sh kubeconfig): kubectl, the tests, and the components below use it.
@@ -150,8 +157,6 @@ EOF
 	mv "$ADMIN_KUBECONFIG.tmp" "$ADMIN_KUBECONFIG"
 }
 
-# alive NAME: the process this script recorded as NAME is running.
-alive() { [ -f "$PIDS/$1" ] && kill -0 "$(cat "$PIDS/$1")" 2>/dev/null; }
 
 etcd_up() {
 	curl -fsS --max-time 5 --cacert "$PKI/ca.crt" --cert "$PKI/admin.crt" --key "$PKI/admin.key" \
@@ -163,8 +168,10 @@ apiserver_get() {
 apiserver_up() { [ "$(apiserver_get /readyz)" = ok ]; }
 component_up() { curl -fsSk --max-time 5 "https://127.0.0.1:$1/healthz" 2>/dev/null | grep -q ok; }
 kdisp_up() { curl -fsS --max-time 5 --unix-socket "$KDISP_SOCK" http://unix/healthz >/dev/null 2>&1; }
-interlink_up() { curl -sS -o /dev/null --max-time 5 "http://127.0.0.1:$INTERLINK_PORT/pinglink" 2>/dev/null; }
-kubelet_up() { curl -sSk -o /dev/null --max-time 5 "https://127.0.0.1:$VK_PORT/" 2>/dev/null; }
+# interLink's ping answers 200 once its plugin (the dispatcher) answers.
+interlink_up() { curl -fsS -o /dev/null --max-time 10 --unix-socket "$INTERLINK_SOCK" -X POST http://unix/pinglink 2>/dev/null; }
+# The virtual kubelet's kubelet port has no route at /: a 404 from it is its answer.
+kubelet_up() { [ "$(curl -sSk -o /dev/null -w '%{http_code}' --max-time 5 "https://127.0.0.1:$VK_PORT/" 2>/dev/null)" = 404 ]; }
 # node_ready: the virtual node's Ready condition, as the API server has it ("True", "False", "Unknown", or "").
 node_ready() {
 	"$KUBECTL" --kubeconfig "$ADMIN_KUBECONFIG" get node "$VK_NODE" \
@@ -178,10 +185,15 @@ default_sa() { "$KUBECTL" --kubeconfig "$ADMIN_KUBECONFIG" -n default get servic
 up_component() {
 	local name=$1 check=$2 timeout=$3
 	shift 3
+	# A busy machine can miss one answer: a process of ours gets 20 s before it counts as hung.
 	# shellcheck disable=SC2086 # CHECK is a command and its arguments
-	if $check; then
+	if $check || { alive "$name" && wait_for 20 $check; }; then
+		if ! alive "$name"; then
+			say "$name: answered by a process this script did not start; leaving it as it is"
+			return
+		fi
 		if [ "$(cat "$PIDS/$name.cmd" 2>/dev/null)" = "$*" ]; then say "$name: already up"; return; fi
-		if alive "$name"; then say "$name: its binary, flags or configuration changed; restarting it"; fi
+		say "$name: its binary, flags or configuration changed; restarting it"
 	elif alive "$name"; then
 		say "$name: recorded PID $(cat "$PIDS/$name") does not answer; restarting it"
 	fi
@@ -191,6 +203,7 @@ up_component() {
 	printf '%s' "$*" >"$PIDS/$name.cmd"
 	# shellcheck disable=SC2086 # CHECK is a command and its arguments
 	wait_for "$timeout" $check || fail "$name" "$LOGS/$name.log" "no healthy answer in ${timeout}s"
+	alive "$name" || fail "$name" "$LOGS/$name.log" "it exited (something else answers in its place?)"
 }
 
 up_etcd() {
@@ -246,12 +259,15 @@ up_dispatcher() {
 	local version commit
 	version=$(git -C "$REPO_DIR" describe --tags --always --dirty 2>/dev/null || echo dev)
 	commit=$(git -C "$REPO_DIR" rev-parse HEAD 2>/dev/null || echo unknown)
-	(cd "$REPO_DIR" && CGO_ENABLED=0 go build -trimpath -ldflags "-X main.version=$version -X main.commit=$commit" \
+	# -buildvcs=false: the version comes from -X; git refuses VCS stamping in a checkout another user owns.
+	(cd "$REPO_DIR" && CGO_ENABLED=0 go build -trimpath -buildvcs=false -ldflags "-X main.version=$version -X main.commit=$commit" \
 		-o "$bin.new/" ./cmd/...) >"$LOGS/dispatcher-build.log" 2>&1 ||
 		fail dispatcher "$LOGS/dispatcher-build.log" "go build ./cmd/... failed"
-	sum=$(cat "$bin.new"/* "$REPO_DIR/config.yaml" | sha256sum | cut -c1-12)
+	# Its own copy of config.yaml: the checkout (a CI clone, say) may be gone while it runs.
+	cp "$REPO_DIR/config.yaml" "$KDISP_STATE/config.yaml.new"
+	sum=$(cat "$bin.new"/* "$KDISP_STATE/config.yaml.new" | sha256sum | cut -c1-12)
 	if kdisp_up && [ "$(cat "$KDISP_STATE/running" 2>/dev/null)" = "$sum" ]; then
-		rm -rf "$bin.new"
+		rm -rf "$bin.new" "$KDISP_STATE/config.yaml.new"
 		say "dispatcher: already up on $KDISP_SOCK"
 		return
 	fi
@@ -261,6 +277,7 @@ up_dispatcher() {
 	fi
 	rm -rf "$bin"
 	mv "$bin.new" "$bin"
+	mv "$KDISP_STATE/config.yaml.new" "$KDISP_STATE/config.yaml"
 	say "dispatcher: starting on $KDISP_SOCK (backends docker, podman, slurm; data in $KDISP_STATE/data)"
 	start dispatcher "$LOGS/dispatcher.log" env \
 		INTERLINK_DISPATCHER_INSTANCE=$KDISP_INSTANCE INTERLINK_DISPATCHER_DATA_DIR="$KDISP_STATE/data" \
@@ -268,30 +285,34 @@ up_dispatcher() {
 		INTERLINK_DISPATCHER_BACKENDS_DOCKER_BINARY="$bin/backend-docker" \
 		INTERLINK_DISPATCHER_BACKENDS_PODMAN_BINARY="$bin/backend-podman" \
 		INTERLINK_DISPATCHER_BACKENDS_SLURM_BINARY="$bin/backend-slurm" \
-		"$bin/interlink-dispatcher" --config "$REPO_DIR/config.yaml"
+		"$bin/interlink-dispatcher" --config "$KDISP_STATE/config.yaml"
 	wait_for 90 kdisp_up || fail dispatcher "$LOGS/dispatcher.log" "no answer on $KDISP_SOCK"
 	echo "$sum" >"$KDISP_STATE/running"
 }
 
 up_interlink() {
-	mkdir -p "$INTERLINK_STATE/data"
+	mkdir -p "$INTERLINK_STATE/data" "$(dirname "$INTERLINK_SOCK")"
+	chmod 700 "$(dirname "$INTERLINK_SOCK")"
 	cat >"$INTERLINK_STATE/InterLinkConfig.yaml" <<EOF
-# interLink's API server: the virtual kubelet reaches it on loopback TCP, it reaches the dispatcher on its socket.
-InterlinkAddress: http://127.0.0.1
-InterlinkPort: "$INTERLINK_PORT"
+# interLink's API server: the virtual kubelet reaches it on its socket, it reaches the dispatcher on the
+# dispatcher's socket.
+InterlinkAddress: unix://$INTERLINK_SOCK
+InterlinkPort: "0"
 SidecarURL: unix://$KDISP_SOCK
 SidecarPort: "0"
 VerboseLogging: false
 ErrorsOnlyLogging: false
 DataRootFolder: $INTERLINK_STATE/data/
 EOF
+	# interLink removes its socket only on SIGTERM: one left by a killed process would refuse the new listener.
+	if ! interlink_up && ! alive interlink; then rm -f "$INTERLINK_SOCK"; fi
 	# CONFIG_SUM (unused by interLink) puts the configuration's content into the recorded command line.
 	up_component interlink interlink_up 30 env CONFIG_SUM="$(sha256sum <"$INTERLINK_STATE/InterLinkConfig.yaml" | cut -c1-12)" INTERLINKCONFIGPATH="$INTERLINK_STATE/InterLinkConfig.yaml" \
 		"$INTERLINK_BIN/interlink"
 	cat >"$INTERLINK_STATE/VirtualKubeletConfig.yaml" <<EOF
 # interLink's virtual kubelet for node $VK_NODE. Resources: what the node offers the scheduler.
-InterlinkURL: http://127.0.0.1
-InterlinkPort: "$INTERLINK_PORT"
+InterlinkURL: unix://$INTERLINK_SOCK
+InterlinkPort: "0"
 VerboseLogging: false
 ErrorsOnlyLogging: false
 HTTP:
@@ -328,18 +349,19 @@ cmd_up_kubernetes() {
 status_kubernetes() {
 	local v
 	if etcd_up; then
-		v=$("$KUBE_BIN/etcd" --version 2>/dev/null | sed -n 's/^etcd Version: //p')
+		v=$("$KUBE_BIN/etcd" --version 2>/dev/null | sed -n 's/^etcd Version: //p' || true)
 		line etcd up "${v:-?}" "$ETCD_CLIENT_URL"
 	else line etcd down - "$ETCD_CLIENT_URL"; fi
 	if apiserver_up; then
-		v=$(apiserver_get /version | sed -n 's/.*"gitVersion": *"\([^"]*\)".*/\1/p')
+		v=$(apiserver_get /version | sed -n 's/.*"gitVersion": *"\([^"]*\)".*/\1/p' || true)
 		line apiserver up "${v:-?}" "$APISERVER_URL"
 	else line apiserver down - "$APISERVER_URL"; fi
 	if component_up 10257; then line ctrl-mgr up "$KUBE_VERSION" https://127.0.0.1:10257; else line ctrl-mgr down - https://127.0.0.1:10257; fi
 	if component_up 10259; then line scheduler up "$KUBE_VERSION" https://127.0.0.1:10259; else line scheduler down - https://127.0.0.1:10259; fi
 	if kdisp_up; then line dispatcher up "$KDISP_INSTANCE" "unix://$KDISP_SOCK"; else line dispatcher down - "unix://$KDISP_SOCK"; fi
-	if interlink_up; then line interlink up "${INTERLINK_VERSION##*-}" "http://127.0.0.1:$INTERLINK_PORT"; else line interlink down - "http://127.0.0.1:$INTERLINK_PORT"; fi
-	v=$(apiserver_up && node_ready)
+	if interlink_up; then line interlink up "${INTERLINK_VERSION##*-}" "unix://$INTERLINK_SOCK"; else line interlink down - "unix://$INTERLINK_SOCK"; fi
+	v=
+	if apiserver_up; then v=$(node_ready); fi
 	case "$v" in
 	True) line node up "Ready" "$VK_NODE (kubelet https://127.0.0.1:$VK_PORT)" ;;
 	'') line node down - "$VK_NODE not registered" ;;

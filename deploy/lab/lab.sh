@@ -56,20 +56,38 @@ wait_for() {
 	done
 }
 
-# start NAME LOGFILE CMD...: start CMD detached, in its own session, and record its PID as ours.
+# start_time PID: when the process started (clock ticks since boot, /proc/PID/stat field 22), or nothing.
+start_time() { awk '{ sub(/^.*\) /, ""); print $20 }' "/proc/$1/stat" 2>/dev/null || true; }
+
+# start NAME LOGFILE CMD...: start CMD detached, in its own session, and record its PID as ours, with its
+# start time, so that a PID reused by another process after a reboot is never taken for it.
 start() {
 	local name=$1 log=$2
 	shift 2
 	mkdir -p "$PIDS" "$LOGS"
-	setsid "$@" >>"$log" 2>&1 </dev/null &
+	# 9>&-: a service must not hold lab.sh's lock (fd 9) for as long as it runs.
+	setsid "$@" >>"$log" 2>&1 </dev/null 9>&- &
 	echo $! >"$PIDS/$name"
+	start_time $! >"$PIDS/$name.start"
+}
+
+# alive NAME: the process this script recorded as NAME is running (the same PID, started at the same time).
+alive() {
+	local pid
+	[ -f "$PIDS/$1" ] || return 1
+	pid=$(cat "$PIDS/$1")
+	kill -0 "$pid" 2>/dev/null || return 1
+	[ ! -s "$PIDS/$1.start" ] || [ "$(start_time "$pid")" = "$(cat "$PIDS/$1.start")" ]
 }
 
 # own NAME PIDFILE: record as ours a daemon that wrote its own pidfile after forking.
 own() {
 	local name=$1 pidfile=$2
 	mkdir -p "$PIDS"
-	if wait_for 15 test -s "$pidfile"; then cp "$pidfile" "$PIDS/$name"; fi
+	if wait_for 15 test -s "$pidfile"; then
+		cp "$pidfile" "$PIDS/$name"
+		start_time "$(cat "$pidfile")" >"$PIDS/$name.start"
+	fi
 }
 
 # write_file PATH CONTENT: write a host config file, keeping a backup of a file we did not write.
@@ -222,7 +240,7 @@ up_slurm() {
 		mkdir -p /run/munge /var/log/munge /var/lib/munge
 		chown munge:munge /run/munge /var/log/munge /var/lib/munge
 		rm -f /run/munge/munged.pid
-		runuser -u munge -- /usr/sbin/munged >>"$LOGS/munged.log" 2>&1 || fail munge "$LOGS/munged.log" "munged exited"
+		runuser -u munge -- /usr/sbin/munged >>"$LOGS/munged.log" 2>&1 9>&- || fail munge "$LOGS/munged.log" "munged exited"
 		own munge /run/munge/munged.pid
 		wait_for 15 munge_up || fail munge /var/log/munge/munged.log "munge -n | unmunge fails"
 	fi
@@ -441,14 +459,14 @@ cmd_status() {
 stop_pid() {
 	local name=$1 pid
 	pid=$(cat "$PIDS/$name")
-	if kill -0 "$pid" 2>/dev/null; then
+	if alive "$name"; then
 		say "$name: stopping PID $pid"
 		kill -TERM "$pid" 2>/dev/null || true
 		wait_for 20 bash -c "! kill -0 $pid" || { say "$name: PID $pid did not stop, killing it"; kill -KILL "$pid" 2>/dev/null || true; }
 	else
-		say "$name: PID $pid is not running"
+		say "$name: PID $pid is not running (or is another process now)"
 	fi
-	rm -f "$PIDS/$name" "$PIDS/$name.cmd"
+	rm -f "$PIDS/$name" "$PIDS/$name.cmd" "$PIDS/$name.start"
 }
 
 # stop_service NAME PROC SECS: stop the service this script recorded as NAME (SIGTERM, SIGKILL after SECS
@@ -458,12 +476,12 @@ stop_service() {
 	local name=$1 proc=$2 secs=$3 pid
 	if [ -f "$PIDS/$name" ]; then
 		pid=$(cat "$PIDS/$name")
-		if kill -0 "$pid" 2>/dev/null; then
+		if alive "$name"; then
 			say "$name: stopping PID $pid"
 			kill -TERM "$pid" 2>/dev/null || true
 			wait_for "$secs" bash -c "! kill -0 $pid" || { say "$name: PID $pid did not stop in ${secs}s, killing it"; kill -KILL "$pid" 2>/dev/null || true; }
 		fi
-		rm -f "$PIDS/$name"
+		rm -f "$PIDS/$name" "$PIDS/$name.cmd" "$PIDS/$name.start"
 	fi
 	if pgrep -f "$proc" >/dev/null; then
 		say "$name: stopping the ones this script did not start"
@@ -516,6 +534,20 @@ cmd_down() {
 	rm -f "$PODMAN_SOCK"
 	cmd_status
 }
+
+# One lab.sh at a time changes the lab: a second up, down or restart waits for the first (a Kubernetes build
+# in progress, say) instead of starting the same service twice or removing a half-built folder.
+case "${1:-}" in
+up | down | restart)
+	[ "$(id -u)" = 0 ] || die "run as root"
+	mkdir -p "$LAB_STATE"
+	exec 9>"$LAB_STATE/lab.lock"
+	if ! flock -n 9; then
+		say "another lab.sh is changing the lab; waiting for it"
+		flock 9
+	fi
+	;;
+esac
 
 case "${1:-}" in
 up) cmd_up "${2:-}" ;;

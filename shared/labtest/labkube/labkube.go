@@ -189,3 +189,20 @@ func readyCondition(n *v1.Node) string {
 	}
 	return "no Ready condition"
 }
+
+// DispatcherSocketEnv names the environment variable that, when set, gives the socket of the dispatcher
+// behind the lab's interLink instead of the lab's own ($LAB_STATE/dispatcher/api.sock).
+const DispatcherSocketEnv = "INTERLINK_LAB_DISPATCHER_SOCKET"
+
+// DispatcherSocket is the unix socket of the dispatcher the lab's interLink API server talks to, for tests
+// that compare what the dispatcher answered with what Kubernetes shows.
+func DispatcherSocket() string {
+	if p := os.Getenv(DispatcherSocketEnv); p != "" {
+		return p
+	}
+	state := os.Getenv("LAB_STATE")
+	if state == "" {
+		state = "/var/lib/interlink-lab"
+	}
+	return filepath.Join(state, "dispatcher", "api.sock")
+}
