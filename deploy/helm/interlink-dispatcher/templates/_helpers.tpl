@@ -1,0 +1,65 @@
+{{/* The release's name for everything the chart makes, at most 63 characters. */}}
+{{- define "interlink-dispatcher.fullname" -}}
+{{- if contains .Chart.Name .Release.Name -}}
+{{- .Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name .Chart.Name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "interlink-dispatcher.selectorLabels" -}}
+app.kubernetes.io/name: {{ .Chart.Name }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end -}}
+
+{{- define "interlink-dispatcher.labels" -}}
+{{ include "interlink-dispatcher.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Values.image.tag | default .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
+{{- end -}}
+
+{{/* Prometheus' annotation-based discovery, merged with the annotations given: a YAML map, maybe empty. */}}
+{{- define "interlink-dispatcher.annotations" -}}
+{{- $a := deepCopy (.extra | default dict) -}}
+{{- if .root.Values.metrics.scrapeAnnotations -}}
+{{- $_ := set $a "prometheus.io/scrape" "true" -}}
+{{- $_ := set $a "prometheus.io/port" (toString .root.Values.metrics.port) -}}
+{{- $_ := set $a "prometheus.io/path" "/metrics" -}}
+{{- end -}}
+{{- with $a -}}
+{{- toYaml . -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+The dispatcher's config.yaml: .Values.config with the keys the chart owns set from the other values, and
+<binDir>/backend-<name> for each backend stanza that names no binary.
+*/}}
+{{- define "interlink-dispatcher.config" -}}
+{{- $cfg := deepCopy .Values.config -}}
+{{- $listen := get $cfg "listen" | default dict -}}
+{{- $_ := set $listen "tcp" (printf "0.0.0.0:%d" (int .Values.service.port)) -}}
+{{- $_ := set $listen "unix" "" -}}
+{{- $_ := set $cfg "listen" $listen -}}
+{{- $metrics := get $cfg "metrics" | default dict -}}
+{{- $_ := set $metrics "listen" (printf "0.0.0.0:%d" (int .Values.metrics.port)) -}}
+{{- $_ := set $cfg "metrics" $metrics -}}
+{{- $_ := set $cfg "data_dir" "/var/lib/interlink-dispatcher" -}}
+{{- if not $cfg.backends -}}
+{{- fail "config.backends must list at least one backend (values.yaml has examples)" -}}
+{{- end -}}
+{{- $backends := list -}}
+{{- range $b := $cfg.backends -}}
+{{- $b = deepCopy $b -}}
+{{- if not $b.name -}}
+{{- fail "every entry of config.backends needs a name" -}}
+{{- end -}}
+{{- if not $b.binary -}}
+{{- $_ := set $b "binary" (printf "%s/backend-%s" $.Values.binDir $b.name) -}}
+{{- end -}}
+{{- $backends = append $backends $b -}}
+{{- end -}}
+{{- $_ := set $cfg "backends" $backends -}}
+{{- toYaml $cfg -}}
+{{- end -}}
