@@ -11,17 +11,20 @@ package helm
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
+	"os/user"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -404,23 +407,63 @@ func loadRenderedConfig(t *testing.T, text string, env []string) dispatcher.Conf
 }
 
 // TestChartConfigServesProbes runs a real dispatcher on the chart's default config, against the lab's Docker
-// Engine as the chart's pod would use its node's, and asks the probes' paths on the metrics listener from the
-// rendered Deployment: /healthz and /readyz answer 200 (the allow-list of the values admits the prober).
-// Kubernetes is not needed for that; the addresses are moved to loopback and the data to a temporary folder.
+// Engine as the chart's pod would use its node's, with the pod's user and groups (the docker socket's group
+// given as dockerSocket.gid), and asks the probes' paths on the metrics listener from the rendered
+// Deployment: /healthz and /readyz answer 200 (the allow-list of the values admits the prober, and the
+// Docker backend works as that user). Kubernetes is not needed for that; the addresses are moved to loopback
+// and the data to a temporary folder.
 func TestChartConfigServesProbes(t *testing.T) {
 	labtest.RequireDocker(t)
-	r := render(t)
-	c := r.deployment.Spec.Template.Spec.Containers[0]
+	dockerGroup, err := user.LookupGroup("docker")
+	if err != nil {
+		t.Fatalf("the lab's Docker socket has no docker group here: %v", err)
+	}
+	r := render(t, "--set", "dockerSocket.gid="+dockerGroup.Gid)
+	spec := r.deployment.Spec.Template.Spec
+	c := spec.Containers[0]
+
+	// What the kubelet would give the container: the pod's user, group and supplementary groups.
+	psc := spec.SecurityContext
+	if psc == nil || psc.RunAsUser == nil || psc.RunAsGroup == nil {
+		t.Fatalf("the pod's securityContext %+v names no user and group", psc)
+	}
+	cred := &syscall.Credential{Uid: uint32(*psc.RunAsUser), Gid: uint32(*psc.RunAsGroup)}
+	for _, g := range psc.SupplementalGroups {
+		cred.Groups = append(cred.Groups, uint32(g))
+	}
+	if psc.FSGroup != nil {
+		cred.Groups = append(cred.Groups, uint32(*psc.FSGroup))
+	}
+	if os.Geteuid() != 0 {
+		t.Logf("not root: the dispatcher runs as this test's user, not as the pod's %d", cred.Uid)
+		cred = nil
+	}
+	dir, err := os.MkdirTemp("", "helm-probes-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	data := filepath.Join(dir, "data")
+	if err := errors.Join(os.Chmod(dir, 0o755), os.Mkdir(data, 0o700)); err != nil {
+		t.Fatal(err)
+	}
+	if cred != nil {
+		// The data volume as the pod gets it: a directory its user owns.
+		if err := os.Chown(data, int(cred.Uid), int(cred.Gid)); err != nil {
+			t.Fatal(err)
+		}
+	}
+
 	apiAddr, metricsAddr := freeAddr(t), freeAddr(t)
 	env := []string{
-		"INTERLINK_DISPATCHER_DATA_DIR=" + t.TempDir(),
+		"INTERLINK_DISPATCHER_DATA_DIR=" + data,
 		"INTERLINK_DISPATCHER_LISTEN_TCP=" + apiAddr,
 		"INTERLINK_DISPATCHER_METRICS_LISTEN=" + metricsAddr,
 		"INTERLINK_DISPATCHER_INSTANCE=helm-test-" + strconv.Itoa(os.Getpid()),
 	}
 	cfg := loadRenderedConfig(t, r.configMap.Data["config.yaml"], env)
-	path := filepath.Join(t.TempDir(), "config.yaml")
-	if err := os.WriteFile(path, []byte(r.configMap.Data["config.yaml"]), 0o600); err != nil {
+	path := filepath.Join(dir, "config.yaml")
+	if err := os.WriteFile(path, []byte(r.configMap.Data["config.yaml"]), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	var environ []string
@@ -431,6 +474,7 @@ func TestChartConfigServesProbes(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cmd := exec.CommandContext(ctx, bin, "--config", path)
 	cmd.Env = append(append(os.Environ(), environ...), env...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
 	var logs labtest.Buffer
 	cmd.Stdout, cmd.Stderr = &logs, &logs
 	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
