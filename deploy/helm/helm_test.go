@@ -86,6 +86,7 @@ var valueSets = map[string][]string{
 	"claim":          {"--set", "dataDir.hostPath=", "--set", "dataDir.persistentVolumeClaim.enabled=true"},
 	"emptyDir":       {"--set", "dataDir.hostPath=", "--set", "dockerSocket.enabled=false"},
 	"docker-gid":     {"--set", "dockerSocket.gid=998"},
+	"other-hostPath": {"--set", "dataDir.hostPath=/srv/interlink-dispatcher"},
 	"no-scrape":      {"--set", "metrics.scrapeAnnotations=false", "--set", "networkPolicy.enabled=false"},
 	"other-ports":    {"--set", "service.port=4100", "--set", "metrics.port=9500"},
 	"debug-and-rule": {"--set", "config.log.level=debug", "--set-json", `config.routing.rules=[{"name":"gpu","backend":"docker","match":{"resources":["nvidia.com/gpu"]}}]`},

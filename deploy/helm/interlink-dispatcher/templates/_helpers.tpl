@@ -33,6 +33,14 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 {{- end -}}
 
 {{/*
+data_dir, in the pod: the hostPath's own path when there is one, since the Docker backend hands dockerd on the
+node paths beneath it; else /var/lib/interlink-dispatcher.
+*/}}
+{{- define "interlink-dispatcher.dataDir" -}}
+{{- .Values.dataDir.hostPath | default "/var/lib/interlink-dispatcher" -}}
+{{- end -}}
+
+{{/*
 The dispatcher's config.yaml: .Values.config with the keys the chart owns set from the other values, and
 <binDir>/backend-<name> for each backend stanza that names no binary.
 */}}
@@ -45,7 +53,7 @@ The dispatcher's config.yaml: .Values.config with the keys the chart owns set fr
 {{- $metrics := get $cfg "metrics" | default dict -}}
 {{- $_ := set $metrics "listen" (printf "0.0.0.0:%d" (int .Values.metrics.port)) -}}
 {{- $_ := set $cfg "metrics" $metrics -}}
-{{- $_ := set $cfg "data_dir" "/var/lib/interlink-dispatcher" -}}
+{{- $_ := set $cfg "data_dir" (include "interlink-dispatcher.dataDir" .) -}}
 {{- if not $cfg.backends -}}
 {{- fail "config.backends must list at least one backend (values.yaml has examples)" -}}
 {{- end -}}
