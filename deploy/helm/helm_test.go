@@ -11,6 +11,7 @@ package helm
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -31,9 +32,12 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/yaml"
 
 	"github.com/interlink-hq/interlink-dispatcher/dispatcher"
+	"github.com/interlink-hq/interlink-dispatcher/shared/interlink"
 	"github.com/interlink-hq/interlink-dispatcher/shared/labtest"
 )
 
@@ -83,7 +87,7 @@ func runHelm(t *testing.T, args ...string) string {
 // Sets of values the chart must take: the defaults and the other ways values.yaml offers.
 var valueSets = map[string][]string{
 	"defaults":       nil,
-	"claim":          {"--set", "dataDir.hostPath=", "--set", "dataDir.persistentVolumeClaim.enabled=true"},
+	"claim":          {"--set", "dataDir.hostPath=", "--set", "dataDir.persistentVolumeClaim.enabled=true", "--set", "dockerSocket.enabled=false"},
 	"emptyDir":       {"--set", "dataDir.hostPath=", "--set", "dockerSocket.enabled=false"},
 	"docker-gid":     {"--set", "dockerSocket.gid=998"},
 	"other-hostPath": {"--set", "dataDir.hostPath=/srv/interlink-dispatcher"},
@@ -262,6 +266,18 @@ func TestChartTemplate(t *testing.T) {
 					t.Errorf("data volume %+v: want the node's %s", data, cfg.DataDir)
 				}
 			}
+			// The node's dockerd bind-mounts the shim by its path: it must be beneath the hostPath data_dir.
+			if !slices.Contains(set, "dockerSocket.enabled=false") {
+				shim := ""
+				for _, b := range cfg.Backends {
+					if b.Name == "docker" {
+						shim, _ = b.Config["shim"].(string)
+					}
+				}
+				if data.HostPath == nil || !strings.HasPrefix(shim, data.HostPath.Path+"/") {
+					t.Errorf("docker backend's shim %q is not on the node beneath the data hostPath %+v", shim, data.HostPath)
+				}
+			}
 			if slices.Contains(set, "dockerSocket.gid=998") && !slices.Contains(pod.Spec.SecurityContext.SupplementalGroups, 998) {
 				t.Errorf("supplementalGroups %v lack the docker socket's group 998", pod.Spec.SecurityContext.SupplementalGroups)
 			}
@@ -305,12 +321,20 @@ func TestChartConfigChecksum(t *testing.T) {
 	}
 }
 
-// A chart without backends, or with a nameless one, fails to render with a sentence that says so.
+// A chart without backends, with a nameless one, or with the node's Docker socket but no hostPath for
+// data_dir fails to render with a sentence that names the key.
 func TestChartRefusesNoBackends(t *testing.T) {
-	for _, set := range [][]string{{"--set", "config.backends=null"}, {"--set-json", `config.backends=[{"config":{}}]`}} {
-		out, err := exec.Command(helm(t), append([]string{"template", release, chart, "--kube-version", kubeVersion}, set...)...).CombinedOutput()
-		if err == nil || !strings.Contains(string(out), "config.backends") {
-			t.Errorf("helm template %v: %v\n%s", set, err, out)
+	for _, tc := range []struct {
+		set  []string
+		want string
+	}{
+		{[]string{"--set", "config.backends=null"}, "config.backends must list at least one backend"},
+		{[]string{"--set-json", `config.backends=[{"config":{}}]`}, "every entry of config.backends needs a name"},
+		{[]string{"--set", "dataDir.hostPath="}, "dockerSocket.enabled needs dataDir.hostPath"},
+	} {
+		out, err := exec.Command(helm(t), append([]string{"template", release, chart, "--kube-version", kubeVersion}, tc.set...)...).CombinedOutput()
+		if err == nil || !strings.Contains(string(out), tc.want) {
+			t.Errorf("helm template %v: %v, want an error saying %q\n%s", tc.set, err, tc.want, out)
 		}
 	}
 }
@@ -411,15 +435,26 @@ func loadRenderedConfig(t *testing.T, text string, env []string) dispatcher.Conf
 // Engine as the chart's pod would use its node's, with the pod's user and groups (the docker socket's group
 // given as dockerSocket.gid), and asks the probes' paths on the metrics listener from the rendered
 // Deployment: /healthz and /readyz answer 200 (the allow-list of the values admits the prober, and the
-// Docker backend works as that user). Kubernetes is not needed for that; the addresses are moved to loopback
-// and the data to a temporary folder.
+// Docker backend works as that user, with the shim where the chart tells it to look on the node), and a pod
+// created through the API port runs. Kubernetes is not needed for that; the listeners are moved to loopback
+// and the hostPath is a temporary folder.
 func TestChartConfigServesProbes(t *testing.T) {
 	labtest.RequireDocker(t)
 	dockerGroup, err := user.LookupGroup("docker")
 	if err != nil {
 		t.Fatalf("the lab's Docker socket has no docker group here: %v", err)
 	}
-	r := render(t, "--set", "dockerSocket.gid="+dockerGroup.Gid)
+
+	dir, err := os.MkdirTemp("", "helm-probes-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	data := filepath.Join(dir, "data")
+	if err := errors.Join(os.Chmod(dir, 0o755), os.Mkdir(data, 0o700)); err != nil {
+		t.Fatal(err)
+	}
+	r := render(t, "--set", "dockerSocket.gid="+dockerGroup.Gid, "--set", "dataDir.hostPath="+data)
 	spec := r.deployment.Spec.Template.Spec
 	c := spec.Containers[0]
 
@@ -439,25 +474,24 @@ func TestChartConfigServesProbes(t *testing.T) {
 		t.Logf("not root: the dispatcher runs as this test's user, not as the pod's %d", cred.Uid)
 		cred = nil
 	}
-	dir, err := os.MkdirTemp("", "helm-probes-")
+
+	// The node's directory as values.yaml says to prepare it: owned by the pod's user, with the shim copied in.
+	shim, err := os.ReadFile(labtest.BuildBinary(t, labtest.ShimPackage))
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	data := filepath.Join(dir, "data")
-	if err := errors.Join(os.Chmod(dir, 0o755), os.Mkdir(data, 0o700)); err != nil {
+	shimPath := filepath.Join(data, "interlink-shim")
+	if err := os.WriteFile(shimPath, shim, 0o755); err != nil {
 		t.Fatal(err)
 	}
 	if cred != nil {
-		// The data volume as the pod gets it: a directory its user owns.
-		if err := os.Chown(data, int(cred.Uid), int(cred.Gid)); err != nil {
+		if err := errors.Join(os.Chown(data, int(cred.Uid), int(cred.Gid)), os.Chown(shimPath, int(cred.Uid), int(cred.Gid))); err != nil {
 			t.Fatal(err)
 		}
 	}
 
 	apiAddr, metricsAddr := freeAddr(t), freeAddr(t)
 	env := []string{
-		"INTERLINK_DISPATCHER_DATA_DIR=" + data,
 		"INTERLINK_DISPATCHER_LISTEN_TCP=" + apiAddr,
 		"INTERLINK_DISPATCHER_METRICS_LISTEN=" + metricsAddr,
 		"INTERLINK_DISPATCHER_INSTANCE=helm-test-" + strconv.Itoa(os.Getpid()),
@@ -508,10 +542,87 @@ func TestChartConfigServesProbes(t *testing.T) {
 			t.Fatalf("GET %s: %d %s", url, code, body)
 		}
 	}
+	runPod(t, "http://"+apiAddr)
+
 	// The scrape the annotations announce.
 	if code, body := get("http://" + metricsAddr + r.deployment.Spec.Template.Annotations["prometheus.io/path"]); code != http.StatusOK || !strings.Contains(body, "interlink_dispatcher_backend_up") {
 		t.Errorf("scrape: %d %.200s", code, body)
 	}
+}
+
+// runPod creates a pod through the API as interLink would, with a configMap mounted whole and through a
+// subPath, waits for it to complete, reads its log and deletes it: the chart's config runs pods on the
+// node's dockerd (volumes and shim by their node paths, the dispatcher as the pod's user).
+func runPod(t *testing.T, api string) {
+	t.Helper()
+	uid := fmt.Sprintf("3d0c3f5e-%04x-4000-8000-%012x", os.Getpid()&0xffff, time.Now().UnixNano()&0xffffffffffff)
+	pod := corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "chart-check", Namespace: "default", UID: types.UID(uid)},
+		Spec: corev1.PodSpec{
+			RestartPolicy: corev1.RestartPolicyNever,
+			Volumes: []corev1.Volume{{Name: "cfg", VolumeSource: corev1.VolumeSource{
+				ConfigMap: &corev1.ConfigMapVolumeSource{LocalObjectReference: corev1.LocalObjectReference{Name: "cm1"}}}}},
+			Containers: []corev1.Container{{Name: "main", Image: labtest.BusyboxImage,
+				Command: []string{"sh", "-c", "cat /etc/cfg/k; echo; cat /etc/app.conf"},
+				VolumeMounts: []corev1.VolumeMount{{Name: "cfg", MountPath: "/etc/cfg"},
+					{Name: "cfg", MountPath: "/etc/app.conf", SubPath: "app.conf"}}}},
+		},
+	}
+	cm := corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "cm1", Namespace: "default"},
+		Data: map[string]string{"k": "whole-volume", "app.conf": "through-subpath"}}
+	body := []interlink.RetrievedPodData{{Pod: pod, Containers: []interlink.RetrievedContainer{{Name: "main", ConfigMaps: []corev1.ConfigMap{cm}}}}}
+	if code, out := call(t, http.MethodPost, api+"/create", body); code != http.StatusOK {
+		t.Fatalf("/create: %d %s", code, out)
+	}
+	t.Cleanup(func() {
+		if code, out := call(t, http.MethodPost, api+"/delete", pod); code != http.StatusOK {
+			t.Errorf("/delete: %d %s", code, out)
+		}
+	})
+	var last string
+	deadline := time.Now().Add(90 * time.Second)
+	for {
+		code, out := call(t, http.MethodGet, api+"/status", []corev1.Pod{pod})
+		var st []interlink.PodStatus
+		if code == http.StatusOK && json.Unmarshal([]byte(out), &st) == nil && len(st) == 1 && len(st[0].Containers) == 1 {
+			if term := st[0].Containers[0].State.Terminated; term != nil {
+				if term.ExitCode != 0 {
+					t.Fatalf("the pod's container ended %d %s: %s", term.ExitCode, term.Reason, term.Message)
+				}
+				break
+			}
+		}
+		last = out
+		if time.Now().After(deadline) {
+			t.Fatalf("the pod did not complete within 90 s; last /status: %d %s", code, last)
+		}
+		time.Sleep(time.Second)
+	}
+	code, logs := call(t, http.MethodGet, api+"/getLogs", interlink.LogStruct{Namespace: "default", PodUID: uid, PodName: pod.Name, ContainerName: "main"})
+	if code != http.StatusOK || logs != "whole-volume\nthrough-subpath" {
+		t.Errorf("/getLogs: %d %q, want the configMap's two values", code, logs)
+	}
+}
+
+// call sends body as JSON and returns the status and the answer.
+func call(t *testing.T, method, url string, body any) (int, string) {
+	t.Helper()
+	raw, err := json.Marshal(body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, err := http.NewRequest(method, url, bytes.NewReader(raw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := (&http.Client{Timeout: 60 * time.Second}).Do(req)
+	if err != nil {
+		return 0, err.Error()
+	}
+	defer resp.Body.Close()
+	out, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(out)
 }
 
 func get(url string) (int, string) {

@@ -41,8 +41,17 @@ node paths beneath it; else /var/lib/interlink-dispatcher.
 {{- end -}}
 
 {{/*
+The shim the node's dockerd bind-mounts into every container: a path on the node, which the pod sees at the
+same path (it is beneath data_dir).
+*/}}
+{{- define "interlink-dispatcher.dockerShim" -}}
+{{- .Values.dockerSocket.shim | default (printf "%s/interlink-shim" (include "interlink-dispatcher.dataDir" .)) -}}
+{{- end -}}
+
+{{/*
 The dispatcher's config.yaml: .Values.config with the keys the chart owns set from the other values, and
-<binDir>/backend-<name> for each backend stanza that names no binary.
+<binDir>/backend-<name> for each backend stanza that names no binary, and the node's shim for the stanza named
+docker when it uses the node's Docker socket and names no shim.
 */}}
 {{- define "interlink-dispatcher.config" -}}
 {{- $cfg := deepCopy .Values.config -}}
@@ -54,6 +63,9 @@ The dispatcher's config.yaml: .Values.config with the keys the chart owns set fr
 {{- $_ := set $metrics "listen" (printf "0.0.0.0:%d" (int .Values.metrics.port)) -}}
 {{- $_ := set $cfg "metrics" $metrics -}}
 {{- $_ := set $cfg "data_dir" (include "interlink-dispatcher.dataDir" .) -}}
+{{- if and .Values.dockerSocket.enabled (not .Values.dataDir.hostPath) -}}
+{{- fail "dockerSocket.enabled needs dataDir.hostPath: the node's dockerd bind-mounts the pods' volumes and the shim from data_dir, so it must be the same directory on the node" -}}
+{{- end -}}
 {{- if not $cfg.backends -}}
 {{- fail "config.backends must list at least one backend (values.yaml has examples)" -}}
 {{- end -}}
@@ -65,6 +77,13 @@ The dispatcher's config.yaml: .Values.config with the keys the chart owns set fr
 {{- end -}}
 {{- if not $b.binary -}}
 {{- $_ := set $b "binary" (printf "%s/backend-%s" $.Values.binDir $b.name) -}}
+{{- end -}}
+{{- if and (eq $b.name "docker") $.Values.dockerSocket.enabled -}}
+{{- $bc := $b.config | default dict -}}
+{{- if not $bc.shim -}}
+{{- $_ := set $bc "shim" (include "interlink-dispatcher.dockerShim" $) -}}
+{{- end -}}
+{{- $_ := set $b "config" $bc -}}
 {{- end -}}
 {{- $backends = append $backends $b -}}
 {{- end -}}
