@@ -3,21 +3,25 @@
 // key is known and well formed, ExecStart names an executable) and `systemd-analyze security --offline`
 // (which sandbox each variant really has once its drop-ins are applied). Neither needs systemd as PID 1: both
 // read unit files under an alternative root. systemd-analyze comes with Debian's systemd package, which
-// deploy/lab/lab.sh installs; under CI=true its absence fails the tests, elsewhere they skip.
+// deploy/lab/lab.sh installs; under CI=true its absence fails the tests, elsewhere they skip. One test also
+// runs the unit under a real systemd, PID 1 of a container of the lab's Docker Engine (TestUnitUnderSystemd).
 package systemd
 
 import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
+	"os/user"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/interlink-hq/interlink-dispatcher/backends/docker"
 	"github.com/interlink-hq/interlink-dispatcher/backends/podman"
@@ -418,4 +422,175 @@ func must(t *testing.T, err error) {
 	if err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestUnitUnderSystemd runs the unit under a real systemd: PID 1 of a container of the lab's Docker Engine
+// (systemd-image.sh), with the host's Docker socket mounted, this checkout's binaries at the ExecStart path,
+// and the users of README.md. As the dedicated user with docker.conf, the dispatcher must come up ready with
+// no capability, no new privileges, a system call filter and a read-only root, its socket reachable by a
+// member of interlink and by no one else; stop must be clean. Then as root with root-mounts.conf it must come
+// up outside any file-system sandbox (the root it sees writable).
+func TestUnitUnderSystemd(t *testing.T) {
+	labtest.RequireDocker(t)
+	if _, err := exec.LookPath("debootstrap"); err != nil {
+		if labtest.InCI() {
+			t.Fatalf("debootstrap is required under CI=true (deploy/lab/lab.sh up installs it): %v", err)
+		}
+		t.Skipf("debootstrap is missing (%v): deploy/lab/lab.sh up installs it", err)
+	}
+	out, err := exec.Command("bash", "systemd-image.sh").Output()
+	if err != nil {
+		t.Fatalf("bash systemd-image.sh: %v", err)
+	}
+	image := strings.TrimSpace(string(out))
+	dockerGroup, err := user.LookupGroup("docker")
+	if err != nil {
+		t.Fatalf("the lab's Docker socket has no docker group: %v", err)
+	}
+
+	name := fmt.Sprintf("interlink-dispatcher-systemd-test-%d", os.Getpid())
+	docker := func(args ...string) string {
+		t.Helper()
+		out, err := exec.Command("docker", args...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("docker %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		return strings.TrimSpace(string(out))
+	}
+	in := func(script string) string {
+		t.Helper()
+		return docker("exec", name, "bash", "-c", script)
+	}
+	// systemd needs CAP_SYS_ADMIN for the units' namespaces; --privileged asks for capabilities this
+	// sandbox's bounding set lacks, so only that one is added.
+	docker("run", "-d", "--name", name, "--cap-add", "SYS_ADMIN", "--security-opt", "seccomp=unconfined",
+		"--security-opt", "apparmor=unconfined", "-e", "container=docker", "--tmpfs", "/run", "--tmpfs", "/run/lock",
+		"-v", "/sys/fs/cgroup:/sys/fs/cgroup:ro", "-v", labtest.DockerSocket+":/var/run/docker.sock",
+		"--entrypoint", "/lib/systemd/systemd", image)
+	t.Cleanup(func() {
+		if t.Failed() {
+			out, _ := exec.Command("docker", "exec", name, "journalctl", "--no-pager", "-n", "60", "-u", unitName).CombinedOutput()
+			t.Logf("journal of %s:\n%s", unitName, out)
+		}
+		exec.Command("docker", "rm", "-f", name).Run()
+	})
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		state, _ := exec.Command("docker", "exec", name, "systemctl", "is-system-running").Output()
+		if s := strings.TrimSpace(string(state)); s == "running" || s == "degraded" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("systemd in the container did not finish booting: %s", state)
+		}
+		time.Sleep(time.Second)
+	}
+
+	exe := execStart(t)[0]
+	in("mkdir -p " + filepath.Dir(exe) + " /etc/interlink-dispatcher /etc/systemd/system/" + unitName + ".d")
+	for _, pkg := range []string{"./cmd/interlink-dispatcher", "./cmd/backend-docker"} {
+		docker("cp", labtest.BuildBackend(t, pkg), name+":"+filepath.Join(filepath.Dir(exe), filepath.Base(pkg)))
+	}
+	docker("cp", labtest.BuildBinary(t, labtest.ShimPackage), name+":"+filepath.Join(filepath.Dir(exe), "interlink-shim"))
+	docker("cp", labtest.BuildBinary(t, labtest.PausePackage), name+":"+filepath.Join(filepath.Dir(exe), "pause"))
+	docker("cp", unitName, name+":/etc/systemd/system/"+unitName)
+	docker("cp", filepath.Join(unitName+".d", "docker.conf"), name+":/etc/systemd/system/"+unitName+".d/docker.conf")
+	cfg := filepath.Join(t.TempDir(), "config.yaml")
+	must(t, os.WriteFile(cfg, []byte(fmt.Sprintf(`instance: systemd-test-%d
+data_dir: /var/lib/interlink-dispatcher
+listen: {tcp: "", unix: /run/interlink-dispatcher/api.sock}
+metrics: {listen: 127.0.0.1:9464}
+routing: {default: docker}
+backends:
+  - {name: docker, binary: %s, config: {}}
+`, os.Getpid(), filepath.Join(filepath.Dir(exe), "backend-docker"))), 0o644))
+	docker("cp", cfg, name+":/etc/interlink-dispatcher/config.yaml")
+	in("groupadd -g " + dockerGroup.Gid + " docker && groupadd --system interlink && " +
+		"useradd --system --gid interlink --home-dir /var/lib/interlink-dispatcher --shell /usr/sbin/nologin interlink-dispatcher && " +
+		"useradd -G interlink il && useradd other && chmod 0755 " + filepath.Dir(exe) + "/* && " +
+		"chgrp interlink /etc/interlink-dispatcher/config.yaml && chmod 0640 /etc/interlink-dispatcher/config.yaml")
+
+	start := func() string {
+		t.Helper()
+		in("systemctl daemon-reload && systemctl start " + unitName)
+		deadline := time.Now().Add(60 * time.Second)
+		for {
+			out, _ := exec.Command("docker", "exec", name, "curl", "-s", "127.0.0.1:9464/readyz").Output()
+			if strings.Contains(string(out), `"ready":true`) {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s under systemd is not ready within 60 s: %s", unitName, out)
+			}
+			time.Sleep(time.Second)
+		}
+		return in("systemctl show -p MainPID --value " + unitName)
+	}
+	status := func(pid string) map[string]string {
+		t.Helper()
+		m := map[string]string{}
+		for _, line := range strings.Split(in("cat /proc/"+pid+"/status"), "\n") {
+			if k, v, ok := strings.Cut(line, ":"); ok {
+				m[k] = strings.TrimSpace(v)
+			}
+		}
+		return m
+	}
+	rootMount := func(pid string) string {
+		t.Helper()
+		return in(`awk '$5 == "/" { print $6; exit }' /proc/` + pid + `/mountinfo`)
+	}
+
+	pid := start()
+	st := status(pid)
+	uid := in("id -u interlink-dispatcher")
+	if f := strings.Fields(st["Uid"]); len(f) == 0 || f[0] != uid {
+		t.Errorf("the dispatcher runs as uid %q, want interlink-dispatcher's %s", st["Uid"], uid)
+	}
+	if !slices.Contains(strings.Fields(st["Groups"]), dockerGroup.Gid) {
+		t.Errorf("supplementary groups %q lack docker's %s (docker.conf)", st["Groups"], dockerGroup.Gid)
+	}
+	if st["CapBnd"] != "0000000000000000" || st["NoNewPrivs"] != "1" || st["Seccomp"] != "2" {
+		t.Errorf("CapBnd %s, NoNewPrivs %s, Seccomp %s: want no capability, no new privileges, a filter", st["CapBnd"], st["NoNewPrivs"], st["Seccomp"])
+	}
+	if opts := rootMount(pid); !strings.HasPrefix(opts, "ro") {
+		t.Errorf("the dispatcher's / is mounted %q, want read-only (ProtectSystem=strict)", opts)
+	}
+	if got := in("stat -c '%a %G' /run/interlink-dispatcher /run/interlink-dispatcher/api.sock"); got != "750 interlink\n660 interlink" {
+		t.Errorf("socket directory and socket: %q, want 750 and 660, group interlink", got)
+	}
+	ask := func(u string) string {
+		out, _ := exec.Command("docker", "exec", name, "setpriv", "--reuid="+u, "--regid="+u, "--init-groups",
+			"curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--unix-socket", "/run/interlink-dispatcher/api.sock", "http://unix/readyz").Output()
+		return string(out)
+	}
+	if got := ask("il"); got != "200" {
+		t.Errorf("a member of interlink got %q on the socket, want 200", got)
+	}
+	if got := ask("other"); got == "200" {
+		t.Error("a user outside interlink reached the socket")
+	}
+	in("systemctl stop " + unitName)
+	if got, _ := exec.Command("docker", "exec", name, "systemctl", "is-active", unitName).Output(); strings.TrimSpace(string(got)) != "inactive" {
+		t.Errorf("after stop the unit is %q, want inactive (not failed)", got)
+	}
+	if j := in("journalctl --no-pager -o cat -u " + unitName); !strings.Contains(j, `backend stopped`) {
+		t.Errorf("the dispatcher did not stop its backends itself on SIGTERM:\n%s", j)
+	}
+
+	// root-mounts.conf: root, and no file-system sandbox, so the backend's mounts are the host's.
+	in("rm /etc/systemd/system/" + unitName + ".d/docker.conf")
+	docker("cp", filepath.Join(unitName+".d", "root-mounts.conf"), name+":/etc/systemd/system/"+unitName+".d/root-mounts.conf")
+	pid = start()
+	st = status(pid)
+	if f := strings.Fields(st["Uid"]); len(f) == 0 || f[0] != "0" {
+		t.Errorf("with root-mounts.conf the dispatcher runs as uid %q, want root", st["Uid"])
+	}
+	if opts := rootMount(pid); !strings.HasPrefix(opts, "rw") {
+		t.Errorf("with root-mounts.conf the dispatcher's / is mounted %q: it is still in a file-system sandbox", opts)
+	}
+	if st["NoNewPrivs"] != "1" || st["Seccomp"] != "2" {
+		t.Errorf("with root-mounts.conf NoNewPrivs %s, Seccomp %s: want both kept", st["NoNewPrivs"], st["Seccomp"])
+	}
+	in("systemctl stop " + unitName)
 }
