@@ -66,7 +66,10 @@ func TestStartupProbeGatesStartedNotReadyInVirtualKubelet(t *testing.T) {
 // the container gets SIGTERM.
 func TestLifecycleHooks(t *testing.T) {
 	forEachBackend(t, func(e *env) {
-		c := sh("main", busybox, `trap 'echo "got-TERM prestop=$(cat /tmp/prestop 2>/dev/null)"; exit 0' TERM
+		// After SIGTERM it lingers 3 s (of its 20 s grace) before exiting, so that a followed log delivers its
+		// last line before the delete removes the container: the line, not the stream's race with removal,
+		// is what is under test.
+		c := sh("main", busybox, `trap 'echo "got-TERM prestop=$(cat /tmp/prestop 2>/dev/null)"; sleep 3; exit 0' TERM
 for i in $(seq 1 60); do [ -f /tmp/poststart ] && break; sleep 1; done
 echo "poststart=$(cat /tmp/poststart 2>/dev/null)"
 while true; do sleep 1; done`)

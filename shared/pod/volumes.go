@@ -9,6 +9,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
+	"time"
 
 	v1 "k8s.io/api/core/v1"
 
@@ -526,8 +528,24 @@ func RemoveDir(dir string) error {
 	if err := subpath.UnpinAll(dir); err != nil {
 		return fmt.Errorf("not removing %s: %w", dir, err)
 	}
-	return os.RemoveAll(dir)
+	// A writer that is ending (a shim's last state write as its container stops, a runner of an older
+	// process finishing its step) can add a file between RemoveAll's listing of a directory and its
+	// removal; what it added is gone on the next pass.
+	var err error
+	for range removeTries {
+		if err = os.RemoveAll(dir); !errors.Is(err, syscall.ENOTEMPTY) && !errors.Is(err, syscall.EEXIST) {
+			return err
+		}
+		time.Sleep(removeRetryWait)
+	}
+	return err
 }
+
+// removeTries and removeRetryWait bound RemoveDir's passes over a directory something is still writing in.
+const (
+	removeTries     = 5
+	removeRetryWait = 200 * time.Millisecond
+)
 
 // PinDir is the directory of a container's pinned subPaths in its pod directory: outside every volume
 // (which live in podDir/volumes), so that no container can change what is mounted there.
