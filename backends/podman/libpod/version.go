@@ -30,7 +30,8 @@ func (c *Client) Ping(ctx context.Context) (string, error) {
 }
 
 // CheckVersion refuses a service whose libpod API version (have) is older than MinVersion, with a sentence
-// that says what it lacks; the caller names the service before it ("the Podman service at URI: version 4.2.0 is too old: ...").
+// that says what it lacks; the caller names the service before it ("the Podman service at URI: version
+// 4.2.0 is too old: ...").
 func CheckVersion(have string) error {
 	if compareVersions(have, MinVersion) >= 0 {
 		return nil
