@@ -546,6 +546,23 @@ func (c *Config) finish(baseDir string) error {
 	if c.Metrics.Listen != "" && c.Metrics.Listen == c.Listen.TCP {
 		bad("metrics.listen", "%s is listen.tcp already, which serves /metrics too; choose another address or leave it empty", c.Metrics.Listen)
 	}
+	errs = append(errs, c.finishLimits()...)
+	errs = append(errs, c.finishLog()...)
+	if c.Routing.Annotation == "" {
+		bad("routing.annotation", "must name the pod annotation that picks a backend, e.g. %s", DefaultRoutingAnnotation)
+	}
+	known, backendErrs := c.finishBackends(baseDir)
+	errs = append(errs, backendErrs...)
+	errs = append(errs, c.finishRouting(known)...)
+	return errors.Join(errs...)
+}
+
+// finishLimits checks the limits, timeouts and supervision durations.
+func (c *Config) finishLimits() []error {
+	var errs []error
+	bad := func(key, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("config key %s: %s", key, fmt.Sprintf(format, args...)))
+	}
 	if c.Limits.MaxBodyBytes <= 0 {
 		bad("limits.max_body_bytes", "must be a positive number of bytes, e.g. 10485760")
 	}
@@ -574,6 +591,15 @@ func (c *Config) finish(baseDir string) error {
 	if c.Supervision.BackoffMax < c.Supervision.BackoffInitial {
 		bad("supervision.backoff_max", "must not be below supervision.backoff_initial")
 	}
+	return errs
+}
+
+// finishLog checks the log level and format.
+func (c *Config) finishLog() []error {
+	var errs []error
+	bad := func(key, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("config key %s: %s", key, fmt.Sprintf(format, args...)))
+	}
 	switch strings.ToLower(c.Log.Level) {
 	case "debug", "info", "warn", "error":
 	default:
@@ -584,10 +610,16 @@ func (c *Config) finish(baseDir string) error {
 	default:
 		bad("log.format", "%q is not text or json", c.Log.Format)
 	}
-	if c.Routing.Annotation == "" {
-		bad("routing.annotation", "must name the pod annotation that picks a backend, e.g. %s", DefaultRoutingAnnotation)
-	}
+	return errs
+}
 
+// finishBackends checks each backend's name, digest, binary and policy, makes its binary path absolute, and
+// returns the backends with a valid name by name.
+func (c *Config) finishBackends(baseDir string) (map[string]BackendConfig, []error) {
+	var errs []error
+	bad := func(key, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("config key %s: %s", key, fmt.Sprintf(format, args...)))
+	}
 	known := map[string]BackendConfig{}
 	for i := range c.Backends {
 		b := &c.Backends[i]
@@ -620,6 +652,16 @@ func (c *Config) finish(baseDir string) error {
 	if len(c.Backends) == 0 {
 		bad("backends", "list at least one backend")
 	}
+	return known, errs
+}
+
+// finishRouting checks that the default backend and each rule's backend are among known, and that the
+// default is enabled.
+func (c *Config) finishRouting(known map[string]BackendConfig) []error {
+	var errs []error
+	bad := func(key, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("config key %s: %s", key, fmt.Sprintf(format, args...)))
+	}
 	switch d, ok := known[c.Routing.Default]; {
 	case c.Routing.Default == "":
 		bad("routing.default", "must name the backend for pods no rule matches (one of %s)", strings.Join(sortedKeys(known), ", "))
@@ -634,7 +676,7 @@ func (c *Config) finish(baseDir string) error {
 			bad(key+".backend", "%q is not a configured backend (one of %s)", r.Backend, strings.Join(sortedKeys(known), ", "))
 		}
 	}
-	return errors.Join(errs...)
+	return errs
 }
 
 func checkExecutable(path string) error {

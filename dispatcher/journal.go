@@ -10,6 +10,7 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
 
 	"github.com/interlink-hq/interlink-dispatcher/shared/interlink"
 )
@@ -75,7 +76,7 @@ func OpenJournalTimeout(dir string, lockWait time.Duration) (*Journal, error) {
 	path := filepath.Join(dir, "journal.db")
 	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: lockWait})
 	if err != nil {
-		if errors.Is(err, bolt.ErrTimeout) {
+		if errors.Is(err, bolterrors.ErrTimeout) {
 			return nil, fmt.Errorf("the journal %s is locked by another process: is another dispatcher running with the same data_dir?", path)
 		}
 		return nil, fmt.Errorf("cannot open the journal %s: %w", path, err)

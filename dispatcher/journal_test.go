@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -13,6 +14,21 @@ import (
 	"github.com/interlink-hq/interlink-dispatcher/shared/backend"
 	"github.com/interlink-hq/interlink-dispatcher/shared/interlink"
 )
+
+// A journal another opener holds is refused with the sentence that says so, not bbolt's bare timeout: the
+// lock error is recognised (bbolt's errors package) after the wait given.
+func TestJournalLockedIsRefused(t *testing.T) {
+	dir := tempDir(t)
+	j, err := OpenJournal(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	_, err = OpenJournalTimeout(dir, 200*time.Millisecond)
+	if err == nil || !strings.Contains(err.Error(), "is locked by another process") {
+		t.Fatalf("second open = %v, want the journal refused as locked by another process", err)
+	}
+}
 
 func TestJournalSurvivesReopen(t *testing.T) {
 	dir := tempDir(t)

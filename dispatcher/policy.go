@@ -163,15 +163,26 @@ func (bp backendPolicy) problems(p *v1.Pod, caps backend.Capabilities, name stri
 	add := func(path, format string, args ...any) {
 		out = append(out, path+": "+fmt.Sprintf(format, args...))
 	}
-	see := `(see README "Security")`
 	declares := func(feature string) bool { return slices.Contains(caps.Features, feature) }
 
 	if p.Spec.HostNetwork && declares(backend.FeatureHostNetwork) && !bp.HostNetwork {
 		add("spec.hostNetwork", "host networking is not allowed on backend %q; an operator allows it with %s.host_network: true %s",
-			name, bp.key, see)
+			name, bp.key, policySee)
 	}
-
 	containers := allContainers(p)
+	bp.securityProblems(containers, declares, name, add)
+	if slices.Contains(caps.VolumeKinds, pod.KindHostPath) {
+		bp.hostPathProblems(p, containers, name, add)
+	}
+	return out
+}
+
+// policySee ends each problem: where an operator reads what the policy keys allow.
+const policySee = `(see README "Security")`
+
+// securityProblems adds, through add, what the containers' security contexts ask that the policy does not
+// allow: privileged containers and added capabilities, where the backend declares it honours them.
+func (bp backendPolicy) securityProblems(containers []podContainer, declares func(string) bool, name string, add func(path, format string, args ...any)) {
 	for _, c := range containers {
 		sc := c.sc
 		if sc == nil {
@@ -179,7 +190,7 @@ func (bp backendPolicy) problems(p *v1.Pod, caps backend.Capabilities, name stri
 		}
 		if sc.Privileged != nil && *sc.Privileged && declares(backend.FeaturePrivileged) && !bp.Privileged {
 			add(c.path+".securityContext.privileged", "a privileged container is not allowed on backend %q; an operator allows it with %s.privileged: true %s",
-				name, bp.key, see)
+				name, bp.key, policySee)
 		}
 		if sc.Capabilities == nil || !declares(backend.FeatureCapabilities) {
 			continue
@@ -193,17 +204,18 @@ func (bp backendPolicy) problems(p *v1.Pod, caps backend.Capabilities, name stri
 			case bp.allowsCapability(n):
 			case n == capAll:
 				add(cp, "adding ALL capabilities is not allowed on backend %q; an operator allows it with ALL in %s.capabilities %s",
-					name, bp.key, see)
+					name, bp.key, policySee)
 			default:
 				add(cp, "adding capability %s is not allowed on backend %q; an operator allows it under %s.capabilities %s",
-					n, name, bp.key, see)
+					n, name, bp.key, policySee)
 			}
 		}
 	}
+}
 
-	if !slices.Contains(caps.VolumeKinds, pod.KindHostPath) {
-		return out
-	}
+// hostPathProblems adds, through add, the pod's hostPath volumes that the policy does not allow: paths not
+// under an allowed prefix (after symbolic links), and writes or creation under a read-only prefix.
+func (bp backendPolicy) hostPathProblems(p *v1.Pod, containers []podContainer, name string, add func(path, format string, args ...any)) {
 	for i := range p.Spec.Volumes {
 		vol := &p.Spec.Volumes[i]
 		hp := vol.HostPath
@@ -218,7 +230,7 @@ func (bp backendPolicy) problems(p *v1.Pod, caps backend.Capabilities, name stri
 		}
 		if len(bp.HostPaths) == 0 {
 			add(vp+".path", "%s is refused: no host path is allowed on backend %q; an operator allows one under %s.host_paths %s",
-				shown, name, bp.key, see)
+				shown, name, bp.key, policySee)
 			continue
 		}
 		resolved, err := resolveHostPath(lexical)
@@ -232,7 +244,7 @@ func (bp backendPolicy) problems(p *v1.Pod, caps backend.Capabilities, name stri
 		rule, write := bp.governs(lexical, resolved)
 		if rule < 0 {
 			add(vp+".path", "%s is not under a host path allowed on backend %q (%s); an operator allows more under %s.host_paths %s",
-				shown, name, bp.allowedList(), bp.key, see)
+				shown, name, bp.allowedList(), bp.key, policySee)
 			continue
 		}
 		if write {
@@ -257,7 +269,6 @@ func (bp backendPolicy) problems(p *v1.Pod, caps backend.Capabilities, name stri
 			}
 		}
 	}
-	return out
 }
 
 // podContainer is one container of any kind, as the policy sees it.

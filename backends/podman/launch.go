@@ -165,33 +165,14 @@ func (b *Backend) recorded(ctx context.Context, r *record) bool {
 }
 
 func (b *Backend) launchOnce(ctx context.Context, r *record, prep *prepared) error {
-	p := r.Pod
 	if !b.recorded(ctx, r) {
 		return errNotRecorded
 	}
-
 	// Images first: a pod whose image cannot be had is not created at all.
-	pulled := map[string]bool{}
-	failed := false
-	for _, cp := range prep.specs {
-		key := cp.spec.Image + "|" + string(pod.PullPolicy(cp.c))
-		if pulled[key] {
-			continue
-		}
-		if f, err := b.pullImage(ctx, cp.c, cp.spec.Image); err != nil {
-			return err
-		} else if f != nil {
-			b.fail(r, cp.c.Name, *f)
-			failed = true
-			continue
-		}
-		pulled[key] = true
+	if ok, err := b.pullImages(ctx, r, prep); err != nil || !ok {
+		return err
 	}
-	if failed {
-		return nil
-	}
-
-	existing, err := b.api.ContainerList(ctx, b.podLabels(string(p.UID)))
+	existing, err := b.api.ContainerList(ctx, b.podLabels(string(r.Pod.UID)))
 	if err != nil {
 		return err
 	}
@@ -201,80 +182,130 @@ func (b *Backend) launchOnce(ctx context.Context, r *record, prep *prepared) err
 			byName[c.Labels[pod.LabelContainer]] = c
 		}
 	}
-	pods, err := b.api.PodList(ctx, b.podLabels(string(p.UID)))
-	if err != nil {
+	if ok, err := b.ensurePod(ctx, r, prep); err != nil || !ok {
 		return err
-	}
-	if len(pods) == 0 {
-		unlock, ok := b.lockRecorded(ctx, r)
-		if !ok {
-			return errNotRecorded
-		}
-		_, err := b.api.PodCreate(ctx, b.podSpec(p, r.PodName))
-		unlock()
-		if err != nil {
-			if isTransient(err) {
-				return err
-			}
-			b.removeEngineObjects(context.WithoutCancel(ctx), string(p.UID))
-			for _, c := range allContainers(p) {
-				b.fail(r, c.Name, failure{Reason: pod.ReasonCreateContainerError, Message: "cannot create the Podman pod: " + err.Error()})
-			}
-			return nil
-		}
-	}
-	if err := b.createMemoryVolumes(ctx, r, prep.vols); err != nil {
-		if isTransient(err) {
-			return err
-		}
-		b.removeEngineObjects(context.WithoutCancel(ctx), string(p.UID))
-		for _, c := range allContainers(p) {
-			b.fail(r, c.Name, failure{Reason: pod.ReasonCreateContainerError, Message: err.Error()})
-		}
-		return nil
 	}
 	// The mesh/tunnel text of the annotations runs in the pod's network namespace before any container.
 	if ok, err := b.preExec(ctx, r); err != nil || !ok {
 		return err
 	}
+	if ok, err := b.createContainers(ctx, r, prep, byName); err != nil || !ok {
+		return err
+	}
+	if ok, err := b.runContainers(ctx, r, prep); err != nil || !ok {
+		return err
+	}
+	b.update(r, func(r *record) { r.Launched = true })
+	return nil
+}
+
+// pullImages pulls each image the pod's containers need, once per image and pull policy. A container whose
+// image cannot be had gets the failure recorded, and ok is false: the pod is not created.
+func (b *Backend) pullImages(ctx context.Context, r *record, prep *prepared) (ok bool, err error) {
+	pulled := map[string]bool{}
+	failed := false
+	for _, cp := range prep.specs {
+		key := cp.spec.Image + "|" + string(pod.PullPolicy(cp.c))
+		if pulled[key] {
+			continue
+		}
+		if f, err := b.pullImage(ctx, cp.c, cp.spec.Image); err != nil {
+			return false, err
+		} else if f != nil {
+			b.fail(r, cp.c.Name, *f)
+			failed = true
+			continue
+		}
+		pulled[key] = true
+	}
+	return !failed, nil
+}
+
+// ensurePod creates the Podman pod unless it exists, and the pod's memory volumes. When either cannot be
+// made for good, what was made is removed, every container gets the failure recorded and ok is false.
+func (b *Backend) ensurePod(ctx context.Context, r *record, prep *prepared) (ok bool, err error) {
+	p := r.Pod
+	pods, err := b.api.PodList(ctx, b.podLabels(string(p.UID)))
+	if err != nil {
+		return false, err
+	}
+	if len(pods) == 0 {
+		unlock, ok := b.lockRecorded(ctx, r)
+		if !ok {
+			return false, errNotRecorded
+		}
+		_, err := b.api.PodCreate(ctx, b.podSpec(p, r.PodName))
+		unlock()
+		if err != nil {
+			if isTransient(err) {
+				return false, err
+			}
+			b.removeEngineObjects(context.WithoutCancel(ctx), string(p.UID))
+			for _, c := range allContainers(p) {
+				b.fail(r, c.Name, failure{Reason: pod.ReasonCreateContainerError, Message: "cannot create the Podman pod: " + err.Error()})
+			}
+			return false, nil
+		}
+	}
+	if err := b.createMemoryVolumes(ctx, r, prep.vols); err != nil {
+		if isTransient(err) {
+			return false, err
+		}
+		b.removeEngineObjects(context.WithoutCancel(ctx), string(p.UID))
+		for _, c := range allContainers(p) {
+			b.fail(r, c.Name, failure{Reason: pod.ReasonCreateContainerError, Message: err.Error()})
+		}
+		return false, nil
+	}
+	return true, nil
+}
+
+// createContainers creates each container not already in byName (those on the engine). When one cannot
+// be created for good, failAll undoes the pod and ok is false.
+func (b *Backend) createContainers(ctx context.Context, r *record, prep *prepared, byName map[string]libpod.ListContainer) (ok bool, err error) {
 	for _, cp := range prep.specs {
 		if _, ok := byName[cp.c.Name]; ok {
 			continue
 		}
 		if !b.recorded(ctx, r) {
-			return errNotRecorded
+			return false, errNotRecorded
 		}
 		img, err := b.api.ImageInspect(ctx, cp.spec.Image)
 		if err != nil {
 			if isTransient(err) {
-				return err
+				return false, err
 			}
 			b.failAll(ctx, r, cp.c.Name, fmt.Errorf("cannot read the configuration of image %q: %w", cp.c.Image, err))
-			return nil
+			return false, nil
 		}
-		spec, err := b.withShim(cp, img.Config, b.shimDir(string(p.UID), cp.c.Name))
+		spec, err := b.withShim(cp, img.Config, b.shimDir(string(r.Pod.UID), cp.c.Name))
 		if err != nil {
 			b.failAll(ctx, r, cp.c.Name, err)
-			return nil
+			return false, nil
 		}
 		if _, err := b.api.ContainerCreate(ctx, spec); err != nil {
 			if isTransient(err) {
-				return err
+				return false, err
 			}
 			b.failAll(ctx, r, cp.c.Name, err)
-			return nil
+			return false, nil
 		}
 		// A failure recorded by an earlier launch no longer describes the container made now.
 		b.clearFailure(r, cp.c.Name)
 	}
+	return true, nil
+}
 
+// runContainers runs the init containers to completion, in order, then starts the app containers. ok is
+// false when an init container ended the pod.
+func (b *Backend) runContainers(ctx context.Context, r *record, prep *prepared) (ok bool, err error) {
 	for _, cp := range prep.specs {
 		if cp.role != pod.RoleInit {
 			continue
 		}
 		ok, err := b.runInit(ctx, r, cp)
 		if err != nil || !ok {
-			return err
+			return false, err
 		}
 	}
 	for _, cp := range prep.specs {
@@ -282,11 +313,10 @@ func (b *Backend) launchOnce(ctx context.Context, r *record, prep *prepared) err
 			continue
 		}
 		if _, err := b.start(ctx, r, cp); err != nil {
-			return err
+			return false, err
 		}
 	}
-	b.update(r, func(r *record) { r.Launched = true })
-	return nil
+	return true, nil
 }
 
 // failAll records that container name could not be created because of err. Half a pod is worse than none:

@@ -161,65 +161,96 @@ func parseConfig(raw json.RawMessage, dataDir string) (*settings, error) {
 
 func (c Config) check(dataDir string) (*settings, error) {
 	s := &settings{Config: c}
+	for _, step := range []func() error{
+		func() error { return s.checkPaths(dataDir) },
+		s.checkCommands,
+		s.checkRuntimes,
+		s.checkFlavors,
+		s.checkDefaults,
+	} {
+		if err := step(); err != nil {
+			return nil, err
+		}
+	}
+	s.applyTimingDefaults()
+	if s.MaxRestartBackoff < s.RestartBackoff {
+		return nil, fmt.Errorf("maxRestartBackoff: must not be shorter than restartBackoff")
+	}
+	return s, nil
+}
+
+// checkPaths resolves the pod directory root, the shim and bash to absolute paths.
+func (s *settings) checkPaths(dataDir string) error {
 	if s.Root == "" {
 		if dataDir == "" {
-			return nil, fmt.Errorf("root: no pod directory root is configured and the backend has no data directory")
+			return fmt.Errorf("root: no pod directory root is configured and the backend has no data directory")
 		}
 		s.Root = filepath.Join(dataDir, "pods")
 	}
 	if !filepath.IsAbs(s.Root) {
 		abs, err := filepath.Abs(s.Root)
 		if err != nil {
-			return nil, fmt.Errorf("root: %w", err)
+			return fmt.Errorf("root: %w", err)
 		}
 		s.Root = abs
 	}
 	if s.Shim == "" {
 		exe, err := os.Executable()
 		if err != nil {
-			return nil, fmt.Errorf("shim: the backend cannot find its own executable to look for interlink-shim beside it (%v); set the key shim", err)
+			return fmt.Errorf("shim: the backend cannot find its own executable to look for interlink-shim beside it (%v); set the key shim", err)
 		}
 		s.Shim = filepath.Join(filepath.Dir(exe), "interlink-shim")
 	}
 	if !filepath.IsAbs(s.Shim) {
 		abs, err := filepath.Abs(s.Shim)
 		if err != nil {
-			return nil, fmt.Errorf("shim: %w", err)
+			return fmt.Errorf("shim: %w", err)
 		}
 		s.Shim = abs
 	}
+	return nil
+}
+
+// checkCommands parses the SLURM command lines (with the command prefix) and the resource command.
+func (s *settings) checkCommands() error {
 	var err error
 	for _, cmd := range []struct {
 		key, def string
 		val      string
 		dst      *commandLine
 	}{
-		{"sbatch", "sbatch", c.Sbatch, &s.sbatch},
-		{"squeue", "squeue", c.Squeue, &s.squeue},
-		{"scancel", "scancel", c.Scancel, &s.scancel},
-		{"sinfo", "sinfo", c.Sinfo, &s.sinfo},
+		{"sbatch", "sbatch", s.Sbatch, &s.sbatch},
+		{"squeue", "squeue", s.Squeue, &s.squeue},
+		{"scancel", "scancel", s.Scancel, &s.scancel},
+		{"sinfo", "sinfo", s.Sinfo, &s.sinfo},
 	} {
 		line := cmd.val
 		if line == "" {
 			line = cmd.def
 		}
-		if c.CommandPrefix != "" {
-			line = c.CommandPrefix + " " + line
+		if s.CommandPrefix != "" {
+			line = s.CommandPrefix + " " + line
 		}
 		if *cmd.dst, err = parseCommandLine(cmd.key, line); err != nil {
-			return nil, err
+			return err
 		}
 	}
-	if c.ResourceCommand != "" {
-		if s.resourceCommand, err = parseCommandLine("resourceCommand", c.ResourceCommand); err != nil {
-			return nil, err
+	if s.ResourceCommand != "" {
+		if s.resourceCommand, err = parseCommandLine("resourceCommand", s.ResourceCommand); err != nil {
+			return err
 		}
 	}
+	return nil
+}
+
+// checkRuntimes checks bash, the default runtime and the allowed runtimes, and fills in each runtime's
+// defaults.
+func (s *settings) checkRuntimes() error {
 	if s.Bash == "" {
 		s.Bash = "/bin/bash"
 	}
 	if strings.ContainsAny(s.Bash, " \n") || !filepath.IsAbs(s.Bash) {
-		return nil, fmt.Errorf("bash: %q must be an absolute path without spaces", s.Bash)
+		return fmt.Errorf("bash: %q must be an absolute path without spaces", s.Bash)
 	}
 	if s.Runtime == "" {
 		s.Runtime = RuntimeApptainer
@@ -233,7 +264,7 @@ func (c Config) check(dataDir string) (*settings, error) {
 			if i > 0 {
 				key = fmt.Sprintf("runtimes[%d]", i-1)
 			}
-			return nil, fmt.Errorf("%s: %q is not a runtime; use apptainer, singularity, enroot, podman or none", key, r)
+			return fmt.Errorf("%s: %q is not a runtime; use apptainer, singularity, enroot, podman or none", key, r)
 		}
 		s.runtimes[r] = true
 	}
@@ -258,66 +289,90 @@ func (c Config) check(dataDir string) (*settings, error) {
 			d.rc.ImagePrefix = &p
 		}
 	}
-	for i, f := range c.Flags {
+	return nil
+}
+
+// checkFlavors parses the backend-wide sbatch flags and each flavor, and checks the default flavor names
+// one of them.
+func (s *settings) checkFlavors() error {
+	for i, f := range s.Flags {
 		fl, err := parseSbatchFlagText(f, false)
 		if err != nil {
-			return nil, fmt.Errorf("flags[%d]: %w", i, err)
+			return fmt.Errorf("flags[%d]: %w", i, err)
 		}
 		s.flags = append(s.flags, fl...)
 	}
-	if len(c.Flavors) > 0 {
-		s.Flavors = make(map[string]Flavor, len(c.Flavors))
+	configured := s.Flavors
+	if len(configured) > 0 {
+		s.Flavors = make(map[string]Flavor, len(configured))
 	}
-	for name, f := range c.Flavors {
-		key := "flavors." + name
-		if f.CPUDefault < 0 {
-			return nil, fmt.Errorf("%s.cpuDefault: must not be negative", key)
+	for name, f := range configured {
+		checked, err := checkFlavor("flavors."+name, f)
+		if err != nil {
+			return err
 		}
-		if f.UID != nil && *f.UID < 0 {
-			return nil, fmt.Errorf("%s.uid: must not be negative", key)
-		}
-		if f.MemoryDefault != "" {
-			if f.memoryBytes, err = parseMemory(f.MemoryDefault); err != nil {
-				return nil, fmt.Errorf("%s.memoryDefault: %w", key, err)
-			}
-		}
-		f.flags = nil
-		for i, text := range f.SlurmFlags {
-			fl, err := parseSbatchFlagText(text, false)
-			if err != nil {
-				return nil, fmt.Errorf("%s.slurmFlags[%d]: %w", key, i, err)
-			}
-			f.flags = append(f.flags, fl...)
-		}
-		s.Flavors[name] = f
+		s.Flavors[name] = checked
 	}
-	if c.DefaultFlavor != "" {
-		if _, ok := s.Flavors[c.DefaultFlavor]; !ok {
-			return nil, fmt.Errorf("defaultFlavor: %q is not one of the configured flavors (%s)", c.DefaultFlavor, strings.Join(flavorNames(s.Flavors), ", "))
+	if s.DefaultFlavor != "" {
+		if _, ok := s.Flavors[s.DefaultFlavor]; !ok {
+			return fmt.Errorf("defaultFlavor: %q is not one of the configured flavors (%s)", s.DefaultFlavor, strings.Join(flavorNames(s.Flavors), ", "))
 		}
 	}
-	if c.DefaultUID != nil && *c.DefaultUID < 0 {
-		return nil, fmt.Errorf("defaultUID: must not be negative")
+	return nil
+}
+
+// checkFlavor checks one flavor, named key in errors, and parses its memory default and sbatch flags.
+func checkFlavor(key string, f Flavor) (Flavor, error) {
+	var err error
+	if f.CPUDefault < 0 {
+		return f, fmt.Errorf("%s.cpuDefault: must not be negative", key)
 	}
-	if c.DefaultCPUs < 0 {
-		return nil, fmt.Errorf("defaultCPUs: must not be negative")
+	if f.UID != nil && *f.UID < 0 {
+		return f, fmt.Errorf("%s.uid: must not be negative", key)
 	}
-	if c.DefaultMemory != "" {
-		if s.defaultMemoryBytes, err = parseMemory(c.DefaultMemory); err != nil {
-			return nil, fmt.Errorf("defaultMemory: %w", err)
+	if f.MemoryDefault != "" {
+		if f.memoryBytes, err = parseMemory(f.MemoryDefault); err != nil {
+			return f, fmt.Errorf("%s.memoryDefault: %w", key, err)
 		}
 	}
-	if c.Pods < 0 {
-		return nil, fmt.Errorf("pods: must not be negative")
+	f.flags = nil
+	for i, text := range f.SlurmFlags {
+		fl, err := parseSbatchFlagText(text, false)
+		if err != nil {
+			return f, fmt.Errorf("%s.slurmFlags[%d]: %w", key, i, err)
+		}
+		f.flags = append(f.flags, fl...)
 	}
+	return f, nil
+}
+
+// checkDefaults checks the per-pod defaults and the pod limit.
+func (s *settings) checkDefaults() error {
+	if s.DefaultUID != nil && *s.DefaultUID < 0 {
+		return fmt.Errorf("defaultUID: must not be negative")
+	}
+	if s.DefaultCPUs < 0 {
+		return fmt.Errorf("defaultCPUs: must not be negative")
+	}
+	if s.DefaultMemory != "" {
+		var err error
+		if s.defaultMemoryBytes, err = parseMemory(s.DefaultMemory); err != nil {
+			return fmt.Errorf("defaultMemory: %w", err)
+		}
+	}
+	if s.Pods < 0 {
+		return fmt.Errorf("pods: must not be negative")
+	}
+	return nil
+}
+
+// applyTimingDefaults fills in the restart backoffs, retries, waits and timeouts left unset.
+func (s *settings) applyTimingDefaults() {
 	if s.RestartBackoff <= 0 {
 		s.RestartBackoff = Duration(10 * time.Second)
 	}
 	if s.MaxRestartBackoff <= 0 {
 		s.MaxRestartBackoff = Duration(5 * time.Minute)
-	}
-	if s.MaxRestartBackoff < s.RestartBackoff {
-		return nil, fmt.Errorf("maxRestartBackoff: must not be shorter than restartBackoff")
 	}
 	if s.PullRetries <= 0 {
 		s.PullRetries = 3
@@ -331,7 +386,6 @@ func (c Config) check(dataDir string) (*settings, error) {
 	if s.FollowInterval <= 0 {
 		s.FollowInterval = Duration(250 * time.Millisecond)
 	}
-	return s, nil
 }
 
 func canonicalRuntime(r string) string {

@@ -94,65 +94,31 @@ func isBackendError(err error) bool {
 // prepare writes the pod's directory: volumes, per-container env and runtime files, the pre-exec text and
 // the job script. Errors about the pod are KindInvalid sentences naming the field.
 func (b *Backend) prepare(p *v1.Pod, req backend.CreateRequest, dir string) (*podRecord, error) {
-	invalid := func(err error) error { return backend.Invalid("%v", err) }
-	rtName, err := b.cfg.podRuntime(p)
+	pl, err := b.planPod(p)
 	if err != nil {
 		return nil, invalid(err)
 	}
-	rt, err := b.cfg.newRuntime(rtName)
-	if err != nil {
-		return nil, invalid(err)
-	}
-	flavor, err := b.cfg.resolveFlavor(p)
-	if err != nil {
-		return nil, invalid(err)
-	}
-	flags, err := b.cfg.jobFlags(p, flavor)
-	if err != nil {
-		return nil, invalid(err)
-	}
-	if d := p.Spec.ActiveDeadlineSeconds; d != nil && *d > 0 {
-		// SLURM's time limit is in minutes; the pod must not run longer than it asked.
-		flags = mergeFlags(flags, []sbatchFlag{{Name: "time", Value: strconv.FormatInt((*d+59)/60, 10), HasValue: true}})
-	}
-	launcher, err := mpiLauncher(p)
-	if err != nil {
-		return nil, invalid(err)
-	}
-	imagePrefix := ""
-	switch rtName {
-	case RuntimeApptainer:
-		imagePrefix = *b.cfg.Apptainer.ImagePrefix
-	case RuntimeEnroot:
-		imagePrefix = *b.cfg.Enroot.ImagePrefix
-	case RuntimePodman:
-		imagePrefix = *b.cfg.Podman.ImagePrefix
-	}
-	if root, ok := p.Annotations[AnnotationImageRoot]; ok {
-		imagePrefix = root
-	}
-
 	if err := os.MkdirAll(filepath.Join(dir, containersDir), 0o755); err != nil {
 		return nil, err
 	}
-	objs := pod.NewObjects(req.Containers)
-	vols, err := pod.MaterializeVolumes(p, objs, dir)
-	if err != nil {
+	pl.dir = dir
+	pl.objs = pod.NewObjects(req.Containers)
+	if pl.vols, err = pod.MaterializeVolumes(p, pl.objs, dir); err != nil {
 		return nil, invalid(err)
 	}
 
-	rec := &podRecord{UID: string(p.UID), Namespace: p.Namespace, Name: p.Name, Runtime: rtName, Created: time.Now().UTC()}
+	rec := &podRecord{UID: string(p.UID), Namespace: p.Namespace, Name: p.Name, Runtime: pl.rtName, Created: time.Now().UTC()}
 	// The shim stops each container within its grace; the runtime's own stop waits 5 s more.
-	grace := shimGrace(pod.GracePeriod(p), time.Duration(b.cfg.KillWait))
+	pl.grace = shimGrace(pod.GracePeriod(p), time.Duration(b.cfg.KillWait))
 	job := &jobScript{
-		Bash: b.cfg.Bash, Dir: dir, UID: string(p.UID), Runtime: rtName, Flags: flags, Shim: b.cfg.Shim,
-		Grace: grace + 5*time.Second, KillWait: time.Duration(b.cfg.KillWait), Backoff: time.Duration(b.cfg.RestartBackoff),
+		Bash: b.cfg.Bash, Dir: dir, UID: string(p.UID), Runtime: pl.rtName, Flags: pl.flags, Shim: b.cfg.Shim,
+		Grace: pl.grace + 5*time.Second, KillWait: time.Duration(b.cfg.KillWait), Backoff: time.Duration(b.cfg.RestartBackoff),
 		MaxBackoff: time.Duration(b.cfg.MaxRestartBackoff), PullRetries: b.cfg.PullRetries,
 	}
-	if rtName == RuntimePodman {
+	if pl.rtName == RuntimePodman {
 		job.Noise = podmanNoise
 	}
-	for _, v := range pod.SizeLimitedDirs(vols) {
+	for _, v := range pod.SizeLimitedDirs(pl.vols) {
 		job.Limited = append(job.Limited, limitedDir{Path: v.HostPath, Limit: v.SizeLimitBytes,
 			Message: fmt.Sprintf("Usage of EmptyDir volume %q exceeds the limit %q.", v.Name,
 				resource.NewQuantity(v.SizeLimitBytes, resource.BinarySI).String())})
@@ -171,57 +137,9 @@ func (b *Backend) prepare(p *v1.Pod, req backend.CreateRequest, dir string) (*po
 		all = append(all, entry{&p.Spec.Containers[i], false})
 	}
 	for _, e := range all {
-		c := e.c
-		if !containerName.MatchString(c.Name) || len(c.Name) > 63 {
-			return nil, backend.Invalid("container name %q must be a DNS label", c.Name)
-		}
-		env, err := pod.ResolveEnv(p, c, objs)
+		sc, err := b.prepareContainer(pl, e.c, e.init)
 		if err != nil {
-			return nil, backend.Invalid("container %q: %v", c.Name, err)
-		}
-		lookup := pod.EnvLookup(env)
-		mounts, err := pod.Mounts(c, vols, pod.PinDir(dir, c.Name))
-		if err != nil {
-			return nil, invalid(err)
-		}
-		cdir := filepath.Join(dir, containersDir, c.Name)
-		spec := &containerSpec{
-			Pod: p, Container: c, Init: e.init, Name: c.Name,
-			RunName: "il-" + string(p.UID) + "-" + c.Name, Dir: cdir,
-			Image: imageRef(c.Image, imagePrefix), Command: pod.ExpandAll(c.Command, lookup),
-			Args: pod.ExpandAll(c.Args, lookup), Env: env, Mounts: mounts,
-			Resources: pod.ContainerResources(c), PullPolicy: pod.PullPolicy(c), WorkingDir: c.WorkingDir,
-			Launcher: launcher, Shim: b.cfg.Shim, ShimDir: filepath.Join(dir, shimDir, c.Name),
-		}
-		if rtName == RuntimePodman && len(spec.Command) == 0 {
-			spec.ArgvInJob = true
-			if len(spec.Args) > 0 {
-				a, _ := json.Marshal(spec.Args)
-				spec.ArgsJSON = string(a)
-			}
-		}
-		if sc := c.SecurityContext; sc != nil {
-			spec.RunAsUser, spec.RunAsGroup = sc.RunAsUser, sc.RunAsGroup
-			spec.NoNewPrivileges = sc.AllowPrivilegeEscalation != nil && !*sc.AllowPrivilegeEscalation
-		}
-		if err := rt.Check(spec); err != nil {
-			return nil, invalid(err)
-		}
-		cs, err := rt.Render(spec)
-		if err != nil {
-			return nil, invalid(err)
-		}
-		if err := os.MkdirAll(cdir, 0o755); err != nil {
 			return nil, err
-		}
-		if err := writeShimSpec(spec, rtName, grace); err != nil {
-			return nil, err
-		}
-		for name, data := range cs.Files {
-			// Env files may hold secret values: only the job's user reads them.
-			if err := writeFileAtomic(filepath.Join(cdir, name), data, 0o600); err != nil {
-				return nil, err
-			}
 		}
 		ctrPolicy := string(policy)
 		if e.init {
@@ -229,21 +147,155 @@ func (b *Backend) prepare(p *v1.Pod, req backend.CreateRequest, dir string) (*po
 			if policy != v1.RestartPolicyNever {
 				ctrPolicy = string(v1.RestartPolicyOnFailure)
 			}
-			rec.InitContainers = append(rec.InitContainers, c.Name)
+			rec.InitContainers = append(rec.InitContainers, e.c.Name)
 		} else {
-			rec.Containers = append(rec.Containers, c.Name)
+			rec.Containers = append(rec.Containers, e.c.Name)
 		}
-		job.Containers = append(job.Containers, scriptContainer{Name: c.Name, Init: e.init, Policy: ctrPolicy, Script: cs,
-			Pin: pinText(b.cfg.Shim, c.Name, mounts)})
+		sc.Policy = ctrPolicy
+		job.Containers = append(job.Containers, sc)
 	}
 
+	if err := writePodFiles(p, dir, job); err != nil {
+		return nil, err
+	}
+	if err := writeRecord(dir, rec); err != nil {
+		return nil, err
+	}
+	if f, ok := findFlag(pl.flags, "uid"); ok {
+		// The job runs as another user: it must own its directory (secrets stay readable by it alone).
+		uid, _ := strconv.Atoi(f.Value)
+		if err := chownTree(dir, uid); err != nil {
+			return nil, fmt.Errorf("cannot give the pod's directory to user %d: %w", uid, err)
+		}
+	}
+	return rec, nil
+}
+
+// invalid makes err, a sentence about the pod, a KindInvalid error.
+func invalid(err error) error { return backend.Invalid("%v", err) }
+
+// podPlan is what prepare decides once for the whole pod and what each container is prepared from.
+type podPlan struct {
+	pod         *v1.Pod
+	rtName      string
+	rt          containerRuntime
+	flags       []sbatchFlag
+	launcher    string
+	imagePrefix string
+
+	dir   string
+	objs  *pod.Objects
+	vols  map[string]*pod.Volume
+	grace time.Duration
+}
+
+// planPod picks the pod's runtime, flavor, sbatch flags, MPI launcher and image prefix. Its errors are
+// sentences about the pod.
+func (b *Backend) planPod(p *v1.Pod) (*podPlan, error) {
+	pl := &podPlan{pod: p}
+	var err error
+	if pl.rtName, err = b.cfg.podRuntime(p); err != nil {
+		return nil, err
+	}
+	if pl.rt, err = b.cfg.newRuntime(pl.rtName); err != nil {
+		return nil, err
+	}
+	flavor, err := b.cfg.resolveFlavor(p)
+	if err != nil {
+		return nil, err
+	}
+	if pl.flags, err = b.cfg.jobFlags(p, flavor); err != nil {
+		return nil, err
+	}
+	if d := p.Spec.ActiveDeadlineSeconds; d != nil && *d > 0 {
+		// SLURM's time limit is in minutes; the pod must not run longer than it asked.
+		pl.flags = mergeFlags(pl.flags, []sbatchFlag{{Name: "time", Value: strconv.FormatInt((*d+59)/60, 10), HasValue: true}})
+	}
+	if pl.launcher, err = mpiLauncher(p); err != nil {
+		return nil, err
+	}
+	switch pl.rtName {
+	case RuntimeApptainer:
+		pl.imagePrefix = *b.cfg.Apptainer.ImagePrefix
+	case RuntimeEnroot:
+		pl.imagePrefix = *b.cfg.Enroot.ImagePrefix
+	case RuntimePodman:
+		pl.imagePrefix = *b.cfg.Podman.ImagePrefix
+	}
+	if root, ok := p.Annotations[AnnotationImageRoot]; ok {
+		pl.imagePrefix = root
+	}
+	return pl, nil
+}
+
+// prepareContainer checks and renders one container and writes its directory: the shim's spec and the
+// runtime's files. The returned script container lacks only its restart policy.
+func (b *Backend) prepareContainer(pl *podPlan, c *v1.Container, init bool) (scriptContainer, error) {
+	p, dir := pl.pod, pl.dir
+	if !containerName.MatchString(c.Name) || len(c.Name) > 63 {
+		return scriptContainer{}, backend.Invalid("container name %q must be a DNS label", c.Name)
+	}
+	env, err := pod.ResolveEnv(p, c, pl.objs)
+	if err != nil {
+		return scriptContainer{}, backend.Invalid("container %q: %v", c.Name, err)
+	}
+	lookup := pod.EnvLookup(env)
+	mounts, err := pod.Mounts(c, pl.vols, pod.PinDir(dir, c.Name))
+	if err != nil {
+		return scriptContainer{}, invalid(err)
+	}
+	cdir := filepath.Join(dir, containersDir, c.Name)
+	spec := &containerSpec{
+		Pod: p, Container: c, Init: init, Name: c.Name,
+		RunName: "il-" + string(p.UID) + "-" + c.Name, Dir: cdir,
+		Image: imageRef(c.Image, pl.imagePrefix), Command: pod.ExpandAll(c.Command, lookup),
+		Args: pod.ExpandAll(c.Args, lookup), Env: env, Mounts: mounts,
+		Resources: pod.ContainerResources(c), PullPolicy: pod.PullPolicy(c), WorkingDir: c.WorkingDir,
+		Launcher: pl.launcher, Shim: b.cfg.Shim, ShimDir: filepath.Join(dir, shimDir, c.Name),
+	}
+	if pl.rtName == RuntimePodman && len(spec.Command) == 0 {
+		spec.ArgvInJob = true
+		if len(spec.Args) > 0 {
+			a, _ := json.Marshal(spec.Args)
+			spec.ArgsJSON = string(a)
+		}
+	}
+	if sc := c.SecurityContext; sc != nil {
+		spec.RunAsUser, spec.RunAsGroup = sc.RunAsUser, sc.RunAsGroup
+		spec.NoNewPrivileges = sc.AllowPrivilegeEscalation != nil && !*sc.AllowPrivilegeEscalation
+	}
+	if err := pl.rt.Check(spec); err != nil {
+		return scriptContainer{}, invalid(err)
+	}
+	cs, err := pl.rt.Render(spec)
+	if err != nil {
+		return scriptContainer{}, invalid(err)
+	}
+	if err := os.MkdirAll(cdir, 0o755); err != nil {
+		return scriptContainer{}, err
+	}
+	if err := writeShimSpec(spec, pl.rtName, pl.grace); err != nil {
+		return scriptContainer{}, err
+	}
+	for name, data := range cs.Files {
+		// Env files may hold secret values: only the job's user reads them.
+		if err := writeFileAtomic(filepath.Join(cdir, name), data, 0o600); err != nil {
+			return scriptContainer{}, err
+		}
+	}
+	return scriptContainer{Name: c.Name, Init: init, Script: cs, Pin: pinText(b.cfg.Shim, c.Name, mounts)}, nil
+}
+
+// writePodFiles writes the pod-wide files beside the containers' — the pod's env, the pre-exec text — and
+// then the job script itself.
+func writePodFiles(p *v1.Pod, dir string, job *jobScript) error {
 	if ip := pod.PodIP(p); ip != "" {
 		envText, err := shellEnvFile([]v1.EnvVar{{Name: "POD_IP", Value: ip}})
 		if err != nil {
-			return nil, err
+			return err
 		}
 		if err := writeFileAtomic(filepath.Join(dir, podEnvFile), envText, 0o600); err != nil {
-			return nil, err
+			return err
 		}
 		job.HasPodEnv = true
 	}
@@ -255,24 +307,11 @@ func (b *Backend) prepare(p *v1.Pod, req backend.CreateRequest, dir string) (*po
 	}
 	if pre != "" {
 		if err := writeFileAtomic(filepath.Join(dir, preExecFile), []byte(pre), 0o700); err != nil {
-			return nil, err
+			return err
 		}
 		job.HasPreExec = true
 	}
-	if err := writeFileAtomic(filepath.Join(dir, scriptFile), []byte(job.render()), 0o700); err != nil {
-		return nil, err
-	}
-	if err := writeRecord(dir, rec); err != nil {
-		return nil, err
-	}
-	if f, ok := findFlag(flags, "uid"); ok {
-		// The job runs as another user: it must own its directory (secrets stay readable by it alone).
-		uid, _ := strconv.Atoi(f.Value)
-		if err := chownTree(dir, uid); err != nil {
-			return nil, fmt.Errorf("cannot give the pod's directory to user %d: %w", uid, err)
-		}
-	}
-	return rec, nil
+	return writeFileAtomic(filepath.Join(dir, scriptFile), []byte(job.render()), 0o700)
 }
 
 // pinText is the shell text the job runs before every start of a container, restarts included: one

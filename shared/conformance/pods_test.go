@@ -106,5 +106,3 @@ func running(name string) v1.ContainerStatus {
 func exited(name string, code int32) v1.ContainerStatus {
 	return v1.ContainerStatus{Name: name, State: v1.ContainerState{Terminated: &v1.ContainerStateTerminated{ExitCode: code}}}
 }
-
-func empty(name string) v1.ContainerStatus { return v1.ContainerStatus{Name: name} }

@@ -410,6 +410,20 @@ func (v *validator) container(p *v1.Pod, path string, c *v1.Container, volumes m
 	if c.WorkingDir != "" && !filepath.IsAbs(c.WorkingDir) {
 		v.add(path+".workingDir", "%q must be an absolute path", c.WorkingDir)
 	}
+	v.containerFeatures(path, c)
+	v.containerEnv(p, path, c)
+	v.resources(path+".resources", &c.Resources)
+	if c.SecurityContext != nil {
+		v.containerSecurity(p, path+".securityContext", c.SecurityContext)
+	} else if sc := p.Spec.SecurityContext; sc != nil && sc.RunAsNonRoot != nil && *sc.RunAsNonRoot {
+		v.nonRoot("spec.securityContext.runAsNonRoot", sc.RunAsUser)
+	}
+	v.volumeMounts(path, c, volumes, mounted)
+}
+
+// containerFeatures checks the container's pull policy and what needs a backend feature: probes,
+// lifecycle hooks, stdin and ports.
+func (v *validator) containerFeatures(path string, c *v1.Container) {
 	switch c.ImagePullPolicy {
 	case "":
 	case v1.PullAlways, v1.PullIfNotPresent, v1.PullNever:
@@ -439,6 +453,10 @@ func (v *validator) container(p *v1.Pod, path string, c *v1.Container, volumes m
 			v.need(pp, backend.FeaturePorts, "a container port")
 		}
 	}
+}
+
+// containerEnv checks the container's env: names, and the sources of values taken from the pod.
+func (v *validator) containerEnv(p *v1.Pod, path string, c *v1.Container) {
 	for i, e := range c.Env {
 		ep := fmt.Sprintf("%s.env[%d]", path, i)
 		if e.Name == "" {
@@ -458,12 +476,11 @@ func (v *validator) container(p *v1.Pod, path string, c *v1.Container, volumes m
 			v.resourceRef(p, ep+".valueFrom.resourceFieldRef", vf.ResourceFieldRef, c.Name)
 		}
 	}
-	v.resources(path+".resources", &c.Resources)
-	if c.SecurityContext != nil {
-		v.containerSecurity(p, path+".securityContext", c.SecurityContext)
-	} else if sc := p.Spec.SecurityContext; sc != nil && sc.RunAsNonRoot != nil && *sc.RunAsNonRoot {
-		v.nonRoot("spec.securityContext.runAsNonRoot", sc.RunAsUser)
-	}
+}
+
+// volumeMounts checks the container's mounts against the pod's volumes and marks in mounted the volumes
+// it mounts.
+func (v *validator) volumeMounts(path string, c *v1.Container, volumes map[string]*v1.Volume, mounted map[string]bool) {
 	targets := map[string]int{}
 	for i, vm := range c.VolumeMounts {
 		mp := fmt.Sprintf("%s.volumeMounts[%d]", path, i)

@@ -30,16 +30,17 @@ func (c *Client) Ping(ctx context.Context) (string, error) {
 }
 
 // CheckVersion refuses a service whose libpod API version (have) is older than MinVersion, with a sentence
-// that says what it lacks.
+// that says what it lacks; the caller names the service before it ("the Podman service at URI: version
+// 4.2.0 is too old: ...").
 func CheckVersion(have string) error {
 	if compareVersions(have, MinVersion) >= 0 {
 		return nil
 	}
 	if compareVersions(have, "4.0.0") < 0 {
-		return fmt.Errorf("Podman %s is too old: it lacks the libpod v4 REST API this backend speaks "+
+		return fmt.Errorf("version %s is too old: it lacks the libpod v4 REST API this backend speaks "+
 			"(v4 pod and container create bodies, init containers, container wait conditions); upgrade to Podman 4.3 or later", have)
 	}
-	return fmt.Errorf("Podman %s is too old: this backend needs Podman 4.3 or later, whose libpod API reports each "+
+	return fmt.Errorf("version %s is too old: this backend needs Podman 4.3 or later, whose libpod API reports each "+
 		"container's exit code on its died events and restart count on inspect, which status and exit detection rely on; upgrade Podman", have)
 }
 
