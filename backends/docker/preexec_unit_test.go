@@ -1,6 +1,7 @@
 package docker
 
 import (
+	"errors"
 	"slices"
 	"testing"
 
@@ -16,5 +17,21 @@ func TestPreExecCapabilities(t *testing.T) {
 	}
 	if host := preExecCapabilities(&v1.Pod{Spec: v1.PodSpec{HostNetwork: true}}); len(host) != 0 {
 		t.Errorf("in the host's network namespace the helper gets %v, want nothing", host)
+	}
+}
+
+func TestStaleTask(t *testing.T) {
+	for _, c := range []struct {
+		err  error
+		want bool
+	}{
+		{errors.New("Error response from daemon: task d250a9018d8d: already exists"), true},
+		{errors.New("Error response from daemon: No such container: d250"), false},
+		{errors.New("Conflict. The container name \"/x\" is already in use"), false},
+		{nil, false},
+	} {
+		if got := staleTask(c.err); got != c.want {
+			t.Errorf("staleTask(%v) = %v, want %v", c.err, got, c.want)
+		}
 	}
 }

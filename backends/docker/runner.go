@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -277,10 +278,23 @@ func (r *runner) ensurePause(pc *podContainers) (string, error) {
 	}
 	if pc.pause.State != "running" && !r.finished(pc) {
 		if err := r.b.cli.ContainerStart(r.ctx, pc.pause.ID, container.StartOptions{}); err != nil {
+			if staleTask(err) {
+				// A pause started while dockerd was stopping left its task in containerd, which the
+				// restarted dockerd does not know and will never start again: the pause goes, and the next
+				// step makes a new one that the pod's next attempts join.
+				r.log.Warn("the pause container cannot start again (a task of it outlived dockerd); replacing it",
+					"container", shortID(pc.pause.ID), "err", err)
+				_ = r.b.cli.ContainerRemove(r.ctx, pc.pause.ID, container.RemoveOptions{Force: true})
+			}
 			return "", err
 		}
 	}
 	return pc.pause.ID, nil
+}
+
+// staleTask tells an engine's refusal to start a container whose containerd task still exists.
+func staleTask(err error) bool {
+	return err != nil && strings.Contains(err.Error(), "task ") && strings.Contains(err.Error(), "already exists")
 }
 
 // errNotRecorded ends a runner whose pod is no longer the backend's: Delete unregistered the runner, or the
