@@ -1,7 +1,6 @@
 package dispatcher
 
 import (
-	"bytes"
 	"encoding/json"
 	"log/slog"
 	"net/http"
@@ -14,30 +13,13 @@ import (
 
 	"github.com/interlink-hq/interlink-dispatcher/shared/backend"
 	"github.com/interlink-hq/interlink-dispatcher/shared/interlink"
+	"github.com/interlink-hq/interlink-dispatcher/shared/labtest"
 	"github.com/interlink-hq/interlink-dispatcher/shared/pod"
 )
 
-// syncBuffer is a log sink safe for the goroutines that write to it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // withDisabled is a dispatcher whose journal holds a pod of backend "beta", started with "beta" disabled
 // (an operator turned it off after the pod was created), and a log the test reads.
-func withDisabled(t *testing.T) (*testEnv, *syncBuffer) {
+func withDisabled(t *testing.T) (*testEnv, *labtest.Buffer) {
 	t.Helper()
 	dir := tempDir(t)
 	j, err := OpenJournal(dir)
@@ -53,7 +35,7 @@ func withDisabled(t *testing.T) (*testEnv, *syncBuffer) {
 	off := false
 	cfg.Backends[1].Enabled = &off
 	e := startEnv(t, cfg, map[string]*memBackend{"alpha": newMem("alpha")})
-	var buf syncBuffer
+	var buf labtest.Buffer
 	e.srv.log = slog.New(slog.NewTextHandler(&buf, nil))
 	return e, &buf
 }
