@@ -50,7 +50,7 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	info(r).setPod(uid, p.Namespace, p.Name)
-	unlock := s.locks.lock(uid)
+	unlock := s.locks.Lock(uid)
 	defer unlock()
 	// The create has arrived: the wait for it (unknown.go) is over, whatever its answer.
 	s.asked.forget(uid)

@@ -51,7 +51,7 @@ func (s *Server) delete(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	info(r).setPod(uid, p.Namespace, p.Name)
-	unlock := s.locks.lock(uid)
+	unlock := s.locks.Lock(uid)
 	defer unlock()
 	s.refused.forget(uid)
 	s.asked.forget(uid)

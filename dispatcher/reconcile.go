@@ -109,7 +109,7 @@ func (s *Server) applyReconcile(ctx context.Context, b backend.Backend, writes [
 			// Cancelled with its process or the dispatcher: the next start reconciles again.
 			return fmt.Errorf("stopped: %w", err)
 		}
-		unlock := s.locks.lock(w.UID)
+		unlock := s.locks.Lock(w.UID)
 		_, found, err := s.journal.Get(w.UID)
 		switch {
 		case err != nil:

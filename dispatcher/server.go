@@ -21,6 +21,7 @@ import (
 
 	"github.com/interlink-hq/interlink-dispatcher/shared/backend"
 	"github.com/interlink-hq/interlink-dispatcher/shared/interlink"
+	"github.com/interlink-hq/interlink-dispatcher/shared/keyed"
 	"github.com/interlink-hq/interlink-dispatcher/shared/pod"
 )
 
@@ -55,7 +56,7 @@ type Server struct {
 	routes   func(chi.Router)
 	access   *accessControl
 
-	locks uidLocks
+	locks keyed.Mutex // serialises create and delete of one pod UID: a retried create racing the first cannot journal twice or race a delete
 
 	// abandoned are pods whose create lost its answer with the backend down for good: see createAgain.
 	abandonedMu sync.Mutex
@@ -214,41 +215,6 @@ func removeStaleSocket(path string) error {
 		return fmt.Errorf("listen.unix %s is in use by another process; stop it or choose another path", path)
 	}
 	return os.Remove(path)
-}
-
-// uidLocks serialises create and delete of one pod UID, so that a retried create racing the first one
-// cannot journal twice or race a delete.
-type uidLocks struct {
-	mu    sync.Mutex
-	locks map[string]*uidLock
-}
-
-type uidLock struct {
-	mu   sync.Mutex
-	refs int
-}
-
-func (l *uidLocks) lock(uid string) func() {
-	l.mu.Lock()
-	if l.locks == nil {
-		l.locks = map[string]*uidLock{}
-	}
-	e := l.locks[uid]
-	if e == nil {
-		e = &uidLock{}
-		l.locks[uid] = e
-	}
-	e.refs++
-	l.mu.Unlock()
-	e.mu.Lock()
-	return func() {
-		e.mu.Unlock()
-		l.mu.Lock()
-		if e.refs--; e.refs == 0 {
-			delete(l.locks, uid)
-		}
-		l.mu.Unlock()
-	}
 }
 
 // journalPut writes an entry and tells the observer how long it took.

@@ -18,10 +18,10 @@ import (
 	"log/slog"
 	"os"
 	"strings"
-	"sync"
 
 	"github.com/interlink-hq/interlink-dispatcher/shared/backend"
 	"github.com/interlink-hq/interlink-dispatcher/shared/buildinfo"
+	"github.com/interlink-hq/interlink-dispatcher/shared/keyed"
 	"github.com/interlink-hq/interlink-dispatcher/shared/pod"
 )
 
@@ -36,7 +36,7 @@ type Backend struct {
 	cfg     *settings
 	log     *slog.Logger
 	metrics *backendMetrics
-	locks   keyedMutex
+	locks   keyed.Mutex // create and delete of one pod UID never interleave
 }
 
 var _ backend.Backend = (*Backend)(nil)
@@ -96,40 +96,6 @@ func (b *Backend) Describe(ctx context.Context) (backend.Description, error) {
 		Engine:          engine + " (runtime " + b.cfg.Runtime + ")",
 		Capabilities:    capabilities(),
 	}, nil
-}
-
-// keyedMutex serialises work on one pod UID (create, delete) without blocking other pods.
-type keyedMutex struct {
-	mu    sync.Mutex
-	locks map[string]*keyLock
-}
-
-type keyLock struct {
-	mu   sync.Mutex
-	refs int
-}
-
-func (k *keyedMutex) lock(key string) func() {
-	k.mu.Lock()
-	if k.locks == nil {
-		k.locks = map[string]*keyLock{}
-	}
-	l := k.locks[key]
-	if l == nil {
-		l = &keyLock{}
-		k.locks[key] = l
-	}
-	l.refs++
-	k.mu.Unlock()
-	l.mu.Lock()
-	return func() {
-		l.mu.Unlock()
-		k.mu.Lock()
-		if l.refs--; l.refs == 0 {
-			delete(k.locks, key)
-		}
-		k.mu.Unlock()
-	}
 }
 
 // slurmError turns a failed SLURM command into a backend error: unavailable when the controller could not be

@@ -38,7 +38,7 @@ func (b *Backend) Create(ctx context.Context, req backend.CreateRequest) (backen
 	if err := pod.Validate(p, capabilities(), b.env.Name); err != nil {
 		return backend.CreateResult{}, err
 	}
-	unlock := b.locks.lock(uid)
+	unlock := b.locks.Lock(uid)
 	defer unlock()
 
 	dir := b.podDir(uid)

@@ -26,7 +26,7 @@ func (b *Backend) Delete(ctx context.Context, req backend.DeleteRequest) error {
 	if err := pod.CheckUID(uid); err != nil {
 		return err
 	}
-	unlock := b.locks.lock(uid)
+	unlock := b.locks.Lock(uid)
 	defer unlock()
 	dir := b.podDir(uid)
 	rec, err := readRecord(dir)
