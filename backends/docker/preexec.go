@@ -3,6 +3,7 @@ package docker
 import (
 	"bufio"
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -100,7 +101,9 @@ func (r *runner) launchPreExec(text, pauseID string) time.Duration {
 		r.failAll(pod.ReasonCreateContainerError, "cannot create the pre-exec helper: "+err.Error())
 		return pollInterval
 	}
-	_ = r.start(resp.ID)
+	if errors.Is(r.start(resp.ID), errEngineStopping) {
+		return engineStoppingRetry
+	}
 	return 500 * time.Millisecond
 }
 

@@ -96,7 +96,11 @@ func (r *runner) run() {
 			log.Info("the pod is no longer recorded (deleted); its supervision ends and nothing is re-created for it")
 			return
 		}
-		if err != nil {
+		switch {
+		case errors.Is(err, errEngineStopping):
+			log.Debug("the engine is stopping; the pod's next start waits for it")
+			wait = engineStoppingRetry
+		case err != nil:
 			log.Warn("pod supervision step failed; retrying", "err", err)
 			wait = 5 * time.Second
 		}
@@ -277,11 +281,15 @@ func (r *runner) ensurePause(pc *podContainers) (string, error) {
 		return id, nil
 	}
 	if pc.pause.State != "running" && !r.finished(pc) {
+		if !r.b.engineAccepting() {
+			return "", errEngineStopping
+		}
 		if err := r.b.cli.ContainerStart(r.ctx, pc.pause.ID, container.StartOptions{}); err != nil {
 			if staleTask(err) {
-				// A pause started while dockerd was stopping left its task in containerd, which the
-				// restarted dockerd does not know and will never start again: the pause goes, and the next
-				// step makes a new one that the pod's next attempts join.
+				// A pause started while dockerd was stopping (in the instant between engineAccepting and
+				// the start) left its task in containerd, which the restarted dockerd does not know and will
+				// never start again: the pause goes, and the next step makes a new one that the pod's next
+				// attempts join, as the kubelet makes a new sandbox for a pod whose sandbox is lost.
 				r.log.Warn("the pause container cannot start again (a task of it outlived dockerd); replacing it",
 					"container", shortID(pc.pause.ID), "err", err)
 				_ = r.b.cli.ContainerRemove(r.ctx, pc.pause.ID, container.RemoveOptions{Force: true})
@@ -296,6 +304,12 @@ func (r *runner) ensurePause(pc *podContainers) (string, error) {
 func staleTask(err error) bool {
 	return err != nil && strings.Contains(err.Error(), "task ") && strings.Contains(err.Error(), "already exists")
 }
+
+// errEngineStopping defers a start the runner makes on its own while the engine stops (engineAccepting); the
+// runner tries again after engineStoppingRetry.
+var errEngineStopping = errors.New("the engine takes no new connections (it is stopping); the start waits for it")
+
+const engineStoppingRetry = 2 * time.Second
 
 // errNotRecorded ends a runner whose pod is no longer the backend's: Delete unregistered the runner, or the
 // pod's record is gone from the data directory.
@@ -419,7 +433,9 @@ func (r *runner) launch(c *v1.Container, role string, attempt int, pauseID strin
 	delete(r.failures, c.Name)
 	// A start failure leaves the container created with the engine's error, which Status reports as a
 	// terminated run (StartError), as the kubelet does.
-	_ = r.start(resp.ID)
+	if errors.Is(r.start(resp.ID), errEngineStopping) {
+		return engineStoppingRetry
+	}
 	r.prune(c.Name, attempt)
 	return 0
 }
@@ -437,11 +453,16 @@ func (r *runner) startCreated(c *v1.Container, run container.Summary) time.Durat
 	}
 	r.b.setError(string(r.rec.Pod.UID), c.Name, attempt, "", "")
 	delete(r.failures, c.Name)
-	_ = r.start(run.ID)
+	if errors.Is(r.start(run.ID), errEngineStopping) {
+		return engineStoppingRetry
+	}
 	return 0
 }
 
 func (r *runner) start(id string) error {
+	if !r.b.engineAccepting() {
+		return errEngineStopping
+	}
 	unlock, ok := r.lockRecorded()
 	if !ok {
 		return errNotRecorded
