@@ -169,6 +169,11 @@ func newHclogJSONHandler(w io.Writer, level slog.Leveler) slog.Handler {
 	return slog.NewJSONHandler(w, &slog.HandlerOptions{
 		Level: level,
 		ReplaceAttr: func(groups []string, a slog.Attr) slog.Attr {
+			if a.Value.Kind() == slog.KindDuration {
+				// JSON has no duration: slog writes nanoseconds, which reach the dispatcher's log as a
+				// float (grace=1e+09). The dispatcher's own lines say 1s; so do the backends'.
+				return slog.String(a.Key, a.Value.Duration().String())
+			}
 			if len(groups) > 0 {
 				return a
 			}
