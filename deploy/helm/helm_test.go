@@ -4,8 +4,7 @@
 // loader, and served by a real dispatcher), and the values interLink's chart needs to reach it. helm is built
 // from the Go module proxy by helm.sh (module tool/), once per go.mod and go.sum.
 //
-// Installing the chart needs a cluster with a real kubelet and the image of make image; the lab's only node is
-// interLink's virtual node, which runs pods through a dispatcher itself, so no test here installs it.
+// TestChartInstallsIntoLab (install_test.go) installs it into the lab's cluster with the image of make image.
 package helm
 
 import (

@@ -82,7 +82,7 @@ func TestChartInstallsIntoLab(t *testing.T) {
 	pauseBefore := pauseErr == nil
 	t.Cleanup(func() {
 		// After the namespace's cleanup (registered later, run earlier): no container of it uses the images.
-		if !pauseBefore {
+		if _, err := dockerOut("image", "inspect", pause); err == nil && !pauseBefore {
 			if out, err := exec.Command("docker", "rmi", pause).CombinedOutput(); err != nil {
 				t.Logf("docker rmi %s (the release's pause image): %v %s", pause, err, out)
 			}
@@ -117,6 +117,17 @@ func TestChartInstallsIntoLab(t *testing.T) {
 	})
 
 	engine := engineRelay(t, ns)
+	// Anyone else (this host, here) gets no answer from it.
+	if c, err := net.DialTimeout("tcp", strings.TrimPrefix(engine, "tcp://"), 5*time.Second); err != nil {
+		t.Fatal(err)
+	} else {
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		_, _ = io.WriteString(c, "GET /_ping HTTP/1.0\r\n\r\n")
+		if b, _ := io.ReadAll(c); len(b) != 0 {
+			t.Fatalf("the relay to the engine answered a client that is not the release's pod: %q", b)
+		}
+		c.Close()
+	}
 	phase("relay to the lab's Docker Engine on " + engine)
 
 	values := fmt.Sprintf(`image: {repository: %s, tag: %q, pullPolicy: Never}
