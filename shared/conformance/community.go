@@ -720,10 +720,10 @@ func RunCommunity(t *testing.T, b backend.Backend, opts CommunityOptions) {
 		for _, s := range CommunityPods() {
 			t.Run(s.Name, func(t *testing.T) {
 				if reason, ok := opts.Skip[s.Name]; ok {
-					t.Skipf("the backend skips %s: %s", s.Name, reason)
+					h.skip(t, s.Name, "the backend's test skips it: "+reason)
 				}
 				if missing := h.needs(s.Needs...); len(missing) > 0 {
-					t.Skipf("the backend does not declare %s in its capabilities", strings.Join(missing, ", "))
+					h.skip(t, s.Name, "the backend does not declare "+strings.Join(missing, ", ")+" in its capabilities")
 				}
 				if opts.Parallel {
 					t.Parallel()
@@ -732,6 +732,7 @@ func RunCommunity(t *testing.T, b backend.Backend, opts CommunityOptions) {
 			})
 		}
 	})
+	h.summary(t, "community scenarios", len(CommunityPods()))
 }
 
 // RunCommunityScenario creates the scenario's pods on b, waits as the set's harness does (each round, 1 s
