@@ -280,7 +280,8 @@ func (b *Backend) Delete(ctx context.Context, req backend.DeleteRequest) error {
 		return err
 	}
 	defer unlock()
-	if pgid, ok := runnerPID(dir); ok {
+	// The whole group, even when the runner is gone: a container process may outlive it.
+	if pgid, _ := runnerPID(dir); pgid > 0 && groupAlive(pgid) {
 		syscall.Kill(-pgid, syscall.SIGTERM)
 		if !waitGroupGone(ctx, pgid, req.GracePeriod) {
 			syscall.Kill(-pgid, syscall.SIGKILL)
@@ -403,7 +404,7 @@ func writeJSONFile(path string, v any) error {
 	return os.Rename(tmp, path)
 }
 
-// runnerPID is the pid (and process group) of the pod's runner, and whether it still runs.
+// runnerPID is the pid (and process group) of the pod's runner, and whether the runner still runs.
 func runnerPID(dir string) (int, bool) {
 	data, err := os.ReadFile(filepath.Join(dir, "runner.pid"))
 	if err != nil {
@@ -413,7 +414,18 @@ func runnerPID(dir string) (int, bool) {
 	if err != nil || pid <= 0 {
 		return 0, false
 	}
-	return pid, groupAlive(pid)
+	return pid, processAlive(pid)
+}
+
+// processAlive tells whether pid runs and is not a zombie (a runner that ended before this backend process
+// reaped it).
+func processAlive(pid int) bool {
+	data, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat"))
+	if err != nil {
+		return syscall.Kill(pid, 0) == nil
+	}
+	f := strings.Fields(string(data[bytes.LastIndexByte(data, ')')+1:]))
+	return len(f) > 0 && f[0] != "Z" && f[0] != "X"
 }
 
 // groupAlive tells whether a process other than a zombie is in process group pgid: the runner, or a

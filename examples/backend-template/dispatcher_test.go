@@ -69,8 +69,8 @@ func TestLoadedByTheDispatcher(t *testing.T) {
 
 	ping := d.Do(t, http.MethodPost, "/status", "[]")
 	var pr interlink.PingResponse
-	if err := json.Unmarshal(ping.Body, &pr); err != nil || pr.Resources == nil || pr.Resources.Pods != "20" {
-		t.Errorf("the ping = %d %s, want the template's max_pods (20) as the pod capacity", ping.Status, ping.Body)
+	if err := json.Unmarshal(ping.Body, &pr); err != nil || pr.Resources == nil || pr.Resources.Pods != "500" {
+		t.Errorf("the ping = %d %s, want the template's max_pods (500) as the pod capacity", ping.Status, ping.Body)
 	}
 
 	del := d.Do(t, http.MethodPost, "/delete", p)

@@ -28,7 +28,7 @@ const Stanza = `backends:
   - name: process
     binary: %s
     config:
-      max_pods: 20
+      max_pods: 500
 `
 
 // Dispatcher is a running dispatcher: its API on a unix socket, its data directory, its log file.
@@ -108,6 +108,9 @@ func Start(t testing.TB, extra string) *Dispatcher {
 		time.Sleep(100 * time.Millisecond)
 	}
 }
+
+// PID is the dispatcher process's id.
+func (d *Dispatcher) PID() int { return d.cmd.Process.Pid }
 
 // Answer is one HTTP answer, read whole.
 type Answer struct {
