@@ -3,6 +3,8 @@ package openapi_test
 import (
 	"encoding/json"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -281,4 +283,39 @@ func waitFor(t *testing.T, d *dispatchertest.Dispatcher, p *v1.Pod, ok func(inte
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
+}
+
+// TestAccessAnswersValidate checks the answers only the TCP listeners give: 401 without a bearer token (with
+// its WWW-Authenticate), 403 to a client outside access.allow_networks, and the metrics listener's routes.
+func TestAccessAnswersValidate(t *testing.T) {
+	tokens := filepath.Join(t.TempDir(), "tokens")
+	const token = "0123456789abcdef0123456789abcdef"
+	if err := os.WriteFile(tokens, []byte(token+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	metrics := dispatchertest.FreeAddr(t)
+	d := dispatchertest.StartTCP(t, "access:\n  token_file: "+tokens+"\nmetrics:\n  listen: "+metrics+"\n")
+	check := func(a dispatchertest.Answer, want int) {
+		t.Helper()
+		if a.Status != want {
+			t.Errorf("%s %s = %d %q, want %d", a.Method, a.Path, a.Status, a.Body, want)
+		}
+		if err := openapi.Validate(a.Method, a.Path, a.Status, a.Header, a.Body); err != nil {
+			t.Errorf("a real answer does not match the document: %v\nbody: %s", err, a.Body)
+		}
+	}
+	bearer := http.Header{"Authorization": {"Bearer " + token}}
+	check(d.DoAt(t, d.TCP, "POST", "/status", "[]", nil), 401)
+	check(d.DoAt(t, d.TCP, "POST", "/status", "[]", http.Header{"Authorization": {"Bearer not-the-token-at-all"}}), 401)
+	check(d.DoAt(t, d.TCP, "POST", "/status", "[]", bearer), 200)
+	check(d.DoAt(t, d.TCP, "GET", "/healthz", nil, nil), 200) // access.open_paths
+	check(d.DoAt(t, d.TCP, "GET", "/readyz", nil, nil), 401)
+	for _, path := range []string{"/healthz", "/readyz", "/metrics"} {
+		check(d.DoAt(t, metrics, "GET", path, nil, bearer), 200)
+	}
+
+	// A client outside access.allow_networks: loopback is not in 192.0.2.0/24.
+	far := dispatchertest.StartTCP(t, "access:\n  allow_networks: [192.0.2.0/24]\n")
+	check(far.DoAt(t, far.TCP, "POST", "/create", `{}`, nil), 403)
+	check(far.DoAt(t, far.TCP, "GET", "/readyz", nil, nil), 403)
 }

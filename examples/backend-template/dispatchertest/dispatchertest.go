@@ -36,14 +36,39 @@ type Dispatcher struct {
 	Socket  string
 	DataDir string
 	LogPath string
-	Client  *http.Client
-	cmd     *exec.Cmd
+	Client  *http.Client // over the socket
+	// TCP is the address of listen.tcp when StartTCP started it ("" otherwise).
+	TCP string
+	cmd *exec.Cmd
 }
 
 // Start builds the dispatcher and the template backend, starts the dispatcher on a config of its own (the
 // template backend as its only, default backend; extra appended at the top level of the YAML), waits for
 // /readyz to answer 200 and stops the process when t ends.
 func Start(t testing.TB, extra string) *Dispatcher {
+	t.Helper()
+	return start(t, "", extra)
+}
+
+// StartTCP is Start with the API on a free loopback port too (Dispatcher.TCP), for tests of what only the TCP
+// listeners do: access control.
+func StartTCP(t testing.TB, extra string) *Dispatcher {
+	t.Helper()
+	return start(t, FreeAddr(t), extra)
+}
+
+// FreeAddr returns a loopback address with a port nothing listens on now.
+func FreeAddr(t testing.TB) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+func start(t testing.TB, tcp, extra string) *Dispatcher {
 	t.Helper()
 	disp := labtest.BuildBinary(t, "./cmd/interlink-dispatcher")
 	tmpl := labtest.BuildBinary(t, "./examples/backend-template")
@@ -52,9 +77,9 @@ func Start(t testing.TB, extra string) *Dispatcher {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
-	d := &Dispatcher{Socket: filepath.Join(dir, "api.sock"), DataDir: filepath.Join(dir, "data"), LogPath: filepath.Join(dir, "dispatcher.log")}
-	cfg := fmt.Sprintf("instance: dispatchertest\ndata_dir: %s\nlisten:\n  tcp: \"\"\n  unix: %s\nrouting:\n  default: process\nlog:\n  level: debug\n",
-		d.DataDir, d.Socket) + fmt.Sprintf(Stanza, tmpl) + extra
+	d := &Dispatcher{Socket: filepath.Join(dir, "api.sock"), DataDir: filepath.Join(dir, "data"), LogPath: filepath.Join(dir, "dispatcher.log"), TCP: tcp}
+	cfg := fmt.Sprintf("instance: dispatchertest\ndata_dir: %s\nlisten:\n  tcp: %q\n  unix: %s\nrouting:\n  default: process\nlog:\n  level: debug\n",
+		d.DataDir, tcp, d.Socket) + fmt.Sprintf(Stanza, tmpl) + extra
 	cfgPath := filepath.Join(dir, "config.yaml")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
@@ -120,9 +145,20 @@ type Answer struct {
 	Body         []byte
 }
 
-// Do sends one request (body marshalled as JSON unless it is a string or []byte, nil for none) and returns
-// the whole answer.
+// Do sends one request on the socket (body marshalled as JSON unless it is a string or []byte, nil for none)
+// and returns the whole answer.
 func (d *Dispatcher) Do(t testing.TB, method, path string, body any) Answer {
+	t.Helper()
+	return do(t, d.Client, "http://dispatcher", method, path, body, nil)
+}
+
+// DoAt is Do on a TCP address (d.TCP, metrics.listen), with extra request headers.
+func (d *Dispatcher) DoAt(t testing.TB, addr, method, path string, body any, header http.Header) Answer {
+	t.Helper()
+	return do(t, http.DefaultClient, "http://"+addr, method, path, body, header)
+}
+
+func do(t testing.TB, client *http.Client, base, method, path string, body any, header http.Header) Answer {
 	t.Helper()
 	var r io.Reader
 	switch b := body.(type) {
@@ -138,14 +174,17 @@ func (d *Dispatcher) Do(t testing.TB, method, path string, body any) Answer {
 		}
 		r = bytes.NewReader(data)
 	}
-	req, err := http.NewRequest(method, "http://dispatcher"+path, r)
+	req, err := http.NewRequest(method, base+path, r)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if r != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	resp, err := d.Client.Do(req)
+	for k, vs := range header {
+		req.Header[k] = vs
+	}
+	resp, err := client.Do(req)
 	if err != nil {
 		t.Fatalf("%s %s: %v", method, path, err)
 	}
