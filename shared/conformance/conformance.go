@@ -128,11 +128,14 @@ func (h *harness) skip(t *testing.T, name, reason string) {
 // summary is one log entry listing every skipped scenario and why, or saying that none was: a backend's
 // test log then shows in one place what its conformance does not cover.
 func (h *harness) summary(t *testing.T, what string, total int) {
+	t.Log(h.summaryText(what, total))
+}
+
+func (h *harness) summaryText(what string, total int) string {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if len(h.skipped) == 0 {
-		t.Logf("%s: all %d scenarios ran, none skipped", what, total)
-		return
+		return fmt.Sprintf("%s: all %d scenarios ran, none skipped", what, total)
 	}
 	names := make([]string, 0, len(h.skipped))
 	for n := range h.skipped {
@@ -144,7 +147,7 @@ func (h *harness) summary(t *testing.T, what string, total int) {
 	for _, n := range names {
 		fmt.Fprintf(&b, "\n  %s: %s", n, h.skipped[n])
 	}
-	t.Log(b.String())
+	return b.String()
 }
 
 // request is NewCreateRequest for pod, fitted to the backend's capabilities (fitPod).
@@ -245,7 +248,7 @@ func (h *harness) all(t *testing.T) {
 func (h *harness) needs(names ...string) []string {
 	var missing []string
 	for _, n := range names {
-		if !slices.Contains(h.caps.Features, n) && !slices.Contains(h.caps.VolumeKinds, n) {
+		if !slices.Contains(h.caps.Features, n) && !slices.Contains(h.caps.VolumeKinds, n) && !slices.Contains(missing, n) {
 			missing = append(missing, n)
 		}
 	}
