@@ -17,8 +17,11 @@ package conformance
 
 import (
 	"context"
+	"fmt"
 	"slices"
+	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -105,6 +108,68 @@ type harness struct {
 	b    backend.Backend
 	o    Options
 	caps backend.Capabilities
+
+	mu      sync.Mutex
+	skipped map[string]string // scenario name → why it was skipped, for the summary
+}
+
+// skip skips the scenario name (the running subtest t), saying why, and notes it for the summary.
+func (h *harness) skip(t *testing.T, name, reason string) {
+	t.Helper()
+	h.mu.Lock()
+	if h.skipped == nil {
+		h.skipped = map[string]string{}
+	}
+	h.skipped[name] = reason
+	h.mu.Unlock()
+	t.Skip(reason)
+}
+
+// summary is one log entry listing every skipped scenario and why, or saying that none was: a backend's
+// test log then shows in one place what its conformance does not cover.
+func (h *harness) summary(t *testing.T, what string, total int) {
+	t.Log(h.summaryText(what, total))
+}
+
+func (h *harness) summaryText(what string, total int) string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if len(h.skipped) == 0 {
+		return fmt.Sprintf("%s: all %d scenarios ran, none skipped", what, total)
+	}
+	names := make([]string, 0, len(h.skipped))
+	for n := range h.skipped {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s: %d of %d scenarios skipped:", what, len(names), total)
+	for _, n := range names {
+		fmt.Fprintf(&b, "\n  %s: %s", n, h.skipped[n])
+	}
+	return b.String()
+}
+
+// request is NewCreateRequest for pod, fitted to the backend's capabilities (fitPod).
+func (h *harness) request(pod *v1.Pod, objs Objects) backend.CreateRequest {
+	fitPod(pod, h.caps)
+	return NewCreateRequest(pod, objs)
+}
+
+// fitPod removes from pod what NewPod and ShellContainer set for the backends that honour it but no scenario
+// tests, when the backend does not declare it: an explicit imagePullPolicy and the short grace period. So
+// a backend is never asked for a feature it did not declare, and a scenario runs unless it needs one.
+func fitPod(pod *v1.Pod, caps backend.Capabilities) {
+	if !slices.Contains(caps.Features, backend.FeatureImagePullPolicy) {
+		for _, list := range [][]v1.Container{pod.Spec.InitContainers, pod.Spec.Containers} {
+			for i := range list {
+				list[i].ImagePullPolicy = ""
+			}
+		}
+	}
+	if !slices.Contains(caps.Features, backend.FeatureTerminationGrace) {
+		pod.Spec.TerminationGracePeriodSeconds = nil
+	}
 }
 
 // Run runs every scenario against b, each as a subtest named after it, each pod with its own UID and
@@ -132,7 +197,17 @@ func Run(t *testing.T, b backend.Backend, opts Options) {
 	// One group around the scenarios, so that Run returns only once the parallel ones have ended too and
 	// the caller may stop the backend with a plain defer.
 	t.Run("conformance", h.all)
+	h.summary(t, "conformance", len(Scenarios))
 }
+
+// Scenarios are the names of every scenario Run runs, in order.
+var Scenarios = []string{ScenarioSingleContainer, ScenarioFailingContainer, ScenarioInitContainers, ScenarioInitFailure,
+	ScenarioMultiContainer, ScenarioEnv, ScenarioConfigMap, ScenarioSecret, ScenarioProjected, ScenarioEmptyDir,
+	ScenarioSubPath, ScenarioLogsAll, ScenarioLogsTail, ScenarioLogsBytes, ScenarioLogsTimestamps, ScenarioLogsSinceTime,
+	ScenarioLogsSinceSeconds, ScenarioLogsUnknown, ScenarioLogsFollow, ScenarioLogsNoContainer, ScenarioLogsPrevious,
+	ScenarioDeleteRunning, ScenarioDeleteFinished, ScenarioDeleteUnknown, ScenarioDeleteByRemoteID, ScenarioDeleteTwice,
+	ScenarioVanished, ScenarioIdempotentCreate, ScenarioStatusUnknown, ScenarioStatusBatch, ScenarioList,
+	ScenarioInvalidPod, ScenarioMalformedUID, ScenarioCapacity, ScenarioMetrics}
 
 func (h *harness) all(t *testing.T) {
 	h.run(t, ScenarioSingleContainer, nil, h.singleContainer)
@@ -173,7 +248,7 @@ func (h *harness) all(t *testing.T) {
 func (h *harness) needs(names ...string) []string {
 	var missing []string
 	for _, n := range names {
-		if !slices.Contains(h.caps.Features, n) && !slices.Contains(h.caps.VolumeKinds, n) {
+		if !slices.Contains(h.caps.Features, n) && !slices.Contains(h.caps.VolumeKinds, n) && !slices.Contains(missing, n) {
 			missing = append(missing, n)
 		}
 	}
@@ -193,10 +268,10 @@ func (h *harness) run(t *testing.T, name string, missing []string, f func(t *tes
 	sub := name[strings.LastIndex(name, "/")+1:]
 	t.Run(sub, func(t *testing.T) {
 		if reason, ok := h.o.Skip[name]; ok {
-			t.Skipf("the backend skips %s: %s", name, reason)
+			h.skip(t, name, "the backend's test skips it: "+reason)
 		}
 		if len(missing) > 0 {
-			t.Skipf("the backend does not declare %s in its capabilities", strings.Join(missing, ", "))
+			h.skip(t, name, "the backend does not declare "+strings.Join(missing, ", ")+" in its capabilities")
 		}
 		h.parallel(t)
 		f(t)
@@ -225,7 +300,7 @@ func (h *harness) deleteAtEnd(tb testing.TB, pod *v1.Pod, res *backend.CreateRes
 // create creates the pod with its objects, checks the answer, and deletes the pod when the test ends.
 func (h *harness) create(t *testing.T, pod *v1.Pod, objs Objects) backend.CreateResult {
 	t.Helper()
-	req := NewCreateRequest(pod, objs)
+	req := h.request(pod, objs)
 	res, err := h.b.Create(h.ctx(t), req)
 	h.deleteAtEnd(t, pod, &res)
 	if err != nil {

@@ -62,7 +62,7 @@ func (h *harness) deleteTwice(t *testing.T) {
 // anywhere must not stay Running in Kubernetes forever. Deleting it afterwards succeeds and leaves nothing.
 func (h *harness) vanished(t *testing.T) {
 	if h.o.Vanish == nil {
-		t.Skip("the backend's test gives no Options.Vanish to remove a pod behind the backend's back")
+		h.skip(t, ScenarioVanished, "the backend's test gives no Options.Vanish to remove a pod behind the backend's back")
 	}
 	pod, res := h.runningPod(t, "vanished")
 	h.o.Vanish(t, string(pod.UID), res.RemoteID)

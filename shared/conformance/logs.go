@@ -34,7 +34,7 @@ func (h *harness) logs(group *testing.T) {
 		}
 		broken = true
 		pod = NewPod("logs", ShellContainer("main", "for i in 1 2 3 4 5; do echo line $i; sleep 1; done"))
-		res, err := h.b.Create(h.ctx(t), NewCreateRequest(pod, Objects{}))
+		res, err := h.b.Create(h.ctx(t), h.request(pod, Objects{}))
 		h.deleteAtEnd(group, pod, &res)
 		if err != nil {
 			t.Fatalf("Create of pod %s: %v", pod.Name, err)
@@ -47,7 +47,7 @@ func (h *harness) logs(group *testing.T) {
 	seq := func(name string, f func(t *testing.T, pod *v1.Pod)) {
 		group.Run(name[strings.LastIndex(name, "/")+1:], func(t *testing.T) {
 			if reason, ok := h.o.Skip[name]; ok {
-				t.Skipf("the backend skips %s: %s", name, reason)
+				h.skip(t, name, "the backend's test skips it: "+reason)
 			}
 			f(t, shared(t))
 		})

@@ -49,7 +49,7 @@ func (h *harness) malformedUID(t *testing.T) {
 				}
 			}
 
-			res, err := h.b.Create(h.ctx(t), NewCreateRequest(pod, Objects{}))
+			res, err := h.b.Create(h.ctx(t), h.request(pod, Objects{}))
 			check("Create", err)
 			if err == nil {
 				t.Logf("Create answered remote id %q", res.RemoteID)

@@ -308,7 +308,7 @@ func (h *harness) deleteUnknown(t *testing.T) {
 func (h *harness) idempotentCreate(t *testing.T) {
 	pod := NewPod("idempotent", ShellContainer("main", "echo started-once; sleep 2"))
 	first := h.create(t, pod, Objects{})
-	again, err := h.b.Create(h.ctx(t), NewCreateRequest(pod, Objects{}))
+	again, err := h.b.Create(h.ctx(t), h.request(pod, Objects{}))
 	if err != nil {
 		t.Fatalf("second Create of the same pod: %v", err)
 	}
@@ -458,12 +458,12 @@ func (w *waitWriter) Write(p []byte) (int, error) {
 // the field, and that nothing of it is left behind: no backend may drop a pod field silently.
 func (h *harness) invalidPod(t *testing.T) {
 	if slices.Contains(h.caps.VolumeKinds, "nfs") {
-		t.Skip("the backend declares nfs volumes, the feature this scenario relies on it lacking")
+		h.skip(t, ScenarioInvalidPod, "the backend declares nfs volumes, the feature this scenario relies on it lacking")
 	}
 	c := Mount(ShellContainer("main", "true"), "remote", "/mnt", "", false)
 	pod := WithVolumes(NewPod("invalid", c), v1.Volume{Name: "remote", VolumeSource: v1.VolumeSource{
 		NFS: &v1.NFSVolumeSource{Server: "nfs.example.org", Path: "/export"}}})
-	res, err := h.b.Create(h.ctx(t), NewCreateRequest(pod, Objects{}))
+	res, err := h.b.Create(h.ctx(t), h.request(pod, Objects{}))
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), h.o.CallTimeout)
 		defer cancel()
