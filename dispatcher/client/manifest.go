@@ -146,7 +146,7 @@ func (m *Manifests) add(raw []byte) error {
 // trimYAMLError drops the "error converting YAML to JSON: " prefix that says nothing to the user.
 func trimYAMLError(err error) string {
 	s := err.Error()
-	for _, p := range []string{"error converting YAML to JSON: ", "error unmarshaling JSON: while decoding JSON: ", "error unmarshaling JSON: "} {
+	for _, p := range []string{"error converting YAML to JSON: ", "error unmarshaling JSON: while decoding JSON: ", "error unmarshaling JSON: ", "json: "} {
 		s = strings.TrimPrefix(s, p)
 	}
 	return s
