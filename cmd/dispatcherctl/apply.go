@@ -84,6 +84,15 @@ func runApply(ctx context.Context, e *env, _ *pflag.FlagSet, args []string) erro
 	var failed []error
 	for _, r := range reqs {
 		p := &r.Pod
+		// The dispatcher keys pods by UID, and apply makes a new one each time: a second apply of the same
+		// manifest would run the pod twice. Refused here when the admin API can tell.
+		if s, err := c.FindPod(ctx, p.Namespace, p.Name); err == nil && s.UID != string(p.UID) {
+			err := fmt.Errorf("pod %s/%s already exists (uid %s, %s on backend %s); delete it first with dispatcherctl delete %s -n %s",
+				p.Namespace, p.Name, s.UID, podPhase(s), dash(s.Backend), p.Name, p.Namespace)
+			failed = append(failed, err)
+			fmt.Fprintf(e.stderr, "%s: %v\n", e.paint(red, "error"), err)
+			continue
+		}
 		answer, err := c.Create(ctx, r)
 		if err != nil {
 			var un *client.UnreachableError

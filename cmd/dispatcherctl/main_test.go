@@ -264,9 +264,17 @@ func TestApplyRefusedAndBad(t *testing.T) {
 	if code != exitFailed || !strings.Contains(errs, `the dispatcher refused pod default/hello: the pod's annotation dispatcher.interlink.eu/backend names backend "gpu", which is not configured`) {
 		t.Fatalf("refused: exit %d, %q", code, errs)
 	}
-	reqs := f.requests()
-	if len(reqs) != 1 || !strings.Contains(reqs[0], `"dispatcher.interlink.eu/backend":"gpu"`) {
-		t.Fatalf("requests: %q", reqs)
+	creates := func() []string {
+		var out []string
+		for _, r := range f.requests() {
+			if strings.HasPrefix(r, "POST /create ") {
+				out = append(out, r)
+			}
+		}
+		return out
+	}
+	if reqs := creates(); len(reqs) != 1 || !strings.Contains(reqs[0], `"dispatcher.interlink.eu/backend":"gpu"`) {
+		t.Fatalf("requests: %q", f.requests())
 	}
 	code, _, errs = run(t, f.srv.URL, nil, "apply", "-f", writeFile(t, "s.yaml", "apiVersion: v1\nkind: Service\nmetadata: {name: s}\n"))
 	if code != exitUsage || !strings.Contains(errs, "s.yaml, document 1: is a Service, not a Pod") {
@@ -276,8 +284,19 @@ func TestApplyRefusedAndBad(t *testing.T) {
 	if code != exitUsage || !strings.Contains(errs, "no document is a Pod") {
 		t.Fatalf("no pod: exit %d, %q", code, errs)
 	}
-	if len(f.requests()) != 1 {
+	if len(creates()) != 1 {
 		t.Fatal("a bad manifest was sent")
+	}
+	// A pod of that name is known already: a second apply would run it twice.
+	known := newFake(t, map[string]http.HandlerFunc{"/api/v1/pods": listPods})
+	code, _, errs = run(t, known.srv.URL, nil, "apply", "-f", writeFile(t, "p.yaml", podYAML))
+	if code != exitFailed || !strings.Contains(errs, "pod default/hello already exists (uid u-1, Running on backend docker); delete it first") {
+		t.Fatalf("existing: exit %d, %q", code, errs)
+	}
+	for _, r := range known.requests() {
+		if strings.HasPrefix(r, "POST /create") {
+			t.Fatal("a pod that exists was created again")
+		}
 	}
 	code, _, errs = run(t, f.srv.URL, nil, "apply")
 	if code != exitUsage || !strings.Contains(errs, "apply needs -f FILE") {

@@ -163,7 +163,7 @@ func NotFound(err error) bool {
 type NoAdminAPIError struct{ Server string }
 
 func (e *NoAdminAPIError) Error() string {
-	return fmt.Sprintf("the dispatcher at %s serves no admin API (/api/v1): it is older than this dispatcherctl; upgrade it", e.Server)
+	return fmt.Sprintf("the dispatcher at %s serves no admin API (/api/v1): it is older than this dispatcherctl; upgrade it (meanwhile logs and delete can name a pod by --uid with its name and -n)", e.Server)
 }
 
 // errorMessage is the one sentence of an error answer: {"error": "..."} or plain text.
