@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -157,11 +158,6 @@ func watchPods(ctx context.Context, e *env, c *client.Client, f client.PodFilter
 	for _, p := range pods {
 		seen[p.UID] = p
 	}
-	flush := func() {
-		if fl, ok := e.stdout.(interface{ Sync() error }); ok {
-			fl.Sync()
-		}
-	}
 	for {
 		select {
 		case <-ctx.Done():
@@ -200,6 +196,10 @@ func watchPods(ctx context.Context, e *env, c *client.Client, f client.PodFilter
 				delete(seen, uid)
 			}
 		}
+		sort.Slice(changed, func(i, j int) bool {
+			a, b := changed[i], changed[j]
+			return a.Namespace < b.Namespace || (a.Namespace == b.Namespace && a.Name < b.Name)
+		})
 		for _, p := range changed {
 			switch output {
 			case "json":
@@ -215,9 +215,6 @@ func watchPods(ctx context.Context, e *env, c *client.Client, f client.PodFilter
 				}
 				fmt.Fprintln(e.stdout, t.line(podRow(p, wide), true))
 			}
-		}
-		if len(changed) > 0 {
-			flush()
 		}
 	}
 }

@@ -420,3 +420,50 @@ func TestDescribe(t *testing.T) {
 		t.Fatalf("exit %d %q\n%s", code, errs, out)
 	}
 }
+
+// get -w prints the list, then a pod's row again each time it changes (not when only its age does), and a
+// last row Deleted when it leaves the list; an interrupt ends it with exit 0.
+func TestGetWatch(t *testing.T) {
+	var mu sync.Mutex
+	n := 0
+	phases := []string{"Pending", "Pending", "Running", "Running", "Running", "Succeeded", "", ""}
+	f := newFake(t, map[string]http.HandlerFunc{"/api/v1/pods": func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		ph := phases[min(n, len(phases)-1)]
+		n++
+		mu.Unlock()
+		if ph == "" {
+			io.WriteString(w, `{"pods":[]}`)
+			return
+		}
+		ready := map[string]int{"Running": 1}[ph]
+		fmt.Fprintf(w, `{"pods":[{"uid":"u-9","namespace":"default","name":"w","backend":"podman","remote_id":"r","created":"2026-12-01T09:59:00Z","phase":%q,"ready":%d,"containers":1,"restarts":0}]}`, ph, ready)
+	}})
+	var out, errb bytes.Buffer
+	e := &env{stdin: strings.NewReader(""), stdout: &out, stderr: &errb, getenv: func(k string) string { return map[string]string{"DISPATCHERCTL_SERVER": f.srv.URL}[k] }}
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		for {
+			mu.Lock()
+			done := n >= len(phases)+2
+			mu.Unlock()
+			if done {
+				cancel()
+				return
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}()
+	code := e.run(ctx, []string{"get", "-w", "--poll-interval", "20ms"})
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	var phaseCol []string
+	for _, l := range lines[1:] {
+		phaseCol = append(phaseCol, strings.Fields(l)[3])
+	}
+	if code != 0 || !strings.HasPrefix(lines[0], "NAME ") || strings.Join(phaseCol, " ") != "Pending Running Succeeded Deleted" {
+		t.Fatalf("exit %d, stderr %q, output:\n%s", code, errb.String(), out.String())
+	}
+	if !strings.HasPrefix(lines[3], "w      default     podman    Succeeded   0/1     0          ") {
+		t.Fatalf("a watched row is not aligned with the header:\n%s", out.String())
+	}
+}

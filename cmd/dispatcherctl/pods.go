@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"strings"
 	"time"
 
@@ -136,17 +135,9 @@ func runLogs(ctx context.Context, e *env, _ *pflag.FlagSet, args []string) error
 			return usagef("the containers of pod %s are not known yet; name one with -c", p.Name)
 		}
 	}
-	out := e.stdout
-	if f, ok := out.(*os.File); ok {
-		out = syncWriter{f}
-	}
-	return c.Logs(ctx, interlink.LogStruct{Namespace: p.Namespace, PodUID: p.UID, PodName: p.Name, ContainerName: name, Opts: opts}, out)
+	// stdout is unbuffered: a followed log reaches a pipe or a terminal chunk by chunk, as the dispatcher sends it.
+	return c.Logs(ctx, interlink.LogStruct{Namespace: p.Namespace, PodUID: p.UID, PodName: p.Name, ContainerName: name, Opts: opts}, e.stdout)
 }
-
-// syncWriter lets a followed log reach a pipe as it comes.
-type syncWriter struct{ f *os.File }
-
-func (s syncWriter) Write(p []byte) (int, error) { return s.f.Write(p) }
 
 var deleteOpts struct {
 	podRef
