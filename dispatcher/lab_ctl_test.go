@@ -465,3 +465,28 @@ func TestLabDispatcherctlWatchInTmux(t *testing.T) {
 	}
 	waitScreen(`(?m)^watched\s+`+ns+`\s+docker\s+Deleted\s`, 30*time.Second)
 }
+
+// Behind access.token_file the binary is refused with the dispatcher's sentence without a token, and runs a
+// pod with the token from --token-file.
+func TestLabDispatcherctlToken(t *testing.T) {
+	t.Parallel()
+	labtest.RequireDocker(t)
+	tokens := writeSecret(t, t.TempDir(), "tokens", testToken+"\n", 0o600)
+	e := startLab(t, "docker", map[string]any{}, func(c *Config) { c.Access.TokenFile = tokens })
+	server := e.http.URL
+	r := ctl(t, server, time.Minute, "ping")
+	if r.code != 1 || !strings.Contains(r.stderr, "a bearer token is required: send the header Authorization: Bearer <token>") {
+		t.Fatalf("ping without a token: %+v", r)
+	}
+	mine := writeSecret(t, t.TempDir(), "token", testToken+"\n", 0o600)
+	pod := writeManifest(t, "pod.yaml", ctlObjects+"---\n"+ctlSecret+fmt.Sprintf(ctlPod, "tokened", 1))
+	r = ctl(t, server, 3*time.Minute, "apply", "-f", pod, "--token-file", mine, "--wait", "--timeout", "2m")
+	m := createdLine.FindStringSubmatch(strings.SplitN(r.stdout, "\n", 2)[0])
+	if r.code != 0 || m == nil || !strings.HasSuffix(r.stdout, "pod/tokened: Succeeded: container main exited 0\n") {
+		t.Fatalf("apply with the token: %+v", r)
+	}
+	r = ctl(t, server, time.Minute, "delete", "tokened", "--uid", m[3], "--token-file", mine)
+	if r.code != 0 || !strings.Contains(r.stdout, "deleted from backend docker") {
+		t.Fatalf("delete with the token: %+v", r)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"io"
 	"net"
@@ -466,4 +467,26 @@ func TestGetWatch(t *testing.T) {
 	if !strings.HasPrefix(lines[3], "w      default     podman    Succeeded   0/1     0          ") {
 		t.Fatalf("a watched row is not aligned with the header:\n%s", out.String())
 	}
+}
+
+// An https:// dispatcher is verified against --cacert; without it the unknown CA is refused readably.
+func TestTLSServer(t *testing.T) {
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "[]") }))
+	t.Cleanup(srv.Close)
+	ca := writeFile(t, "ca.pem", string(pemCert(srv.Certificate().Raw)))
+	if code, out, errs := run(t, srv.URL, nil, "ping", "--cacert", ca); code != 0 || !strings.Contains(out, "answers interLink's ping") {
+		t.Fatalf("with the CA: exit %d %q %q", code, out, errs)
+	}
+	code, _, errs := run(t, srv.URL, nil, "ping")
+	if code != exitUnreachable || !strings.Contains(errs, "has a certificate this client does not trust (x509: ") || !strings.Contains(errs, "give its CA with --cacert") {
+		t.Fatalf("without the CA: exit %d %q", code, errs)
+	}
+	code, _, errs = run(t, "http://127.0.0.1:4000", nil, "ping", "--cert", ca, "--key", ca)
+	if code != exitUsage || !strings.Contains(errs, "a client certificate is sent over https:// only") {
+		t.Fatalf("client certificate over http: exit %d %q", code, errs)
+	}
+}
+
+func pemCert(der []byte) []byte {
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
 }

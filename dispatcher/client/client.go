@@ -127,7 +127,10 @@ type UnreachableError struct {
 func (e *UnreachableError) Error() string {
 	why := e.Err.Error()
 	var op *net.OpError
+	var cv *tls.CertificateVerificationError
 	switch {
+	case errors.As(e.Err, &cv):
+		return fmt.Sprintf("the dispatcher at %s has a certificate this client does not trust (%v); give its CA with --cacert", e.Server, cv.Err)
 	case errors.Is(e.Err, syscall.ECONNREFUSED):
 		why = "nothing is listening there (connection refused)"
 	case errors.Is(e.Err, os.ErrNotExist) || errors.Is(e.Err, syscall.ENOENT):
