@@ -321,7 +321,7 @@ func TestLabDispatcherctlLifecycle(t *testing.T) {
 					t.Fatalf("get -o json: %s", r.stdout)
 				}
 				r = ctl(t, server, time.Minute, "describe", "hello", "-n", ns)
-				for _, w := range []string{"Backend:      " + lb.name, "Remote ID:    " + m[4], "Phase:        Succeeded", "Exit Code:    0"} {
+				for _, w := range []string{"Backend:      " + lb.name, "Remote ID:    " + m[4], "Phase:        Succeeded", "State:          Terminated", "  Exit Code:    0"} {
 					if !strings.Contains(r.stdout, w) {
 						t.Errorf("describe lacks %q", w)
 					}

@@ -114,7 +114,7 @@ func (e *env) describeContainer(w io.Writer, cd client.ContainerDetail, live *v1
 	fmt.Fprintf(w, "  %s:\n", cd.Name)
 	line := func(k, v string) {
 		if v != "" {
-			fmt.Fprintf(w, "    %-14s%s\n", k+":", v)
+			fmt.Fprintf(w, "    %-16s%s\n", k+":", v)
 		}
 	}
 	if live == nil {

@@ -376,6 +376,15 @@ func TestLogsAndDelete(t *testing.T) {
 	if logReq != want {
 		t.Fatalf("log request %+v, want %+v", logReq, want)
 	}
+	// With --uid and the name, the pod is found in the list, which asks no backend.
+	if code, _, errs := run(t, f.srv.URL, nil, "logs", "hello", "--uid", "u-1"); code != 0 {
+		t.Fatalf("logs --uid: exit %d %q", code, errs)
+	}
+	for _, r := range f.requests() {
+		if strings.HasPrefix(r, "GET /api/v1/pods/") {
+			t.Fatalf("logs --uid asked for the pod's live status: %q", r)
+		}
+	}
 	code, _, errs = run(t, f.srv.URL, nil, "logs", "sim")
 	if code != exitUsage || !strings.Contains(errs, "pod sim has several containers (a, b); choose one with -c") {
 		t.Fatalf("two containers: exit %d %q", code, errs)
@@ -411,8 +420,8 @@ func TestDescribe(t *testing.T) {
 	})
 	code, out, errs := run(t, f.srv.URL, nil, "describe", "sim")
 	for _, w := range []string{"Name:         sim\n", "Backend:      slurm\n", "Remote ID:    4242\n", "Containers:\n  a:\n",
-		"    State:        Waiting\n", "      Reason:     Priority\n", "      Message:    the job waits for higher-priority jobs\n",
-		"  b:\n    State:        Terminated\n    Reason:       Error\n    Exit Code:    3\n"} {
+		"    State:          Waiting\n", "      Reason:       Priority\n", "      Message:      the job waits for higher-priority jobs\n",
+		"    Restart Count:  0\n", "  b:\n    State:          Terminated\n    Reason:         Error\n    Exit Code:      3\n"} {
 		if !strings.Contains(out, w) {
 			t.Errorf("describe lacks %q", w)
 		}

@@ -39,6 +39,15 @@ func (r *podRef) resolve(ctx context.Context, c *client.Client, cmd string, args
 		name = args[0]
 	}
 	if r.uid != "" {
+		// The list first: it asks no backend, as logs and delete need only the pod's identity.
+		if name != "" {
+			pods, err := c.ListPods(ctx, client.PodFilter{Namespace: r.namespace, Name: name})
+			for _, p := range pods {
+				if err == nil && p.UID == r.uid {
+					return p, nil
+				}
+			}
+		}
 		s, err := c.GetPod(ctx, r.uid)
 		if err == nil {
 			return s.Pod, nil
