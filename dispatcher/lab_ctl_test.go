@@ -320,6 +320,15 @@ func TestLabDispatcherctlLifecycle(t *testing.T) {
 					s.Detail[0].State != "terminated" || s.Detail[0].ExitCode == nil || *s.Detail[0].ExitCode != 0 {
 					t.Fatalf("get -o json: %s", r.stdout)
 				}
+				// By name, looked up in the admin API: the only container needs no -c.
+				r = ctl(t, server, time.Minute, "logs", "hello", "--tail", "1")
+				if r.code != 0 || r.stdout != "tick 8\n" {
+					t.Fatalf("logs by name: %+v", r)
+				}
+				r = ctl(t, server, time.Minute, "get", "nobody", "-n", ns)
+				if r.code != 4 || !strings.Contains(r.stderr, "knows no pod called nobody in namespace "+ns) {
+					t.Fatalf("get of an unknown pod: %+v", r)
+				}
 				r = ctl(t, server, time.Minute, "describe", "hello", "-n", ns)
 				for _, w := range []string{"Backend:      " + lb.name, "Remote ID:    " + m[4], "Phase:        Succeeded", "State:          Terminated", "  Exit Code:    0"} {
 					if !strings.Contains(r.stdout, w) {
