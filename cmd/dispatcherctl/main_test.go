@@ -499,3 +499,27 @@ func TestTLSServer(t *testing.T) {
 func pemCert(der []byte) []byte {
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
 }
+
+// --wait gives up after --timeout with exit 5, naming what the pod still waits on; a manifest can come on stdin.
+func TestApplyWaitTimeoutFromStdin(t *testing.T) {
+	f := newFake(t, map[string]http.HandlerFunc{
+		"/create": func(w http.ResponseWriter, r *http.Request) {
+			var d interlink.RetrievedPodData
+			json.NewDecoder(r.Body).Decode(&d)
+			json.NewEncoder(w).Encode(interlink.CreateStruct{PodUID: string(d.Pod.UID), PodJID: "j"})
+		},
+		"/status": func(w http.ResponseWriter, r *http.Request) {
+			var pods []v1.Pod
+			json.NewDecoder(r.Body).Decode(&pods)
+			json.NewEncoder(w).Encode([]interlink.PodStatus{{PodName: pods[0].Name, PodUID: string(pods[0].UID), PodNamespace: pods[0].Namespace,
+				Containers: []v1.ContainerStatus{{Name: "main", State: v1.ContainerState{Waiting: &v1.ContainerStateWaiting{Reason: "Priority"}}}}}})
+		},
+	})
+	var out, errb bytes.Buffer
+	e := &env{stdin: strings.NewReader(podYAML), stdout: &out, stderr: &errb, getenv: func(k string) string { return map[string]string{"DISPATCHERCTL_SERVER": f.srv.URL}[k] }}
+	code := e.run(context.Background(), []string{"apply", "-f", "-", "--wait", "--timeout", "300ms", "--poll-interval", "20ms"})
+	if code != exitTimeout || !strings.Contains(errb.String(), "gave up waiting after 300ms (--timeout): still waiting for pod hello (Pending: container main Priority)") ||
+		strings.Count(out.String(), "pod/hello: Pending: container main Priority\n") != 1 {
+		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out.String(), errb.String())
+	}
+}
