@@ -35,14 +35,23 @@ const (
 const usage = `dispatcherctl runs pods on an interlink-dispatcher without Kubernetes.
 
 usage:
-  dispatcherctl apply -f FILE|- [-f FILE...] [--backend NAME] [-n NS] [--wait [--timeout 10m]]
-  dispatcherctl get [pods] [NAME] [-n NS] [--backend NAME] [-o wide|json|yaml] [-w]
-  dispatcherctl logs NAME [-c CONTAINER] [-f] [--tail N] [--since 5m] [--timestamps] [--previous]
+  dispatcherctl apply -f FILE|- [-f FILE...] [--backend NAME] [-n NS] [--wait [--timeout 10m]] [--dry-run]
+  dispatcherctl get [pods] [NAME] [-n NS] [--backend NAME] [--phase P] [-o wide|json|yaml] [-w]
+  dispatcherctl logs NAME [-c CONTAINER] [-f] [--tail N | --limit-bytes N] [--since 5m | --since-time T]
+                          [--timestamps] [--previous]
   dispatcherctl delete NAME [-n NS] [--grace-period S]
   dispatcherctl describe NAME [-n NS]
   dispatcherctl backends [-o wide|json|yaml]
   dispatcherctl ping
   dispatcherctl --version
+
+apply reads Pods, ConfigMaps and Secrets (YAML or JSON, several documents a file, --- between them) and
+sends each pod as interLink would: the objects each container mounts, projected and downwardAPI volumes
+filled in, envFrom and ConfigMap/Secret key references resolved, a UID made when the pod has none.
+--backend NAME sets the routing annotation (--routing-annotation, default dispatcher.interlink.eu/backend).
+--wait prints what the pod waits on whenever it changes and ends when it Succeeded or Failed (a pod with
+restartPolicy Always: when it runs ready); --dry-run prints the create requests instead of sending them.
+get -w prints the list, then a pod's row again whenever it changes, and a last row Deleted.
 
 Every command takes:
   --server URL|SOCKET   the dispatcher: http(s)://host:port, unix:///path or a socket path
