@@ -26,7 +26,7 @@ PODMAN_SOCK=/run/podman/podman.sock
 # systemd: its systemd-analyze checks deploy/systemd's units (deploy/systemd/systemd_test.go); nothing here runs
 # it as PID 1.
 PACKAGES=(docker.io podman catatonit slurm-wlm munge docker-registry busybox-static debootstrap prometheus
-	iproute2 curl ca-certificates openssl systemd)
+	iproute2 curl ca-certificates openssl systemd tmux)
 # The docker CLI that matches the engine; another one may come first on PATH.
 DOCKER=/usr/bin/docker
 MARK="# written by interlink-dispatcher deploy/lab/lab.sh"
