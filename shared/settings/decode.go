@@ -37,6 +37,10 @@ func (ps Problems) Error() string {
 	return strings.Join(parts, "; ")
 }
 
+// BadConfig marks Problems as a wrong config: a backend that fails to start with them exits with
+// backend.ExitBadConfig (78), and the dispatcher does not restart it.
+func (ps Problems) BadConfig() bool { return len(ps) > 0 }
+
 // Add records a problem with key (a path relative to the section, e.g. "pods" or "flavors.gpu.uid"; "" is
 // the section itself) under the section's prefix.
 func (ps *Problems) Add(prefix, key, format string, args ...any) {
