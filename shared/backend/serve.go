@@ -87,7 +87,9 @@ func serve(f Factory) int {
 	b, err := f(ctx, env)
 	if err != nil {
 		if IsBadConfig(err) {
-			slog.Error(fmt.Sprintf("the backend cannot start: its config is wrong: %v", err))
+			// The sentence alone (it names every key at fault): the dispatcher puts it after
+			// `backend "name" is misconfigured: ` in its log and in /readyz.
+			slog.Error(err.Error())
 			return ExitBadConfig
 		}
 		slog.Error(fmt.Sprintf("the backend cannot start: %v", err))
