@@ -45,7 +45,7 @@ func parseConfig(name string, raw json.RawMessage) (cfg Config, pull time.Durati
 		cfg.URI = libpod.DefaultURI
 	}
 	if cfg.Pods < 0 {
-		ps.Add(prefix, "pods", "is %d; it must be positive, or 0 to leave the pod capacity out", cfg.Pods)
+		ps.Add(prefix, "pods", "must be positive, or 0 to leave the pod capacity out, not %d", cfg.Pods)
 	}
 	pull = defaultPullTimeout
 	if cfg.PullTimeout > 0 {

@@ -61,7 +61,7 @@ func TestParseConfigReportsEveryProblemNamingItsKey(t *testing.T) {
 	}
 	for _, want := range []string{
 		`backends.podman.config.pull_timeout: "10 minutes" is not a duration such as "10m"`,
-		`backends.podman.config.pods: is -1; it must be positive`,
+		`backends.podman.config.pods: must be positive, or 0 to leave the pod capacity out, not -1`,
 		`backends.podman.config.shim: the shim binary /nonexistent/interlink-shim cannot be used`,
 		`backends.podman.config.uri: must be a string, not 7`,
 		`backends.podman.config.pulltimeout: is not a known key; the key is spelled pull_timeout`,
