@@ -19,6 +19,8 @@ import (
 	"github.com/knadh/koanf/providers/env/v2"
 	"github.com/knadh/koanf/providers/file"
 	"github.com/knadh/koanf/v2"
+
+	"github.com/interlink-hq/interlink-dispatcher/shared/settings"
 )
 
 // EnvPrefix starts every environment variable that overrides a config key: the key path upper-cased with
@@ -224,8 +226,10 @@ type LoadOptions struct {
 	Listen  string   // the --listen flag: host:port, or unix:///path or /path for a socket; "" leaves it
 }
 
-// LoadConfig reads the file, then the environment overrides, then the flags, and validates the result. An
-// error names the key path (or environment variable) and the reason.
+// LoadConfig reads the file, then the environment overrides, then the flags, and validates the result. Every
+// problem is reported at once, one a line: a value of the wrong type (a decoding error) does not hide a
+// value that fails its check, nor a bad environment variable a bad key of the file. Each line names the key
+// path (or environment variable) and the reason.
 func LoadConfig(o LoadOptions) (Config, error) {
 	k := koanf.New(".")
 	if err := k.Load(confmap.Provider(defaultsMap(), "."), nil); err != nil {
@@ -249,15 +253,14 @@ func LoadConfig(o LoadOptions) (Config, error) {
 		baseDir = abs
 	}
 
+	var problems []error
 	ev := newEnvReader()
 	if o.Environ != nil {
 		p := env.Provider(".", env.Opt{Prefix: EnvPrefix, TransformFunc: ev.transform, EnvironFunc: func() []string { return o.Environ }})
 		if err := k.Load(p, nil); err != nil {
 			return Config{}, err
 		}
-		if err := errors.Join(ev.errs...); err != nil {
-			return Config{}, err
-		}
+		problems = append(problems, ev.errs...)
 	}
 	if o.Listen != "" {
 		key, val := "listen.tcp", o.Listen
@@ -271,28 +274,77 @@ func LoadConfig(o LoadOptions) (Config, error) {
 
 	var cfg Config
 	dc := &mapstructure.DecoderConfig{
-		DecodeHook:  mapstructure.ComposeDecodeHookFunc(durationHook, mapstructure.StringToTimeDurationHookFunc(), fileModeHook),
+		DecodeHook:  mapstructure.ComposeDecodeHookFunc(durationHook, fileModeHook),
 		ErrorUnused: true,
 		TagName:     "koanf",
 	}
+	// mapstructure decodes every other key when one fails: the checks below still run on them.
+	var failed []string // the key paths whose value could not be decoded
 	if err := k.UnmarshalWithConf("", &cfg, koanf.UnmarshalConf{DecoderConfig: dc}); err != nil {
-		return Config{}, errors.New(cleanDecodeError(err))
+		for _, line := range cleanDecodeError(err) {
+			problems = append(problems, errors.New(line.msg))
+			failed = append(failed, line.key)
+		}
 	}
 	if err := ev.applyBackends(&cfg); err != nil {
-		return Config{}, err
+		problems = append(problems, err)
 	}
 	if err := cfg.finish(baseDir); err != nil {
-		return Config{}, err
+		for _, e := range splitJoined(err) {
+			if !underAny(configKeyOf(e), failed) { // a value that did not decode is reported once, for that
+				problems = append(problems, e)
+			}
+		}
+	}
+	if len(problems) > 0 {
+		return Config{}, errors.Join(problems...)
 	}
 	return cfg, nil
 }
 
-// durationHook refuses a bare number for a duration, which mapstructure would read as nanoseconds.
+// splitJoined is the errors an errors.Join made, or err alone.
+func splitJoined(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		return j.Unwrap()
+	}
+	return []error{err}
+}
+
+var configKeyRE = regexp.MustCompile(`^config key ([^ :]+)`)
+
+// configKeyOf is the key path an error of finish names ("config key <path>: ..."), or "".
+func configKeyOf(err error) string {
+	if m := configKeyRE.FindStringSubmatch(err.Error()); m != nil {
+		return m[1]
+	}
+	return ""
+}
+
+// underAny reports whether key is one of paths or inside one of them.
+func underAny(key string, paths []string) bool {
+	if key == "" {
+		return false
+	}
+	for _, p := range paths {
+		if p != "" && (key == p || strings.HasPrefix(key, p+".") || strings.HasPrefix(key, p+"[")) {
+			return true
+		}
+	}
+	return false
+}
+
+// durationHook reads a duration as shared/settings does, so that every duration of the dispatcher's config
+// and its backends' says the same thing when it is wrong: the whole value quoted, and one written as it
+// should be. A bare number is refused, which mapstructure would read as nanoseconds.
 func durationHook(from, to reflect.Type, data any) (any, error) {
-	if to != reflect.TypeOf(time.Duration(0)) || from.Kind() == reflect.String {
+	if to != reflect.TypeOf(time.Duration(0)) || from == to {
 		return data, nil
 	}
-	return nil, fmt.Errorf("%v is not a duration: write it with a unit, like \"30s\" or \"2m\"", data)
+	str, ok := data.(string)
+	if !ok {
+		return nil, fmt.Errorf("%v is not a duration: write it with a unit, like \"30s\" or \"2m\"", data)
+	}
+	return settings.ParseDuration(str)
 }
 
 // fileModeHook reads a FileMode from an octal string. A YAML number is refused: 0660 unquoted is read by
@@ -316,11 +368,16 @@ var (
 	invalidKeysRE = regexp.MustCompile(`^'([^']*)' has invalid keys: (.*)$`)
 	typeRE        = regexp.MustCompile(`^'([^']*)' expected type '([^']*)', got unconvertible type '([^']*)'.*$`)
 	keyMsgRE      = regexp.MustCompile(`^'([^']*)' (.*)$`)
+	hookRE        = regexp.MustCompile(`^error decoding '([^']*)': (.*)$`)
 )
 
-// cleanDecodeError rewrites mapstructure's messages as "config key <path>: <reason>", one per line.
-func cleanDecodeError(err error) string {
-	var out []string
+// decodeProblem is one line of a decoding error: the key path at fault and the message.
+type decodeProblem struct{ key, msg string }
+
+// cleanDecodeError rewrites mapstructure's messages as "config key <path>: <reason>", one per problem. An
+// unknown key that is another spelling of a known one (listen.unixMode) says how the key is spelled.
+func cleanDecodeError(err error) []decodeProblem {
+	var out []decodeProblem
 	for _, line := range strings.Split(err.Error(), "\n") {
 		line = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(line), "* "))
 		if line == "" || strings.HasPrefix(line, "decoding failed") {
@@ -332,21 +389,66 @@ func cleanDecodeError(err error) string {
 				if m[1] != "" {
 					path = m[1] + "." + k
 				}
-				out = append(out, fmt.Sprintf("config key %s is not a known key (check its spelling and indentation)", path))
+				msg := fmt.Sprintf("config key %s is not a known key (check its spelling and indentation)", path)
+				if known := spelledAs(m[1], k); known != "" {
+					msg = fmt.Sprintf("config key %s is not a known key; the key is spelled %s", path, known)
+				}
+				out = append(out, decodeProblem{path, msg})
 			}
 			continue
 		}
 		if m := typeRE.FindStringSubmatch(line); m != nil {
-			out = append(out, fmt.Sprintf("config key %s: expected %s, got %s", m[1], m[2], m[3]))
+			out = append(out, decodeProblem{m[1], fmt.Sprintf("config key %s: expected %s, got %s", m[1], m[2], m[3])})
+			continue
+		}
+		if m := hookRE.FindStringSubmatch(line); m != nil {
+			out = append(out, decodeProblem{m[1], fmt.Sprintf("config key %s: %s", m[1], m[2])})
 			continue
 		}
 		if m := keyMsgRE.FindStringSubmatch(line); m != nil {
-			out = append(out, fmt.Sprintf("config key %s: %s", m[1], m[2]))
+			out = append(out, decodeProblem{m[1], fmt.Sprintf("config key %s: %s", m[1], m[2])})
 			continue
 		}
-		out = append(out, line)
+		out = append(out, decodeProblem{"", line})
 	}
-	return strings.Join(out, "\n")
+	return out
+}
+
+// spelledAs is the known key of the section at path (a mapstructure path: "listen", "backends[0].policy")
+// that key is another spelling of (unixMode, unix-mode, UnixMode for unix_mode), or "".
+func spelledAs(path, key string) string {
+	t := reflect.TypeOf(Config{})
+	if path != "" {
+		for _, part := range strings.Split(regexp.MustCompile(`\[\d+\]`).ReplaceAllString(path, ""), ".") {
+			f, ok := fieldByKey(t, part)
+			if !ok {
+				return ""
+			}
+			t = f
+			for t.Kind() == reflect.Slice || t.Kind() == reflect.Pointer || t.Kind() == reflect.Map {
+				t = t.Elem()
+			}
+			if t.Kind() != reflect.Struct {
+				return ""
+			}
+		}
+	}
+	norm := func(s string) string { return strings.NewReplacer("_", "", "-", "").Replace(strings.ToLower(s)) }
+	for i := 0; i < t.NumField(); i++ {
+		if k := t.Field(i).Tag.Get("koanf"); k != "" && norm(k) == norm(key) {
+			return k
+		}
+	}
+	return ""
+}
+
+func fieldByKey(t reflect.Type, key string) (reflect.Type, bool) {
+	for i := 0; i < t.NumField(); i++ {
+		if t.Field(i).Tag.Get("koanf") == key {
+			return t.Field(i).Type, true
+		}
+	}
+	return nil, false
 }
 
 // defaultsMap flattens DefaultConfig into koanf keys, so the file only needs what differs.
@@ -451,8 +553,8 @@ func (r *envReader) transform(name, value string) (string, any) {
 func parseEnvValue(t reflect.Type, value string) (any, error) {
 	switch {
 	case t == reflect.TypeOf(time.Duration(0)):
-		if _, err := time.ParseDuration(value); err != nil {
-			return nil, fmt.Errorf("%q is not a duration like 30s", value)
+		if _, err := settings.ParseDuration(value); err != nil {
+			return nil, err
 		}
 		return value, nil
 	case t.Kind() == reflect.Bool:

@@ -147,6 +147,12 @@ func TestLoadConfigErrors(t *testing.T) {
 		{"wrong type", strings.Replace(goodConfig, "data_dir: data", "data_dir: data\nlimits: {max_body_bytes: lots}", 1), nil, []string{"limits.max_body_bytes"}},
 		{"duration without unit", strings.Replace(goodConfig, "create: 20s", "create: 20", 1), nil, []string{"timeouts.create", "unit"}},
 		{"bad duration", strings.Replace(goodConfig, "create: 20s", "create: soon", 1), nil, []string{"timeouts.create"}},
+		{"duration in words", strings.Replace(goodConfig, "create: 20s", "create: 10 minutes", 1), nil,
+			[]string{`config key timeouts.create: "10 minutes" is not a duration such as "10m"`}},
+		{"camelCase key", strings.Replace(goodConfig, "  unix: /tmp/x.sock", "  unix: /tmp/x.sock\n  unixMode: \"0600\"", 1), nil,
+			[]string{"config key listen.unixMode is not a known key; the key is spelled unix_mode"}},
+		{"camelCase key in a backend", strings.Replace(goodConfig, "    binary: bin/a", "    binary: bin/a\n    policy: {hostNetwork: true}", 1), nil,
+			[]string{"config key backends[0].policy.hostNetwork is not a known key; the key is spelled host_network"}},
 		{"missing binary", strings.Replace(goodConfig, "bin/a", "bin/missing", 1), nil, []string{"backends[0].binary", "does not exist"}},
 		{"binary not executable", strings.Replace(goodConfig, "bin/a", "bin/notexec", 1), nil, []string{"backends[0].binary", "not an executable"}},
 		{"unknown default", strings.Replace(goodConfig, "default: a", "default: z", 1), nil, []string{"routing.default", `"z"`, "a, b"}},
@@ -186,6 +192,41 @@ func TestLoadConfigErrors(t *testing.T) {
 	}
 	if _, err := LoadConfig(LoadOptions{Path: "/nonexistent/config.yaml"}); err == nil || !strings.Contains(err.Error(), "--config") {
 		t.Fatalf("missing config file: %v", err)
+	}
+}
+
+// TestLoadConfigReportsEveryProblem: type errors, value errors and environment errors come together, one a
+// line, and a value that could not be decoded is not reported a second time by its check.
+func TestLoadConfigReportsEveryProblem(t *testing.T) {
+	y := strings.Replace(goodConfig, "timeouts:\n  create: 20s", "timeouts:\n  create: 10 minutes\n  status: 5\n  list: -1s\n  craete: 1s", 1)
+	y = strings.Replace(y, "data_dir: data", "data_dir: data\nlimits: {max_body_bytes: lots, max_connections_per_client: -1}\nlog: {level: loud}", 1)
+	y = strings.Replace(y, "default: a", "default: z", 1)
+	_, err := LoadConfig(LoadOptions{Path: writeConfig(t, y), Environ: []string{"INTERLINK_DISPATCHER_TIMEOUTS_PING=forever"}})
+	if err == nil {
+		t.Fatal("config accepted")
+	}
+	want := []string{
+		`environment variable INTERLINK_DISPATCHER_TIMEOUTS_PING (config key timeouts.ping): "forever" is not a duration such as "30s"`,
+		"config key limits.max_body_bytes: expected int64, got string",
+		`config key timeouts.create: "10 minutes" is not a duration such as "10m"`,
+		`config key timeouts.status: 5 is not a duration: write it with a unit`,
+		"config key timeouts.craete is not a known key (check its spelling and indentation)",
+		"config key timeouts.list: must be a positive duration",
+		"config key limits.max_connections_per_client: must be a positive number",
+		`config key log.level: "loud" is not one of`,
+		`config key routing.default: "z" is not a configured backend`,
+	}
+	lines := strings.Split(err.Error(), "\n")
+	for _, w := range want {
+		if !strings.Contains(err.Error(), w) {
+			t.Errorf("error lacks %q:\n%v", w, err)
+		}
+	}
+	if len(lines) != len(want) {
+		t.Errorf("%d lines, want %d (each problem once):\n%v", len(lines), len(want), err)
+	}
+	if strings.Contains(err.Error(), "timeouts.create: must be") || strings.Contains(err.Error(), "max_body_bytes: must be") {
+		t.Errorf("a value that did not decode is reported twice:\n%v", err)
 	}
 }
 

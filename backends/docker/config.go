@@ -1,17 +1,17 @@
 package docker
 
 import (
-	"bytes"
-	"encoding/json"
-	"fmt"
+	"errors"
 	"strings"
 	"time"
 
 	v1 "k8s.io/api/core/v1"
+
+	"github.com/interlink-hq/interlink-dispatcher/shared/settings"
 )
 
 // Config is the backend's own section of the dispatcher config (backend.Env.Config), as JSON. Every key is
-// optional; unknown keys are refused so that a typo does not pass silently.
+// optional; unknown keys are refused (see shared/settings) so that a typo does not pass silently.
 type Config struct {
 	// Host is the Docker Engine address (unix:///var/run/docker.sock, tcp://host:2375). Default: DOCKER_HOST,
 	// else the local socket. Bind mounts of volumes need the engine on the machine the backend runs on.
@@ -49,61 +49,45 @@ type Config struct {
 	LogMaxSize string `json:"log_max_size"`
 }
 
-// Duration is a time.Duration written as a Go duration string ("1s", "5m") in JSON.
-type Duration struct{ time.Duration }
+// Duration is the config's duration type: a string such as "1s" or "5m".
+type Duration = settings.Duration
 
-// UnmarshalJSON reads a duration string.
-func (d *Duration) UnmarshalJSON(b []byte) error {
-	var s string
-	if err := json.Unmarshal(b, &s); err != nil {
-		return fmt.Errorf("a duration is a string such as \"1s\" or \"5m\"")
-	}
-	v, err := time.ParseDuration(s)
-	if err != nil {
-		return err
-	}
-	d.Duration = v
-	return nil
-}
-
-// MarshalJSON writes a duration string.
-func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(d.String()) }
-
-// ParseConfig reads raw (empty means all defaults) and fills in the defaults.
-func ParseConfig(raw []byte) (Config, error) {
+// ParseConfig reads raw (empty means all defaults) as the section of backend name and fills in the
+// defaults. Every problem is reported at once, as settings.Problems naming each key path; warnings name
+// the new spelling of each old key used.
+func ParseConfig(name string, raw []byte) (Config, []string, error) {
 	var c Config
-	if len(bytes.TrimSpace(raw)) > 0 && string(bytes.TrimSpace(raw)) != "null" {
-		dec := json.NewDecoder(bytes.NewReader(raw))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&c); err != nil {
-			return c, fmt.Errorf("the docker backend's config is invalid: %v", err)
-		}
+	prefix := settings.Prefix(name)
+	warnings, err := settings.Decode(raw, prefix, &c)
+	var ps settings.Problems
+	if err != nil && !errors.As(err, &ps) {
+		return c, warnings, err
 	}
 	if c.Pods == 0 {
 		c.Pods = 110 // the kubelet's default max-pods
 	}
 	if c.Pods < 0 {
-		return c, fmt.Errorf("config key pods must be positive, not %d", c.Pods)
+		ps.Add(prefix, "pods", "must be positive, not %d", c.Pods)
 	}
 	switch c.DefaultPullPolicy {
 	case "", v1.PullAlways, v1.PullIfNotPresent, v1.PullNever:
 	default:
-		return c, fmt.Errorf("config key default_pull_policy must be Always, IfNotPresent or Never, not %q", c.DefaultPullPolicy)
+		ps.Add(prefix, "default_pull_policy", "must be Always, IfNotPresent or Never, not %q", c.DefaultPullPolicy)
 	}
 	if c.Network == "" {
 		c.Network = "bridge"
 	}
 	if c.Network == "host" || c.Network == "none" || strings.HasPrefix(c.Network, "container:") {
-		return c, fmt.Errorf("config key network must name a Docker network pods get an address on, not %q", c.Network)
+		ps.Add(prefix, "network", "must name a Docker network pods get an address on, not %q", c.Network)
 	}
-	if c.RestartBackoff.Duration <= 0 {
-		c.RestartBackoff.Duration = time.Second
+	if c.RestartBackoff <= 0 {
+		c.RestartBackoff = Duration(time.Second)
 	}
-	if c.RestartBackoffMax.Duration <= 0 {
-		c.RestartBackoffMax.Duration = 5 * time.Minute
+	if c.RestartBackoffMax <= 0 {
+		c.RestartBackoffMax = Duration(5 * time.Minute)
 	}
-	if c.RestartBackoffMax.Duration < c.RestartBackoff.Duration {
-		return c, fmt.Errorf("config key restart_backoff_max (%s) is shorter than restart_backoff (%s)", c.RestartBackoffMax, c.RestartBackoff)
+	if c.RestartBackoffMax < c.RestartBackoff {
+		ps.Add(prefix, "restart_backoff_max", "%s is shorter than restart_backoff (%s)", c.RestartBackoffMax, c.RestartBackoff)
 	}
 	if c.PreExecImage == "" {
 		c.PreExecImage = "busybox:latest"
@@ -112,7 +96,7 @@ func ParseConfig(raw []byte) (Config, error) {
 		c.LogMaxSize = "50m"
 	}
 	if c.GPUs != nil && *c.GPUs < 0 {
-		return c, fmt.Errorf("config key gpus must not be negative")
+		ps.Add(prefix, "gpus", "must not be negative, not %d", *c.GPUs)
 	}
-	return c, nil
+	return c, warnings, ps.Err()
 }

@@ -11,37 +11,55 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/interlink-hq/interlink-dispatcher/shared/pod"
+	"github.com/interlink-hq/interlink-dispatcher/shared/settings"
 )
 
 func TestParseConfig(t *testing.T) {
 	t.Parallel()
-	c, err := ParseConfig(nil)
-	if err != nil || c.Pods != 110 || c.Network != "bridge" || c.RestartBackoff.Duration != time.Second ||
-		c.RestartBackoffMax.Duration != 5*time.Minute || c.PreExecImage != "busybox:latest" {
-		t.Errorf("defaults: %+v, %v", c, err)
+	c, w, err := ParseConfig("docker", nil)
+	if err != nil || len(w) != 0 || c.Pods != 110 || c.Network != "bridge" || c.RestartBackoff.D() != time.Second ||
+		c.RestartBackoffMax.D() != 5*time.Minute || c.PreExecImage != "busybox:latest" {
+		t.Errorf("defaults: %+v, %v, %v", c, w, err)
 	}
-	c, err = ParseConfig([]byte(`{"host":"unix:///x.sock","pods":5,"restart_backoff":"2s","default_pull_policy":"Never","gpus":2}`))
-	if err != nil || c.Host != "unix:///x.sock" || c.Pods != 5 || c.RestartBackoff.Duration != 2*time.Second ||
+	c, _, err = ParseConfig("docker", []byte(`{"host":"unix:///x.sock","pods":5,"restart_backoff":"2s","default_pull_policy":"Never","gpus":2}`))
+	if err != nil || c.Host != "unix:///x.sock" || c.Pods != 5 || c.RestartBackoff.D() != 2*time.Second ||
 		c.DefaultPullPolicy != v1.PullNever || *c.GPUs != 2 {
 		t.Errorf("parsed: %+v, %v", c, err)
 	}
 	for raw, want := range map[string]string{
-		`{"podz": 3}`:                     `unknown field "podz"`,
-		`{"pods": -1}`:                    "pods must be positive",
-		`{"restart_backoff": 5}`:          "duration is a string",
-		`{"default_pull_policy": "Soon"}`: "default_pull_policy must be",
-		`{"network": "host"}`:             "network must name",
-		`{"restart_backoff": "1m", "restart_backoff_max": "1s"}`: "shorter than",
+		`{"podz": 3}`:                     "backends.docker.config.podz: is not a known key (the keys here are ",
+		`{"restartBackoff": "1s"}`:        "backends.docker.config.restartBackoff: is not a known key; the key is spelled restart_backoff",
+		`{"pods": -1}`:                    "backends.docker.config.pods: must be positive, not -1",
+		`{"restart_backoff": 5}`:          `backends.docker.config.restart_backoff: 5 is not a duration such as "30s" or "10m"`,
+		`{"restart_backoff": "5 min"}`:    `backends.docker.config.restart_backoff: "5 min" is not a duration such as "5m"`,
+		`{"default_pull_policy": "Soon"}`: "backends.docker.config.default_pull_policy: must be Always, IfNotPresent or Never",
+		`{"network": "host"}`:             "backends.docker.config.network: must name",
+		`{"restart_backoff": "1m", "restart_backoff_max": "1s"}`: "backends.docker.config.restart_backoff_max: 1s is shorter than restart_backoff (1m0s)",
 	} {
-		if _, err := ParseConfig([]byte(raw)); err == nil || !strings.Contains(err.Error(), want) {
+		if _, _, err := ParseConfig("docker", []byte(raw)); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%s: %v, want %q", raw, err, want)
+		}
+	}
+}
+
+// TestParseConfigReportsEveryProblem: a type error does not hide a value error, nor one value error another.
+func TestParseConfigReportsEveryProblem(t *testing.T) {
+	t.Parallel()
+	_, _, err := ParseConfig("docker", []byte(`{"pods": -2, "network": "none", "gpus": "two", "restart_backoff": "soon"}`))
+	var ps settings.Problems
+	if !errors.As(err, &ps) || len(ps) != 4 {
+		t.Fatalf("err = %v, want 4 settings.Problems", err)
+	}
+	for _, key := range []string{"pods", "network", "gpus", "restart_backoff"} {
+		if !ps.Has("backends.docker.config." + key) {
+			t.Errorf("no problem names %s: %v", key, err)
 		}
 	}
 }
 
 func TestRestartDelayDoublesAndResets(t *testing.T) {
 	t.Parallel()
-	b := &Backend{cfg: Config{RestartBackoff: Duration{time.Second}, RestartBackoffMax: Duration{10 * time.Second}}}
+	b := &Backend{cfg: Config{RestartBackoff: Duration(time.Second), RestartBackoffMax: Duration(10 * time.Second)}}
 	r := &runner{b: b}
 	now := time.Now()
 	short := pod.Termination{StartedAt: now.Add(-time.Second), FinishedAt: now}

@@ -101,6 +101,9 @@ func (b *Backend) validate(p *v1.Pod) error {
 	if p == nil {
 		return backend.Invalid("the create request has no pod")
 	}
+	if err := pod.CheckUID(string(p.UID)); err != nil {
+		return err // the refusal every backend gives, before anything else is checked
+	}
 	caps := b.capabilities()
 	var extra pod.Problems
 	memory := map[string]bool{}

@@ -26,6 +26,7 @@ import (
 	"github.com/interlink-hq/interlink-dispatcher/shared/backend"
 	"github.com/interlink-hq/interlink-dispatcher/shared/buildinfo"
 	"github.com/interlink-hq/interlink-dispatcher/shared/pod"
+	"github.com/interlink-hq/interlink-dispatcher/shared/settings"
 )
 
 // Version is the version Describe reports: the command sets it from its build stamp (-X main.version);
@@ -73,7 +74,10 @@ func New(ctx context.Context, env backend.Env) (backend.Backend, error) {
 
 // NewBackend is New with its concrete type, for tests.
 func NewBackend(ctx context.Context, env backend.Env) (*Backend, error) {
-	cfg, err := ParseConfig(env.Config)
+	cfg, warnings, err := ParseConfig(env.Name, env.Config)
+	for _, w := range warnings {
+		slog.Warn(w)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -83,7 +87,7 @@ func NewBackend(ctx context.Context, env backend.Env) (*Backend, error) {
 	}
 	cli, err := client.NewClientWithOpts(opts...)
 	if err != nil {
-		return nil, fmt.Errorf("config key host: %v", err)
+		return nil, settings.Bad(settings.Prefix(env.Name), "host", err)
 	}
 	dataDir := cfg.DataDir
 	if dataDir == "" {
@@ -103,7 +107,7 @@ func NewBackend(ctx context.Context, env backend.Env) (*Backend, error) {
 	}
 	b.inspects.entries = map[string]inspectEntry{}
 	if b.shimPath, err = findShim(cfg.Shim); err != nil {
-		return nil, err
+		return nil, settings.Bad(settings.Prefix(env.Name), "shim", err)
 	}
 	b.ctx, b.cancel = context.WithCancel(context.WithoutCancel(ctx))
 

@@ -383,14 +383,14 @@ const backoffReset = 10 * time.Minute
 // restartDelay is how long to wait before restarting a container whose run t ended: the back-off doubles
 // with each restart, up to its maximum.
 func (r *runner) restartDelay(attempt int, t pod.Termination) time.Duration {
-	d := r.b.cfg.RestartBackoff.Duration
+	d := r.b.cfg.RestartBackoff.D()
 	if t.FinishedAt.Sub(t.StartedAt) >= backoffReset {
 		attempt = 0
 	}
-	for i := 0; i < attempt && d < r.b.cfg.RestartBackoffMax.Duration; i++ {
+	for i := 0; i < attempt && d < r.b.cfg.RestartBackoffMax.D(); i++ {
 		d *= 2
 	}
-	d = min(d, r.b.cfg.RestartBackoffMax.Duration)
+	d = min(d, r.b.cfg.RestartBackoffMax.D())
 	return time.Until(t.FinishedAt.Add(d))
 }
 
@@ -486,11 +486,11 @@ func (r *runner) fail(c *v1.Container, attempt int, reason, message string) time
 		f = launchFailure{attempt: attempt}
 	}
 	f.count++
-	d := r.b.cfg.RestartBackoff.Duration
-	for i := 1; i < f.count && d < r.b.cfg.RestartBackoffMax.Duration; i++ {
+	d := r.b.cfg.RestartBackoff.D()
+	for i := 1; i < f.count && d < r.b.cfg.RestartBackoffMax.D(); i++ {
 		d *= 2
 	}
-	d = min(d, r.b.cfg.RestartBackoffMax.Duration)
+	d = min(d, r.b.cfg.RestartBackoffMax.D())
 	f.retryAt = time.Now().Add(d)
 	r.failures[c.Name] = f
 	r.b.setError(string(r.rec.Pod.UID), c.Name, attempt, reason, message)

@@ -28,12 +28,12 @@ func findShim(configured string) (string, error) {
 	if path == "" {
 		exe, err := os.Executable()
 		if err != nil {
-			return "", fmt.Errorf("config key shim: cannot find the backend's own executable to look for interlink-shim beside it: %v", err)
+			return "", fmt.Errorf("cannot find the backend's own executable to look for interlink-shim beside it: %v", err)
 		}
 		path = filepath.Join(filepath.Dir(exe), "interlink-shim")
 	}
 	if err := checkStatic(path); err != nil {
-		return "", fmt.Errorf("config key shim: the shim binary every container runs under is not usable (%v); "+
+		return "", fmt.Errorf("the shim binary every container runs under is not usable (%v); "+
 			"build it beside the backend (make build) or set shim to its path", err)
 	}
 	return path, nil

@@ -1,7 +1,6 @@
 package docker
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/interlink-hq/interlink-dispatcher/shared/interlink"
 	"github.com/interlink-hq/interlink-dispatcher/shared/pod"
+	"github.com/interlink-hq/interlink-dispatcher/shared/records"
 )
 
 // Files of a pod directory.
@@ -118,26 +118,8 @@ func (b *Backend) setEviction(uid string, ev *pod.Eviction) {
 	}
 }
 
-func readJSON(path string, v any) error {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return err
-	}
-	if err := json.Unmarshal(data, v); err != nil {
-		return fmt.Errorf("%s is not valid JSON: %v", path, err)
-	}
-	return nil
-}
+// readJSON and writeJSON read and write a file of a pod's directory through shared/records: written
+// atomically and durably, and a damaged file is an error naming it.
+func readJSON(path string, v any) error { return records.ReadJSON(path, v) }
 
-// writeJSON writes v to path atomically (a crash leaves the old or the new file, never half of one).
-func writeJSON(path string, v any) error {
-	data, err := json.Marshal(v)
-	if err != nil {
-		return err
-	}
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, data, 0o600); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
-}
+func writeJSON(path string, v any) error { return records.WriteJSON(path, v, 0o600) }

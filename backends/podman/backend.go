@@ -17,6 +17,7 @@ import (
 	"github.com/interlink-hq/interlink-dispatcher/shared/backend"
 	"github.com/interlink-hq/interlink-dispatcher/shared/buildinfo"
 	"github.com/interlink-hq/interlink-dispatcher/shared/pod"
+	"github.com/interlink-hq/interlink-dispatcher/shared/settings"
 )
 
 // Version is the version Describe reports: the command sets it from its build stamp (-X main.version);
@@ -63,7 +64,10 @@ func New(ctx context.Context, env backend.Env) (backend.Backend, error) {
 }
 
 func newBackend(ctx context.Context, env backend.Env) (*Backend, error) {
-	cfg, pullTimeout, err := parseConfig(env.Config)
+	cfg, pullTimeout, warnings, err := parseConfig(env.Name, env.Config)
+	for _, w := range warnings {
+		slog.Warn(w)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -75,7 +79,7 @@ func newBackend(ctx context.Context, env backend.Env) (*Backend, error) {
 	}
 	api, err := libpod.New(cfg.URI, cfg.Identity)
 	if err != nil {
-		return nil, fmt.Errorf("config key uri: %w", err)
+		return nil, settings.Bad(settings.Prefix(env.Name), "uri", err)
 	}
 	m := newMetrics()
 	m.observe(api)

@@ -2,16 +2,18 @@ package podman
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/interlink-hq/interlink-dispatcher/backends/podman/libpod"
+	"github.com/interlink-hq/interlink-dispatcher/shared/settings"
 )
 
-// Config is the backend's own section of the dispatcher config.
+// Config is the backend's own section of the dispatcher config. Keys are snake_case; the `was` spelling of
+// a key is accepted, with a warning, for one release.
 type Config struct {
 	// URI is the Podman service: unix:///run/podman/podman.sock (the default), a rootless user's
 	// unix:///run/user/<uid>/podman/podman.sock, tcp://host:port or ssh://[user@]host[:port]/path.sock.
@@ -20,8 +22,8 @@ type Config struct {
 	Identity string `json:"identity"`
 	// Pods is the pod capacity announced to interLink; 0 leaves it out of the ping.
 	Pods int64 `json:"pods"`
-	// PullTimeout bounds one image pull (a Go duration, default 10m).
-	PullTimeout string `json:"pullTimeout"`
+	// PullTimeout bounds one image pull (default 10m).
+	PullTimeout settings.Duration `json:"pull_timeout" was:"pullTimeout"`
 	// Shim is the path of the interlink-shim binary, bind-mounted read-only into every container as its
 	// entrypoint (probes and lifecycle hooks run inside the container); default: interlink-shim next to
 	// this backend's own executable. It must be a static binary the Podman host can read.
@@ -30,35 +32,35 @@ type Config struct {
 
 const defaultPullTimeout = 10 * time.Minute
 
-// parseConfig reads the backend's config section; errors name the key at fault.
-func parseConfig(raw json.RawMessage) (Config, time.Duration, error) {
-	var cfg Config
-	if len(raw) > 0 && strings.TrimSpace(string(raw)) != "null" {
-		dec := json.NewDecoder(strings.NewReader(string(raw)))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&cfg); err != nil {
-			return cfg, 0, fmt.Errorf("the podman backend's config is not valid (keys: uri, identity, pods, pullTimeout, shim): %v", err)
-		}
+// parseConfig reads the section of backend name, reporting every problem at once as settings.Problems
+// naming each key path; warnings name the new spelling of each old key used.
+func parseConfig(name string, raw json.RawMessage) (cfg Config, pull time.Duration, warnings []string, err error) {
+	prefix := settings.Prefix(name)
+	warnings, err = settings.Decode(raw, prefix, &cfg)
+	var ps settings.Problems
+	if err != nil && !errors.As(err, &ps) {
+		return cfg, 0, warnings, err
 	}
 	if cfg.URI == "" {
 		cfg.URI = libpod.DefaultURI
 	}
 	if cfg.Pods < 0 {
-		return cfg, 0, fmt.Errorf("config key pods is %d; it must be positive, or 0 to leave the pod capacity out", cfg.Pods)
+		ps.Add(prefix, "pods", "must be positive, or 0 to leave the pod capacity out, not %d", cfg.Pods)
 	}
-	var err error
-	pull := defaultPullTimeout
-	if cfg.PullTimeout != "" {
-		d, perr := time.ParseDuration(cfg.PullTimeout)
-		if perr != nil || d <= 0 {
-			return cfg, 0, fmt.Errorf("config key pullTimeout %q is not a positive duration such as 10m", cfg.PullTimeout)
+	pull = defaultPullTimeout
+	if cfg.PullTimeout > 0 {
+		pull = cfg.PullTimeout.D()
+	} else if cfg.PullTimeout < 0 {
+		ps.Add(prefix, "pull_timeout", "%s is negative; it must be a positive duration such as \"10m\"", cfg.PullTimeout)
+	}
+	if !ps.Has(settings.Join(prefix, "shim")) {
+		shim, serr := shimPath(cfg.Shim)
+		if serr != nil {
+			ps.Add(prefix, "shim", "%v", serr)
 		}
-		pull = d
+		cfg.Shim = shim
 	}
-	if cfg.Shim, err = shimPath(cfg.Shim); err != nil {
-		return cfg, 0, err
-	}
-	return cfg, pull, nil
+	return cfg, pull, warnings, ps.Err()
 }
 
 // shimName is the shim binary's file name, looked for next to the backend's executable by default.
@@ -71,22 +73,22 @@ func shimPath(configured string) (string, error) {
 	if path == "" {
 		exe, err := os.Executable()
 		if err != nil {
-			return "", fmt.Errorf("cannot find this backend's executable to look for %s next to it (%v); set config key shim to the shim binary's path", shimName, err)
+			return "", fmt.Errorf("cannot find this backend's executable to look for %s next to it (%v); set it to the shim binary's path", shimName, err)
 		}
 		path = filepath.Join(filepath.Dir(exe), shimName)
 	}
 	abs, err := filepath.Abs(path)
 	if err != nil {
-		return "", fmt.Errorf("config key shim %q: %v", path, err)
+		return "", fmt.Errorf("%q: %v", path, err)
 	}
 	fi, err := os.Stat(abs)
 	switch {
 	case err != nil && configured == "":
-		return "", fmt.Errorf("the shim binary %s is missing: build cmd/interlink-shim there or set config key shim to its path", abs)
+		return "", fmt.Errorf("the shim binary %s is missing: build cmd/interlink-shim there or set this key to its path", abs)
 	case err != nil:
-		return "", fmt.Errorf("config key shim: the shim binary %s cannot be used: %v", abs, err)
+		return "", fmt.Errorf("the shim binary %s cannot be used: %v", abs, err)
 	case !fi.Mode().IsRegular() || fi.Mode().Perm()&0o111 == 0:
-		return "", fmt.Errorf("config key shim: %s is not an executable file (mode %v)", abs, fi.Mode())
+		return "", fmt.Errorf("%s is not an executable file (mode %v)", abs, fi.Mode())
 	}
 	return abs, nil
 }

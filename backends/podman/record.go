@@ -1,9 +1,7 @@
 package podman
 
 import (
-	"encoding/json"
 	"fmt"
-	"os"
 	"path/filepath"
 	"time"
 
@@ -11,6 +9,7 @@ import (
 
 	"github.com/interlink-hq/interlink-dispatcher/shared/interlink"
 	"github.com/interlink-hq/interlink-dispatcher/shared/pod"
+	"github.com/interlink-hq/interlink-dispatcher/shared/records"
 )
 
 // record is what the backend keeps on disk for one pod, in <DataDir>/pods/<uid>/record.json: the create
@@ -67,46 +66,36 @@ func (b *Backend) podsDir() string { return filepath.Join(b.env.DataDir, "pods")
 
 func (b *Backend) podDir(uid string) string { return filepath.Join(b.podsDir(), uid) }
 
-// save writes r atomically, so a crash leaves the previous record or the new one. It never makes the pod's
-// directory (Create does): a pod deleted meanwhile stays deleted.
-func (b *Backend) save(r *record) error {
-	dir := b.podDir(string(r.Pod.UID))
-	if _, err := os.Stat(dir); err != nil {
-		return fmt.Errorf("cannot record the pod: its directory %s is gone (the pod was deleted): %w", dir, err)
-	}
-	data, err := json.Marshal(r)
-	if err != nil {
-		return err
-	}
-	tmp := filepath.Join(dir, recordFile+".tmp")
-	if err := os.WriteFile(tmp, data, 0o600); err != nil {
-		return fmt.Errorf("cannot record the pod in %s: %w", dir, err)
-	}
-	return os.Rename(tmp, filepath.Join(dir, recordFile))
+// store holds one record.json per pod directory.
+func (b *Backend) store() records.Store {
+	return records.Store{Root: b.podsDir(), File: recordFile, Mode: 0o600}
 }
 
-// loadRecords reads every pod record of the data directory.
+// save writes r atomically and durably, so a crash leaves the previous record or the new one. It never makes
+// the pod's directory (Create does): a pod deleted meanwhile stays deleted.
+func (b *Backend) save(r *record) error {
+	if err := b.store().Save(string(r.Pod.UID), r); err != nil {
+		return fmt.Errorf("cannot record the pod: %w", err)
+	}
+	return nil
+}
+
+// loadRecords reads every pod record of the data directory; an unreadable one is logged and skipped.
 func (b *Backend) loadRecords() (map[string]*record, error) {
 	out := map[string]*record{}
-	entries, err := os.ReadDir(b.podsDir())
-	if os.IsNotExist(err) {
-		return out, nil
-	}
+	s := b.store()
+	uids, err := s.List()
 	if err != nil {
-		return nil, fmt.Errorf("cannot read the pod records in %s: %w", b.podsDir(), err)
+		return nil, err
 	}
-	for _, e := range entries {
-		path := filepath.Join(b.podsDir(), e.Name(), recordFile)
-		data, err := os.ReadFile(path)
-		if err != nil {
-			if !os.IsNotExist(err) {
-				b.log.Warn("cannot read a pod record", "path", path, "err", err)
-			}
+	for _, uid := range uids {
+		var r record
+		if err := s.Load(uid, &r); err != nil {
+			b.log.Warn("ignoring an unreadable pod record", "path", s.Path(uid), "err", err)
 			continue
 		}
-		var r record
-		if err := json.Unmarshal(data, &r); err != nil || r.Pod == nil {
-			b.log.Warn("ignoring an unreadable pod record", "path", path, "err", err)
+		if r.Pod == nil {
+			b.log.Warn("ignoring a pod record without its pod", "path", s.Path(uid))
 			continue
 		}
 		out[string(r.Pod.UID)] = &r

@@ -23,6 +23,7 @@ import (
 	"github.com/interlink-hq/interlink-dispatcher/shared/buildinfo"
 	"github.com/interlink-hq/interlink-dispatcher/shared/keyed"
 	"github.com/interlink-hq/interlink-dispatcher/shared/pod"
+	cfgsettings "github.com/interlink-hq/interlink-dispatcher/shared/settings"
 )
 
 // Version is the version Describe reports: the command sets it from its build stamp (-X main.version);
@@ -47,12 +48,15 @@ func New(_ context.Context, env backend.Env) (backend.Backend, error) {
 }
 
 func newBackend(env backend.Env) (*Backend, error) {
-	cfg, err := parseConfig(env.Config, env.DataDir)
+	cfg, warnings, err := parseConfig(env.Name, env.Config, env.DataDir)
+	for _, w := range warnings {
+		slog.Warn(w)
+	}
 	if err != nil {
 		return nil, err
 	}
 	if fi, err := os.Stat(cfg.Shim); err != nil || fi.IsDir() || fi.Mode()&0o111 == 0 {
-		return nil, fmt.Errorf("shim: the interlink-shim binary %s is missing or not executable; build cmd/interlink-shim and set the key shim to its path on a filesystem the compute nodes share", cfg.Shim)
+		return nil, cfgsettings.Bad(cfg.prefix, "shim", fmt.Errorf("the interlink-shim binary %s is missing or not executable; build cmd/interlink-shim and set this key to its path on a filesystem the compute nodes share", cfg.Shim))
 	}
 	if err := os.MkdirAll(cfg.Root, 0o755); err != nil {
 		return nil, fmt.Errorf("root: cannot create the pod directory root %s: %w", cfg.Root, err)

@@ -1,8 +1,8 @@
 package slurm
 
 import (
-	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -13,6 +13,8 @@ import (
 
 	v1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
+
+	cfgsettings "github.com/interlink-hq/interlink-dispatcher/shared/settings"
 )
 
 // Config is the SLURM backend's section of the dispatcher config (JSON of the YAML section). Every key is
@@ -28,7 +30,7 @@ type Config struct {
 	Scancel string `json:"scancel"`
 	Sinfo   string `json:"sinfo"`
 	// CommandPrefix is put before each of the four command lines ("ssh login01").
-	CommandPrefix string `json:"commandPrefix"`
+	CommandPrefix string `json:"command_prefix" was:"commandPrefix"`
 	// Bash is the interpreter of the job script.
 	Bash string `json:"bash"`
 	// Runtime is the container runtime used inside jobs: apptainer (or singularity), enroot, podman, or none
@@ -44,35 +46,35 @@ type Config struct {
 	Flags []string `json:"flags"`
 	// Flavors are named presets a pod selects with slurm-job.vk.io/flavor, or by asking for GPUs, or by default.
 	Flavors       map[string]Flavor `json:"flavors"`
-	DefaultFlavor string            `json:"defaultFlavor"`
+	DefaultFlavor string            `json:"default_flavor" was:"defaultFlavor"`
 	// DefaultUID submits jobs as this user (sbatch --uid) unless a flavor or the pod says otherwise.
-	DefaultUID *int64 `json:"defaultUID"`
+	DefaultUID *int64 `json:"default_uid" was:"defaultUID"`
 	// DefaultCPUs and DefaultMemory size a job whose pod and flavor say nothing; without them SLURM's own
 	// defaults apply (which may be the whole node's memory).
-	DefaultCPUs   int64  `json:"defaultCPUs"`
-	DefaultMemory string `json:"defaultMemory"`
+	DefaultCPUs   int64  `json:"default_cpus" was:"defaultCPUs"`
+	DefaultMemory string `json:"default_memory" was:"defaultMemory"`
 	// Partitions restrict the capacity reported for the ping to these partitions' nodes (default: all nodes).
 	Partitions []string `json:"partitions"`
 	// Pods is the number of pods reported in the capacity; 0 leaves it out.
 	Pods int64 `json:"pods"`
 	// ResourceCommand, when set, is run instead of sinfo for the capacity; it prints a JSON object like the
 	// ping's resources: {"cpu": "64", "memory": "256Gi", "pods": "100", "accelerators": [...]}.
-	ResourceCommand string `json:"resourceCommand"`
+	ResourceCommand string `json:"resource_command" was:"resourceCommand"`
 	// Taints are reported with the capacity.
 	Taints []v1.Taint `json:"taints"`
 	// RestartBackoff is the first wait before a container is restarted inside its job; it doubles up to
 	// MaxRestartBackoff.
-	RestartBackoff    Duration `json:"restartBackoff"`
-	MaxRestartBackoff Duration `json:"maxRestartBackoff"`
+	RestartBackoff    Duration `json:"restart_backoff" was:"restartBackoff"`
+	MaxRestartBackoff Duration `json:"restart_backoff_max" was:"maxRestartBackoff"`
 	// PullRetries is how many times a job tries to pull an image before it reports ErrImagePull for good.
-	PullRetries int `json:"pullRetries"`
+	PullRetries int `json:"pull_retries" was:"pullRetries"`
 	// KillWait is the cluster's KillWait (slurm.conf): how long SLURM waits between SIGTERM and SIGKILL when it
 	// stops a job itself (time limit, preemption). A container's graceful stop inside the job is bounded by it.
-	KillWait Duration `json:"killWait"`
+	KillWait Duration `json:"kill_wait" was:"killWait"`
 	// CommandTimeout bounds each SLURM command.
-	CommandTimeout Duration `json:"commandTimeout"`
+	CommandTimeout Duration `json:"command_timeout" was:"commandTimeout"`
 	// FollowInterval is how often a followed log is polled for new lines.
-	FollowInterval Duration `json:"followInterval"`
+	FollowInterval Duration `json:"follow_interval" was:"followInterval"`
 	// Shim is the interlink-shim binary that runs every container (probes, lifecycle hooks), on a filesystem
 	// the compute nodes share. Default: interlink-shim next to the backend's own executable.
 	Shim string `json:"shim"`
@@ -85,48 +87,26 @@ type RuntimeConfig struct {
 	Options []string `json:"options"`
 	// ImagePrefix is put before image references that carry no scheme and are not absolute paths
 	// (Apptainer and Enroot default: docker://; Podman: none). slurm-job.vk.io/image-root overrides it.
-	ImagePrefix *string `json:"imagePrefix"`
+	ImagePrefix *string `json:"image_prefix" was:"imagePrefix"`
 }
 
 // Flavor is a named preset of job resources and sbatch options.
 type Flavor struct {
 	Description string `json:"description"`
 	// CPUDefault and MemoryDefault size the job when the pod sets no CPU or memory of its own.
-	CPUDefault    int64  `json:"cpuDefault"`
-	MemoryDefault string `json:"memoryDefault"` // "16G", "32000M", "8Gi"
+	CPUDefault    int64  `json:"cpu_default" was:"cpuDefault"`
+	MemoryDefault string `json:"memory_default" was:"memoryDefault"` // "16G", "32000M", "8Gi"
 	// UID submits the flavor's jobs as this user.
 	UID *int64 `json:"uid"`
 	// SlurmFlags are sbatch options (each element may hold several, shell-quoted).
-	SlurmFlags []string `json:"slurmFlags"`
+	SlurmFlags []string `json:"slurm_flags" was:"slurmFlags"`
 
 	flags       []sbatchFlag
 	memoryBytes int64
 }
 
-// Duration is a time.Duration written as a string ("10s", "5m") in the config.
-type Duration time.Duration
-
-// UnmarshalJSON reads "10s" or a number of seconds.
-func (d *Duration) UnmarshalJSON(b []byte) error {
-	var s string
-	if err := json.Unmarshal(b, &s); err != nil {
-		var secs float64
-		if err2 := json.Unmarshal(b, &secs); err2 != nil {
-			return fmt.Errorf("a duration must be a string such as \"10s\" or a number of seconds")
-		}
-		*d = Duration(secs * float64(time.Second))
-		return nil
-	}
-	v, err := time.ParseDuration(s)
-	if err != nil {
-		return fmt.Errorf("%q is not a duration such as \"10s\"", s)
-	}
-	*d = Duration(v)
-	return nil
-}
-
-// MarshalJSON writes the duration as a string.
-func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(time.Duration(d).String()) }
+// Duration is the config's duration type: a string such as "10s" or "5m".
+type Duration = cfgsettings.Duration
 
 // Runtime names.
 const (
@@ -144,76 +124,88 @@ type settings struct {
 	runtimes                       map[string]bool
 	flags                          []sbatchFlag
 	defaultMemoryBytes             int64
+	prefix                         string               // the section's key path
+	problems                       cfgsettings.Problems // what check found wrong
 }
 
-// parseConfig reads the backend's config section and checks it; errors name the key at fault.
-func parseConfig(raw json.RawMessage, dataDir string) (*settings, error) {
+// parseConfig reads the section of backend name and checks it. Every problem is reported at once, as
+// settings.Problems naming each key path; warnings name the new spelling of each old key used.
+func parseConfig(name string, raw json.RawMessage, dataDir string) (*settings, []string, error) {
 	var c Config
-	if len(bytes.TrimSpace(raw)) > 0 && !bytes.Equal(bytes.TrimSpace(raw), []byte("null")) {
-		dec := json.NewDecoder(bytes.NewReader(raw))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&c); err != nil {
-			return nil, fmt.Errorf("slurm backend config: %w", err)
-		}
+	prefix := cfgsettings.Prefix(name)
+	warnings, err := cfgsettings.Decode(raw, prefix, &c)
+	var ps cfgsettings.Problems
+	if err != nil && !errors.As(err, &ps) {
+		return nil, warnings, err
 	}
-	return c.check(dataDir)
+	s, err := c.check(prefix, dataDir, ps)
+	return s, warnings, err
 }
 
-func (c Config) check(dataDir string) (*settings, error) {
-	s := &settings{Config: c}
-	for _, step := range []func() error{
-		func() error { return s.checkPaths(dataDir) },
-		s.checkCommands,
-		s.checkRuntimes,
-		s.checkFlavors,
-		s.checkDefaults,
-	} {
-		if err := step(); err != nil {
-			return nil, err
-		}
-	}
+// check checks c and fills in its defaults; problems already found (by the decoding) come first.
+func (c Config) check(prefix, dataDir string, found cfgsettings.Problems) (*settings, error) {
+	s := &settings{Config: c, prefix: prefix, problems: found}
+	s.checkPaths(dataDir)
+	s.checkCommands()
+	s.checkRuntimes()
+	s.checkFlavors()
+	s.checkDefaults()
 	s.applyTimingDefaults()
 	if s.MaxRestartBackoff < s.RestartBackoff {
-		return nil, fmt.Errorf("maxRestartBackoff: must not be shorter than restartBackoff")
+		s.bad("restart_backoff_max", "%s must not be shorter than restart_backoff (%s)", s.MaxRestartBackoff, s.RestartBackoff)
+	}
+	if err := s.problems.Err(); err != nil {
+		return nil, err
 	}
 	return s, nil
 }
 
-// checkPaths resolves the pod directory root, the shim and bash to absolute paths.
-func (s *settings) checkPaths(dataDir string) error {
+// bad records a problem with key (relative to the section).
+func (s *settings) bad(key, format string, args ...any) {
+	s.problems.Add(s.prefix, key, format, args...)
+}
+
+// checkPaths resolves the pod directory root and the shim to absolute paths.
+func (s *settings) checkPaths(dataDir string) {
 	if s.Root == "" {
 		if dataDir == "" {
-			return fmt.Errorf("root: no pod directory root is configured and the backend has no data directory")
+			s.bad("root", "no pod directory root is configured and the backend has no data directory")
+			return
 		}
 		s.Root = filepath.Join(dataDir, "pods")
 	}
 	if !filepath.IsAbs(s.Root) {
 		abs, err := filepath.Abs(s.Root)
 		if err != nil {
-			return fmt.Errorf("root: %w", err)
+			s.bad("root", "%v", err)
 		}
 		s.Root = abs
 	}
 	if s.Shim == "" {
 		exe, err := os.Executable()
 		if err != nil {
-			return fmt.Errorf("shim: the backend cannot find its own executable to look for interlink-shim beside it (%v); set the key shim", err)
+			s.bad("shim", "the backend cannot find its own executable to look for interlink-shim beside it (%v); set the key shim", err)
+			return
 		}
 		s.Shim = filepath.Join(filepath.Dir(exe), "interlink-shim")
 	}
 	if !filepath.IsAbs(s.Shim) {
 		abs, err := filepath.Abs(s.Shim)
 		if err != nil {
-			return fmt.Errorf("shim: %w", err)
+			s.bad("shim", "%v", err)
 		}
 		s.Shim = abs
 	}
-	return nil
 }
 
 // checkCommands parses the SLURM command lines (with the command prefix) and the resource command.
-func (s *settings) checkCommands() error {
-	var err error
+func (s *settings) checkCommands() {
+	parse := func(key, line string, dst *commandLine) {
+		var err error
+		if *dst, err = parseCommandLine(key, line); err != nil {
+			s.bad(key, "%s", strings.TrimPrefix(err.Error(), key+": "))
+		}
+	}
 	for _, cmd := range []struct {
 		key, def string
 		val      string
@@ -231,26 +223,21 @@ func (s *settings) checkCommands() error {
 		if s.CommandPrefix != "" {
 			line = s.CommandPrefix + " " + line
 		}
-		if *cmd.dst, err = parseCommandLine(cmd.key, line); err != nil {
-			return err
-		}
+		parse(cmd.key, line, cmd.dst)
 	}
 	if s.ResourceCommand != "" {
-		if s.resourceCommand, err = parseCommandLine("resourceCommand", s.ResourceCommand); err != nil {
-			return err
-		}
+		parse("resource_command", s.ResourceCommand, &s.resourceCommand)
 	}
-	return nil
 }
 
 // checkRuntimes checks bash, the default runtime and the allowed runtimes, and fills in each runtime's
 // defaults.
-func (s *settings) checkRuntimes() error {
+func (s *settings) checkRuntimes() {
 	if s.Bash == "" {
 		s.Bash = "/bin/bash"
 	}
 	if strings.ContainsAny(s.Bash, " \n") || !filepath.IsAbs(s.Bash) {
-		return fmt.Errorf("bash: %q must be an absolute path without spaces", s.Bash)
+		s.bad("bash", "%q must be an absolute path without spaces", s.Bash)
 	}
 	if s.Runtime == "" {
 		s.Runtime = RuntimeApptainer
@@ -264,7 +251,8 @@ func (s *settings) checkRuntimes() error {
 			if i > 0 {
 				key = fmt.Sprintf("runtimes[%d]", i-1)
 			}
-			return fmt.Errorf("%s: %q is not a runtime; use apptainer, singularity, enroot, podman or none", key, r)
+			s.bad(key, "%q is not a runtime; use apptainer, singularity, enroot, podman or none", r)
+			continue
 		}
 		s.runtimes[r] = true
 	}
@@ -289,16 +277,16 @@ func (s *settings) checkRuntimes() error {
 			d.rc.ImagePrefix = &p
 		}
 	}
-	return nil
 }
 
 // checkFlavors parses the backend-wide sbatch flags and each flavor, and checks the default flavor names
 // one of them.
-func (s *settings) checkFlavors() error {
+func (s *settings) checkFlavors() {
 	for i, f := range s.Flags {
 		fl, err := parseSbatchFlagText(f, false)
 		if err != nil {
-			return fmt.Errorf("flags[%d]: %w", i, err)
+			s.bad(fmt.Sprintf("flags[%d]", i), "%v", err)
+			continue
 		}
 		s.flags = append(s.flags, fl...)
 	}
@@ -306,64 +294,59 @@ func (s *settings) checkFlavors() error {
 	if len(configured) > 0 {
 		s.Flavors = make(map[string]Flavor, len(configured))
 	}
-	for name, f := range configured {
-		checked, err := checkFlavor("flavors."+name, f)
-		if err != nil {
-			return err
-		}
-		s.Flavors[name] = checked
+	for _, name := range flavorNames(configured) {
+		s.Flavors[name] = s.checkFlavor("flavors."+name, configured[name])
 	}
 	if s.DefaultFlavor != "" {
 		if _, ok := s.Flavors[s.DefaultFlavor]; !ok {
-			return fmt.Errorf("defaultFlavor: %q is not one of the configured flavors (%s)", s.DefaultFlavor, strings.Join(flavorNames(s.Flavors), ", "))
+			s.bad("default_flavor", "%q is not one of the configured flavors (%s)", s.DefaultFlavor, strings.Join(flavorNames(s.Flavors), ", "))
 		}
 	}
-	return nil
 }
 
-// checkFlavor checks one flavor, named key in errors, and parses its memory default and sbatch flags.
-func checkFlavor(key string, f Flavor) (Flavor, error) {
+// checkFlavor checks one flavor, named key in problems, and parses its memory default and sbatch flags.
+func (s *settings) checkFlavor(key string, f Flavor) Flavor {
 	var err error
 	if f.CPUDefault < 0 {
-		return f, fmt.Errorf("%s.cpuDefault: must not be negative", key)
+		s.bad(key+".cpu_default", "must not be negative, not %d", f.CPUDefault)
 	}
 	if f.UID != nil && *f.UID < 0 {
-		return f, fmt.Errorf("%s.uid: must not be negative", key)
+		s.bad(key+".uid", "must not be negative, not %d", *f.UID)
 	}
 	if f.MemoryDefault != "" {
 		if f.memoryBytes, err = parseMemory(f.MemoryDefault); err != nil {
-			return f, fmt.Errorf("%s.memoryDefault: %w", key, err)
+			s.bad(key+".memory_default", "%v", err)
 		}
 	}
 	f.flags = nil
 	for i, text := range f.SlurmFlags {
 		fl, err := parseSbatchFlagText(text, false)
 		if err != nil {
-			return f, fmt.Errorf("%s.slurmFlags[%d]: %w", key, i, err)
+			s.bad(fmt.Sprintf("%s.slurm_flags[%d]", key, i), "%v", err)
+			continue
 		}
 		f.flags = append(f.flags, fl...)
 	}
-	return f, nil
+	return f
 }
 
 // checkDefaults checks the per-pod defaults and the pod limit.
-func (s *settings) checkDefaults() error {
+func (s *settings) checkDefaults() {
 	if s.DefaultUID != nil && *s.DefaultUID < 0 {
-		return fmt.Errorf("defaultUID: must not be negative")
+		s.bad("default_uid", "must not be negative, not %d", *s.DefaultUID)
 	}
 	if s.DefaultCPUs < 0 {
-		return fmt.Errorf("defaultCPUs: must not be negative")
+		s.bad("default_cpus", "must not be negative, not %d", s.DefaultCPUs)
 	}
 	if s.DefaultMemory != "" {
 		var err error
 		if s.defaultMemoryBytes, err = parseMemory(s.DefaultMemory); err != nil {
-			return fmt.Errorf("defaultMemory: %w", err)
+			s.bad("default_memory", "%v", err)
 		}
 	}
 	if s.Pods < 0 {
-		return fmt.Errorf("pods: must not be negative")
+		s.bad("pods", "must not be negative, not %d", s.Pods)
 	}
-	return nil
 }
 
 // applyTimingDefaults fills in the restart backoffs, retries, waits and timeouts left unset.

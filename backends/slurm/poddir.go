@@ -3,13 +3,14 @@ package slurm
 import (
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/interlink-hq/interlink-dispatcher/shared/records"
 )
 
 // Files of a pod directory (<root>/<pod uid>/).
@@ -53,13 +54,9 @@ func (b *Backend) podDir(uid string) string { return filepath.Join(b.cfg.Root, u
 
 // readRecord reads a pod's record; a missing directory or record is fs.ErrNotExist.
 func readRecord(dir string) (*podRecord, error) {
-	data, err := os.ReadFile(filepath.Join(dir, recordFile))
-	if err != nil {
-		return nil, err
-	}
 	var r podRecord
-	if err := json.Unmarshal(data, &r); err != nil {
-		return nil, fmt.Errorf("the pod record %s is damaged: %w", filepath.Join(dir, recordFile), err)
+	if err := records.ReadJSON(filepath.Join(dir, recordFile), &r); err != nil {
+		return nil, err
 	}
 	return &r, nil
 }
@@ -72,36 +69,22 @@ func writeRecord(dir string, r *podRecord) error {
 	return writeFileAtomic(filepath.Join(dir, recordFile), data, 0o644)
 }
 
-// writeFileAtomic writes data to a temporary file and renames it into place, so readers never see a part.
+// writeFileAtomic writes a file of a pod's directory through shared/records, so that readers (the job on a
+// compute node, a restarted backend) never see a part, and a crash never loses a rename.
 func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, data, mode); err != nil {
-		return err
-	}
-	if err := os.Chmod(tmp, mode); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
+	return records.WriteFile(path, data, mode)
 }
 
 func readJobState(dir string) (*jobState, error) {
-	data, err := os.ReadFile(filepath.Join(dir, jobStateFile))
-	if err != nil {
-		return nil, err
-	}
 	var s jobState
-	if err := json.Unmarshal(data, &s); err != nil {
+	if err := records.ReadJSON(filepath.Join(dir, jobStateFile), &s); err != nil {
 		return nil, err
 	}
 	return &s, nil
 }
 
 func writeJobState(dir string, s *jobState) error {
-	data, err := json.Marshal(s)
-	if err != nil {
-		return err
-	}
-	return writeFileAtomic(filepath.Join(dir, jobStateFile), data, 0o644)
+	return records.WriteJSON(filepath.Join(dir, jobStateFile), s, 0o644)
 }
 
 // unixTime reads "1700000000.123456" (the job's timestamps).

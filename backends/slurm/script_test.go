@@ -323,34 +323,6 @@ func TestScriptPodmanAndNone(t *testing.T) {
 	}
 }
 
-func TestConfigErrorsNameTheKey(t *testing.T) {
-	cases := map[string]string{
-		`{"runtime": "docker"}`:                              "runtime",
-		`{"flavors": {"x": {"memoryDefault": "lots"}}}`:      "flavors.x.memoryDefault",
-		`{"defaultFlavor": "nope"}`:                          "defaultFlavor",
-		`{"sbatch": "'unterminated"}`:                        "sbatch",
-		`{"flags": ["-c"]}`:                                  "flags[0]",
-		`{"unknownKey": 1}`:                                  "unknownKey",
-		`{"flavors": {"x": {"slurmFlags": ["positional"]}}}`: "flavors.x.slurmFlags[0]",
-	}
-	for in, key := range cases {
-		_, err := parseConfig(json.RawMessage(in), t.TempDir())
-		if err == nil || !strings.Contains(err.Error(), key) {
-			t.Errorf("config %s: err = %v, want one naming %s", in, err, key)
-		}
-	}
-	s, err := parseConfig(json.RawMessage(`{"commandPrefix": "ssh login01", "squeue": "sudo -u alice squeue"}`), "/data")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := s.squeue.String(); got != "ssh login01 sudo -u alice squeue" {
-		t.Errorf("squeue command line = %q", got)
-	}
-	if s.Root != "/data/pods" {
-		t.Errorf("root = %q", s.Root)
-	}
-}
-
 // checkArgv checks the argv of a container's shim spec.
 func checkArgv(t *testing.T, dir, ctr string, want ...string) {
 	t.Helper()

@@ -29,7 +29,7 @@ func TestPluginRunsAPod(t *testing.T) {
 	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
-	cfg, _ := json.Marshal(map[string]any{"runtime": "podman", "defaultMemory": "200M", "root": filepath.Join(dir, "pods"), "shim": shimtest.Build(t)})
+	cfg, _ := json.Marshal(map[string]any{"runtime": "podman", "default_memory": "200M", "root": filepath.Join(dir, "pods"), "shim": shimtest.Build(t)})
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	proc, err := backend.Launch(ctx, backend.LaunchConfig{Name: "slurm", Path: bin,

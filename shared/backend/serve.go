@@ -3,6 +3,7 @@ package backend
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -33,7 +34,8 @@ const EnvVar = "INTERLINK_DISPATCHER_BACKEND_ENV"
 //
 // Serve makes slog's default logger write hclog JSON lines to stderr, which the dispatcher re-emits with
 // their level, message and fields, tagged with the backend's name; a backend simply logs with slog. Serve
-// never returns: when f fails it logs the error and exits with status 1, which the dispatcher reports.
+// never returns: when f fails it logs the error as one line and exits with status 1, which the dispatcher
+// reports, or ExitBadConfig when the error says the backend's config is wrong (IsBadConfig).
 func Serve(f Factory) {
 	os.Exit(serve(f))
 }
@@ -84,6 +86,12 @@ func serve(f Factory) int {
 	defer cancel()
 	b, err := f(ctx, env)
 	if err != nil {
+		if IsBadConfig(err) {
+			// The sentence alone (it names every key at fault): the dispatcher puts it after
+			// `backend "name" is misconfigured: ` in its log and in /readyz.
+			slog.Error(err.Error())
+			return ExitBadConfig
+		}
 		slog.Error(fmt.Sprintf("the backend cannot start: %v", err))
 		return 1
 	}
@@ -138,6 +146,13 @@ func serve(f Factory) int {
 		slog.Error(fmt.Sprintf("backend %q did not close within %s; exiting anyway", env.Name, closeBound))
 		return 1
 	}
+}
+
+// IsBadConfig reports whether err, or an error it wraps, says the backend's config is wrong: it has a
+// method BadConfig() bool that returns true, as shared/settings.Problems have.
+func IsBadConfig(err error) bool {
+	var bc interface{ BadConfig() bool }
+	return errors.As(err, &bc) && bc.BadConfig()
 }
 
 // parentGone is closed when the process's parent is no longer parent: an orphan is re-parented (to init or

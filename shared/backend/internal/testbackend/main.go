@@ -39,6 +39,7 @@ import (
 
 	"github.com/interlink-hq/interlink-dispatcher/shared/backend"
 	"github.com/interlink-hq/interlink-dispatcher/shared/interlink"
+	"github.com/interlink-hq/interlink-dispatcher/shared/records"
 )
 
 // ErrorAnnotation makes Create and Delete fail with the kind it names.
@@ -82,11 +83,7 @@ func (m *memory) save() error {
 	if err != nil {
 		return err
 	}
-	tmp := m.storePath() + ".tmp"
-	if err := os.WriteFile(tmp, data, 0o600); err != nil {
-		return err
-	}
-	return os.Rename(tmp, m.storePath())
+	return records.WriteFile(m.storePath(), data, 0o600)
 }
 
 func (m *memory) load() error {
