@@ -43,7 +43,7 @@ var (
 	// The SLURM jobs run their command on the node (runtime none): the faults here are the dispatcher's, the
 	// backend's and slurmctld's, and a podman inside each of dozens of jobs cancelled at once would only add
 	// Podman's lock trouble (see deploy/lab/lab.sh) to a lab the other tests share.
-	slurmKind = kind{"slurm", labtest.RequireSLURM, map[string]any{"runtime": "none", "defaultMemory": "64M", "killWait": "30s"}}
+	slurmKind = kind{"slurm", labtest.RequireSLURM, map[string]any{"runtime": "none", "default_memory": "64M", "kill_wait": "30s"}}
 	allKinds  = []kind{dockerKind, podmanKind, slurmKind}
 )
 
