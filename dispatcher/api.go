@@ -182,7 +182,7 @@ func backendError(w http.ResponseWriter, r *http.Request, err error) {
 
 func statusOf(err error) int {
 	var re *RouteError
-	if errors.As(err, &re) {
+	if errors.As(err, &re) || IsRequestError(err) {
 		return http.StatusBadRequest
 	}
 	switch backend.KindOf(err) {
@@ -269,31 +269,4 @@ func firstByte(body []byte) byte {
 		return c
 	}
 	return 0
-}
-
-// flushWriter writes a log to the response and, when following, flushes after every write so that the lines
-// reach interLink as they come. started tells whether the 200 has gone out.
-type flushWriter struct {
-	w       http.ResponseWriter
-	rc      *http.ResponseController
-	flush   bool
-	started bool
-	// perWrite is how long each write may take (timeouts.write): a log, followed or long, lasts as long
-	// as it has lines to send, but a client that stops reading is let go.
-	perWrite time.Duration
-}
-
-func (f *flushWriter) Write(p []byte) (int, error) {
-	f.started = true
-	if f.perWrite > 0 {
-		_ = f.rc.SetWriteDeadline(time.Now().Add(f.perWrite))
-	}
-	n, err := f.w.Write(p)
-	if err != nil || !f.flush {
-		return n, err
-	}
-	if ferr := f.rc.Flush(); ferr != nil && !errors.Is(ferr, http.ErrNotSupported) {
-		return n, ferr
-	}
-	return n, nil
 }

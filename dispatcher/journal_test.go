@@ -209,14 +209,14 @@ func TestUndoneCreateIsNotAdopted(t *testing.T) {
 				mem.deleteErr = backend.Unavailable("the engine is restarting")
 				mem.mu.Unlock()
 			}
-			e.srv.undoCreate(mem, "alpha", &data, "a test")
+			e.srv.core.undoCreate(mem, "alpha", &data, "a test")
 			if undoFails {
 				mem.mu.Lock()
 				mem.deleteErr = nil
 				mem.mu.Unlock()
 			}
 			adopt := reconcileWrite{adopt: true, Entry: Entry{UID: "uid-undone", Backend: "alpha", Namespace: p.Namespace, Name: p.Name, Adopted: true}}
-			if err := e.srv.applyReconcile(ctx, mem, []reconcileWrite{adopt}); err != nil {
+			if err := e.srv.core.applyReconcile(ctx, mem, []reconcileWrite{adopt}); err != nil {
 				t.Fatal(err)
 			}
 			if _, found, err := e.journal.Get("uid-undone"); err != nil || found {
