@@ -54,6 +54,7 @@ type Core struct {
 	rememberMu sync.Mutex
 	statusMu   sync.Mutex
 	lastStatus map[string]interlink.PodStatus // last status per journaled pod UID
+	statusAt   map[string]time.Time           // when each of lastStatus was last answered
 	// seenRunning holds the journaled pods seen past Pending, so that create-to-running is observed once.
 	seenRunning map[string]bool
 }
@@ -75,7 +76,7 @@ func NewCore(o Options) (*Core, error) {
 		cfg: o.Config, journal: o.Journal, backends: o.Backends, log: o.Logger, obs: o.Observer,
 		validate: o.Validate, policies: policies(o.Config.Backends),
 		router:     NewRouter(o.Config.Routing, o.Config.Backends),
-		lastStatus: map[string]interlink.PodStatus{}, seenRunning: map[string]bool{},
+		lastStatus: map[string]interlink.PodStatus{}, statusAt: map[string]time.Time{}, seenRunning: map[string]bool{},
 	}
 	entries, err := o.Journal.All()
 	if err != nil {
@@ -83,7 +84,7 @@ func NewCore(o Options) (*Core, error) {
 	}
 	for _, e := range entries {
 		if e.LastStatus != nil {
-			c.lastStatus[e.UID] = *e.LastStatus
+			c.lastStatus[e.UID], c.statusAt[e.UID] = *e.LastStatus, e.StatusTime
 			if pod.Phase(*e.LastStatus) != v1.PodPending {
 				c.seenRunning[e.UID] = true
 			}
@@ -146,6 +147,7 @@ func (c *Core) journalDelete(uid string) error {
 	c.rememberMu.Lock()
 	c.statusMu.Lock()
 	delete(c.lastStatus, uid)
+	delete(c.statusAt, uid)
 	delete(c.seenRunning, uid)
 	c.statusMu.Unlock()
 	c.rememberMu.Unlock()
@@ -169,22 +171,23 @@ func (c *Core) locate(p *v1.Pod) (name string, entry Entry, journaled bool, err 
 	return rt.Backend, Entry{}, false, nil
 }
 
-// lastKnown is the last known status of a journaled pod: from memory, else the one its entry holds.
-// The caller holds statusMu.
-func (c *Core) lastKnown(e Entry) (interlink.PodStatus, bool) {
+// lastKnown is the last known status of a journaled pod and when it was answered: from memory, which holds
+// every status recorded since the Core was built from the journal, else the one its entry holds (none for
+// an entry read with Journal.Heads). The caller holds statusMu.
+func (c *Core) lastKnown(e Entry) (interlink.PodStatus, time.Time, bool) {
 	if st, ok := c.lastStatus[e.UID]; ok {
-		return st, true
+		return st, c.statusAt[e.UID], true
 	}
 	if e.LastStatus != nil {
-		return *e.LastStatus, true
+		return *e.LastStatus, e.StatusTime, true
 	}
-	return interlink.PodStatus{}, false
+	return interlink.PodStatus{}, time.Time{}, false
 }
 
 // podCounts reports the journaled pods by backend and phase (from their last known status; Pending until one
 // is known) and their total, for the metrics.
 func (c *Core) podCounts() (map[string]map[v1.PodPhase]int, int, error) {
-	entries, err := c.journal.All()
+	entries, err := c.journal.Heads()
 	if err != nil {
 		return nil, 0, err
 	}
@@ -193,7 +196,7 @@ func (c *Core) podCounts() (map[string]map[v1.PodPhase]int, int, error) {
 	defer c.statusMu.Unlock()
 	for _, e := range entries {
 		phase := v1.PodPending
-		if st, ok := c.lastKnown(e); ok {
+		if st, _, ok := c.lastKnown(e); ok {
 			phase = pod.Phase(st)
 		}
 		if out[e.Backend] == nil {

@@ -110,7 +110,8 @@ func (c *Core) Create(ctx context.Context, data *interlink.RetrievedPodData) (re
 	}
 	c.forgetAbandoned(uid)
 	c.refused.forget(uid)
-	e := Entry{UID: uid, Backend: rt.Backend, RemoteID: got.RemoteID, Namespace: p.Namespace, Name: p.Name, Created: time.Now().UTC()}
+	e := Entry{UID: uid, Backend: rt.Backend, RemoteID: got.RemoteID, Namespace: p.Namespace, Name: p.Name, Created: time.Now().UTC(),
+		InitContainers: containerNames(p.Spec.InitContainers), Containers: containerNames(p.Spec.Containers)}
 	if err := c.journalPut(e); err != nil {
 		c.undoCreate(b, rt.Backend, data, "the journal could not record it")
 		return res, fmt.Errorf("the pod was not created: the dispatcher could not record it in its journal (%v); check the disk under data_dir", err)
@@ -258,4 +259,15 @@ func checkPodNames(p *v1.Pod) error {
 		}
 	}
 	return nil
+}
+
+func containerNames(cs []v1.Container) []string {
+	if len(cs) == 0 {
+		return nil
+	}
+	out := make([]string, len(cs))
+	for i, c := range cs {
+		out[i] = c.Name
+	}
+	return out
 }

@@ -42,7 +42,7 @@ func TestJournalSurvivesReopen(t *testing.T) {
 	}
 	j.Put(Entry{UID: "u2", Backend: "slurm", RemoteID: "42"})
 	st := interlink.PodStatus{PodUID: "u1", Containers: []v1.ContainerStatus{{Name: "c", State: v1.ContainerState{Running: &v1.ContainerStateRunning{}}}}}
-	if written, err := j.SetStatuses(map[string]interlink.PodStatus{"u1": st, "unknown": st}); err != nil || len(written) != 1 || !written["u1"] {
+	if written, err := j.SetStatuses(map[string]interlink.PodStatus{"u1": st, "unknown": st}, time.Now()); err != nil || len(written) != 1 || !written["u1"] {
 		t.Fatalf("SetStatuses recorded %v (%v), want u1 alone", written, err)
 	}
 	j.Delete("u2")

@@ -2,14 +2,14 @@
 // processes.
 //
 // Its decisions are the Core (core.go), a Go API free of HTTP: create.go, delete.go, status.go, logs.go and
-// ping.go are its interLink operations, backends.go the backends' health; unknown.go answers for pods the
-// journal does not know, routing.go and policy.go decide where a pod may go, journal.go remembers where each
-// went, reconcile.go brings the journal in line with what the backends run, and supervisor.go runs the
-// backend processes.
+// ping.go are its interLink operations, pods.go and backends.go what the admin API reads (the pods it holds,
+// the backends' health); unknown.go answers for pods the journal does not know, routing.go and policy.go
+// decide where a pod may go, journal.go remembers where each went, reconcile.go brings the journal in line
+// with what the backends run, and supervisor.go runs the backend processes.
 //
 // Server (this file) is the HTTP front over the Core: the routes and middleware (api.go), the interLink
-// routes (interlink.go), the probes (health.go), the listeners (listen.go) and their access control
-// (access.go), and the metrics (metrics.go). It decodes, calls the Core and encodes.
+// routes (interlink.go), the admin API (admin.go), the probes (health.go), the listeners (listen.go) and
+// their access control (access.go), and the metrics (metrics.go). It decodes, calls the Core and encodes.
 package dispatcher
 
 import (

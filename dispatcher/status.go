@@ -151,11 +151,13 @@ func (c *Core) fallbackStatus(p *v1.Pod, backendName string, err error) interlin
 // remember keeps the statuses of journaled pods that backends answered, in memory and in the journal, so
 // that they survive a backend outage and a dispatcher restart. Only changes are written, and only for pods
 // still journaled when they are: a pod deleted while its backend answered keeps nothing (see
-// journalDelete). A pod created through this dispatcher and seen Running for the first time is reported to
+// journalDelete). When each was last answered is kept in memory for every answer, and in the journal with
+// each change. A pod created through this dispatcher and seen Running for the first time is reported to
 // the observer.
 func (c *Core) remember(out []interlink.PodStatus, entries []Entry, journaled, fresh []bool) {
 	changed := map[string]interlink.PodStatus{}
 	at := map[string]int{} // index in out of each changed pod
+	now := time.Now().UTC()
 	// Held until memory agrees with the journal: a delete forgets a pod's memory only after this write, so
 	// that the status of a pod whose entry it removed is never kept here.
 	c.rememberMu.Lock()
@@ -166,6 +168,7 @@ func (c *Core) remember(out []interlink.PodStatus, entries []Entry, journaled, f
 			continue
 		}
 		if last, ok := c.lastStatus[st.PodUID]; ok && reflect.DeepEqual(last, st) {
+			c.statusAt[st.PodUID] = now // still remembered: its entry is there (see journalDelete)
 			continue
 		}
 		changed[st.PodUID], at[st.PodUID] = st, i
@@ -175,7 +178,7 @@ func (c *Core) remember(out []interlink.PodStatus, entries []Entry, journaled, f
 		return
 	}
 	start := time.Now()
-	written, err := c.journal.SetStatuses(changed)
+	written, err := c.journal.SetStatuses(changed, now)
 	c.obs.JournalWrite(time.Since(start), err)
 	if err != nil {
 		// Only the survival of these statuses across a restart is lost; the answer stands, and memory keeps
@@ -197,7 +200,7 @@ func (c *Core) remember(out []interlink.PodStatus, entries []Entry, journaled, f
 		if !written[uid] {
 			continue // deleted since the backend answered
 		}
-		c.lastStatus[uid] = st
+		c.lastStatus[uid], c.statusAt[uid] = st, now
 		if phase := pod.Phase(st); phase != v1.PodPending && !c.seenRunning[uid] {
 			c.seenRunning[uid] = true
 			// A pod first seen finished ran between two polls: when it started is unknown. An adopted pod's

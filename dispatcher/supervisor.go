@@ -51,6 +51,8 @@ type BackendState struct {
 	// EngineError is why the last health check of a backend that is up failed ("" while it answers): the
 	// process runs, but its engine does not answer.
 	EngineError string `json:"engineError,omitempty"`
+	// Capacity is what the last health check of a backend that is up reported; nil while unknown.
+	Capacity *backend.Capacity `json:"-"`
 }
 
 // Supervisor runs every enabled backend, restarts one that exits with a doubling, capped backoff, and
@@ -87,6 +89,8 @@ type slot struct {
 	since    time.Time
 	// engineErr is the failure of the last health check of the running process; nil while it answers.
 	engineErr error
+	// capacity is what the last health check reported; nil while down or degraded.
+	capacity *backend.Capacity
 }
 
 // NewSupervisor prepares (without starting) the enabled backends of cfg.
@@ -281,7 +285,7 @@ func (sl *slot) setDown(err error) {
 	if sl.b != nil {
 		sl.since = time.Now()
 	}
-	sl.b, sl.lastErr, sl.engineErr = nil, err, nil
+	sl.b, sl.lastErr, sl.engineErr, sl.capacity = nil, err, nil, nil
 }
 
 // watchHealth asks the running backend b for its Capacity, which reaches its engine, at once and then every
@@ -293,7 +297,7 @@ func (s *Supervisor) watchHealth(ctx context.Context, sl *slot, b backend.Backen
 	defer t.Stop()
 	for {
 		cctx, cancel := context.WithTimeout(ctx, s.healthTimeout)
-		_, err := b.Capacity(cctx)
+		capa, err := b.Capacity(cctx)
 		cancel()
 		if ctx.Err() != nil {
 			return
@@ -308,7 +312,10 @@ func (s *Supervisor) watchHealth(ctx context.Context, sl *slot, b backend.Backen
 			return
 		}
 		was := sl.engineErr
-		sl.engineErr = err
+		sl.engineErr, sl.capacity = err, nil
+		if err == nil {
+			sl.capacity = &capa
+		}
 		sl.mu.Unlock()
 		switch {
 		case err != nil && was == nil:
@@ -415,6 +422,7 @@ func (s *Supervisor) States() []BackendState {
 		if sl.engineErr != nil {
 			st.EngineError = sl.engineErr.Error()
 		}
+		st.Capacity = sl.capacity
 		sl.mu.RUnlock()
 		out = append(out, st)
 	}
