@@ -16,11 +16,16 @@ const (
 	StateDegraded = "degraded" // the process runs, its engine does not answer
 	StateDown     = "down"
 	StateDisabled = "disabled" // enabled: false in the config
+	// StateMisconfigured is a backend that exited with backend.ExitBadConfig: not restarted until its
+	// config is fixed.
+	StateMisconfigured = "misconfigured"
 )
 
 // health is a running backend's state and, unless it is up, why, in one sentence.
 func health(st BackendState) (state, why string) {
 	switch {
+	case st.Misconfigured != "":
+		return StateMisconfigured, st.Misconfigured + "; it is not restarted until its config is fixed"
 	case !st.Up:
 		return StateDown, fmt.Sprintf("backend %q is down: %s", st.Name, st.LastError)
 	case st.EngineError != "":
@@ -41,7 +46,7 @@ type Readiness struct {
 // BackendReadyz is one enabled backend as /readyz lists it.
 type BackendReadyz struct {
 	Name      string `json:"name"`
-	State     string `json:"state"` // "up", "degraded" (the process runs, its engine does not answer) or "down"
+	State     string `json:"state"` // "up", "degraded" (the process runs, its engine does not answer), "down" or "misconfigured"
 	Version   string `json:"version,omitempty"`
 	Engine    string `json:"engine,omitempty"`
 	LastError string `json:"lastError,omitempty"`

@@ -3,6 +3,7 @@ package dispatcher
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -53,6 +54,8 @@ type BackendState struct {
 	EngineError string `json:"engineError,omitempty"`
 	// Capacity is what the last health check of a backend that is up reported; nil while unknown.
 	Capacity *backend.Capacity `json:"-"`
+	// Misconfigured is why a backend that exited with backend.ExitBadConfig is not restarted ("" otherwise).
+	Misconfigured string `json:"misconfigured,omitempty"`
 }
 
 // Supervisor runs every enabled backend, restarts one that exits with a doubling, capped backoff, and
@@ -91,6 +94,9 @@ type slot struct {
 	engineErr error
 	// capacity is what the last health check reported; nil while down or degraded.
 	capacity *backend.Capacity
+	// misconfigured is set, for good, when the process exited with backend.ExitBadConfig: it is not
+	// started again, since only a fixed config (and a restart of the dispatcher) can change that.
+	misconfigured *backend.BadConfigError
 }
 
 // NewSupervisor prepares (without starting) the enabled backends of cfg.
@@ -179,12 +185,17 @@ func (s *Supervisor) run(ctx context.Context, sl *slot) {
 		}
 		started := time.Now()
 		inst, desc, err := s.start(ctx, sl.spec)
-		if err == nil {
+		var bad *backend.BadConfigError
+		switch {
+		case err == nil:
 			s.serve(ctx, sl, inst, desc)
 			if time.Since(started) >= s.cfg.StableAfter {
 				wait = s.cfg.BackoffInitial
 			}
-		} else if ctx.Err() == nil {
+		case errors.As(err, &bad) && ctx.Err() == nil:
+			s.misconfigured(ctx, sl, bad)
+			return
+		case ctx.Err() == nil:
 			sl.setDown(err)
 			s.log.Error("backend failed to start", "backend", name, "err", err, "retry_in", wait)
 		}
@@ -200,6 +211,18 @@ func (s *Supervisor) run(ctx context.Context, sl *slot) {
 		}
 		wait = min(wait*2, s.cfg.BackoffMax)
 	}
+}
+
+// misconfigured marks sl's backend misconfigured, says so once in the log, and holds it so (never
+// restarting it) until ctx ends.
+func (s *Supervisor) misconfigured(ctx context.Context, sl *slot, bad *backend.BadConfigError) {
+	sl.mu.Lock()
+	sl.b, sl.lastErr, sl.engineErr, sl.capacity, sl.misconfigured = nil, bad, nil, nil, bad
+	sl.since = time.Now()
+	sl.mu.Unlock()
+	s.log.Error("backend misconfigured: it exited with status 78 (EX_CONFIG) and is not restarted; fix its config and restart the dispatcher",
+		"backend", sl.spec.Name, "err", bad.Reason)
+	<-ctx.Done()
 }
 
 // start launches the process, which describes itself as it starts, within the start timeout.
@@ -342,6 +365,9 @@ func (s *Supervisor) Backend(name string) (backend.Backend, backend.Capabilities
 	}
 	sl.mu.RLock()
 	defer sl.mu.RUnlock()
+	if sl.misconfigured != nil {
+		return nil, backend.Capabilities{}, backend.Unavailable("%v; it is not restarted until its config is fixed", sl.misconfigured)
+	}
 	if sl.b == nil {
 		return nil, backend.Capabilities{}, backend.Unavailable("backend %q is unavailable (%v); retry in a minute", name, sl.lastErr)
 	}
@@ -423,6 +449,9 @@ func (s *Supervisor) States() []BackendState {
 			st.EngineError = sl.engineErr.Error()
 		}
 		st.Capacity = sl.capacity
+		if sl.misconfigured != nil {
+			st.Misconfigured = sl.misconfigured.Error()
+		}
 		sl.mu.RUnlock()
 		out = append(out, st)
 	}

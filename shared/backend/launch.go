@@ -132,6 +132,10 @@ func Launch(ctx context.Context, cfg LaunchConfig) (*Process, error) {
 		for deadline := time.Now().Add(2 * time.Second); !client.Exited() && time.Now().Before(deadline); {
 			time.Sleep(10 * time.Millisecond)
 		}
+		// Exited, the process has been waited for: its exit status is there to read.
+		if client.Exited() && cmd.ProcessState != nil && cmd.ProcessState.ExitCode() == ExitBadConfig {
+			return nil, &BadConfigError{Backend: cfg.Name, Reason: hl.lastSaid()}
+		}
 		return nil, startError(cfg, hl, err)
 	}
 	raw, err := rpc.Dispense(PluginName)
@@ -161,6 +165,18 @@ func Launch(ctx context.Context, cfg LaunchConfig) (*Process, error) {
 	p := &Process{Backend: b, name: cfg.Name, pid: pid, desc: desc, client: client, done: make(chan struct{})}
 	go p.watch(exited)
 	return p, nil
+}
+
+// BadConfigError is a backend process that exited with ExitBadConfig: its config is wrong, and starting it
+// again changes nothing until the config is fixed. Reason is the last thing it said (one sentence, naming
+// the key), or a sentence saying it said nothing.
+type BadConfigError struct {
+	Backend string
+	Reason  string
+}
+
+func (e *BadConfigError) Error() string {
+	return fmt.Sprintf("backend %q is misconfigured: %s", e.Backend, strings.TrimSuffix(e.Reason, "."))
 }
 
 // checkBinary turns the usual mistakes with a backend's path into sentences before go-plugin tries it.
