@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/interlink-hq/interlink-dispatcher/shared/backend"
 	"github.com/interlink-hq/interlink-dispatcher/shared/labtest"
 )
 
@@ -127,5 +128,67 @@ func TestMisconfiguredBackendIsNotRestarted(t *testing.T) {
 				t.Fatalf("the log says misconfigured %d times and failed to start %d times, want once and never:\n%s", once, failed, logged.String())
 			}
 		})
+	}
+}
+
+// exitsBadConfig is a test backend whose process, once it has exited, says it exited with
+// backend.ExitBadConfig, as a *backend.Process whose config turned out wrong after it started does.
+type exitsBadConfig struct{ *memBackend }
+
+func (x exitsBadConfig) BadConfig() error {
+	select {
+	case <-x.Done():
+		return &backend.BadConfigError{Backend: x.name, Reason: "config key socket: /run/gone.sock was removed"}
+	default:
+		return nil
+	}
+}
+
+// A backend that exits with backend.ExitBadConfig after it was up is not restarted either.
+func TestBackendExitingMisconfiguredIsNotRestarted(t *testing.T) {
+	cfg := testConfig(t, tempDir(t), "alpha")
+	m := newMem("alpha")
+	var mu sync.Mutex
+	launches := 0
+	launch := func(ctx context.Context, spec LaunchSpec) (Instance, error) {
+		mu.Lock()
+		launches++
+		mu.Unlock()
+		inst, err := m.launch()
+		if err != nil {
+			return nil, err
+		}
+		return exitsBadConfig{inst.(*memBackend)}, nil
+	}
+	var logged labtest.Buffer
+	sup, err := NewSupervisor(cfg, launch, slog.New(slog.NewJSONHandler(&logged, nil)), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sup.Start(context.Background())
+	defer sup.Stop()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := sup.WaitUp(ctx); err != nil {
+		t.Fatal(err)
+	}
+	m.Stop() // the process exits
+	for sup.States()[0].Misconfigured == "" {
+		if ctx.Err() != nil {
+			t.Fatalf("not marked misconfigured: %+v", sup.States()[0])
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	time.Sleep(200 * time.Millisecond) // many backoffs of 10 ms to 50 ms
+	mu.Lock()
+	defer mu.Unlock()
+	if st := sup.States()[0]; launches != 1 || st.Up || !strings.Contains(st.Misconfigured, "/run/gone.sock") {
+		t.Fatalf("after %d launches: %+v", launches, st)
+	}
+	if _, _, err := sup.Backend("alpha"); backend.KindOf(err) != backend.KindUnavailable || !strings.Contains(err.Error(), "misconfigured") {
+		t.Fatalf("Backend: %v", err)
+	}
+	if n := strings.Count(logged.String(), `"msg":"backend misconfigured`); n != 1 || strings.Contains(logged.String(), `"msg":"backend exited"`) {
+		t.Fatalf("the log says misconfigured %d times (want once, and no restart):\n%s", n, logged.String())
 	}
 }

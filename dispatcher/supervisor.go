@@ -188,7 +188,10 @@ func (s *Supervisor) run(ctx context.Context, sl *slot) {
 		var bad *backend.BadConfigError
 		switch {
 		case err == nil:
-			s.serve(ctx, sl, inst, desc)
+			if exit := s.serve(ctx, sl, inst, desc); errors.As(exit, &bad) && ctx.Err() == nil {
+				s.misconfigured(ctx, sl, bad)
+				return
+			}
 			if time.Since(started) >= s.cfg.StableAfter {
 				wait = s.cfg.BackoffInitial
 			}
@@ -245,8 +248,13 @@ func startBackend(ctx context.Context, launch Launcher, timeout time.Duration, s
 	return inst, inst.Description(), nil
 }
 
-// serve holds inst as the backend of sl until the process exits or ctx ends.
-func (s *Supervisor) serve(ctx context.Context, sl *slot, inst Instance, desc backend.Description) {
+// badConfigExit is what an Instance that can tell (a *backend.Process) says of its exit: a
+// *backend.BadConfigError for an exit with backend.ExitBadConfig.
+type badConfigExit interface{ BadConfig() error }
+
+// serve holds inst as the backend of sl until the process exits or ctx ends. It returns the
+// *backend.BadConfigError of a process that exited with backend.ExitBadConfig, nil otherwise.
+func (s *Supervisor) serve(ctx context.Context, sl *slot, inst Instance, desc backend.Description) error {
 	name := sl.spec.Name
 	b := observed{Backend: inst, name: name, obs: s.obs}
 	sl.mu.Lock()
@@ -270,9 +278,17 @@ func (s *Supervisor) serve(ctx context.Context, sl *slot, inst Instance, desc ba
 		s.watchHealth(upCtx, sl, b)
 	}()
 	exited := false
+	var badExit error
 	select {
 	case <-inst.Done():
 		exited = true
+		if bc, ok := inst.(badConfigExit); ok {
+			badExit = bc.BadConfig()
+		}
+		if badExit != nil {
+			sl.setDown(badExit) // run marks it misconfigured, and logs it, next
+			break
+		}
 		sl.setDown(fmt.Errorf("backend %q exited; the dispatcher is restarting it", name))
 		s.log.Error("backend exited", "backend", name)
 	case <-ctx.Done():
@@ -287,6 +303,7 @@ func (s *Supervisor) serve(ctx context.Context, sl *slot, inst Instance, desc ba
 	if !exited {
 		s.log.Info("backend stopped", "backend", name)
 	}
+	return badExit
 }
 
 // awaitOnUp waits up to onUpWait for the OnUp call of a process that is gone (its context cancelled) to

@@ -52,6 +52,9 @@ type Process struct {
 	done     chan struct{}
 	doneOnce sync.Once
 	stopOnce sync.Once
+
+	cmd *exec.Cmd   // for its exit status, once go-plugin has waited for it
+	hl  *slogLogger // for what it said last
 }
 
 // Launch starts the binary, completes the versioned handshake (with go-plugin's AutoMTLS, and its
@@ -132,9 +135,8 @@ func Launch(ctx context.Context, cfg LaunchConfig) (*Process, error) {
 		for deadline := time.Now().Add(2 * time.Second); !client.Exited() && time.Now().Before(deadline); {
 			time.Sleep(10 * time.Millisecond)
 		}
-		// Exited, the process has been waited for: its exit status is there to read.
-		if client.Exited() && cmd.ProcessState != nil && cmd.ProcessState.ExitCode() == ExitBadConfig {
-			return nil, &BadConfigError{Backend: cfg.Name, Reason: hl.lastSaid()}
+		if err := badConfig(cfg.Name, client, cmd, hl); err != nil {
+			return nil, err
 		}
 		return nil, startError(cfg, hl, err)
 	}
@@ -162,7 +164,7 @@ func Launch(ctx context.Context, cfg LaunchConfig) (*Process, error) {
 	}
 
 	pid, _ := strconv.Atoi(client.ID())
-	p := &Process{Backend: b, name: cfg.Name, pid: pid, desc: desc, client: client, done: make(chan struct{})}
+	p := &Process{Backend: b, name: cfg.Name, pid: pid, desc: desc, client: client, done: make(chan struct{}), cmd: cmd, hl: hl}
 	go p.watch(exited)
 	return p, nil
 }
@@ -178,6 +180,20 @@ type BadConfigError struct {
 func (e *BadConfigError) Error() string {
 	return fmt.Sprintf("backend %q is misconfigured: %s", e.Backend, strings.TrimSuffix(e.Reason, "."))
 }
+
+// badConfig is the *BadConfigError of a backend process that exited with ExitBadConfig, nil for one that
+// exited otherwise or runs.
+func badConfig(name string, client *plugin.Client, cmd *exec.Cmd, hl *slogLogger) error {
+	// Exited, the process has been waited for: its exit status is there to read.
+	if client.Exited() && cmd.ProcessState != nil && cmd.ProcessState.ExitCode() == ExitBadConfig {
+		return &BadConfigError{Backend: name, Reason: hl.lastSaid()}
+	}
+	return nil
+}
+
+// BadConfig is a *BadConfigError once the process has exited with ExitBadConfig (its config turned out
+// wrong after it started), nil otherwise.
+func (p *Process) BadConfig() error { return badConfig(p.name, p.client, p.cmd, p.hl) }
 
 // checkBinary turns the usual mistakes with a backend's path into sentences before go-plugin tries it.
 func checkBinary(name, path string) error {
