@@ -19,7 +19,7 @@ import (
 )
 
 // Handler is the whole HTTP surface: the interLink plugin API as interLink 0.2 to 0.6.2 and later send it,
-// behind the access control of access.go.
+// and the admin API (admin.go), behind the access control of access.go.
 func (s *Server) Handler() http.Handler {
 	r := chi.NewRouter()
 	r.Use(s.logRequests, s.access.middleware, s.recoverer)
@@ -33,12 +33,13 @@ func (s *Server) Handler() http.Handler {
 	r.Post("/getLogs", s.logs)
 	r.Get("/healthz", s.healthz)
 	r.Get("/readyz", s.readyz)
+	s.adminRoutes(r)
 
 	if s.routes != nil {
 		s.routes(r)
 	}
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
-		httpError(w, r, http.StatusNotFound, fmt.Sprintf("%s is not an interLink plugin endpoint; use /create, /status, /delete or /getLogs (or /healthz, /readyz, /metrics)", r.URL.Path))
+		httpError(w, r, http.StatusNotFound, fmt.Sprintf("%s is not an interLink plugin endpoint; use /create, /status, /delete or /getLogs (or /api/v1/pods, /api/v1/backends, /healthz, /readyz, /metrics)", r.URL.Path))
 	})
 	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
 		httpError(w, r, http.StatusMethodNotAllowed, fmt.Sprintf("%s does not accept %s", r.URL.Path, r.Method))
@@ -119,6 +120,8 @@ func (s *Server) logRequests(next http.Handler) http.Handler {
 			level = slog.LevelDebug // the ping comes every 30 s
 		case r.URL.Path == "/metrics" || r.URL.Path == "/healthz" || r.URL.Path == "/readyz":
 			level = slog.LevelDebug // scrapes and probes come every few seconds
+		case strings.HasPrefix(r.URL.Path, adminPrefix):
+			level = slog.LevelDebug // a watching client asks every second or two
 		}
 		s.log.Log(r.Context(), level, "request", attrs...)
 	})
@@ -167,8 +170,18 @@ func (s *Server) recoverer(next http.Handler) http.Handler {
 }
 
 // httpError answers a short sentence saying what to fix; interLink shows it as the pod's failure message.
+// Under the admin API's prefix the sentence is the JSON object {"error": msg}, as its clients read it.
 func httpError(w http.ResponseWriter, r *http.Request, code int, msg string) {
 	info(r).errMsg = msg
+	if strings.HasPrefix(r.URL.Path, adminPrefix) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		w.WriteHeader(code)
+		json.NewEncoder(w).Encode(struct {
+			Error string `json:"error"`
+		}{msg})
+		return
+	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(code)
@@ -182,7 +195,7 @@ func backendError(w http.ResponseWriter, r *http.Request, err error) {
 
 func statusOf(err error) int {
 	var re *RouteError
-	if errors.As(err, &re) {
+	if errors.As(err, &re) || IsRequestError(err) {
 		return http.StatusBadRequest
 	}
 	switch backend.KindOf(err) {
@@ -269,31 +282,4 @@ func firstByte(body []byte) byte {
 		return c
 	}
 	return 0
-}
-
-// flushWriter writes a log to the response and, when following, flushes after every write so that the lines
-// reach interLink as they come. started tells whether the 200 has gone out.
-type flushWriter struct {
-	w       http.ResponseWriter
-	rc      *http.ResponseController
-	flush   bool
-	started bool
-	// perWrite is how long each write may take (timeouts.write): a log, followed or long, lasts as long
-	// as it has lines to send, but a client that stops reading is let go.
-	perWrite time.Duration
-}
-
-func (f *flushWriter) Write(p []byte) (int, error) {
-	f.started = true
-	if f.perWrite > 0 {
-		_ = f.rc.SetWriteDeadline(time.Now().Add(f.perWrite))
-	}
-	n, err := f.w.Write(p)
-	if err != nil || !f.flush {
-		return n, err
-	}
-	if ferr := f.rc.Flush(); ferr != nil && !errors.Is(ferr, http.ErrNotSupported) {
-		return n, ferr
-	}
-	return n, nil
 }

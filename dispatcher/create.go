@@ -2,10 +2,8 @@ package dispatcher
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"net/http"
 	"time"
 
 	v1 "k8s.io/api/core/v1"
@@ -15,126 +13,113 @@ import (
 	"github.com/interlink-hq/interlink-dispatcher/shared/pod"
 )
 
-// create handles POST /create: route, validate, create on the backend within the budget, journal, answer.
-// A refused request changes nothing; an accepted one is journaled before the answer.
-func (s *Server) create(w http.ResponseWriter, r *http.Request) {
-	// Counted whatever the answer; the backend label stays "none" until a configured backend is chosen, so
+// CreateResult is what a create comes to: the backend's remote id of an accepted pod, and, once one is
+// chosen, its backend (set on a refusal too, for the request log).
+type CreateResult struct {
+	RemoteID string
+	Backend  string
+	// Duplicate is a retry of an accepted create, answered from the journal: nothing was started.
+	Duplicate bool
+}
+
+// Create routes, validates and creates one pod on its backend within timeouts.create, and journals it
+// before it returns. A refused create changes nothing, and its error becomes the pod's status (unknown.go);
+// a retry of an accepted one answers from the journal and starts nothing. Create may change the pod's grace
+// periods (clampGrace).
+func (c *Core) Create(ctx context.Context, data *interlink.RetrievedPodData) (res CreateResult, err error) {
+	// Counted whatever the outcome; the backend label stays "none" until a configured backend is chosen, so
 	// that a pod naming any backend it likes cannot add series.
-	chosen, duplicate := "none", false
 	defer func() {
-		outcome := outcomeOf(answered(w))
-		if duplicate {
+		chosen, outcome := res.Backend, outcomeOfErr(err)
+		if chosen == "" {
+			chosen = "none"
+		}
+		if res.Duplicate {
 			outcome = OutcomeDuplicate
 		}
-		s.obs.PodCreated(chosen, outcome)
+		c.obs.PodCreated(chosen, outcome)
 	}()
-	body, ok := s.readBody(w, r)
-	if !ok {
-		return
-	}
-	data, msg := decodeCreate(body)
-	if msg != "" {
-		httpError(w, r, http.StatusBadRequest, msg)
-		return
-	}
 	p := &data.Pod
 	uid := string(p.UID)
 	if uid == "" {
-		httpError(w, r, http.StatusBadRequest, "the pod has no metadata.uid; send the pod as the virtual kubelet has it, with its UID")
-		return
+		return res, badRequest("the pod has no metadata.uid; send the pod as the virtual kubelet has it, with its UID")
 	}
 	// Names reach the engines (container names, labels, directories): refuse what Kubernetes would refuse
-	// before anything else reads them; the request log names the pod only once they are sound.
-	if err := checkPodNames(p); err != nil {
-		httpError(w, r, http.StatusBadRequest, err.Error())
-		return
+	// before anything else reads them.
+	if cerr := checkPodNames(p); cerr != nil {
+		return res, &RequestError{cerr.Error()}
 	}
-	info(r).setPod(uid, p.Namespace, p.Name)
-	unlock := s.locks.Lock(uid)
+	unlock := c.locks.Lock(uid)
 	defer unlock()
 	// The create has arrived: the wait for it (unknown.go) is over, whatever its answer.
-	s.asked.forget(uid)
+	c.asked.forget(uid)
 	// interLink never sends a failed create again: its answer becomes the pod's status (unknown.go).
 	defer func() {
-		if code := answered(w); code >= 400 {
-			s.refused.remember(uid, info(r).errMsg, time.Now())
+		if err != nil {
+			c.refused.remember(uid, err.Error(), time.Now())
 		}
 	}()
 
 	// A retry of an accepted create answers from the journal and starts nothing.
-	if e, found, err := s.journal.Get(uid); err != nil {
-		httpError(w, r, http.StatusInternalServerError, fmt.Sprintf("cannot read the journal: %v", err))
-		return
+	if e, found, jerr := c.journal.Get(uid); jerr != nil {
+		return res, fmt.Errorf("cannot read the journal: %v", jerr)
 	} else if found {
-		info(r).backend = e.Backend
-		chosen, duplicate = e.Backend, true
-		writeJSON(w, interlink.CreateStruct{PodUID: uid, PodJID: e.RemoteID})
-		return
+		return CreateResult{RemoteID: e.RemoteID, Backend: e.Backend, Duplicate: true}, nil
 	}
 
-	rt, err := s.router.Route(p)
+	rt, err := c.router.Route(p)
 	if err != nil {
-		httpError(w, r, http.StatusBadRequest, err.Error())
-		return
+		return res, err
 	}
-	info(r).backend = rt.Backend
-	chosen = rt.Backend
-	b, caps, err := s.backends.Backend(rt.Backend)
+	res.Backend = rt.Backend
+	b, caps, err := c.backends.Backend(rt.Backend)
 	if err != nil {
-		backendError(w, r, err)
-		return
+		return res, err
 	}
-	s.clampGrace(r, p)
-	if err := s.admit(p, caps, rt.Backend); err != nil {
-		httpError(w, r, statusOf(err), err.Error())
-		return
+	c.clampGrace(p)
+	if err := c.admit(p, caps, rt.Backend); err != nil {
+		return res, err
 	}
-	s.obs.Routed(rt.Rule, rt.Backend)
+	c.obs.Routed(rt.Rule, rt.Backend)
 
-	if s.backends.Exited(b, 0) {
+	if c.backends.Exited(b, 0) {
 		// Its exit is not noticed by the supervisor yet: down, as it will say in a moment.
-		backendError(w, r, backend.Unavailable("backend %q is unavailable (its process exited; the dispatcher is restarting it); retry in a minute", rt.Backend))
-		return
+		return res, backend.Unavailable("backend %q is unavailable (its process exited; the dispatcher is restarting it); retry in a minute", rt.Backend)
 	}
-	// The create's budget, a second one if its answer is lost (createAgain), then an undo's, then the answer.
-	s.answerWithin(w, 2*s.cfg.Timeouts.Create+s.cfg.Timeouts.Delete)
 	started := time.Now()
-	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.Timeouts.Create)
+	cctx, cancel := context.WithTimeout(ctx, c.cfg.Timeouts.Create)
 	defer cancel()
 	creq := backend.CreateRequest{Pod: p, Containers: data.Containers, JobScript: data.JobScript}
-	res, err := b.Create(ctx, creq)
-	if err != nil && ctx.Err() == nil && errors.Is(err, backend.ErrNoAnswer) {
+	got, err := b.Create(cctx, creq)
+	if err != nil && cctx.Err() == nil && errors.Is(err, backend.ErrNoAnswer) {
 		// The call broke with the create in flight (the process died, mostly): the backend may have recorded
 		// the pod first. Answering 503 would leave interLink to mark Failed a pod that runs (and
 		// reconciliation to adopt it).
-		if res, b, err = s.createAgain(r.Context(), started, rt.Backend, b, data, creq); err != nil {
-			backendError(w, r, err)
-			return
+		if got, b, err = c.createAgain(ctx, started, rt.Backend, b, data, creq); err != nil {
+			return res, err
 		}
 	}
 	if err != nil {
-		if ctx.Err() != nil {
+		if cctx.Err() != nil {
 			// The backend may have made the pod after all: undo it, so that a refused create leaves nothing.
-			s.undoCreate(b, rt.Backend, data, "its create did not finish in time")
-			httpError(w, r, http.StatusServiceUnavailable, fmt.Sprintf(
-				"backend %q did not accept the pod within %s (timeouts.create); it may be overloaded, retry later", rt.Backend, s.cfg.Timeouts.Create))
-			return
+			c.undoCreate(b, rt.Backend, data, "its create did not finish in time")
+			return res, backend.Unavailable("backend %q did not accept the pod within %s (timeouts.create); it may be overloaded, retry later",
+				rt.Backend, c.cfg.Timeouts.Create)
 		}
-		backendError(w, r, err)
-		return
+		return res, err
 	}
-	s.forgetAbandoned(uid)
-	s.refused.forget(uid)
-	e := Entry{UID: uid, Backend: rt.Backend, RemoteID: res.RemoteID, Namespace: p.Namespace, Name: p.Name, Created: time.Now().UTC()}
-	if err := s.journalPut(e); err != nil {
-		s.undoCreate(b, rt.Backend, data, "the journal could not record it")
-		httpError(w, r, http.StatusInternalServerError, fmt.Sprintf(
-			"the pod was not created: the dispatcher could not record it in its journal (%v); check the disk under data_dir", err))
-		return
+	c.forgetAbandoned(uid)
+	c.refused.forget(uid)
+	e := Entry{UID: uid, Backend: rt.Backend, RemoteID: got.RemoteID, Namespace: p.Namespace, Name: p.Name, Created: time.Now().UTC(),
+		InitContainers: containerNames(p.Spec.InitContainers), Containers: containerNames(p.Spec.Containers)}
+	if err := c.journalPut(e); err != nil {
+		c.undoCreate(b, rt.Backend, data, "the journal could not record it")
+		return res, fmt.Errorf("the pod was not created: the dispatcher could not record it in its journal (%v); check the disk under data_dir", err)
 	}
-	s.log.Info("pod created", "pod_uid", uid, "namespace", p.Namespace, "name", p.Name, "backend", rt.Backend,
-		"rule", rt.Rule, "remote_id", res.RemoteID)
-	writeJSON(w, interlink.CreateStruct{PodUID: uid, PodJID: res.RemoteID})
+	c.log.Info("pod created", "pod_uid", uid, "namespace", p.Namespace, "name", p.Name, "backend", rt.Backend,
+		"rule", rt.Rule, "remote_id", got.RemoteID)
+	res.RemoteID = got.RemoteID
+	return res, nil
 }
 
 // exitNoticeWait bounds how long a create whose answer was lost waits to see the backend's process exit
@@ -154,20 +139,20 @@ const interLinkWait = 120 * time.Second
 // (Delete), so an error answer never leaves the pod running. A backend not back in time cannot be asked:
 // the pod is remembered as abandoned, and reconciliation deletes it instead of adopting it if the backend
 // comes back with it.
-func (s *Server) createAgain(parent context.Context, started time.Time, name string, broken backend.Backend,
+func (c *Core) createAgain(parent context.Context, started time.Time, name string, broken backend.Backend,
 	data *interlink.RetrievedPodData, req backend.CreateRequest) (backend.CreateResult, backend.Backend, error) {
 	p := &data.Pod
-	log := s.log.With("pod_uid", string(p.UID), "namespace", p.Namespace, "name", p.Name, "backend", name)
-	budget := min(s.cfg.Timeouts.Create, interLinkWait-5*time.Second-time.Since(started))
+	log := c.log.With("pod_uid", string(p.UID), "namespace", p.Namespace, "name", p.Name, "backend", name)
+	budget := min(c.cfg.Timeouts.Create, interLinkWait-5*time.Second-time.Since(started))
 	// Not cut short by interLink hanging up: the outcome must be known either way.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(parent), budget)
 	defer cancel()
 	b := broken
-	if s.backends.Exited(broken, exitNoticeWait) {
+	if c.backends.Exited(broken, exitNoticeWait) {
 		log.Warn("the backend exited before answering a create; asking its next process whether it has the pod")
 		var err error
-		if b, err = s.backends.Replaced(ctx, name, broken); err != nil {
-			s.abandon(name, p)
+		if b, err = c.backends.Replaced(ctx, name, broken); err != nil {
+			c.abandon(name, p)
 			log.Error("the backend did not come back to confirm a create; the pod will be deleted if it shows up", "err", err)
 			return backend.CreateResult{}, broken, backend.Unavailable(
 				"backend %q exited before answering the create and is not back within %s; the pod was not created, retry later",
@@ -178,7 +163,7 @@ func (s *Server) createAgain(parent context.Context, started time.Time, name str
 	}
 	res, err := b.Create(ctx, req)
 	if err != nil {
-		s.undoCreate(b, name, data, "its create could not be confirmed after its answer was lost")
+		c.undoCreate(b, name, data, "its create could not be confirmed after its answer was lost")
 		return backend.CreateResult{}, b, err
 	}
 	log.Info("the backend confirmed the create whose answer was lost", "remote_id", res.RemoteID)
@@ -187,37 +172,37 @@ func (s *Server) createAgain(parent context.Context, started time.Time, name str
 
 // abandon remembers a pod whose create could not be confirmed nor undone, its backend being down, so that
 // reconciliation deletes it rather than adopts it when the backend comes back with it.
-func (s *Server) abandon(name string, p *v1.Pod) { s.abandonUntil(name, p, time.Time{}) }
+func (c *Core) abandon(name string, p *v1.Pod) { c.abandonUntil(name, p, time.Time{}) }
 
 // abandonUntil is abandon with an end (zero: none): the mark of a pod whose undo succeeded only has to outlast
 // a reconciliation that listed the pod before the undo and is waiting for the pod's lock.
-func (s *Server) abandonUntil(name string, p *v1.Pod, until time.Time) {
-	s.abandonedMu.Lock()
-	defer s.abandonedMu.Unlock()
-	if s.abandoned == nil {
-		s.abandoned = map[string]abandonedPod{}
+func (c *Core) abandonUntil(name string, p *v1.Pod, until time.Time) {
+	c.abandonedMu.Lock()
+	defer c.abandonedMu.Unlock()
+	if c.abandoned == nil {
+		c.abandoned = map[string]abandonedPod{}
 	}
 	now := time.Now()
-	for uid, a := range s.abandoned {
+	for uid, a := range c.abandoned {
 		if !a.until.IsZero() && now.After(a.until) {
-			delete(s.abandoned, uid)
+			delete(c.abandoned, uid)
 		}
 	}
-	s.abandoned[string(p.UID)] = abandonedPod{backend: name, pod: p.DeepCopy(), until: until}
+	c.abandoned[string(p.UID)] = abandonedPod{backend: name, pod: p.DeepCopy(), until: until}
 }
 
 // forgetAbandoned drops uid from the abandoned pods: a create of it succeeded since (interLink retried).
-func (s *Server) forgetAbandoned(uid string) {
-	s.abandonedMu.Lock()
-	defer s.abandonedMu.Unlock()
-	delete(s.abandoned, uid)
+func (c *Core) forgetAbandoned(uid string) {
+	c.abandonedMu.Lock()
+	defer c.abandonedMu.Unlock()
+	delete(c.abandoned, uid)
 }
 
 // abandonedOn returns the abandoned pod uid if backend name is where it was abandoned.
-func (s *Server) abandonedOn(name, uid string) (*v1.Pod, bool) {
-	s.abandonedMu.Lock()
-	defer s.abandonedMu.Unlock()
-	a, ok := s.abandoned[uid]
+func (c *Core) abandonedOn(name, uid string) (*v1.Pod, bool) {
+	c.abandonedMu.Lock()
+	defer c.abandonedMu.Unlock()
+	a, ok := c.abandoned[uid]
 	if !ok || a.backend != name || (!a.until.IsZero() && time.Now().After(a.until)) {
 		return nil, false
 	}
@@ -238,51 +223,24 @@ type abandonedPod struct {
 // undo removed it (a journal entry for nothing) or failed (a pod running that interLink was told failed).
 // Marked, reconciliation deletes it instead. A mark whose undo succeeded ends once such a reconciliation is
 // surely done; one whose undo failed lasts until a reconciliation deletes the pod.
-func (s *Server) undoCreate(b backend.Backend, name string, data *interlink.RetrievedPodData, why string) {
+func (c *Core) undoCreate(b backend.Backend, name string, data *interlink.RetrievedPodData, why string) {
 	p := &data.Pod
-	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.Timeouts.Delete)
+	ctx, cancel := context.WithTimeout(context.Background(), c.cfg.Timeouts.Delete)
 	defer cancel()
 	err := b.Delete(ctx, backend.DeleteRequest{Pod: p, GracePeriod: 0})
 	if err == nil {
-		s.abandonUntil(name, p, time.Now().Add(s.cfg.Timeouts.List+s.cfg.Timeouts.Delete+time.Minute))
+		c.abandonUntil(name, p, time.Now().Add(c.cfg.Timeouts.List+c.cfg.Timeouts.Delete+time.Minute))
 	} else {
-		s.abandon(name, p)
+		c.abandon(name, p)
 	}
 	if err != nil {
-		s.log.Error("could not undo a failed create; reconciliation will find the pod", "pod_uid", string(p.UID),
+		c.log.Error("could not undo a failed create; reconciliation will find the pod", "pod_uid", string(p.UID),
 			"namespace", p.Namespace, "name", p.Name, "backend", name,
 			"reason", why, "err", err)
 		return
 	}
-	s.log.Warn("undid a create that could not be answered", "pod_uid", string(p.UID), "namespace", p.Namespace,
+	c.log.Warn("undid a create that could not be answered", "pod_uid", string(p.UID), "namespace", p.Namespace,
 		"name", p.Name, "backend", name, "reason", why)
-}
-
-// decodeCreate accepts one RetrievedPodData object (interLink 0.5.0 on) or an array holding one (older
-// releases). msg is a sentence for a 400 when the body is neither.
-func decodeCreate(body []byte) (*interlink.RetrievedPodData, string) {
-	const what = "create request (a RetrievedPodData object with a pod, or an array holding one)"
-	var data interlink.RetrievedPodData
-	switch firstByte(body) {
-	case '{':
-		if err := json.Unmarshal(body, &data); err != nil {
-			return nil, decodeError(what, body, err)
-		}
-	case '[':
-		var list []interlink.RetrievedPodData
-		if err := json.Unmarshal(body, &list); err != nil {
-			return nil, decodeError(what, body, err)
-		}
-		if len(list) != 1 {
-			return nil, fmt.Sprintf("the create request holds %d pods; send exactly one", len(list))
-		}
-		data = list[0]
-	case 0:
-		return nil, "the body is empty; send a " + what
-	default:
-		return nil, decodeError(what, body, errors.New("it is neither a JSON object nor an array"))
-	}
-	return &data, ""
 }
 
 // checkPodNames checks a new pod's UID, name, namespace and container names as Kubernetes validates them.
@@ -301,4 +259,15 @@ func checkPodNames(p *v1.Pod) error {
 		}
 	}
 	return nil
+}
+
+func containerNames(cs []v1.Container) []string {
+	if len(cs) == 0 {
+		return nil
+	}
+	out := make([]string, len(cs))
+	for i, c := range cs {
+		out[i] = c.Name
+	}
+	return out
 }

@@ -2,13 +2,11 @@ package dispatcher
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"net/http"
 	"slices"
 	"strings"
+	"time"
 
 	v1 "k8s.io/api/core/v1"
 
@@ -16,118 +14,105 @@ import (
 	"github.com/interlink-hq/interlink-dispatcher/shared/pod"
 )
 
-// delete handles POST|DELETE /delete: the pod is stopped gracefully on its backend, then forgotten.
-// Deleting a pod no backend knows succeeds.
-func (s *Server) delete(w http.ResponseWriter, r *http.Request) {
+// DeleteResult is what a delete did, as the sentence interLink logs, and where the pod was located ("" when
+// nowhere).
+type DeleteResult struct {
+	Backend string
+	Message string
+}
+
+// Delete stops the pod gracefully on its backend (its grace period held within limits.max_grace_period,
+// plus timeouts.delete), then forgets it. Deleting a pod no backend knows succeeds; a journaled pod whose
+// backend this dispatcher no longer runs is forgotten. Delete may change the pod's grace periods.
+func (c *Core) Delete(ctx context.Context, p *v1.Pod) (res DeleteResult, err error) {
 	chosen := "none" // a configured backend once located, like PodCreated's
-	defer func() { s.obs.PodDeleted(chosen, outcomeOf(answered(w))) }()
-	body, ok := s.readBody(w, r)
-	if !ok {
-		return
-	}
-	var p v1.Pod
-	const what = "delete request (the pod as a JSON object)"
-	switch firstByte(body) {
-	case '{':
-		if err := json.Unmarshal(body, &p); err != nil {
-			httpError(w, r, http.StatusBadRequest, decodeError(what, body, err))
-			return
-		}
-	case 0:
-		httpError(w, r, http.StatusBadRequest, "the body is empty; send the "+what)
-		return
-	default:
-		httpError(w, r, http.StatusBadRequest, decodeError(what, body, errors.New("it is not a JSON object")))
-		return
-	}
+	defer func() { c.obs.PodDeleted(chosen, outcomeOfErr(err)) }()
 	uid := string(p.UID)
 	if uid == "" {
-		httpError(w, r, http.StatusBadRequest, "the pod has no metadata.uid; send the pod with its UID")
-		return
+		return res, badRequest("the pod has no metadata.uid; send the pod with its UID")
 	}
 	// No pod with a malformed UID, name or namespace was ever created here: refuse it before an engine sees it.
-	if err := pod.ValidIdentity(uid, p.Namespace, p.Name, false); err != nil {
-		httpError(w, r, http.StatusBadRequest, err.Error())
-		return
+	if verr := pod.ValidIdentity(uid, p.Namespace, p.Name, false); verr != nil {
+		return res, &RequestError{verr.Error()}
 	}
-	info(r).setPod(uid, p.Namespace, p.Name)
-	unlock := s.locks.Lock(uid)
+	unlock := c.locks.Lock(uid)
 	defer unlock()
-	s.refused.forget(uid)
-	s.asked.forget(uid)
+	c.refused.forget(uid)
+	c.asked.forget(uid)
 
-	name, e, journaled, err := s.locate(&p)
+	notKnown := DeleteResult{Message: fmt.Sprintf("pod %s/%s (%s) is not known to this dispatcher; nothing to delete", p.Namespace, p.Name, uid)}
+	name, e, journaled, err := c.locate(p)
 	if err != nil {
 		var re *RouteError
 		if errors.As(err, &re) {
 			// A pod routed to a backend this dispatcher does not have was never created here.
-			io.WriteString(w, fmt.Sprintf("pod %s/%s (%s) is not known to this dispatcher; nothing to delete\n", p.Namespace, p.Name, uid))
-			return
+			return notKnown, nil
 		}
-		httpError(w, r, http.StatusInternalServerError, err.Error())
-		return
+		return res, err
 	}
-	info(r).backend = name
-	if slices.Contains(s.backends.Names(), name) {
+	res.Backend, notKnown.Backend = name, name
+	if slices.Contains(c.backends.Names(), name) {
 		chosen = name // an enabled backend: a bounded label
 	}
-	if why := s.router.NotRunning(name); journaled && why != "" {
-		s.forgetOnStopped(w, r, &p, name, why)
-		return
+	if why := c.router.NotRunning(name); journaled && why != "" {
+		return c.forgetOnStopped(p, name, why)
 	}
-	b, _, err := s.backends.Backend(name)
+	b, _, err := c.backends.Backend(name)
 	if err != nil {
 		if !journaled && backend.KindOf(err) == backend.KindUnavailable {
 			// Never created through this dispatcher, and reconciliation re-adopts it if its backend has it.
-			io.WriteString(w, fmt.Sprintf("pod %s/%s (%s) is not known to this dispatcher; nothing to delete\n", p.Namespace, p.Name, uid))
-			return
+			return notKnown, nil
 		}
-		backendError(w, r, err)
-		return
+		return res, err
 	}
-	s.clampGrace(r, &p)
-	grace := pod.GracePeriod(&p)
-	s.answerWithin(w, grace+s.cfg.Timeouts.Delete)
-	ctx, cancel := context.WithTimeout(r.Context(), grace+s.cfg.Timeouts.Delete)
+	c.clampGrace(p)
+	grace := pod.GracePeriod(p)
+	dctx, cancel := context.WithTimeout(ctx, grace+c.cfg.Timeouts.Delete)
 	defer cancel()
-	err = b.Delete(ctx, backend.DeleteRequest{Pod: &p, RemoteID: e.RemoteID, GracePeriod: grace})
+	err = b.Delete(dctx, backend.DeleteRequest{Pod: p, RemoteID: e.RemoteID, GracePeriod: grace})
 	if err != nil && backend.KindOf(err) != backend.KindNotFound { // a pod the backend does not have is deleted
-		backendError(w, r, err)
-		return
+		return res, err
 	}
 	if journaled {
-		if err := s.journalDelete(uid); err != nil {
+		if err := c.journalDelete(uid); err != nil {
 			// The pod is gone; its stale entry only costs a NotFound status later.
-			s.log.Warn("pod deleted but its journal entry could not be removed", "pod_uid", uid,
+			c.log.Warn("pod deleted but its journal entry could not be removed", "pod_uid", uid,
 				"namespace", p.Namespace, "name", p.Name, "err", err)
 		}
 	}
-	s.log.Info("pod deleted", "pod_uid", uid, "namespace", p.Namespace, "name", p.Name, "backend", name, "grace", grace)
-	io.WriteString(w, fmt.Sprintf("pod %s/%s (%s) deleted from backend %s\n", p.Namespace, p.Name, uid, name))
+	c.log.Info("pod deleted", "pod_uid", uid, "namespace", p.Namespace, "name", p.Name, "backend", name, "grace", grace)
+	res.Message = fmt.Sprintf("pod %s/%s (%s) deleted from backend %s", p.Namespace, p.Name, uid, name)
+	return res, nil
+}
+
+// DeleteBudget is how long Delete of p may take: its grace period as Delete holds it within
+// limits.max_grace_period, plus timeouts.delete.
+func (c *Core) DeleteBudget(p *v1.Pod) time.Duration {
+	q := p.DeepCopy()
+	pod.ClampGracePeriods(q, c.cfg.Limits.MaxGracePeriod)
+	return pod.GracePeriod(q) + c.cfg.Timeouts.Delete
 }
 
 // forgetOnStopped deletes a journaled pod whose backend the dispatcher no longer runs (why says so): nothing
 // can reach that backend, so the pod is forgotten, and the log says, once, what may be left on it.
-func (s *Server) forgetOnStopped(w http.ResponseWriter, r *http.Request, p *v1.Pod, name, why string) {
+func (c *Core) forgetOnStopped(p *v1.Pod, name, why string) (DeleteResult, error) {
 	uid := string(p.UID)
-	if err := s.journalDelete(uid); err != nil {
-		s.log.Error("cannot forget a pod whose backend is not running: its journal entry could not be removed",
+	if err := c.journalDelete(uid); err != nil {
+		c.log.Error("cannot forget a pod whose backend is not running: its journal entry could not be removed",
 			"pod_uid", uid, "namespace", p.Namespace, "name", p.Name, "backend", name, "err", err)
-		httpError(w, r, http.StatusInternalServerError, fmt.Sprintf(
-			"the pod could not be forgotten: the dispatcher could not remove it from its journal (%v); check the disk under data_dir", err))
-		return
+		return DeleteResult{Backend: name}, fmt.Errorf(
+			"the pod could not be forgotten: the dispatcher could not remove it from its journal (%v); check the disk under data_dir", err)
 	}
-	s.log.Warn("pod forgotten without deleting it: "+why+"; whatever it left there is not cleaned up",
+	c.log.Warn("pod forgotten without deleting it: "+why+"; whatever it left there is not cleaned up",
 		"pod_uid", uid, "namespace", p.Namespace, "name", p.Name, "backend", name)
-	io.WriteString(w, fmt.Sprintf("pod %s/%s (%s) forgotten: %s\n", p.Namespace, p.Name, uid, why))
+	return DeleteResult{Backend: name, Message: fmt.Sprintf("pod %s/%s (%s) forgotten: %s", p.Namespace, p.Name, uid, why)}, nil
 }
 
 // clampGrace holds the pod's grace periods within limits.max_grace_period (a negative one is 1 s, as in
 // Kubernetes) before any backend sees the pod, and logs what it changed.
-func (s *Server) clampGrace(r *http.Request, p *v1.Pod) {
-	if changed := pod.ClampGracePeriods(p, s.cfg.Limits.MaxGracePeriod); len(changed) > 0 {
-		s.log.Warn("grace periods held within limits.max_grace_period", "pod_uid", string(p.UID), "namespace", p.Namespace,
-			"name", p.Name, "fields", strings.Join(changed, ","), "max", s.cfg.Limits.MaxGracePeriod,
-			"session", r.Header.Get(SessionHeader))
+func (c *Core) clampGrace(p *v1.Pod) {
+	if changed := pod.ClampGracePeriods(p, c.cfg.Limits.MaxGracePeriod); len(changed) > 0 {
+		c.log.Warn("grace periods held within limits.max_grace_period", "pod_uid", string(p.UID), "namespace", p.Namespace,
+			"name", p.Name, "fields", strings.Join(changed, ","), "max", c.cfg.Limits.MaxGracePeriod)
 	}
 }

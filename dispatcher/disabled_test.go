@@ -36,7 +36,7 @@ func withDisabled(t *testing.T) (*testEnv, *labtest.Buffer) {
 	cfg.Backends[1].Enabled = &off
 	e := startEnv(t, cfg, map[string]*memBackend{"alpha": newMem("alpha")})
 	var buf labtest.Buffer
-	e.srv.log = slog.New(slog.NewTextHandler(&buf, nil))
+	e.srv.core.log = slog.New(slog.NewTextHandler(&buf, nil))
 	return e, &buf
 }
 

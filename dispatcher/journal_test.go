@@ -42,7 +42,7 @@ func TestJournalSurvivesReopen(t *testing.T) {
 	}
 	j.Put(Entry{UID: "u2", Backend: "slurm", RemoteID: "42"})
 	st := interlink.PodStatus{PodUID: "u1", Containers: []v1.ContainerStatus{{Name: "c", State: v1.ContainerState{Running: &v1.ContainerStateRunning{}}}}}
-	if written, err := j.SetStatuses(map[string]interlink.PodStatus{"u1": st, "unknown": st}); err != nil || len(written) != 1 || !written["u1"] {
+	if written, err := j.SetStatuses(map[string]interlink.PodStatus{"u1": st, "unknown": st}, time.Now()); err != nil || len(written) != 1 || !written["u1"] {
 		t.Fatalf("SetStatuses recorded %v (%v), want u1 alone", written, err)
 	}
 	j.Delete("u2")
@@ -209,14 +209,14 @@ func TestUndoneCreateIsNotAdopted(t *testing.T) {
 				mem.deleteErr = backend.Unavailable("the engine is restarting")
 				mem.mu.Unlock()
 			}
-			e.srv.undoCreate(mem, "alpha", &data, "a test")
+			e.srv.core.undoCreate(mem, "alpha", &data, "a test")
 			if undoFails {
 				mem.mu.Lock()
 				mem.deleteErr = nil
 				mem.mu.Unlock()
 			}
 			adopt := reconcileWrite{adopt: true, Entry: Entry{UID: "uid-undone", Backend: "alpha", Namespace: p.Namespace, Name: p.Name, Adopted: true}}
-			if err := e.srv.applyReconcile(ctx, mem, []reconcileWrite{adopt}); err != nil {
+			if err := e.srv.core.applyReconcile(ctx, mem, []reconcileWrite{adopt}); err != nil {
 				t.Fatal(err)
 			}
 			if _, found, err := e.journal.Get("uid-undone"); err != nil || found {

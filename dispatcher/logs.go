@@ -2,11 +2,8 @@ package dispatcher
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
-	"fmt"
-	"net/http"
-	"time"
+	"io"
 
 	v1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -17,83 +14,32 @@ import (
 	"github.com/interlink-hq/interlink-dispatcher/shared/pod"
 )
 
-// logs handles GET|POST /getLogs: one container's log as text/plain, flushed write by write when
-// following, until the backend's stream ends or the client leaves.
-func (s *Server) logs(w http.ResponseWriter, r *http.Request) {
-	body, ok := s.readBody(w, r)
-	if !ok {
-		return
-	}
-	var req interlink.LogStruct
-	const what = "log request (a LogStruct object)"
-	switch firstByte(body) {
-	case '{':
-		if err := json.Unmarshal(body, &req); err != nil {
-			httpError(w, r, http.StatusBadRequest, decodeError(what, body, err))
-			return
-		}
-	case 0:
-		httpError(w, r, http.StatusBadRequest, "the body is empty; send a "+what)
-		return
-	default:
-		httpError(w, r, http.StatusBadRequest, decodeError(what, body, errors.New("it is not a JSON object")))
-		return
-	}
+// Logs writes one container's log to w, as the pod's backend streams it, until the stream ends (a followed
+// log: until the container ends or ctx does). It returns the pod's backend ("" when none can be named). A
+// request interLink would have refused is a *RequestError; a pod no backend of this dispatcher can have is
+// backend.KindNotFound.
+func (c *Core) Logs(ctx context.Context, req interlink.LogStruct, w io.Writer) (string, error) {
 	if msg := checkLogRequest(req); msg != "" {
-		httpError(w, r, http.StatusBadRequest, msg)
-		return
+		return "", &RequestError{msg}
 	}
-	info(r).setPod(req.PodUID, req.Namespace, req.PodName)
 	// A pod for the router: the journal is keyed by UID, and routing reads no more than the identity.
 	p := &v1.Pod{ObjectMeta: metav1.ObjectMeta{UID: types.UID(req.PodUID), Namespace: req.Namespace, Name: req.PodName}}
-	name, e, journaled, err := s.locate(p)
+	name, e, journaled, err := c.locate(p)
 	if err != nil {
 		var re *RouteError
 		if errors.As(err, &re) {
-			httpError(w, r, http.StatusNotFound, fmt.Sprintf("pod %s/%s (%s) is not known to this dispatcher", req.Namespace, req.PodName, req.PodUID))
-			return
+			return "", backend.NotFound("pod %s/%s (%s) is not known to this dispatcher", req.Namespace, req.PodName, req.PodUID)
 		}
-		httpError(w, r, http.StatusInternalServerError, err.Error())
-		return
+		return "", err
 	}
-	info(r).backend = name
-	if why := s.router.NotRunning(name); journaled && why != "" {
-		httpError(w, r, http.StatusNotFound, fmt.Sprintf("pod %s/%s (%s) has no log to show: %s", req.Namespace, req.PodName, req.PodUID, why))
-		return
+	if why := c.router.NotRunning(name); journaled && why != "" {
+		return name, backend.NotFound("pod %s/%s (%s) has no log to show: %s", req.Namespace, req.PodName, req.PodUID, why)
 	}
-	b, _, err := s.backends.Backend(name)
+	b, _, err := c.backends.Backend(name)
 	if err != nil {
-		backendError(w, r, err)
-		return
+		return name, err
 	}
-
-	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	w.Header().Set("X-Content-Type-Options", "nosniff")
-	fw := &flushWriter{w: w, rc: http.NewResponseController(w), flush: req.Opts.Follow, perWrite: s.cfg.Timeouts.Write}
-	if req.Opts.Follow {
-		// A followed log may wait for its next line for as long as the container is quiet: no deadline until
-		// a write, which then gets timeouts.write.
-		_ = fw.rc.SetWriteDeadline(time.Time{})
-	}
-	ctx, cancel := context.WithCancel(r.Context())
-	defer cancel()
-	if req.Opts.Follow {
-		defer context.AfterFunc(s.draining, cancel)()
-	}
-	err = b.Logs(ctx, backend.LogRequest{LogStruct: req, RemoteID: e.RemoteID}, fw)
-	switch {
-	case err == nil:
-		if !fw.started {
-			w.WriteHeader(http.StatusOK)
-		}
-	case ctx.Err() != nil:
-		// The client left, or the dispatcher is shutting down: the stream just ends.
-	case !fw.started:
-		backendError(w, r, err)
-	default:
-		// Headers are gone: all that is left is to end the stream and say why in the log.
-		info(r).errMsg = err.Error()
-	}
+	return name, b.Logs(ctx, backend.LogRequest{LogStruct: req, RemoteID: e.RemoteID}, w)
 }
 
 // checkLogRequest refuses what interLink would itself have refused; "" when the request is sound.

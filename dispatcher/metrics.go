@@ -350,7 +350,7 @@ func (c podsCollector) Collect(ch chan<- prometheus.Metric) {
 	if s == nil {
 		return
 	}
-	counts, total, err := s.podCounts()
+	counts, total, err := s.core.podCounts()
 	if err != nil {
 		ch <- prometheus.NewInvalidMetric(podsDesc, err)
 		return
@@ -377,7 +377,7 @@ func (m *Metrics) gatherBackends() ([]*dto.MetricFamily, error) {
 	if s == nil {
 		return nil, nil
 	}
-	names, got := askEveryBackend(context.Background(), s.backends, m.backendTimeout,
+	names, got := askEveryBackend(context.Background(), s.core.backends, m.backendTimeout,
 		func(ctx context.Context, name string, b backend.Backend) []*dto.MetricFamily {
 			fams, err := b.Metrics(ctx)
 			if err != nil {

@@ -12,21 +12,21 @@ import (
 	"github.com/interlink-hq/interlink-dispatcher/shared/interlink"
 )
 
-// ping answers interLink's ping: the summed capacity of the backends that are up and answer within
+// Ping is the answer to interLink's ping, ready for JSON: the summed capacity of the backends that are up and answer within
 // timeouts.ping, and the union of their taints. A resource no healthy backend reports is left out, never
 // zero, since a zero capacity drains the virtual node.
-func (s *Server) ping(ctx context.Context) any {
-	_, caps := askEveryBackend(ctx, s.backends, s.cfg.Timeouts.Ping, func(ctx context.Context, name string, b backend.Backend) *backend.Capacity {
-		c, err := b.Capacity(ctx)
+func (c *Core) Ping(ctx context.Context) any {
+	_, caps := askEveryBackend(ctx, c.backends, c.cfg.Timeouts.Ping, func(ctx context.Context, name string, b backend.Backend) *backend.Capacity {
+		capa, err := b.Capacity(ctx)
 		if err != nil {
-			s.log.Warn("backend capacity unavailable; leaving it out of the ping", "backend", name, "err", err)
+			c.log.Warn("backend capacity unavailable; leaving it out of the ping", "backend", name, "err", err)
 			return nil
 		}
-		return &c
+		return &capa
 	})
 	pr := sumCapacity(caps)
-	for _, c := range caps {
-		if c != nil {
+	for _, got := range caps {
+		if got != nil {
 			// Someone answered: an empty union must reach interLink as [] to clear taints a backend dropped,
 			// which interlink.PingResponse's omitempty would leave out.
 			if pr.Taints == nil {

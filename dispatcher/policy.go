@@ -132,17 +132,17 @@ func policies(backends []BackendConfig) map[string]backendPolicy {
 }
 
 // admit is the one check of a pod before its backend is asked to create it: what the backend can honour
-// (s.validate) and what the operator allows on it (its policy), every problem of both reported at once as one
+// (c.validate) and what the operator allows on it (its policy), every problem of both reported at once as one
 // backend.KindInvalid error (422).
-func (s *Server) admit(p *v1.Pod, caps backend.Capabilities, name string) error {
-	err := s.validate(p, caps, name)
+func (c *Core) admit(p *v1.Pod, caps backend.Capabilities, name string) error {
+	err := c.validate(p, caps, name)
 	var problems pod.Problems
 	if err != nil {
 		if !errors.As(err, &problems) {
 			return err
 		}
 	}
-	bp, ok := s.policies[name]
+	bp, ok := c.policies[name]
 	if !ok {
 		// A backend the server was not configured with: nothing is allowed.
 		bp = backendPolicy{key: "backends[].policy"}

@@ -232,7 +232,7 @@ func TestPolicyCheck(t *testing.T) {
 // admit reports what the backend cannot honour and what the policy refuses in one 422 error.
 func TestAdmitJoinsValidationAndPolicy(t *testing.T) {
 	cfg := testConfig(t, t.TempDir(), "b")
-	s := &Server{validate: pod.Validate, policies: policies(cfg.Backends)}
+	s := &Core{validate: pod.Validate, policies: policies(cfg.Backends)}
 	p := policyPod()
 	withHostPath("/", "", false)(p)
 	p.Spec.Containers[0].Ports = []v1.ContainerPort{{ContainerPort: 80}} // policyCaps has no ports

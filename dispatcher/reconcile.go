@@ -12,29 +12,29 @@ import (
 // lacks are adopted, entries of pods the backend no longer has are marked missing (and unmarked if they come
 // back). The engines are the source of truth; nothing is deleted on either side. It runs each time a backend
 // comes up; cancelled (the process gone, the dispatcher stopping), it stops before its next journal write.
-func (s *Server) Reconcile(ctx context.Context, name string, b backend.Backend) {
-	adopted, missing, err := s.reconcile(ctx, name, b)
-	s.obs.Reconciled(name, adopted, missing, err)
+func (c *Core) Reconcile(ctx context.Context, name string, b backend.Backend) {
+	adopted, missing, err := c.reconcile(ctx, name, b)
+	c.obs.Reconciled(name, adopted, missing, err)
 	if err != nil {
 		if ctx.Err() == nil {
-			s.log.Error("reconciliation failed; routing of pods missing from the journal falls back to the rules", "backend", name, "err", err)
+			c.log.Error("reconciliation failed; routing of pods missing from the journal falls back to the rules", "backend", name, "err", err)
 		}
 		return
 	}
-	s.log.Info("reconciled journal with backend", "backend", name, "adopted", adopted, "missing", missing)
+	c.log.Info("reconciled journal with backend", "backend", name, "adopted", adopted, "missing", missing)
 }
 
-func (s *Server) reconcile(ctx context.Context, name string, b backend.Backend) (adopted, missing int, err error) {
+func (c *Core) reconcile(ctx context.Context, name string, b backend.Backend) (adopted, missing int, err error) {
 	// Entries journaled after List started may be absent from its answer without being gone.
 	listed := time.Now().UTC()
 	// The journal is read before List: a pod deleted while List runs is then still among the entries and is
 	// not taken for one the journal lacks (a delete removes the pod from the backend before its entry, so a
 	// pod whose entry was already gone is not listed). Read after List, such a pod was adopted back.
-	entries, err := s.journal.All()
+	entries, err := c.journal.All()
 	if err != nil {
 		return 0, 0, fmt.Errorf("cannot read the journal: %w", err)
 	}
-	lctx, cancel := context.WithTimeout(ctx, s.cfg.Timeouts.List)
+	lctx, cancel := context.WithTimeout(ctx, c.cfg.Timeouts.List)
 	defer cancel()
 	recs, err := b.List(lctx)
 	if err != nil {
@@ -54,7 +54,7 @@ func (s *Server) reconcile(ctx context.Context, name string, b backend.Backend) 
 		has[rec.UID] = true
 		e, ok := byUID[rec.UID]
 		switch {
-		case !ok && s.isAbandonedOn(name, rec.UID):
+		case !ok && c.isAbandonedOn(name, rec.UID):
 			// Not adopted: applyReconcile deletes it (see createAgain).
 			writes = append(writes, reconcileWrite{adopt: true, Entry: Entry{UID: rec.UID, Backend: name,
 				Namespace: rec.Namespace, Name: rec.Name}})
@@ -66,9 +66,9 @@ func (s *Server) reconcile(ctx context.Context, name string, b backend.Backend) 
 			writes = append(writes, reconcileWrite{adopt: true, Entry: Entry{UID: rec.UID, Backend: name, RemoteID: rec.RemoteID,
 				Namespace: rec.Namespace, Name: rec.Name, Created: created.UTC(), Adopted: true}})
 			adopted++
-			s.log.Info("adopted pod found on backend", "backend", name, "pod_uid", rec.UID, "namespace", rec.Namespace, "name", rec.Name, "remote_id", rec.RemoteID)
+			c.log.Info("adopted pod found on backend", "backend", name, "pod_uid", rec.UID, "namespace", rec.Namespace, "name", rec.Name, "remote_id", rec.RemoteID)
 		case e.Backend != name:
-			s.log.Warn("pod is journaled on another backend than the one that runs it; keeping the journal's",
+			c.log.Warn("pod is journaled on another backend than the one that runs it; keeping the journal's",
 				"pod_uid", rec.UID, "namespace", rec.Namespace, "name", rec.Name, "journal_backend", e.Backend, "backend", name)
 		case !e.MissingSince.IsZero() || (e.RemoteID == "" && rec.RemoteID != ""):
 			e.MissingSince = time.Time{}
@@ -85,14 +85,14 @@ func (s *Server) reconcile(ctx context.Context, name string, b backend.Backend) 
 		e.MissingSince = listed
 		writes = append(writes, reconcileWrite{Entry: e})
 		missing++
-		s.log.Warn("journaled pod is gone from its backend; its status will say NotFound", "backend", name, "pod_uid", e.UID,
+		c.log.Warn("journaled pod is gone from its backend; its status will say NotFound", "backend", name, "pod_uid", e.UID,
 			"namespace", e.Namespace, "name", e.Name)
 	}
 	if len(writes) > 0 {
 		// Entries may have changed since All (a create, a delete): write only over what is still there or absent.
 		start := time.Now()
-		err = s.applyReconcile(ctx, b, writes)
-		s.obs.JournalWrite(time.Since(start), err)
+		err = c.applyReconcile(ctx, b, writes)
+		c.obs.JournalWrite(time.Since(start), err)
 		if err != nil {
 			return adopted, missing, fmt.Errorf("cannot update the journal: %w", err)
 		}
@@ -103,26 +103,26 @@ func (s *Server) reconcile(ctx context.Context, name string, b backend.Backend) 
 // applyReconcile writes reconciliation results without undoing a delete or create that happened meanwhile:
 // an adoption does not overwrite an entry that appeared, and a mark does not resurrect a deleted entry. A
 // pod to adopt whose create was refused while its backend was down is deleted from b instead.
-func (s *Server) applyReconcile(ctx context.Context, b backend.Backend, writes []reconcileWrite) error {
+func (c *Core) applyReconcile(ctx context.Context, b backend.Backend, writes []reconcileWrite) error {
 	for _, w := range writes {
 		if err := ctx.Err(); err != nil {
 			// Cancelled with its process or the dispatcher: the next start reconciles again.
 			return fmt.Errorf("stopped: %w", err)
 		}
-		unlock := s.locks.Lock(w.UID)
-		_, found, err := s.journal.Get(w.UID)
+		unlock := c.locks.Lock(w.UID)
+		_, found, err := c.journal.Get(w.UID)
 		switch {
 		case err != nil:
 		case ctx.Err() != nil:
 			err = fmt.Errorf("stopped: %w", ctx.Err()) // while it waited for the pod's lock
-		case w.adopt && !found && s.isAbandonedOn(w.Backend, w.UID):
+		case w.adopt && !found && c.isAbandonedOn(w.Backend, w.UID):
 			// A pod whose create was answered with an error while its backend was down (perhaps while
 			// this reconciliation waited for the pod's lock): deleted, never adopted.
-			s.undoAbandoned(ctx, b, w.Entry)
+			c.undoAbandoned(ctx, b, w.Entry)
 		case w.adopt && !found:
-			err = s.journal.Put(w.Entry)
+			err = c.journal.Put(w.Entry)
 		case !w.adopt && found:
-			err = s.journal.Update(w.UID, func(e *Entry) bool {
+			err = c.journal.Update(w.UID, func(e *Entry) bool {
 				e.MissingSince, e.RemoteID = w.MissingSince, w.RemoteID
 				return true
 			})
@@ -141,26 +141,26 @@ type reconcileWrite struct {
 	adopt bool
 }
 
-func (s *Server) isAbandonedOn(name, uid string) bool {
-	_, ok := s.abandonedOn(name, uid)
+func (c *Core) isAbandonedOn(name, uid string) bool {
+	_, ok := c.abandonedOn(name, uid)
 	return ok
 }
 
 // undoAbandoned deletes from its backend a pod whose create was answered with an error while the backend
 // was down (see createAgain); the caller holds the pod's lock and found no journal entry for it.
-func (s *Server) undoAbandoned(ctx context.Context, b backend.Backend, e Entry) {
-	p, ok := s.abandonedOn(e.Backend, e.UID)
+func (c *Core) undoAbandoned(ctx context.Context, b backend.Backend, e Entry) {
+	p, ok := c.abandonedOn(e.Backend, e.UID)
 	if !ok {
 		return
 	}
-	dctx, cancel := context.WithTimeout(ctx, s.cfg.Timeouts.Delete)
+	dctx, cancel := context.WithTimeout(ctx, c.cfg.Timeouts.Delete)
 	defer cancel()
 	if err := b.Delete(dctx, backend.DeleteRequest{Pod: p, GracePeriod: 0}); err != nil {
-		s.log.Error("could not delete a pod whose create was refused while its backend was down; retrying at the next reconciliation",
+		c.log.Error("could not delete a pod whose create was refused while its backend was down; retrying at the next reconciliation",
 			"backend", e.Backend, "pod_uid", e.UID, "namespace", e.Namespace, "name", e.Name, "err", err)
 		return
 	}
-	s.forgetAbandoned(e.UID)
-	s.log.Warn("deleted a pod whose create was refused while its backend was down", "backend", e.Backend,
+	c.forgetAbandoned(e.UID)
+	c.log.Warn("deleted a pod whose create was refused while its backend was down", "backend", e.Backend,
 		"pod_uid", e.UID, "namespace", e.Namespace, "name", e.Name)
 }

@@ -1,6 +1,15 @@
 // Package dispatcher is the interLink plugin endpoint that routes each pod to one of several backend
-// processes: the HTTP API in front (api.go), routing (routing.go), the journal (journal.go), the supervision of
-// backend processes (supervisor.go), and reconciliation of the journal with what the backends run.
+// processes.
+//
+// Its decisions are the Core (core.go), a Go API free of HTTP: create.go, delete.go, status.go, logs.go and
+// ping.go are its interLink operations, pods.go and backends.go what the admin API reads (the pods it holds,
+// the backends' health); unknown.go answers for pods the journal does not know, routing.go and policy.go
+// decide where a pod may go, journal.go remembers where each went, reconcile.go brings the journal in line
+// with what the backends run, and supervisor.go runs the backend processes.
+//
+// Server (this file) is the HTTP front over the Core: the routes and middleware (api.go), the interLink
+// routes (interlink.go), the admin API (admin.go), the probes (health.go), the listeners (listen.go) and
+// their access control (access.go), and the metrics (metrics.go). It decodes, calls the Core and encodes.
 package dispatcher
 
 import (
@@ -12,24 +21,12 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"path/filepath"
-	"sync"
 	"time"
 
 	"github.com/go-chi/chi/v5"
-	v1 "k8s.io/api/core/v1"
-
-	"github.com/interlink-hq/interlink-dispatcher/shared/backend"
-	"github.com/interlink-hq/interlink-dispatcher/shared/interlink"
-	"github.com/interlink-hq/interlink-dispatcher/shared/keyed"
-	"github.com/interlink-hq/interlink-dispatcher/shared/pod"
 )
 
-// ValidateFunc checks a pod against a backend's capabilities and returns a backend.KindInvalid error naming
-// the field paths it cannot honour.
-type ValidateFunc func(p *v1.Pod, caps backend.Capabilities, backendName string) error
-
-// Options are what a Server is built from.
+// Options are what a Server and its Core are built from.
 type Options struct {
 	Config   Config
 	Journal  *Journal
@@ -43,81 +40,44 @@ type Options struct {
 	Routes func(chi.Router)
 }
 
-// Server serves the interLink plugin API over the backends.
+// Server is the HTTP front of a Core: the interLink plugin API, the admin API, the probes, the access
+// control and the request log, on the configured listeners.
 type Server struct {
-	cfg      Config
-	journal  *Journal
-	backends *Supervisor
-	router   *Router
-	log      *slog.Logger
-	obs      Observer
-	validate ValidateFunc
-	policies map[string]backendPolicy // by backend name: what the operator allows its pods on the host
-	routes   func(chi.Router)
-	access   *accessControl
-
-	locks keyed.Mutex // serialises create and delete of one pod UID: a retried create racing the first cannot journal twice or race a delete
-
-	// abandoned are pods whose create lost its answer with the backend down for good: see createAgain.
-	abandonedMu sync.Mutex
-	abandoned   map[string]abandonedPod
-	// refused are the answers of failed creates, reported as the status of those pods (unknown.go).
-	refused refusals
-	// asked are the first status requests for pods not known yet, whose create may be on its way (unknown.go).
-	asked asks
+	core   *Core
+	cfg    Config
+	log    *slog.Logger
+	obs    Observer
+	routes func(chi.Router)
+	access *accessControl
 
 	// draining is cancelled when shutdown starts: followed log streams never end by themselves, so they end
 	// there rather than hold the shutdown for its whole timeout.
 	draining     context.Context
 	stopDraining context.CancelFunc
-
-	// rememberMu is held by remember from its journal write to its memory update, and taken by journalDelete
-	// before it forgets a pod's memory: see remember.
-	rememberMu sync.Mutex
-	statusMu   sync.Mutex
-	lastStatus map[string]interlink.PodStatus // last status per journaled pod UID
-	// seenRunning holds the journaled pods seen past Pending, so that create-to-running is observed once.
-	seenRunning map[string]bool
 }
 
-// NewServer builds a server and loads the last known statuses from the journal. It wires itself as the
-// supervisor's OnUp so that every backend start reconciles the journal.
+// NewServer builds the core (NewCore) and the HTTP front over it.
 func NewServer(o Options) (*Server, error) {
 	if o.Observer == nil {
 		o.Observer = NopObserver{}
 	}
-	if o.Validate == nil {
-		o.Validate = pod.Validate
-	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
-	s := &Server{
-		cfg: o.Config, journal: o.Journal, backends: o.Backends, log: o.Logger, obs: o.Observer,
-		validate: o.Validate, policies: policies(o.Config.Backends), routes: o.Routes,
-		router:     NewRouter(o.Config.Routing, o.Config.Backends),
-		lastStatus: map[string]interlink.PodStatus{}, seenRunning: map[string]bool{},
-	}
+	s := &Server{cfg: o.Config, log: o.Logger, obs: o.Observer, routes: o.Routes}
 	s.draining, s.stopDraining = context.WithCancel(context.Background())
 	var err error
 	if s.access, err = newAccessControl(o.Config, o.Logger); err != nil {
 		return nil, err
 	}
-	entries, err := o.Journal.All()
-	if err != nil {
-		return nil, fmt.Errorf("cannot read the journal: %w; move the file %s aside to start afresh (pods are found again through the backends)", err, filepath.Join(o.Config.DataDir, "journal.db"))
+	if s.core, err = NewCore(o); err != nil {
+		return nil, err
 	}
-	for _, e := range entries {
-		if e.LastStatus != nil {
-			s.lastStatus[e.UID] = *e.LastStatus
-			if pod.Phase(*e.LastStatus) != v1.PodPending {
-				s.seenRunning[e.UID] = true
-			}
-		}
-	}
-	o.Backends.OnUp = s.Reconcile
 	return s, nil
 }
+
+// Core is the decisions the server serves.
+func (s *Server) Core() *Core { return s.core }
 
 // Serve listens on the configured TCP address and/or unix socket until ctx ends, then stops accepting,
 // lets in-flight requests finish within timeouts.shutdown, and returns. ready, if not nil, is called with the
@@ -215,69 +175,4 @@ func removeStaleSocket(path string) error {
 		return fmt.Errorf("listen.unix %s is in use by another process; stop it or choose another path", path)
 	}
 	return os.Remove(path)
-}
-
-// journalPut writes an entry and tells the observer how long it took.
-func (s *Server) journalPut(e Entry) error {
-	start := time.Now()
-	err := s.journal.Put(e)
-	s.obs.JournalWrite(time.Since(start), err)
-	return err
-}
-
-func (s *Server) journalDelete(uid string) error {
-	start := time.Now()
-	err := s.journal.Delete(uid)
-	s.obs.JournalWrite(time.Since(start), err)
-	// After the entry is gone: a status remembered meanwhile is then forgotten here, and one remembered
-	// later finds no entry and is not kept.
-	s.rememberMu.Lock()
-	s.statusMu.Lock()
-	delete(s.lastStatus, uid)
-	delete(s.seenRunning, uid)
-	s.statusMu.Unlock()
-	s.rememberMu.Unlock()
-	return err
-}
-
-// locate finds the backend of a pod: the journal first, then routing. ok is false with a reason when no
-// backend can be named.
-func (s *Server) locate(p *v1.Pod) (name string, entry Entry, journaled bool, err error) {
-	e, found, err := s.journal.Get(string(p.UID))
-	if err != nil {
-		return "", Entry{}, false, fmt.Errorf("cannot read the journal: %w", err)
-	}
-	if found {
-		return e.Backend, e, true, nil
-	}
-	rt, err := s.router.Route(p)
-	if err != nil {
-		return "", Entry{}, false, err
-	}
-	return rt.Backend, Entry{}, false, nil
-}
-
-// podCounts reports the journaled pods by backend and phase (from their last known status; Pending until one
-// is known) and their total, for the metrics.
-func (s *Server) podCounts() (map[string]map[v1.PodPhase]int, int, error) {
-	entries, err := s.journal.All()
-	if err != nil {
-		return nil, 0, err
-	}
-	out := map[string]map[v1.PodPhase]int{}
-	s.statusMu.Lock()
-	defer s.statusMu.Unlock()
-	for _, e := range entries {
-		phase := v1.PodPending
-		if st, ok := s.lastStatus[e.UID]; ok {
-			phase = pod.Phase(st)
-		} else if e.LastStatus != nil {
-			phase = pod.Phase(*e.LastStatus)
-		}
-		if out[e.Backend] == nil {
-			out[e.Backend] = map[v1.PodPhase]int{}
-		}
-		out[e.Backend][phase]++
-	}
-	return out, len(entries), nil
 }

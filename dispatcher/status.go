@@ -1,12 +1,9 @@
 package dispatcher
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"net/http"
 	"reflect"
 	"sync"
 	"time"
@@ -17,55 +14,28 @@ import (
 	"github.com/interlink-hq/interlink-dispatcher/shared/pod"
 )
 
-// status handles GET|POST /status: the ping for an empty list, else one PodStatus per pod asked about.
-func (s *Server) status(w http.ResponseWriter, r *http.Request) {
-	body, ok := s.readBody(w, r)
-	if !ok {
-		return
-	}
-	var pods []*v1.Pod
-	switch firstByte(body) {
-	case 0:
-		// An empty body is taken for the ping: /status must never fail on an empty list.
-	case '[':
-		if err := json.Unmarshal(body, &pods); err != nil {
-			httpError(w, r, http.StatusBadRequest, decodeError("status request (a JSON array of pods)", body, err))
-			return
-		}
-	case 'n':
-		if string(bytes.TrimSpace(body)) != "null" {
-			httpError(w, r, http.StatusBadRequest, "the body is not valid JSON; send a JSON array of pods")
-			return
-		}
-	default:
-		httpError(w, r, http.StatusBadRequest, "the status request must be a JSON array of pods ([] for the ping)")
-		return
-	}
-	s.answerWithin(w, max(s.cfg.Timeouts.Status, s.cfg.Timeouts.Ping))
-	if len(pods) == 0 {
-		writeJSON(w, s.ping(r.Context()))
-		return
-	}
+// Status answers for pods in request order, one status each (statuses); a pod without a UID or with a
+// malformed identity refuses the whole request, before any backend is asked. An empty list is answered with
+// an empty one: interLink's ping is Ping.
+func (c *Core) Status(ctx context.Context, pods []*v1.Pod) ([]interlink.PodStatus, error) {
 	for i, p := range pods {
 		if p == nil || p.UID == "" {
-			httpError(w, r, http.StatusBadRequest, fmt.Sprintf("pod %d of the status request has no metadata.uid; send the pods with their UIDs", i))
-			return
+			return nil, badRequest("pod %d of the status request has no metadata.uid; send the pods with their UIDs", i)
 		}
-		// As for /delete: a malformed identity never named a pod here, and must not reach an engine.
+		// As for a delete: a malformed identity never named a pod here, and must not reach an engine.
 		if err := pod.ValidIdentity(string(p.UID), p.Namespace, p.Name, false); err != nil {
-			httpError(w, r, http.StatusBadRequest, fmt.Sprintf("pod %d of the status request: %v", i, err))
-			return
+			return nil, badRequest("pod %d of the status request: %v", i, err)
 		}
 	}
-	if len(pods) == 1 {
-		info(r).setPod(string(pods[0].UID), pods[0].Namespace, pods[0].Name)
+	if len(pods) == 0 {
+		return []interlink.PodStatus{}, nil
 	}
-	writeJSON(w, s.statuses(r.Context(), pods))
+	return c.statuses(ctx, pods), nil
 }
 
 // statuses answers for pods in request order: one Status batch per backend, all at once, each within
 // timeouts.status; a pod whose backend cannot answer gets its last known status.
-func (s *Server) statuses(ctx context.Context, pods []*v1.Pod) []interlink.PodStatus {
+func (c *Core) statuses(ctx context.Context, pods []*v1.Pod) []interlink.PodStatus {
 	out := make([]interlink.PodStatus, len(pods))
 	type group struct {
 		idx  []int
@@ -76,21 +46,21 @@ func (s *Server) statuses(ctx context.Context, pods []*v1.Pod) []interlink.PodSt
 	journaled := make([]bool, len(pods))
 	fresh := make([]bool, len(pods)) // answered by the backend just now
 	for i, p := range pods {
-		name, e, inJournal, err := s.locate(p)
+		name, e, inJournal, err := c.locate(p)
 		entries[i], journaled[i] = e, inJournal
 		var re *RouteError
 		switch {
 		case errors.As(err, &re):
 			// The pod names a backend this dispatcher does not have: no backend can know it. Its create is
 			// refused for the same reason, and that refusal is what its user must read once it came.
-			out[i] = s.unknownPodStatus(p, pod.NotFoundStatus(p, err.Error()), time.Now())
+			out[i] = c.unknownPodStatus(p, pod.NotFoundStatus(p, err.Error()), time.Now())
 			continue
 		case err != nil:
 			// Without the journal the pod's backend is unknown: say so and change nothing.
 			out[i] = pod.WaitingStatus(p, "", "DispatcherError", err.Error())
 			continue
 		}
-		if why := s.router.NotRunning(name); inJournal && why != "" {
+		if why := c.router.NotRunning(name); inJournal && why != "" {
 			// No backend will ever report on it again: terminated, as an unknown pod, so that it can be deleted.
 			out[i] = pod.TerminatedStatus(p, pod.ReasonBackendDisabled, "the pod ran on a backend this dispatcher no longer runs: "+why)
 			continue
@@ -111,7 +81,7 @@ func (s *Server) statuses(ctx context.Context, pods []*v1.Pod) []interlink.PodSt
 			defer wg.Done()
 			var got []*interlink.PodStatus
 			var err error
-			if perr := contained(s.log, name, func() { got, err = s.backendStatus(ctx, name, g.pods) }); perr != nil {
+			if perr := contained(c.log, name, func() { got, err = c.backendStatus(ctx, name, g.pods) }); perr != nil {
 				got, err = nil, perr
 			}
 			for k, i := range g.idx {
@@ -120,35 +90,35 @@ func (s *Server) statuses(ctx context.Context, pods []*v1.Pod) []interlink.PodSt
 				case err == nil && got[k] != nil:
 					out[i], fresh[i] = *got[k], true
 				default:
-					out[i] = s.fallbackStatus(p, name, err)
+					out[i] = c.fallbackStatus(p, name, err)
 				}
 				if journaled[i] && entries[i].RemoteID != "" {
 					out[i].JobID = entries[i].RemoteID
 				}
 				if !journaled[i] {
-					out[i] = s.unknownPodStatus(p, out[i], time.Now())
+					out[i] = c.unknownPodStatus(p, out[i], time.Now())
 				}
 				out[i] = complete(out[i], p)
 			}
 		}()
 	}
 	wg.Wait()
-	s.remember(out, entries, journaled, fresh)
+	c.remember(out, entries, journaled, fresh)
 	return out
 }
 
 // backendStatus asks one backend for a batch; results are matched to pods by UID, whatever the order the
 // backend used, and a pod it left out gets nil.
-func (s *Server) backendStatus(ctx context.Context, name string, pods []*v1.Pod) ([]*interlink.PodStatus, error) {
-	b, _, err := s.backends.Backend(name)
+func (c *Core) backendStatus(ctx context.Context, name string, pods []*v1.Pod) ([]*interlink.PodStatus, error) {
+	b, _, err := c.backends.Backend(name)
 	if err != nil {
 		return nil, err
 	}
-	ctx, cancel := context.WithTimeout(ctx, s.cfg.Timeouts.Status)
+	ctx, cancel := context.WithTimeout(ctx, c.cfg.Timeouts.Status)
 	defer cancel()
 	st, err := b.Status(ctx, pods)
 	if err != nil {
-		s.log.Warn("backend status failed; answering last known statuses", "backend", name, "pods", len(pods), "err", err)
+		c.log.Warn("backend status failed; answering last known statuses", "backend", name, "pods", len(pods), "err", err)
 		return nil, err
 	}
 	byUID := make(map[string]*interlink.PodStatus, len(st))
@@ -164,10 +134,10 @@ func (s *Server) backendStatus(ctx context.Context, name string, pods []*v1.Pod)
 
 // fallbackStatus is the answer for a pod its backend could not report on: the last known status, else
 // waiting with the reason, which leaves the pod as it is in Kubernetes.
-func (s *Server) fallbackStatus(p *v1.Pod, backendName string, err error) interlink.PodStatus {
-	s.statusMu.Lock()
-	last, ok := s.lastStatus[string(p.UID)]
-	s.statusMu.Unlock()
+func (c *Core) fallbackStatus(p *v1.Pod, backendName string, err error) interlink.PodStatus {
+	c.statusMu.Lock()
+	last, ok := c.lastStatus[string(p.UID)]
+	c.statusMu.Unlock()
 	if ok {
 		return last
 	}
@@ -181,39 +151,42 @@ func (s *Server) fallbackStatus(p *v1.Pod, backendName string, err error) interl
 // remember keeps the statuses of journaled pods that backends answered, in memory and in the journal, so
 // that they survive a backend outage and a dispatcher restart. Only changes are written, and only for pods
 // still journaled when they are: a pod deleted while its backend answered keeps nothing (see
-// journalDelete). A pod created through this dispatcher and seen Running for the first time is reported to
+// journalDelete). When each was last answered is kept in memory for every answer, and in the journal with
+// each change. A pod created through this dispatcher and seen Running for the first time is reported to
 // the observer.
-func (s *Server) remember(out []interlink.PodStatus, entries []Entry, journaled, fresh []bool) {
+func (c *Core) remember(out []interlink.PodStatus, entries []Entry, journaled, fresh []bool) {
 	changed := map[string]interlink.PodStatus{}
 	at := map[string]int{} // index in out of each changed pod
+	now := time.Now().UTC()
 	// Held until memory agrees with the journal: a delete forgets a pod's memory only after this write, so
 	// that the status of a pod whose entry it removed is never kept here.
-	s.rememberMu.Lock()
-	defer s.rememberMu.Unlock()
-	s.statusMu.Lock()
+	c.rememberMu.Lock()
+	defer c.rememberMu.Unlock()
+	c.statusMu.Lock()
 	for i, st := range out {
 		if !journaled[i] || !fresh[i] {
 			continue
 		}
-		if last, ok := s.lastStatus[st.PodUID]; ok && reflect.DeepEqual(last, st) {
+		if last, ok := c.lastStatus[st.PodUID]; ok && reflect.DeepEqual(last, st) {
+			c.statusAt[st.PodUID] = now // still remembered: its entry is there (see journalDelete)
 			continue
 		}
 		changed[st.PodUID], at[st.PodUID] = st, i
 	}
-	s.statusMu.Unlock()
+	c.statusMu.Unlock()
 	if len(changed) == 0 {
 		return
 	}
 	start := time.Now()
-	written, err := s.journal.SetStatuses(changed)
-	s.obs.JournalWrite(time.Since(start), err)
+	written, err := c.journal.SetStatuses(changed, now)
+	c.obs.JournalWrite(time.Since(start), err)
 	if err != nil {
 		// Only the survival of these statuses across a restart is lost; the answer stands, and memory keeps
 		// them for every pod not known to be deleted.
-		s.log.Warn("cannot record the last known statuses in the journal", "pods", len(changed), "err", err)
+		c.log.Warn("cannot record the last known statuses in the journal", "pods", len(changed), "err", err)
 		written = make(map[string]bool, len(changed))
 		for uid := range changed {
-			_, found, gerr := s.journal.Get(uid)
+			_, found, gerr := c.journal.Get(uid)
 			written[uid] = found || gerr != nil
 		}
 	}
@@ -222,14 +195,14 @@ func (s *Server) remember(out []interlink.PodStatus, entries []Entry, journaled,
 		after   time.Duration
 	}
 	var runs []started
-	s.statusMu.Lock()
+	c.statusMu.Lock()
 	for uid, st := range changed {
 		if !written[uid] {
 			continue // deleted since the backend answered
 		}
-		s.lastStatus[uid] = st
-		if phase := pod.Phase(st); phase != v1.PodPending && !s.seenRunning[uid] {
-			s.seenRunning[uid] = true
+		c.lastStatus[uid], c.statusAt[uid] = st, now
+		if phase := pod.Phase(st); phase != v1.PodPending && !c.seenRunning[uid] {
+			c.seenRunning[uid] = true
 			// A pod first seen finished ran between two polls: when it started is unknown. An adopted pod's
 			// creation time is not this dispatcher's. Either would skew the histogram.
 			if e := entries[at[uid]]; phase == v1.PodRunning && !e.Adopted && !e.Created.IsZero() {
@@ -237,9 +210,9 @@ func (s *Server) remember(out []interlink.PodStatus, entries []Entry, journaled,
 			}
 		}
 	}
-	s.statusMu.Unlock()
+	c.statusMu.Unlock()
 	for _, r := range runs {
-		s.obs.PodRunning(r.backend, r.after)
+		c.obs.PodRunning(r.backend, r.after)
 	}
 }
 

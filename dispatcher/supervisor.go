@@ -3,6 +3,7 @@ package dispatcher
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -51,6 +52,10 @@ type BackendState struct {
 	// EngineError is why the last health check of a backend that is up failed ("" while it answers): the
 	// process runs, but its engine does not answer.
 	EngineError string `json:"engineError,omitempty"`
+	// Capacity is what the last health check of a backend that is up reported; nil while unknown.
+	Capacity *backend.Capacity `json:"-"`
+	// Misconfigured is why a backend that exited with backend.ExitBadConfig is not restarted ("" otherwise).
+	Misconfigured string `json:"misconfigured,omitempty"`
 }
 
 // Supervisor runs every enabled backend, restarts one that exits with a doubling, capped backoff, and
@@ -87,6 +92,11 @@ type slot struct {
 	since    time.Time
 	// engineErr is the failure of the last health check of the running process; nil while it answers.
 	engineErr error
+	// capacity is what the last health check reported; nil while down or degraded.
+	capacity *backend.Capacity
+	// misconfigured is set, for good, when the process exited with backend.ExitBadConfig: it is not
+	// started again, since only a fixed config (and a restart of the dispatcher) can change that.
+	misconfigured *backend.BadConfigError
 }
 
 // NewSupervisor prepares (without starting) the enabled backends of cfg.
@@ -175,12 +185,20 @@ func (s *Supervisor) run(ctx context.Context, sl *slot) {
 		}
 		started := time.Now()
 		inst, desc, err := s.start(ctx, sl.spec)
-		if err == nil {
-			s.serve(ctx, sl, inst, desc)
+		var bad *backend.BadConfigError
+		switch {
+		case err == nil:
+			if exit := s.serve(ctx, sl, inst, desc); errors.As(exit, &bad) && ctx.Err() == nil {
+				s.misconfigured(ctx, sl, bad)
+				return
+			}
 			if time.Since(started) >= s.cfg.StableAfter {
 				wait = s.cfg.BackoffInitial
 			}
-		} else if ctx.Err() == nil {
+		case errors.As(err, &bad) && ctx.Err() == nil:
+			s.misconfigured(ctx, sl, bad)
+			return
+		case ctx.Err() == nil:
 			sl.setDown(err)
 			s.log.Error("backend failed to start", "backend", name, "err", err, "retry_in", wait)
 		}
@@ -196,6 +214,18 @@ func (s *Supervisor) run(ctx context.Context, sl *slot) {
 		}
 		wait = min(wait*2, s.cfg.BackoffMax)
 	}
+}
+
+// misconfigured marks sl's backend misconfigured, says so once in the log, and holds it so (never
+// restarting it) until ctx ends.
+func (s *Supervisor) misconfigured(ctx context.Context, sl *slot, bad *backend.BadConfigError) {
+	sl.mu.Lock()
+	sl.b, sl.lastErr, sl.engineErr, sl.capacity, sl.misconfigured = nil, bad, nil, nil, bad
+	sl.since = time.Now()
+	sl.mu.Unlock()
+	s.log.Error("backend misconfigured: it exited with status 78 (EX_CONFIG) and is not restarted; fix its config and restart the dispatcher",
+		"backend", sl.spec.Name, "err", bad.Reason)
+	<-ctx.Done()
 }
 
 // start launches the process, which describes itself as it starts, within the start timeout.
@@ -218,8 +248,13 @@ func startBackend(ctx context.Context, launch Launcher, timeout time.Duration, s
 	return inst, inst.Description(), nil
 }
 
-// serve holds inst as the backend of sl until the process exits or ctx ends.
-func (s *Supervisor) serve(ctx context.Context, sl *slot, inst Instance, desc backend.Description) {
+// badConfigExit is what an Instance that can tell (a *backend.Process) says of its exit: a
+// *backend.BadConfigError for an exit with backend.ExitBadConfig.
+type badConfigExit interface{ BadConfig() error }
+
+// serve holds inst as the backend of sl until the process exits or ctx ends. It returns the
+// *backend.BadConfigError of a process that exited with backend.ExitBadConfig, nil otherwise.
+func (s *Supervisor) serve(ctx context.Context, sl *slot, inst Instance, desc backend.Description) error {
 	name := sl.spec.Name
 	b := observed{Backend: inst, name: name, obs: s.obs}
 	sl.mu.Lock()
@@ -243,9 +278,17 @@ func (s *Supervisor) serve(ctx context.Context, sl *slot, inst Instance, desc ba
 		s.watchHealth(upCtx, sl, b)
 	}()
 	exited := false
+	var badExit error
 	select {
 	case <-inst.Done():
 		exited = true
+		if bc, ok := inst.(badConfigExit); ok {
+			badExit = bc.BadConfig()
+		}
+		if badExit != nil {
+			sl.setDown(badExit) // run marks it misconfigured, and logs it, next
+			break
+		}
 		sl.setDown(fmt.Errorf("backend %q exited; the dispatcher is restarting it", name))
 		s.log.Error("backend exited", "backend", name)
 	case <-ctx.Done():
@@ -260,6 +303,7 @@ func (s *Supervisor) serve(ctx context.Context, sl *slot, inst Instance, desc ba
 	if !exited {
 		s.log.Info("backend stopped", "backend", name)
 	}
+	return badExit
 }
 
 // awaitOnUp waits up to onUpWait for the OnUp call of a process that is gone (its context cancelled) to
@@ -281,7 +325,7 @@ func (sl *slot) setDown(err error) {
 	if sl.b != nil {
 		sl.since = time.Now()
 	}
-	sl.b, sl.lastErr, sl.engineErr = nil, err, nil
+	sl.b, sl.lastErr, sl.engineErr, sl.capacity = nil, err, nil, nil
 }
 
 // watchHealth asks the running backend b for its Capacity, which reaches its engine, at once and then every
@@ -293,7 +337,7 @@ func (s *Supervisor) watchHealth(ctx context.Context, sl *slot, b backend.Backen
 	defer t.Stop()
 	for {
 		cctx, cancel := context.WithTimeout(ctx, s.healthTimeout)
-		_, err := b.Capacity(cctx)
+		capa, err := b.Capacity(cctx)
 		cancel()
 		if ctx.Err() != nil {
 			return
@@ -308,7 +352,10 @@ func (s *Supervisor) watchHealth(ctx context.Context, sl *slot, b backend.Backen
 			return
 		}
 		was := sl.engineErr
-		sl.engineErr = err
+		sl.engineErr, sl.capacity = err, nil
+		if err == nil {
+			sl.capacity = &capa
+		}
 		sl.mu.Unlock()
 		switch {
 		case err != nil && was == nil:
@@ -335,6 +382,9 @@ func (s *Supervisor) Backend(name string) (backend.Backend, backend.Capabilities
 	}
 	sl.mu.RLock()
 	defer sl.mu.RUnlock()
+	if sl.misconfigured != nil {
+		return nil, backend.Capabilities{}, backend.Unavailable("%v; it is not restarted until its config is fixed", sl.misconfigured)
+	}
 	if sl.b == nil {
 		return nil, backend.Capabilities{}, backend.Unavailable("backend %q is unavailable (%v); retry in a minute", name, sl.lastErr)
 	}
@@ -414,6 +464,10 @@ func (s *Supervisor) States() []BackendState {
 		}
 		if sl.engineErr != nil {
 			st.EngineError = sl.engineErr.Error()
+		}
+		st.Capacity = sl.capacity
+		if sl.misconfigured != nil {
+			st.Misconfigured = sl.misconfigured.Error()
 		}
 		sl.mu.RUnlock()
 		out = append(out, st)

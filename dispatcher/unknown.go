@@ -153,18 +153,18 @@ func (rs *refusals) get(uid string, now time.Time) (refusal, bool) {
 // unless it says p is not found. Then, if this dispatcher refused p's create, every container is terminated
 // with the refusal; if the virtual kubelet has no create answer for p yet (no JobID annotation) within
 // createWait of the first status request for p, every container is waiting for the create; else st.
-func (s *Server) unknownPodStatus(p *v1.Pod, st interlink.PodStatus, now time.Time) interlink.PodStatus {
+func (c *Core) unknownPodStatus(p *v1.Pod, st interlink.PodStatus, now time.Time) interlink.PodStatus {
 	if !notFound(st) {
 		return st
 	}
 	uid := string(p.UID)
-	if r, ok := s.refused.get(uid, now); ok {
+	if r, ok := c.refused.get(uid, now); ok {
 		return refusedStatus(p, st.JobID, r)
 	}
 	if _, answered := p.Annotations[annotationJobID]; answered {
 		return st
 	}
-	if first := s.asked.first(uid, now); now.Sub(first) < createWait {
+	if first := c.asked.first(uid, now); now.Sub(first) < createWait {
 		return pod.WaitingStatus(p, st.JobID, pod.ReasonContainerCreating,
 			"the dispatcher has not received this pod's create yet (the virtual kubelet sends it once the pod's volumes are fetched)")
 	}

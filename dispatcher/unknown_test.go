@@ -79,16 +79,16 @@ func TestCreateWaitStartsAtFirstStatusRequest(t *testing.T) {
 		t.Fatalf("first status of a pod created %s ago whose create has not arrived: %+v, want waiting for it",
 			createWait+time.Hour, cs.State)
 	}
-	first := e.srv.asked.m["uid-old"].first
+	first := e.srv.core.asked.m["uid-old"].first
 	nf := pod.NotFoundStatus(old, "")
-	if st := e.srv.unknownPodStatus(old, nf, first.Add(createWait-time.Second)); !waiting(st) {
+	if st := e.srv.core.unknownPodStatus(old, nf, first.Add(createWait-time.Second)); !waiting(st) {
 		t.Errorf("%s after the first status request: %+v, want still waiting", createWait-time.Second, st.Containers[0].State)
 	}
-	if st := e.srv.unknownPodStatus(old, nf, first.Add(createWait+time.Second)); !gone(st) {
+	if st := e.srv.core.unknownPodStatus(old, nf, first.Add(createWait+time.Second)); !gone(st) {
 		t.Errorf("%s after the first status request: %+v, want NotFound", createWait+time.Second, st.Containers[0].State)
 	}
 	// Later requests do not move the start of the wait.
-	if st := e.srv.unknownPodStatus(old, nf, first.Add(createWait+time.Minute)); !gone(st) {
+	if st := e.srv.core.unknownPodStatus(old, nf, first.Add(createWait+time.Minute)); !gone(st) {
 		t.Errorf("%s after the first status request: %+v, want NotFound", createWait+time.Minute, st.Containers[0].State)
 	}
 
@@ -96,24 +96,24 @@ func TestCreateWaitStartsAtFirstStatusRequest(t *testing.T) {
 	if code, body := e.do("POST", "/delete", old); code != http.StatusOK {
 		t.Fatalf("/delete: %d %s", code, body)
 	}
-	if _, ok := e.srv.asked.m["uid-old"]; ok {
+	if _, ok := e.srv.core.asked.m["uid-old"]; ok {
 		t.Error("the first status request is still remembered after the pod's delete")
 	}
 	later := first.Add(createWait + 2*time.Minute)
-	if st := e.srv.unknownPodStatus(old, nf, later); !waiting(st) {
+	if st := e.srv.core.unknownPodStatus(old, nf, later); !waiting(st) {
 		t.Errorf("first request after the delete: %+v, want waiting", st.Containers[0].State)
 	}
 
 	// A create forgets it too, whatever its answer.
 	q := testPod("uid-created", "created")
 	statusOne(t, e, q)
-	if _, ok := e.srv.asked.m["uid-created"]; !ok {
+	if _, ok := e.srv.core.asked.m["uid-created"]; !ok {
 		t.Fatal("the first status request of an unknown pod is not remembered")
 	}
 	if code, body := e.do("POST", "/create", createBody(q)); code != http.StatusOK {
 		t.Fatalf("/create: %d %s", code, body)
 	}
-	if _, ok := e.srv.asked.m["uid-created"]; ok {
+	if _, ok := e.srv.core.asked.m["uid-created"]; ok {
 		t.Error("the first status request is still remembered after the pod's create")
 	}
 }

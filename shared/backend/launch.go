@@ -52,6 +52,9 @@ type Process struct {
 	done     chan struct{}
 	doneOnce sync.Once
 	stopOnce sync.Once
+
+	cmd *exec.Cmd   // for its exit status, once go-plugin has waited for it
+	hl  *slogLogger // for what it said last
 }
 
 // Launch starts the binary, completes the versioned handshake (with go-plugin's AutoMTLS, and its
@@ -132,6 +135,9 @@ func Launch(ctx context.Context, cfg LaunchConfig) (*Process, error) {
 		for deadline := time.Now().Add(2 * time.Second); !client.Exited() && time.Now().Before(deadline); {
 			time.Sleep(10 * time.Millisecond)
 		}
+		if err := badConfig(cfg.Name, client, cmd, hl); err != nil {
+			return nil, err
+		}
 		return nil, startError(cfg, hl, err)
 	}
 	raw, err := rpc.Dispense(PluginName)
@@ -158,10 +164,36 @@ func Launch(ctx context.Context, cfg LaunchConfig) (*Process, error) {
 	}
 
 	pid, _ := strconv.Atoi(client.ID())
-	p := &Process{Backend: b, name: cfg.Name, pid: pid, desc: desc, client: client, done: make(chan struct{})}
+	p := &Process{Backend: b, name: cfg.Name, pid: pid, desc: desc, client: client, done: make(chan struct{}), cmd: cmd, hl: hl}
 	go p.watch(exited)
 	return p, nil
 }
+
+// BadConfigError is a backend process that exited with ExitBadConfig: its config is wrong, and starting it
+// again changes nothing until the config is fixed. Reason is the last thing it said (one sentence, naming
+// the key), or a sentence saying it said nothing.
+type BadConfigError struct {
+	Backend string
+	Reason  string
+}
+
+func (e *BadConfigError) Error() string {
+	return fmt.Sprintf("backend %q is misconfigured: %s", e.Backend, strings.TrimSuffix(e.Reason, "."))
+}
+
+// badConfig is the *BadConfigError of a backend process that exited with ExitBadConfig, nil for one that
+// exited otherwise or runs.
+func badConfig(name string, client *plugin.Client, cmd *exec.Cmd, hl *slogLogger) error {
+	// Exited, the process has been waited for: its exit status is there to read.
+	if client.Exited() && cmd.ProcessState != nil && cmd.ProcessState.ExitCode() == ExitBadConfig {
+		return &BadConfigError{Backend: name, Reason: hl.lastSaid()}
+	}
+	return nil
+}
+
+// BadConfig is a *BadConfigError once the process has exited with ExitBadConfig (its config turned out
+// wrong after it started), nil otherwise.
+func (p *Process) BadConfig() error { return badConfig(p.name, p.client, p.cmd, p.hl) }
 
 // checkBinary turns the usual mistakes with a backend's path into sentences before go-plugin tries it.
 func checkBinary(name, path string) error {

@@ -32,10 +32,13 @@ type slogLogger struct {
 	// the user reads why the backend gave up (a bad config key, say).
 	errMu   *sync.Mutex
 	lastErr *string
+	// lastLine is the last line the backend wrote at any level (a plain text line is a Debug one to
+	// go-plugin), for a backend that exits saying why on stderr without a log record.
+	lastLine *string
 }
 
 func newSlogLogger(l *slog.Logger) *slogLogger {
-	return &slogLogger{l: l, errMu: &sync.Mutex{}, lastErr: new(string)}
+	return &slogLogger{l: l, errMu: &sync.Mutex{}, lastErr: new(string), lastLine: new(string)}
 }
 
 func hclogToSlog(level hclog.Level) slog.Level {
@@ -59,9 +62,12 @@ var droppedKeys = map[string]bool{"timestamp": true, "@module": true}
 func (s *slogLogger) Log(level hclog.Level, msg string, args ...any) {
 	sl := hclogToSlog(level)
 	ctx := context.Background()
-	if sl >= slog.LevelError && s.fromBackend {
+	if s.fromBackend {
 		s.errMu.Lock()
-		*s.lastErr = msg
+		if sl >= slog.LevelError {
+			*s.lastErr = msg
+		}
+		*s.lastLine = msg
 		s.errMu.Unlock()
 	}
 	if !s.l.Enabled(ctx, sl) {
@@ -94,6 +100,18 @@ func (s *slogLogger) lastError() string {
 	s.errMu.Lock()
 	defer s.errMu.Unlock()
 	return *s.lastErr
+}
+
+// lastSaid is the backend's last error, else its last line, else a sentence saying it said nothing.
+func (s *slogLogger) lastSaid() string {
+	s.errMu.Lock()
+	defer s.errMu.Unlock()
+	for _, said := range []string{*s.lastErr, strings.TrimSpace(*s.lastLine)} {
+		if said != "" {
+			return said
+		}
+	}
+	return "it exited with status 78 (EX_CONFIG) without saying why; run `interlink-dispatcher check` and read its log"
 }
 
 func (s *slogLogger) Trace(msg string, args ...any) { s.Log(hclog.Trace, msg, args...) }

@@ -1,0 +1,195 @@
+package dispatcher
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	v1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/interlink-hq/interlink-dispatcher/shared/backend"
+	"github.com/interlink-hq/interlink-dispatcher/shared/interlink"
+	"github.com/interlink-hq/interlink-dispatcher/shared/pod"
+)
+
+// PodSummary is one journaled pod as the admin API lists it: where it runs and what its last known status
+// says.
+type PodSummary struct {
+	UID       string    `json:"uid"`
+	Namespace string    `json:"namespace"`
+	Name      string    `json:"name"`
+	Backend   string    `json:"backend"`
+	RemoteID  string    `json:"remote_id"`
+	Created   time.Time `json:"created"` // when it was journaled
+	// Phase is what the virtual kubelet makes of the last known status; "" while none is known.
+	Phase v1.PodPhase `json:"phase"`
+	// StatusTime is when the last known status was answered; nil while none is known.
+	StatusTime *time.Time `json:"status_time,omitempty"`
+	Ready      int        `json:"ready"`      // ready containers (init containers not counted)
+	Containers int        `json:"containers"` // containers (init containers not counted)
+	Restarts   int        `json:"restarts"`   // restarts of the containers, summed (init containers not counted)
+	// ContainersDetail has the init containers first, then the containers, in spec order.
+	ContainersDetail []ContainerSummary `json:"containers_detail"`
+}
+
+// ContainerSummary is one container of a PodSummary.
+type ContainerSummary struct {
+	Name     string `json:"name"`
+	Init     bool   `json:"init"`
+	State    string `json:"state"` // waiting, running or terminated
+	Reason   string `json:"reason,omitempty"`
+	Message  string `json:"message,omitempty"`
+	ExitCode *int32 `json:"exit_code,omitempty"` // terminated only
+	Ready    bool   `json:"ready"`
+	Restarts int32  `json:"restart_count"`
+}
+
+// PodFilter selects pods by exact values; an empty field selects every pod.
+type PodFilter struct {
+	Backend, Namespace, Name string
+	Phase                    v1.PodPhase
+}
+
+// podPhasesAll are the phases a PodFilter may name.
+var podPhasesAll = []v1.PodPhase{v1.PodPending, v1.PodRunning, v1.PodSucceeded, v1.PodFailed, v1.PodUnknown}
+
+// Check refuses a filter naming a phase Kubernetes does not have, as a *RequestError.
+func (f PodFilter) Check() error {
+	if f.Phase != "" && !slices.Contains(podPhasesAll, f.Phase) {
+		return badRequest("phase %q is not a pod phase; use Pending, Running, Succeeded, Failed or Unknown", f.Phase)
+	}
+	return nil
+}
+
+func (f PodFilter) matches(s PodSummary) bool {
+	return (f.Backend == "" || f.Backend == s.Backend) && (f.Namespace == "" || f.Namespace == s.Namespace) &&
+		(f.Name == "" || f.Name == s.Name) && (f.Phase == "" || f.Phase == s.Phase)
+}
+
+// Pods lists the journaled pods that f selects, sorted by namespace and name, from the journal and the last
+// known statuses: no backend is asked, so that the list stays cheap with many pods.
+func (c *Core) Pods(f PodFilter) ([]PodSummary, error) {
+	if err := f.Check(); err != nil {
+		return nil, err
+	}
+	entries, err := c.journal.Heads()
+	if err != nil {
+		return nil, fmt.Errorf("cannot read the journal: %w", err)
+	}
+	out := []PodSummary{}
+	c.statusMu.Lock()
+	for _, e := range entries {
+		if s := c.summary(e); f.matches(s) {
+			out = append(out, s)
+		}
+	}
+	c.statusMu.Unlock()
+	slices.SortFunc(out, func(a, b PodSummary) int {
+		return cmp.Or(cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.Name, b.Name), cmp.Compare(a.UID, b.UID))
+	})
+	return out, nil
+}
+
+// Pod is one journaled pod: its status as a status request answers it (its backend asked now, with the
+// fallbacks of statuses when it cannot answer), and its summary refreshed by that answer. A UID the journal
+// does not hold is backend.KindNotFound.
+func (c *Core) Pod(ctx context.Context, uid string) (PodSummary, interlink.PodStatus, error) {
+	if err := pod.ValidPodUID(uid); err != nil {
+		return PodSummary{}, interlink.PodStatus{}, &RequestError{err.Error()}
+	}
+	e, found, err := c.journal.Get(uid)
+	if err != nil {
+		return PodSummary{}, interlink.PodStatus{}, fmt.Errorf("cannot read the journal: %w", err)
+	}
+	if !found {
+		return PodSummary{}, interlink.PodStatus{}, backend.NotFound("no pod with UID %s is known to the dispatcher", uid)
+	}
+	c.statusMu.Lock()
+	p := c.skeleton(e)
+	c.statusMu.Unlock()
+	st := c.statuses(ctx, []*v1.Pod{p})[0]
+	// Read again: the entry may have changed (reconciliation, a delete) while its backend answered.
+	if e2, found, err := c.journal.Get(uid); err == nil && found {
+		e = e2
+	}
+	c.statusMu.Lock()
+	defer c.statusMu.Unlock()
+	return c.summary(e), st, nil
+}
+
+// skeleton is the pod of a journal entry as a status request would carry it, as far as the journal knows
+// it: its identity, its remote id where the virtual kubelet keeps it, and its containers by name (from its
+// create, else from its last known status). The caller holds statusMu.
+func (c *Core) skeleton(e Entry) *v1.Pod {
+	p := &v1.Pod{ObjectMeta: metav1.ObjectMeta{UID: types.UID(e.UID), Namespace: e.Namespace, Name: e.Name}}
+	if e.RemoteID != "" {
+		p.Annotations = map[string]string{annotationJobID: e.RemoteID}
+	}
+	inits, conts := e.InitContainers, e.Containers
+	if len(inits) == 0 && len(conts) == 0 {
+		if st, _, ok := c.lastKnown(e); ok {
+			inits, conts = statusNames(st.InitContainers), statusNames(st.Containers)
+		}
+	}
+	for _, n := range inits {
+		p.Spec.InitContainers = append(p.Spec.InitContainers, v1.Container{Name: n})
+	}
+	for _, n := range conts {
+		p.Spec.Containers = append(p.Spec.Containers, v1.Container{Name: n})
+	}
+	return p
+}
+
+func statusNames(cs []v1.ContainerStatus) []string {
+	out := make([]string, len(cs))
+	for i, c := range cs {
+		out[i] = c.Name
+	}
+	return out
+}
+
+// summary is the PodSummary of e with its last known status. The caller holds statusMu.
+func (c *Core) summary(e Entry) PodSummary {
+	s := PodSummary{UID: e.UID, Namespace: e.Namespace, Name: e.Name, Backend: e.Backend, RemoteID: e.RemoteID,
+		Created: e.Created, Containers: len(e.Containers), ContainersDetail: []ContainerSummary{}}
+	st, at, ok := c.lastKnown(e)
+	if !ok {
+		return s
+	}
+	s.Phase = pod.Phase(st)
+	if !at.IsZero() {
+		s.StatusTime = &at
+	}
+	if len(st.Containers) > 0 || s.Containers == 0 {
+		s.Containers = len(st.Containers)
+	}
+	for _, cs := range st.InitContainers {
+		s.ContainersDetail = append(s.ContainersDetail, containerSummary(cs, true))
+	}
+	for _, cs := range st.Containers {
+		s.ContainersDetail = append(s.ContainersDetail, containerSummary(cs, false))
+		if cs.Ready {
+			s.Ready++
+		}
+		s.Restarts += int(cs.RestartCount)
+	}
+	return s
+}
+
+func containerSummary(cs v1.ContainerStatus, init bool) ContainerSummary {
+	out := ContainerSummary{Name: cs.Name, Init: init, Ready: cs.Ready, Restarts: cs.RestartCount, State: "waiting"}
+	switch s := cs.State; {
+	case s.Terminated != nil:
+		code := s.Terminated.ExitCode
+		out.State, out.Reason, out.Message, out.ExitCode = "terminated", s.Terminated.Reason, s.Terminated.Message, &code
+	case s.Running != nil:
+		out.State = "running"
+	case s.Waiting != nil:
+		out.Reason, out.Message = s.Waiting.Reason, s.Waiting.Message
+	}
+	return out
+}
