@@ -37,7 +37,7 @@ func TestLabHostNetworkPodRefused(t *testing.T) {
 		// The docker stanza's policy allows host networking (refused by default): the create is checked to
 		// answer 200, so a refusal would fail the test rather than pass it.
 		{"docker", labtest.RequireDocker, map[string]any{}, map[string]any{"host_network": true}, true},
-		{"slurm", labtest.RequireSLURM, map[string]any{"runtime": "podman", "defaultMemory": "128M"}, map[string]any{}, false},
+		{"slurm", labtest.RequireSLURM, map[string]any{"runtime": "podman", "default_memory": "128M"}, map[string]any{}, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

@@ -28,7 +28,7 @@ var labBackends = []struct {
 	{"podman", labtest.RequirePodman, map[string]any{"uri": "unix://" + labtest.PodmanSocket}},
 	// A job with no memory of its own would get the whole node's from SLURM: it would wait for the node to be
 	// empty, and every job submitted after it would wait behind it.
-	{"slurm", labtest.RequireSLURM, map[string]any{"runtime": "podman", "defaultMemory": "128M"}},
+	{"slurm", labtest.RequireSLURM, map[string]any{"runtime": "podman", "default_memory": "128M"}},
 }
 
 // labEnv is the dispatcher over one real backend binary, with the launched processes recorded so that a
