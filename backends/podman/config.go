@@ -26,9 +26,30 @@ type Config struct {
 	// entrypoint (probes and lifecycle hooks run inside the container); default: interlink-shim next to
 	// this backend's own executable. It must be a static binary the Podman host can read.
 	Shim string `json:"shim"`
+	// StatusFreshness bounds how old a status answered from the live view may be while the engine's event
+	// stream is down (a Go duration, default 2s); ResyncInterval is how often the view is listed in full
+	// anyway (default 30s). See view.go.
+	StatusFreshness string `json:"status_freshness"`
+	ResyncInterval  string `json:"resync_interval"`
 }
 
-const defaultPullTimeout = 10 * time.Minute
+const (
+	defaultPullTimeout     = 10 * time.Minute
+	defaultStatusFreshness = 2 * time.Second
+	defaultResyncInterval  = 30 * time.Second
+)
+
+// positiveDuration reads config key key; empty is def.
+func positiveDuration(key, v string, def time.Duration) (time.Duration, error) {
+	if v == "" {
+		return def, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("config key %s %q is not a positive duration such as %v", key, v, def)
+	}
+	return d, nil
+}
 
 // parseConfig reads the backend's config section; errors name the key at fault.
 func parseConfig(raw json.RawMessage) (Config, time.Duration, error) {
@@ -37,7 +58,7 @@ func parseConfig(raw json.RawMessage) (Config, time.Duration, error) {
 		dec := json.NewDecoder(strings.NewReader(string(raw)))
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(&cfg); err != nil {
-			return cfg, 0, fmt.Errorf("the podman backend's config is not valid (keys: uri, identity, pods, pullTimeout, shim): %v", err)
+			return cfg, 0, fmt.Errorf("the podman backend's config is not valid (keys: uri, identity, pods, pullTimeout, shim, status_freshness, resync_interval): %v", err)
 		}
 	}
 	if cfg.URI == "" {
@@ -54,6 +75,12 @@ func parseConfig(raw json.RawMessage) (Config, time.Duration, error) {
 			return cfg, 0, fmt.Errorf("config key pullTimeout %q is not a positive duration such as 10m", cfg.PullTimeout)
 		}
 		pull = d
+	}
+	if _, err := positiveDuration("status_freshness", cfg.StatusFreshness, defaultStatusFreshness); err != nil {
+		return cfg, 0, err
+	}
+	if _, err := positiveDuration("resync_interval", cfg.ResyncInterval, defaultResyncInterval); err != nil {
+		return cfg, 0, err
 	}
 	if cfg.Shim, err = shimPath(cfg.Shim); err != nil {
 		return cfg, 0, err

@@ -105,8 +105,8 @@ func (b *Backend) Logs(ctx context.Context, req backend.LogRequest, w io.Writer)
 
 // knownContainer tells whether the pod uid, as recorded, has a container (init or not) named name.
 func (b *Backend) knownContainer(uid, name string) bool {
-	b.mu.Lock()
-	defer b.mu.Unlock()
+	b.mu.RLock()
+	defer b.mu.RUnlock()
 	r, ok := b.records[uid]
 	return ok && pod.FindContainer(r.Pod, name) != nil
 }

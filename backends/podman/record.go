@@ -67,16 +67,22 @@ func (b *Backend) podsDir() string { return filepath.Join(b.env.DataDir, "pods")
 
 func (b *Backend) podDir(uid string) string { return filepath.Join(b.podsDir(), uid) }
 
-// save writes r atomically, so a crash leaves the previous record or the new one. It never makes the pod's
-// directory (Create does): a pod deleted meanwhile stays deleted.
+// save writes r atomically (see writeRecord); r must not be shared yet, or its fields be guarded by the caller.
 func (b *Backend) save(r *record) error {
-	dir := b.podDir(string(r.Pod.UID))
-	if _, err := os.Stat(dir); err != nil {
-		return fmt.Errorf("cannot record the pod: its directory %s is gone (the pod was deleted): %w", dir, err)
-	}
 	data, err := json.Marshal(r)
 	if err != nil {
 		return err
+	}
+	return b.writeRecord(string(r.Pod.UID), data)
+}
+
+// writeRecord writes the record of pod uid atomically, so a crash leaves the previous record or the new one.
+// It never makes the pod's directory (Create does): a pod deleted meanwhile stays deleted. The caller holds
+// the pod's lock (podLocks), so that writes of one pod's record land in the order they were made.
+func (b *Backend) writeRecord(uid string, data []byte) error {
+	dir := b.podDir(uid)
+	if _, err := os.Stat(dir); err != nil {
+		return fmt.Errorf("cannot record the pod: its directory %s is gone (the pod was deleted): %w", dir, err)
 	}
 	tmp := filepath.Join(dir, recordFile+".tmp")
 	if err := os.WriteFile(tmp, data, 0o600); err != nil {
