@@ -2,6 +2,7 @@ package podman
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"sync"
 	"time"
@@ -140,6 +141,16 @@ func (v *view) watch(ctx context.Context) {
 		if ctx.Err() != nil {
 			return
 		}
+		if err == nil && time.Since(started) > time.Second {
+			// Podman ends the stream when it rotates its events file: connect again at once (the events
+			// since a little before are asked again, and the reconnection resyncs).
+			v.disconnected(nil)
+			delay = time.Second
+			continue
+		}
+		if err == nil {
+			err = errors.New("the service ended the event stream as soon as it began")
+		}
 		v.disconnected(err)
 		if time.Since(started) > time.Minute {
 			delay = time.Second
@@ -168,10 +179,16 @@ func (v *view) connected(since time.Time) {
 	}
 }
 
+// disconnected notes the end of the stream; err is nil when the service ended it (logged only if connecting
+// again fails).
 func (v *view) disconnected(err error) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	v.since = time.Time{}
+	if err == nil {
+		v.log.Debug("the Podman event stream ended; connecting again")
+		return
+	}
 	if !v.broken {
 		v.log.Warn("the Podman event stream broke; the status view lists the engine (at most once per status_freshness) until it is back", "err", err, "status_freshness", v.freshness)
 		v.broken = true
