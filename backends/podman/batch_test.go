@@ -43,7 +43,7 @@ func calls(t *testing.T, b *Backend, method, route string) uint64 {
 
 // Status of a batch answers from the live view: unchanged containers cost no list and no inspect, whatever
 // the number of calls.
-func TestStatusBatchIsOneListQuery(t *testing.T) {
+func TestStatusBatchFromTheView(t *testing.T) {
 	t.Parallel()
 	b := newTestBackend(t, testEnv(t))
 	var pods []*v1.Pod
