@@ -16,6 +16,7 @@ import (
 	"github.com/interlink-hq/interlink-dispatcher/backends/podman/libpod"
 	"github.com/interlink-hq/interlink-dispatcher/shared/backend"
 	"github.com/interlink-hq/interlink-dispatcher/shared/buildinfo"
+	"github.com/interlink-hq/interlink-dispatcher/shared/keyed"
 	"github.com/interlink-hq/interlink-dispatcher/shared/pod"
 	"github.com/interlink-hq/interlink-dispatcher/shared/settings"
 )
@@ -30,6 +31,8 @@ type Backend struct {
 	cfg         Config
 	pullTimeout time.Duration
 	api         *libpod.Client
+	eng         stateEngine // api, where Status and the view use it
+	view        *view
 	engine      string // e.g. "Podman 4.3.1"
 	log         *slog.Logger
 	metrics     *metrics
@@ -44,10 +47,17 @@ type Backend struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
-	mu      sync.Mutex
+	// podLocks serialise the work on one pod that changes its record or its files (create, record updates,
+	// delete); work on other pods runs on. Never taken while mu is held.
+	podLocks keyed.Mutex
+	// mu guards the maps below and the fields of the records; it is held only to read or change them, never
+	// across a disk write or an engine call.
+	mu      sync.RWMutex
 	records map[string]*record      // by pod UID
 	running map[string]launchHandle // launches in flight, by pod UID
 	watches map[string]launchHandle // usage watches of sized emptyDirs, by pod UID
+
+	cacheMu sync.Mutex
 	// lastStates caches the previous run of restarted containers, found from the engine's died events,
 	// keyed by container id and restart count: it cannot change until the container restarts again.
 	lastStates map[string]lastRun
@@ -92,8 +102,10 @@ func newBackend(ctx context.Context, env backend.Env) (*Backend, error) {
 	if err := libpod.CheckVersion(v); err != nil {
 		return nil, fmt.Errorf("the Podman service at %s: %w", cfg.URI, err)
 	}
+	freshness := durationOr(cfg.StatusFreshness, defaultStatusFreshness)
+	resync := durationOr(cfg.ResyncInterval, defaultResyncInterval)
 	b := &Backend{
-		env: env, cfg: cfg, pullTimeout: pullTimeout, api: api,
+		env: env, cfg: cfg, pullTimeout: pullTimeout, api: api, eng: api,
 		engine:     "Podman " + v,
 		log:        slog.Default().With("backend", env.Name),
 		metrics:    m,
@@ -104,8 +116,12 @@ func newBackend(ctx context.Context, env backend.Env) (*Backend, error) {
 	}
 	b.ctx, b.cancel = context.WithCancel(context.Background())
 	if b.records, err = b.loadRecords(); err != nil {
+		b.cancel()
 		return nil, err
 	}
+	b.view = newView(b.ctx, b.eng, map[string]string{pod.LabelInstance: env.Instance, pod.LabelBackend: env.Name}, freshness, resync, b.log)
+	b.view.onList = b.pruneCache
+	b.view.run(b.ctx, &b.wg)
 	// Ask about the host now, so that the first capacity report and pod with limits find the answer ready,
 	// but do not let a slow answer hold the start for long, nor fail it: whoever needs it next waits for it.
 	asked := make(chan struct{})

@@ -28,9 +28,26 @@ type Config struct {
 	// entrypoint (probes and lifecycle hooks run inside the container); default: interlink-shim next to
 	// this backend's own executable. It must be a static binary the Podman host can read.
 	Shim string `json:"shim"`
+	// StatusFreshness bounds how old a status answered from the live view may be while the engine's event
+	// stream is down (default 2s); ResyncInterval is how often the view is listed in full anyway (default
+	// 30s). See view.go.
+	StatusFreshness settings.Duration `json:"status_freshness"`
+	ResyncInterval  settings.Duration `json:"resync_interval"`
 }
 
-const defaultPullTimeout = 10 * time.Minute
+const (
+	defaultPullTimeout     = 10 * time.Minute
+	defaultStatusFreshness = 2 * time.Second
+	defaultResyncInterval  = 30 * time.Second
+)
+
+// durationOr is d, or def when d is unset.
+func durationOr(d settings.Duration, def time.Duration) time.Duration {
+	if d > 0 {
+		return d.D()
+	}
+	return def
+}
 
 // parseConfig reads the section of backend name, reporting every problem at once as settings.Problems
 // naming each key path; warnings name the new spelling of each old key used.
@@ -52,6 +69,14 @@ func parseConfig(name string, raw json.RawMessage) (cfg Config, pull time.Durati
 		pull = cfg.PullTimeout.D()
 	} else if cfg.PullTimeout < 0 {
 		ps.Add(prefix, "pull_timeout", "%s is negative; it must be a positive duration such as \"10m\"", cfg.PullTimeout)
+	}
+	for _, d := range []struct {
+		key string
+		v   settings.Duration
+	}{{"status_freshness", cfg.StatusFreshness}, {"resync_interval", cfg.ResyncInterval}} {
+		if d.v < 0 {
+			ps.Add(prefix, d.key, "%s is negative; it must be a positive duration such as \"2s\"", d.v)
+		}
 	}
 	if !ps.Has(settings.Join(prefix, "shim")) {
 		shim, serr := shimPath(cfg.Shim)

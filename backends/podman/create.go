@@ -30,10 +30,14 @@ func (b *Backend) Create(ctx context.Context, req backend.CreateRequest) (backen
 	if err := b.checkLimitsEnforced(ctx, p); err != nil {
 		return backend.CreateResult{}, err
 	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if r, ok := b.records[uid]; ok {
-		return backend.CreateResult{RemoteID: r.PodName}, nil
+	// The pod's own lock: creates of other pods, statuses and deletes run on meanwhile.
+	unlock := b.podLocks.Lock(uid)
+	defer unlock()
+	b.mu.RLock()
+	known, ok := b.records[uid]
+	b.mu.RUnlock()
+	if ok {
+		return backend.CreateResult{RemoteID: known.PodName}, nil
 	}
 	if err := pod.Validate(p, capabilities(), b.env.Name); err != nil {
 		return backend.CreateResult{}, err
@@ -52,7 +56,9 @@ func (b *Backend) Create(ctx context.Context, req backend.CreateRequest) (backen
 		_ = pod.RemoveDir(b.podDir(uid))
 		return backend.CreateResult{}, backend.Errorf(backend.KindInternal, "%v", err)
 	}
+	b.mu.Lock()
 	b.records[uid] = r
+	b.mu.Unlock()
 	b.startLaunch(r, prep)
 	b.startWatch(r)
 	b.podLog(p).Info("pod accepted", "podman_pod", r.PodName)

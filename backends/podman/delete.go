@@ -3,7 +3,10 @@ package podman
 import (
 	"context"
 	"path/filepath"
+	"slices"
 	"time"
+
+	v1 "k8s.io/api/core/v1"
 
 	"github.com/interlink-hq/interlink-dispatcher/backends/podman/libpod"
 	"github.com/interlink-hq/interlink-dispatcher/shared/backend"
@@ -25,6 +28,9 @@ func (b *Backend) Delete(ctx context.Context, req backend.DeleteRequest) error {
 	}
 	b.stopWatch(uid)
 	b.stopLaunch(uid)
+	// The pod's lock, taken once its launch and watch (which take it to update the record) have ended.
+	unlock := b.podLocks.Lock(uid)
+	defer unlock()
 	// Held while the pod goes, so that the launch of another process on this data directory (an older one
 	// still alive) makes nothing for it meanwhile, and then finds it gone.
 	if unlockDir, err := pod.LockDir(b.podDir(uid)); err == nil {
@@ -34,15 +40,29 @@ func (b *Backend) Delete(ctx context.Context, req backend.DeleteRequest) error {
 	if grace < 0 {
 		grace = 0
 	}
-	if err := b.stopPod(ctx, uid, grace); err != nil {
+	// One list of the pod's containers (its infra container included) names its Podman pods too: the stop
+	// and the removal ask nothing more of what exists.
+	ctrs, err := b.api.ContainerList(ctx, b.podLabels(uid))
+	if err != nil {
 		return engineError(err)
 	}
-	if err := b.removeEngineObjects(ctx, uid); err != nil {
+	if err := b.stopPod(ctx, uid, ctrs, grace); err != nil {
+		return engineError(err)
+	}
+	b.mu.RLock()
+	r := b.records[uid]
+	b.mu.RUnlock()
+	// Only a pod with a memory emptyDir has volumes; an unknown pod may have had any.
+	vols := r == nil || slices.ContainsFunc(r.Pod.Spec.Volumes, func(v v1.Volume) bool {
+		return v.EmptyDir != nil && v.EmptyDir.Medium == v1.StorageMediumMemory
+	})
+	if err := b.removeEngineObjects(ctx, uid, ctrs, vols); err != nil {
 		return engineError(err)
 	}
 	b.mu.Lock()
 	delete(b.records, uid)
 	b.mu.Unlock()
+	b.view.forget(uid)
 	if err := pod.RemoveDir(b.podDir(uid)); err != nil {
 		return backend.Errorf(backend.KindInternal, "the pod's containers are removed but its files in %s are not: %v", b.podDir(uid), err)
 	}
@@ -50,52 +70,67 @@ func (b *Backend) Delete(ctx context.Context, req backend.DeleteRequest) error {
 	return nil
 }
 
-// stopPod stops every Podman pod of uid: each container gets its stop signal, SIGKILL after grace.
-func (b *Backend) stopPod(ctx context.Context, uid string, grace time.Duration) error {
-	pods, err := b.api.PodList(ctx, b.podLabels(uid))
-	if err != nil {
-		return err
-	}
+// stopPod stops every Podman pod of uid's containers ctrs: each container gets its stop signal, SIGKILL
+// after grace.
+func (b *Backend) stopPod(ctx context.Context, uid string, ctrs []libpod.ListContainer, grace time.Duration) error {
+	pods := podIDs(ctrs)
+	var err error
 	secs := int(grace.Round(time.Second) / time.Second)
 	// The shims kill what outlives this stop's grace period, which may be shorter than the pod's.
 	if err := shim.WriteStopGrace(filepath.Join(b.podDir(uid), "shim"), grace); err != nil {
 		b.log.Warn("the shims stop with the pod's grace period", "pod_uid", uid, "err", err)
 	}
-	for _, p := range pods {
+	for _, id := range pods {
 		if secs == 0 {
 			// No grace: Podman would read a zero stop timeout as its default.
-			err = b.api.PodKill(ctx, p.ID, "KILL")
+			err = b.api.PodKill(ctx, id, "KILL")
 		} else {
 			// The shims enforce the grace period; the engine kills only a shim that outlives it.
-			err = b.api.PodStop(ctx, p.ID, secs+shimStopMargin)
+			err = b.api.PodStop(ctx, id, secs+shimStopMargin)
 		}
-		if err != nil {
+		if err != nil && !libpod.IsNotFound(err) {
 			return err
 		}
 	}
 	return nil
 }
 
+// podIDs are the Podman pods of containers ctrs, in the order first seen.
+func podIDs(ctrs []libpod.ListContainer) []string {
+	var out []string
+	for _, c := range ctrs {
+		if c.Pod != "" && !slices.Contains(out, c.Pod) {
+			out = append(out, c.Pod)
+		}
+	}
+	return out
+}
+
 // removeEngineObjects removes, by label, the containers (with their anonymous volumes), pods and volumes
-// this instance made for pod uid.
+// this instance made for pod uid. ctrs, when not nil, is a list of the pod's containers just made (so the
+// first pass asks for none); vols is false when the pod has no volume to look for.
 //
 // The volumes go last and without force: a forced volume removal takes the volume's lock and then the lock
 // of each container still using it, the reverse of the order every container operation takes them in, and on
 // Podman 4.3 it deadlocks with the cleanup conmon runs when such a container exits (seen in the lab: every
 // later call touching either object hangs until the service restarts). A volume still in use is a container
 // not removed yet: the containers are removed again and the volume retried.
-func (b *Backend) removeEngineObjects(ctx context.Context, uid string) error {
+func (b *Backend) removeEngineObjects(ctx context.Context, uid string, ctrs []libpod.ListContainer, vols bool) error {
 	labels := b.podLabels(uid)
 	for attempt := 0; ; attempt++ {
-		if err := b.removeContainersAndPods(ctx, labels); err != nil {
+		if err := b.removeContainersAndPods(ctx, labels, ctrs); err != nil {
 			return err
 		}
-		vols, err := b.api.VolumeList(ctx, labels)
+		ctrs = nil
+		if !vols {
+			return nil
+		}
+		have, err := b.api.VolumeList(ctx, labels)
 		if err != nil {
 			return err
 		}
 		var inUse error
-		for _, v := range vols {
+		for _, v := range have {
 			if err := b.api.VolumeRemove(ctx, v.Name, false); libpod.IsConflict(err) {
 				inUse = err
 			} else if err != nil {
@@ -116,10 +151,22 @@ func (b *Backend) removeEngineObjects(ctx context.Context, uid string) error {
 	}
 }
 
-func (b *Backend) removeContainersAndPods(ctx context.Context, labels map[string]string) error {
-	ctrs, err := b.api.ContainerList(ctx, labels)
-	if err != nil {
-		return err
+// removeContainersAndPods removes the pod's containers, then its Podman pods: those of ctrs, or of a list
+// of the labels when ctrs is nil.
+func (b *Backend) removeContainersAndPods(ctx context.Context, labels map[string]string, ctrs []libpod.ListContainer) error {
+	if ctrs == nil {
+		var err error
+		if ctrs, err = b.api.ContainerList(ctx, labels); err != nil {
+			return err
+		}
+		pods, err := b.api.PodList(ctx, labels)
+		if err != nil {
+			return err
+		}
+		for _, p := range pods {
+			// A Podman pod without containers lists none: found by its own list.
+			ctrs = append(ctrs, libpod.ListContainer{Pod: p.ID, IsInfra: true})
+		}
 	}
 	for _, c := range ctrs {
 		if c.IsInfra {
@@ -129,12 +176,8 @@ func (b *Backend) removeContainersAndPods(ctx context.Context, labels map[string
 			return err
 		}
 	}
-	pods, err := b.api.PodList(ctx, labels)
-	if err != nil {
-		return err
-	}
-	for _, p := range pods {
-		if err := b.api.PodRemove(ctx, p.ID, true); err != nil {
+	for _, id := range podIDs(ctrs) {
+		if err := b.api.PodRemove(ctx, id, true); err != nil && !libpod.IsNotFound(err) {
 			return err
 		}
 	}

@@ -16,8 +16,7 @@ func (b *Backend) limitedDirs(p *v1.Pod) []*pod.Volume {
 }
 
 // startWatch measures the pod's sized emptyDirs every usageInterval while it lives, and evicts it when one
-// is over its limit. Nothing is started for a pod without such a volume. The caller holds b.mu (or is
-// newBackend).
+// is over its limit. Nothing is started for a pod without such a volume.
 func (b *Backend) startWatch(r *record) {
 	dirs := b.limitedDirs(r.Pod)
 	if len(dirs) == 0 || r.Eviction != nil {
@@ -26,7 +25,9 @@ func (b *Backend) startWatch(r *record) {
 	uid := string(r.Pod.UID)
 	ctx, cancel := context.WithCancel(b.ctx)
 	done := make(chan struct{})
+	b.mu.Lock()
 	b.watches[uid] = launchHandle{cancel: cancel, done: done}
+	b.mu.Unlock()
 	b.wg.Add(1)
 	go func() {
 		defer b.wg.Done()

@@ -2,10 +2,13 @@ package podman
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"time"
 
@@ -16,12 +19,14 @@ import (
 )
 
 // startLaunch runs launch for r in the background; prep is what Create prepared, nil for a launch resumed
-// by a new process. The caller holds b.mu (or is newBackend).
+// by a new process.
 func (b *Backend) startLaunch(r *record, prep *prepared) {
 	uid := string(r.Pod.UID)
 	ctx, cancel := context.WithCancel(b.ctx)
 	done := make(chan struct{})
+	b.mu.Lock()
 	b.running[uid] = launchHandle{cancel: cancel, done: done}
+	b.mu.Unlock()
 	b.wg.Add(1)
 	go func() {
 		defer b.wg.Done()
@@ -69,10 +74,18 @@ func (b *Backend) launch(ctx context.Context, r *record, prep *prepared) {
 			return
 		}
 	}
+	// A launch Create started asks nothing of what exists (nothing can, the pod being new); a conflict
+	// (something of the pod's name found on the engine after all) or any retry checks everything.
+	fresh := prep != nil
 	for delay := time.Second; ; delay = min(2*delay, 30*time.Second) {
-		err := b.launchOnce(ctx, r, prep)
+		err := b.launchOnce(ctx, r, prep, fresh)
 		if err == nil || ctx.Err() != nil {
 			return
+		}
+		if errors.Is(err, errExists) && fresh {
+			fresh = false
+			delay = time.Second / 2
+			continue
 		}
 		if errors.Is(err, errNotRecorded) {
 			log.Info("the pod is no longer recorded (deleted); its launch ends and nothing is re-created for it")
@@ -98,37 +111,48 @@ func (b *Backend) launch(ctx context.Context, r *record, prep *prepared) {
 
 // fail records why container name cannot run.
 func (b *Backend) fail(r *record, name string, f failure) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.records[string(r.Pod.UID)] != r {
-		return // deleted: its directory must not come back
-	}
-	if r.Failures == nil {
-		r.Failures = map[string]failure{}
-	}
 	if f.At.IsZero() {
 		f.At = time.Now()
 	}
-	r.Failures[name] = f
-	if err := b.save(r); err != nil {
-		b.podLog(r.Pod).Error("cannot record a pod failure", "err", err)
-	}
+	b.change(r, "cannot record a pod failure", func(r *record) {
+		if r.Failures == nil {
+			r.Failures = map[string]failure{}
+		}
+		r.Failures[name] = f
+	})
 }
 
 func (b *Backend) update(r *record, change func(*record)) {
+	b.change(r, "cannot update a pod record", change)
+}
+
+// change applies change to r and writes it, unless r is no longer the pod's record (deleted: its directory
+// must not come back). The record is changed and encoded under b.mu, written under the pod's lock only.
+func (b *Backend) change(r *record, failed string, change func(*record)) {
+	uid := string(r.Pod.UID)
+	unlock := b.podLocks.Lock(uid)
+	defer unlock()
 	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.records[string(r.Pod.UID)] != r {
-		return // deleted: its directory must not come back
+	if b.records[uid] != r {
+		b.mu.Unlock()
+		return
 	}
 	change(r)
-	if err := b.save(r); err != nil {
-		b.podLog(r.Pod).Error("cannot update a pod record", "err", err)
+	data, err := json.Marshal(r)
+	b.mu.Unlock()
+	if err == nil {
+		err = b.writeRecord(uid, data)
+	}
+	if err != nil {
+		b.podLog(r.Pod).Error(failed, "err", err)
 	}
 }
 
 // errNotRecorded ends a launch whose pod is no longer the backend's (see recorded).
 var errNotRecorded = errors.New("the pod is no longer recorded")
+
+// errExists is a fresh launch finding on the engine an object it was about to make: it starts again, asking.
+var errExists = errors.New("an object of the pod exists on the engine already")
 
 // lockRecorded takes the pod directory's lock, which Delete holds while it removes the pod, and returns its
 // release if the launch may still make or start anything for r's pod (see recorded); otherwise false,
@@ -154,9 +178,9 @@ func (b *Backend) recorded(ctx context.Context, r *record) bool {
 		return false
 	}
 	uid := string(r.Pod.UID)
-	b.mu.Lock()
+	b.mu.RLock()
 	current := b.records[uid] == r
-	b.mu.Unlock()
+	b.mu.RUnlock()
 	if !current {
 		return false
 	}
@@ -164,7 +188,8 @@ func (b *Backend) recorded(ctx context.Context, r *record) bool {
 	return err == nil
 }
 
-func (b *Backend) launchOnce(ctx context.Context, r *record, prep *prepared) error {
+// launchOnce runs the launch's steps once; fresh skips the lists of what exists (see launch).
+func (b *Backend) launchOnce(ctx context.Context, r *record, prep *prepared, fresh bool) error {
 	if !b.recorded(ctx, r) {
 		return errNotRecorded
 	}
@@ -172,24 +197,26 @@ func (b *Backend) launchOnce(ctx context.Context, r *record, prep *prepared) err
 	if ok, err := b.pullImages(ctx, r, prep); err != nil || !ok {
 		return err
 	}
-	existing, err := b.api.ContainerList(ctx, b.podLabels(string(r.Pod.UID)))
-	if err != nil {
-		return err
-	}
 	byName := map[string]libpod.ListContainer{}
-	for _, c := range existing {
-		if !c.IsInfra {
-			byName[c.Labels[pod.LabelContainer]] = c
+	if !fresh {
+		existing, err := b.api.ContainerList(ctx, b.podLabels(string(r.Pod.UID)))
+		if err != nil {
+			return err
+		}
+		for _, c := range existing {
+			if !c.IsInfra {
+				byName[c.Labels[pod.LabelContainer]] = c
+			}
 		}
 	}
-	if ok, err := b.ensurePod(ctx, r, prep); err != nil || !ok {
+	if ok, err := b.ensurePod(ctx, r, prep, fresh); err != nil || !ok {
 		return err
 	}
 	// The mesh/tunnel text of the annotations runs in the pod's network namespace before any container.
 	if ok, err := b.preExec(ctx, r); err != nil || !ok {
 		return err
 	}
-	if ok, err := b.createContainers(ctx, r, prep, byName); err != nil || !ok {
+	if ok, err := b.createContainers(ctx, r, prep, byName, fresh); err != nil || !ok {
 		return err
 	}
 	if ok, err := b.runContainers(ctx, r, prep); err != nil || !ok {
@@ -221,13 +248,16 @@ func (b *Backend) pullImages(ctx context.Context, r *record, prep *prepared) (ok
 	return !failed, nil
 }
 
-// ensurePod creates the Podman pod unless it exists, and the pod's memory volumes. When either cannot be
-// made for good, what was made is removed, every container gets the failure recorded and ok is false.
-func (b *Backend) ensurePod(ctx context.Context, r *record, prep *prepared) (ok bool, err error) {
+// ensurePod creates the Podman pod unless it exists (fresh: without asking first), and the pod's memory
+// volumes. When either cannot be made for good, what was made is removed, every container gets the failure
+// recorded and ok is false.
+func (b *Backend) ensurePod(ctx context.Context, r *record, prep *prepared, fresh bool) (ok bool, err error) {
 	p := r.Pod
-	pods, err := b.api.PodList(ctx, b.podLabels(string(p.UID)))
-	if err != nil {
-		return false, err
+	var pods []libpod.ListPod
+	if !fresh {
+		if pods, err = b.api.PodList(ctx, b.podLabels(string(p.UID))); err != nil {
+			return false, err
+		}
 	}
 	if len(pods) == 0 {
 		unlock, ok := b.lockRecorded(ctx, r)
@@ -240,7 +270,10 @@ func (b *Backend) ensurePod(ctx context.Context, r *record, prep *prepared) (ok 
 			if isTransient(err) {
 				return false, err
 			}
-			b.removeEngineObjects(context.WithoutCancel(ctx), string(p.UID))
+			if fresh && libpod.IsConflict(err) {
+				return false, errExists
+			}
+			b.removeEngineObjects(context.WithoutCancel(ctx), string(p.UID), nil, true)
 			for _, c := range allContainers(p) {
 				b.fail(r, c.Name, failure{Reason: pod.ReasonCreateContainerError, Message: "cannot create the Podman pod: " + err.Error()})
 			}
@@ -251,7 +284,7 @@ func (b *Backend) ensurePod(ctx context.Context, r *record, prep *prepared) (ok 
 		if isTransient(err) {
 			return false, err
 		}
-		b.removeEngineObjects(context.WithoutCancel(ctx), string(p.UID))
+		b.removeEngineObjects(context.WithoutCancel(ctx), string(p.UID), nil, true)
 		for _, c := range allContainers(p) {
 			b.fail(r, c.Name, failure{Reason: pod.ReasonCreateContainerError, Message: err.Error()})
 		}
@@ -262,7 +295,8 @@ func (b *Backend) ensurePod(ctx context.Context, r *record, prep *prepared) (ok 
 
 // createContainers creates each container not already in byName (those on the engine). When one cannot
 // be created for good, failAll undoes the pod and ok is false.
-func (b *Backend) createContainers(ctx context.Context, r *record, prep *prepared, byName map[string]libpod.ListContainer) (ok bool, err error) {
+func (b *Backend) createContainers(ctx context.Context, r *record, prep *prepared, byName map[string]libpod.ListContainer, fresh bool) (ok bool, err error) {
+	images := map[string]libpod.InspectImage{} // one inspect per image of the pod
 	for _, cp := range prep.specs {
 		if _, ok := byName[cp.c.Name]; ok {
 			continue
@@ -270,13 +304,16 @@ func (b *Backend) createContainers(ctx context.Context, r *record, prep *prepare
 		if !b.recorded(ctx, r) {
 			return false, errNotRecorded
 		}
-		img, err := b.api.ImageInspect(ctx, cp.spec.Image)
-		if err != nil {
-			if isTransient(err) {
-				return false, err
+		img, seen := images[cp.spec.Image]
+		if !seen {
+			if img, err = b.api.ImageInspect(ctx, cp.spec.Image); err != nil {
+				if isTransient(err) {
+					return false, err
+				}
+				b.failAll(ctx, r, cp.c.Name, fmt.Errorf("cannot read the configuration of image %q: %w", cp.c.Image, err))
+				return false, nil
 			}
-			b.failAll(ctx, r, cp.c.Name, fmt.Errorf("cannot read the configuration of image %q: %w", cp.c.Image, err))
-			return false, nil
+			images[cp.spec.Image] = img
 		}
 		spec, err := b.withShim(cp, img.Config, b.shimDir(string(r.Pod.UID), cp.c.Name))
 		if err != nil {
@@ -286,6 +323,9 @@ func (b *Backend) createContainers(ctx context.Context, r *record, prep *prepare
 		if _, err := b.api.ContainerCreate(ctx, spec); err != nil {
 			if isTransient(err) {
 				return false, err
+			}
+			if fresh && libpod.IsConflict(err) {
+				return false, errExists
 			}
 			b.failAll(ctx, r, cp.c.Name, err)
 			return false, nil
@@ -324,7 +364,7 @@ func (b *Backend) runContainers(ctx context.Context, r *record, prep *prepared) 
 // The removal comes first, so that a status showing the failure never shows half a pod still on the engine (a
 // backend stopped in between redoes the launch, which fails again and records it).
 func (b *Backend) failAll(ctx context.Context, r *record, name string, err error) {
-	b.removeEngineObjects(context.WithoutCancel(ctx), string(r.Pod.UID))
+	b.removeEngineObjects(context.WithoutCancel(ctx), string(r.Pod.UID), nil, true)
 	for _, c := range allContainers(r.Pod) {
 		msg := err.Error()
 		if c.Name != name {
@@ -431,9 +471,9 @@ func (b *Backend) start(ctx context.Context, r *record, cp containerPlan) (start
 
 // clearFailure forgets the failure recorded for container name, if any.
 func (b *Backend) clearFailure(r *record, name string) {
-	b.mu.Lock()
+	b.mu.RLock()
 	_, ok := r.Failures[name]
-	b.mu.Unlock()
+	b.mu.RUnlock()
 	if ok {
 		b.update(r, func(r *record) { delete(r.Failures, name) })
 	}
@@ -488,6 +528,11 @@ func pullFailure(c *v1.Container, err error) (*failure, error) {
 // createMemoryVolumes makes one tmpfs Podman volume per medium: Memory emptyDir, so that every container of
 // the pod mounts the same tmpfs (a per-container tmpfs mount would not be shared).
 func (b *Backend) createMemoryVolumes(ctx context.Context, r *record, vols map[string]*pod.Volume) error {
+	if !slices.ContainsFunc(slices.Collect(maps.Values(vols)), func(v *pod.Volume) bool {
+		return v.Kind == pod.KindEmptyDir && v.Medium == v1.StorageMediumMemory
+	}) {
+		return nil // nothing to make: no need to ask what exists
+	}
 	have, err := b.api.VolumeList(ctx, b.podLabels(string(r.Pod.UID)))
 	if err != nil {
 		return err

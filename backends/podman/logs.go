@@ -25,19 +25,12 @@ func (b *Backend) Logs(ctx context.Context, req backend.LogRequest, w io.Writer)
 	if err := pod.CheckUID(req.PodUID); err != nil {
 		return err
 	}
-	ctrs, err := b.api.ContainerList(ctx, map[string]string{
-		pod.LabelPodUID: req.PodUID, pod.LabelContainer: req.ContainerName,
-		pod.LabelInstance: b.env.Instance, pod.LabelBackend: b.env.Name,
-	})
+	// The pod's containers as the live view has them: no engine call while its entry is fresh.
+	views, err := b.view.containers(ctx, []string{req.PodUID})
 	if err != nil {
 		return engineError(err)
 	}
-	var ctr *libpod.ListContainer
-	for i := range ctrs {
-		if !ctrs[i].IsInfra {
-			ctr = &ctrs[i]
-		}
-	}
+	ctr := byName(views[req.PodUID].ctrs)[req.ContainerName]
 	if ctr == nil {
 		if b.knownContainer(req.PodUID, req.ContainerName) {
 			// Not made yet, or never to be made (its image failed, an init container failed first): an empty
@@ -105,8 +98,8 @@ func (b *Backend) Logs(ctx context.Context, req backend.LogRequest, w io.Writer)
 
 // knownContainer tells whether the pod uid, as recorded, has a container (init or not) named name.
 func (b *Backend) knownContainer(uid, name string) bool {
-	b.mu.Lock()
-	defer b.mu.Unlock()
+	b.mu.RLock()
+	defer b.mu.RUnlock()
 	r, ok := b.records[uid]
 	return ok && pod.FindContainer(r.Pod, name) != nil
 }

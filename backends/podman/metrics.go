@@ -17,6 +17,8 @@ type metrics struct {
 	requests *prometheus.HistogramVec
 	errors   *prometheus.CounterVec
 	pulls    *prometheus.HistogramVec
+	// calls counts every call to the service by operation (method and route): what the live view saves.
+	calls *prometheus.CounterVec
 }
 
 func newMetrics() *metrics {
@@ -37,13 +39,18 @@ func newMetrics() *metrics {
 			Buckets: prometheus.ExponentialBuckets(0.05, 3, 9),
 		}, []string{"policy", "outcome"}),
 	}
-	m.reg.MustRegister(m.requests, m.errors, m.pulls)
+	m.calls = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "interlink_backend", Name: "engine_calls_total",
+		Help: "Calls the backend made to its engine, by operation (for Podman: the libpod method and route).",
+	}, []string{"op"})
+	m.reg.MustRegister(m.requests, m.errors, m.pulls, m.calls)
 	return m
 }
 
 func (m *metrics) observe(api *libpod.Client) {
 	api.Observe(func(method, route string, d time.Duration, err error) {
 		m.requests.WithLabelValues(method, route).Observe(d.Seconds())
+		m.calls.WithLabelValues(method + " " + route).Inc()
 		if err != nil {
 			m.errors.WithLabelValues(method, route).Inc()
 		}

@@ -80,6 +80,15 @@ func (b *Backend) save(r *record) error {
 	return nil
 }
 
+// writeRecord writes the record of pod uid, encoded by the caller (who encodes it under b.mu and holds the
+// pod's lock, so that writes of one pod's record land in the order they were made), as save does.
+func (b *Backend) writeRecord(uid string, data []byte) error {
+	if err := b.store().SaveRaw(uid, data); err != nil {
+		return fmt.Errorf("cannot record the pod: %w", err)
+	}
+	return nil
+}
+
 // loadRecords reads every pod record of the data directory; an unreadable one is logged and skipped.
 func (b *Backend) loadRecords() (map[string]*record, error) {
 	out := map[string]*record{}

@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"sort"
 	"strconv"
+	"sync"
 	"time"
 
 	v1 "k8s.io/api/core/v1"
@@ -18,37 +19,57 @@ import (
 
 const messageBackOff = "back-off restarting failed container"
 
-// Status answers for a batch of pods with one container list query (filtered by this instance's labels),
-// plus an inspect only for containers whose state changed since the last look and that have finished or
-// may have restarted.
+// Status answers for a batch of pods from the live view (view.go): an engine call only for the pods whose
+// entry is stale, plus an inspect only for containers whose state changed since the last look and that have
+// finished or may have restarted. The pods are answered concurrently, a few at a time.
 func (b *Backend) Status(ctx context.Context, pods []*v1.Pod) ([]interlink.PodStatus, error) {
-	out := make([]interlink.PodStatus, 0, len(pods))
+	out := make([]interlink.PodStatus, len(pods))
 	if len(pods) == 0 {
 		return out, nil
 	}
-	ctrs, err := b.api.ContainerList(ctx, map[string]string{pod.LabelInstance: b.env.Instance, pod.LabelBackend: b.env.Name})
+	uids := make([]string, len(pods))
+	for i, p := range pods {
+		uids[i] = string(p.UID)
+	}
+	views, err := b.view.containers(ctx, uids)
 	if err != nil {
 		return nil, engineError(err)
 	}
-	byPod := map[string]map[string]*libpod.ListContainer{}
-	seen := make(map[string]bool, len(ctrs))
-	for i := range ctrs {
-		c := &ctrs[i]
-		seen[c.ID] = true
-		if c.IsInfra {
-			continue
-		}
-		uid := c.Labels[pod.LabelPodUID]
-		if byPod[uid] == nil {
-			byPod[uid] = map[string]*libpod.ListContainer{}
-		}
-		byPod[uid][c.Labels[pod.LabelContainer]] = c
-	}
-	b.pruneCache(seen)
-	for _, p := range pods {
-		out = append(out, b.podStatus(ctx, p, byPod[string(p.UID)]))
-	}
+	b.statuses(ctx, pods, views, false, out)
 	return out, nil
+}
+
+// statusWorkers bounds the pods of one batch whose statuses are worked out at the same time (each may
+// inspect a container).
+const statusWorkers = 8
+
+// statuses fills out with the status of each pod from its view entry; cheap ones (List's) make no engine
+// call at all, reading what the list says where no inspect is known.
+func (b *Backend) statuses(ctx context.Context, pods []*v1.Pod, views map[string]podView, cheap bool, out []interlink.PodStatus) {
+	sem := make(chan struct{}, statusWorkers)
+	var wg sync.WaitGroup
+	for i, p := range pods {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			pv, listed := views[string(p.UID)]
+			out[i] = b.podStatus(ctx, p, byName(pv.ctrs), listed && pv.alone, cheap)
+		}()
+	}
+	wg.Wait()
+}
+
+// byName indexes a pod's containers (not its infra container) by their name in the pod.
+func byName(list []libpod.ListContainer) map[string]*libpod.ListContainer {
+	out := map[string]*libpod.ListContainer{}
+	for i := range list {
+		if !list[i].IsInfra {
+			out[list[i].Labels[pod.LabelContainer]] = &list[i]
+		}
+	}
+	return out
 }
 
 // snapshot is what Status needs of a record, copied under the lock.
@@ -65,8 +86,8 @@ type snapshot struct {
 }
 
 func (b *Backend) snapshot(uid string) snapshot {
-	b.mu.Lock()
-	defer b.mu.Unlock()
+	b.mu.RLock()
+	defer b.mu.RUnlock()
 	r, ok := b.records[uid]
 	if !ok {
 		return snapshot{}
@@ -85,12 +106,14 @@ func (b *Backend) snapshot(uid string) snapshot {
 	return s
 }
 
-func (b *Backend) podStatus(ctx context.Context, p *v1.Pod, ctrs map[string]*libpod.ListContainer) interlink.PodStatus {
+// podStatus is the status of pod p from its containers on the engine; alone is set when they come from a
+// list of this pod only. A cheap status makes no engine call (see statuses).
+func (b *Backend) podStatus(ctx context.Context, p *v1.Pod, ctrs map[string]*libpod.ListContainer, alone, cheap bool) interlink.PodStatus {
 	snap := b.snapshot(string(p.UID))
 	if !snap.known && len(ctrs) == 0 {
 		return pod.NotFoundStatus(p, "")
 	}
-	if snap.launched && len(ctrs) == 0 {
+	if snap.launched && len(ctrs) == 0 && !alone && !cheap {
 		// Podman 4.3's list can miss a container that conmon is cleaning up at that very moment (seen under
 		// load): ask again for this pod alone before declaring its containers gone.
 		ctrs = b.relist(ctx, string(p.UID))
@@ -107,7 +130,7 @@ func (b *Backend) podStatus(ctx context.Context, p *v1.Pod, ctrs map[string]*lib
 	initsDone := true
 	for i := range p.Spec.InitContainers {
 		c := &p.Spec.InitContainers[i]
-		cs := b.initStatus(ctx, c, ctrs[c.Name], snap)
+		cs := b.initStatus(ctx, c, ctrs[c.Name], snap, cheap)
 		if cs.State.Terminated == nil || cs.State.Terminated.ExitCode != 0 {
 			initsDone = false
 		}
@@ -137,7 +160,7 @@ func (b *Backend) podStatus(ctx context.Context, p *v1.Pod, ctrs map[string]*lib
 			st.Containers = append(st.Containers, pod.NotStartedAfterInit(c, failedInit, failedAt))
 			continue
 		}
-		st.Containers = append(st.Containers, b.regularStatus(ctx, c, lc, snap, initsDone))
+		st.Containers = append(st.Containers, b.regularStatus(ctx, c, lc, snap, initsDone, cheap))
 	}
 	if snap.eviction != nil {
 		applyEviction(st.InitContainers, snap.eviction)
@@ -146,19 +169,13 @@ func (b *Backend) podStatus(ctx context.Context, p *v1.Pod, ctrs map[string]*lib
 	return st
 }
 
-// relist lists the containers of pod uid alone, by name; nil when there are none or the engine fails.
+// relist lists the containers of pod uid alone into the view, by name; nil when there are none or the
+// engine fails.
 func (b *Backend) relist(ctx context.Context, uid string) map[string]*libpod.ListContainer {
-	list, err := b.api.ContainerList(ctx, b.podLabels(uid))
-	if err != nil || len(list) == 0 {
+	if err := b.view.listPod(ctx, uid); err != nil {
 		return nil
 	}
-	out := map[string]*libpod.ListContainer{}
-	for i := range list {
-		if !list[i].IsInfra {
-			out[list[i].Labels[pod.LabelContainer]] = &list[i]
-		}
-	}
-	return out
+	return byName(b.view.snapshot([]string{uid})[uid].ctrs)
 }
 
 // notCreated is the status of a container the engine does not have (yet).
@@ -172,7 +189,7 @@ func notCreated(c *v1.Container, snap snapshot, initsDone bool) v1.ContainerStat
 	return pod.Waiting(c, pod.ReasonContainerCreating, "", 0)
 }
 
-func (b *Backend) initStatus(ctx context.Context, c *v1.Container, lc *libpod.ListContainer, snap snapshot) v1.ContainerStatus {
+func (b *Backend) initStatus(ctx context.Context, c *v1.Container, lc *libpod.ListContainer, snap snapshot, cheap bool) v1.ContainerStatus {
 	restarts := snap.initRestarts[c.Name]
 	var last *pod.Termination
 	if l, ok := snap.initLast[c.Name]; ok {
@@ -186,14 +203,14 @@ func (b *Backend) initStatus(ctx context.Context, c *v1.Container, lc *libpod.Li
 	}
 	switch lc.State {
 	case "running", "paused", "stopping":
-		ins, err := b.inspect(ctx, lc, false)
+		ins, err := b.inspect(ctx, lc, false, cheap)
 		started := time.Unix(lc.StartedAt, 0)
 		if err == nil {
 			started = ins.State.StartedAt
 		}
 		return pod.WithLastState(b.runningStatus(c, lc, started, restarts), last)
 	case "exited", "stopped":
-		ins, err := b.inspect(ctx, lc, false)
+		ins, err := b.inspect(ctx, lc, false, cheap)
 		if err != nil {
 			return pod.Waiting(c, pod.ReasonUnknown, err.Error(), restarts)
 		}
@@ -215,7 +232,7 @@ func (b *Backend) initStatus(ctx context.Context, c *v1.Container, lc *libpod.Li
 	return pod.WithLastState(pod.Waiting(c, pod.ReasonPodInitializing, "", restarts), last)
 }
 
-func (b *Backend) regularStatus(ctx context.Context, c *v1.Container, lc *libpod.ListContainer, snap snapshot, initsDone bool) v1.ContainerStatus {
+func (b *Backend) regularStatus(ctx context.Context, c *v1.Container, lc *libpod.ListContainer, snap snapshot, initsDone, cheap bool) v1.ContainerStatus {
 	if lc == nil {
 		return notCreated(c, snap, initsDone)
 	}
@@ -224,13 +241,13 @@ func (b *Backend) regularStatus(ctx context.Context, c *v1.Container, lc *libpod
 	}
 	switch lc.State {
 	case "running", "paused", "stopping":
-		ins, err := b.inspect(ctx, lc, snap.policy != v1.RestartPolicyNever)
+		ins, err := b.inspect(ctx, lc, snap.policy != v1.RestartPolicyNever, cheap)
 		if err != nil {
 			return b.runningStatus(c, lc, time.Unix(lc.StartedAt, 0), 0)
 		}
-		return pod.WithLastState(b.runningStatus(c, lc, ins.State.StartedAt, ins.RestartCount), b.lastRun(ctx, ins, true))
+		return pod.WithLastState(b.runningStatus(c, lc, ins.State.StartedAt, ins.RestartCount), b.lastRun(ctx, ins, true, cheap))
 	case "exited", "stopped":
-		ins, err := b.inspect(ctx, lc, snap.policy != v1.RestartPolicyNever)
+		ins, err := b.inspect(ctx, lc, snap.policy != v1.RestartPolicyNever, cheap)
 		if err != nil {
 			return pod.Waiting(c, pod.ReasonUnknown, err.Error(), 0)
 		}
@@ -243,7 +260,7 @@ func (b *Backend) regularStatus(ctx context.Context, c *v1.Container, lc *libpod
 			// a pod that looks finished is final for interLink.
 			return pod.WithLastState(pod.Waiting(c, pod.ReasonCrashLoopBackOff, messageBackOff, ins.RestartCount), &t)
 		}
-		return pod.WithLastState(pod.Terminated(c, t, ins.RestartCount), b.lastRun(ctx, ins, false))
+		return pod.WithLastState(pod.Terminated(c, t, ins.RestartCount), b.lastRun(ctx, ins, false, cheap))
 	}
 	return notCreated(c, snap, initsDone)
 }
@@ -295,28 +312,51 @@ func (b *Backend) shimState(lc *libpod.ListContainer, name string) (shim.State, 
 
 // inspect returns a container's inspect, reusing the last one while the list shows the same state, process,
 // start and exit: a restart changes the process and an exit the state. An exited container that its restart
-// policy brings back may cycle within one second unseen by the list's whole-second times, so it is always
-// inspected afresh.
-func (b *Backend) inspect(ctx context.Context, lc *libpod.ListContainer, restarting bool) (libpod.InspectContainer, error) {
+// policy brings back may cycle within one second unseen by the list's whole-second times, so it is inspected
+// afresh unless the event stream says it has not changed since the last inspect. A cheap look that finds
+// no inspect to reuse reads the list's entry instead of asking the engine.
+func (b *Backend) inspect(ctx context.Context, lc *libpod.ListContainer, restarting, cheap bool) (libpod.InspectContainer, error) {
 	key := cacheKey{state: lc.State, pid: lc.Pid, started: lc.StartedAt, exited: lc.ExitedAt}
 	fresh := restarting && (lc.State == "exited" || lc.State == "stopped")
-	b.mu.Lock()
-	if e, ok := b.inspects[lc.ID]; ok && e.key == key && !fresh {
-		b.mu.Unlock()
+	b.cacheMu.Lock()
+	e, ok := b.inspects[lc.ID]
+	b.cacheMu.Unlock()
+	if ok && e.key == key && (!fresh || cheap || b.view.unchanged(lc.ID, e.seq, e.at)) {
 		return e.ins, nil
 	}
-	b.mu.Unlock()
-	ins, err := b.api.ContainerInspect(ctx, lc.ID)
+	if cheap {
+		return listedInspect(lc), nil
+	}
+	seq, at := b.view.mark()
+	ins, err := b.eng.ContainerInspect(ctx, lc.ID)
 	if err != nil {
 		return ins, err
 	}
 	if !ins.State.Running && ins.State.ExitCode == 137 && !ins.State.OOMKilled && ins.HostConfig.Memory > 0 {
 		ins.State.OOMKilled = b.oomKilled(ctx, ins)
 	}
-	b.mu.Lock()
-	b.inspects[lc.ID] = inspectEntry{key: key, ins: ins}
-	b.mu.Unlock()
+	b.cacheMu.Lock()
+	b.inspects[lc.ID] = inspectEntry{key: key, ins: ins, seq: seq, at: at}
+	b.cacheMu.Unlock()
 	return ins, nil
+}
+
+// listedInspect is what a list entry says of the fields Status reads of an inspect (times to the second).
+func listedInspect(lc *libpod.ListContainer) libpod.InspectContainer {
+	var ins libpod.InspectContainer
+	ins.ID = lc.ID
+	ins.State.Status = lc.State
+	ins.State.Running = lc.State == "running"
+	ins.State.ExitCode = lc.ExitCode
+	ins.State.Pid = lc.Pid
+	if lc.StartedAt > 0 {
+		ins.State.StartedAt = time.Unix(lc.StartedAt, 0)
+	}
+	if lc.ExitedAt > 0 {
+		ins.State.FinishedAt = time.Unix(lc.ExitedAt, 0)
+	}
+	ins.Config.Labels = lc.Labels
+	return ins
 }
 
 type cacheKey struct {
@@ -328,11 +368,15 @@ type cacheKey struct {
 type inspectEntry struct {
 	key cacheKey
 	ins libpod.InspectContainer
+	// seq and at stamp when it was asked (view.mark).
+	seq uint64
+	at  time.Time
 }
 
+// pruneCache drops what is cached of containers not in seen (the ids of a full list).
 func (b *Backend) pruneCache(seen map[string]bool) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
+	b.cacheMu.Lock()
+	defer b.cacheMu.Unlock()
 	for id := range b.inspects {
 		if !seen[id] {
 			delete(b.inspects, id)
@@ -352,7 +396,7 @@ func (b *Backend) pruneCache(seen map[string]bool) {
 // engine's side sends SIGKILL.
 func (b *Backend) oomKilled(ctx context.Context, ins libpod.InspectContainer) bool {
 	sent := false
-	err := b.api.Events(ctx, libpod.EventOptions{
+	err := b.eng.Events(ctx, libpod.EventOptions{
 		Filters: map[string][]string{"container": {ins.ID}, "event": {"kill", "stop"}},
 		Since:   ins.State.StartedAt.Add(-time.Second),
 	}, func(e libpod.Event) error {
@@ -368,14 +412,17 @@ func (b *Backend) oomKilled(ctx context.Context, ins libpod.InspectContainer) bo
 
 // lastRun finds the previous run of a restarted container from the engine's died events, which carry the
 // exit code: the last one when the container runs again, the one before when it has finished again.
-func (b *Backend) lastRun(ctx context.Context, ins libpod.InspectContainer, running bool) *pod.Termination {
+func (b *Backend) lastRun(ctx context.Context, ins libpod.InspectContainer, running, cheap bool) *pod.Termination {
 	if ins.RestartCount == 0 {
 		return nil
 	}
 	key := ins.ID + "/" + strconv.Itoa(int(ins.RestartCount))
-	b.mu.Lock()
+	b.cacheMu.Lock()
 	l, ok := b.lastStates[key]
-	b.mu.Unlock()
+	b.cacheMu.Unlock()
+	if !ok && cheap {
+		return nil
+	}
 	if !ok {
 		runs, err := b.runs(ctx, ins.ID)
 		if err != nil {
@@ -390,9 +437,9 @@ func (b *Backend) lastRun(ctx context.Context, ins libpod.InspectContainer, runn
 			return nil
 		}
 		l = runs[idx]
-		b.mu.Lock()
+		b.cacheMu.Lock()
 		b.lastStates[key] = l
-		b.mu.Unlock()
+		b.cacheMu.Unlock()
 	}
 	return &pod.Termination{ExitCode: l.ExitCode, StartedAt: l.StartedAt, FinishedAt: l.FinishedAt}
 }
@@ -403,7 +450,7 @@ func (b *Backend) runs(ctx context.Context, id string) ([]lastRun, error) {
 		out   []lastRun
 		start time.Time
 	)
-	err := b.api.Events(ctx, libpod.EventOptions{Filters: map[string][]string{"container": {id}, "event": {"start", "died"}}},
+	err := b.eng.Events(ctx, libpod.EventOptions{Filters: map[string][]string{"container": {id}, "event": {"start", "died"}}},
 		func(e libpod.Event) error {
 			switch e.Action {
 			case "start":

@@ -103,6 +103,15 @@ func (s Store) Path(key string) string { return filepath.Join(s.Root, key, s.Fil
 // Save writes v as the record of key. When key's directory is gone the error says so and errors.Is
 // fs.ErrNotExist.
 func (s Store) Save(key string, v any) error {
+	data, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("cannot encode %s: %w", s.Path(key), err)
+	}
+	return s.SaveRaw(key, data)
+}
+
+// SaveRaw is Save for a record already encoded as JSON.
+func (s Store) SaveRaw(key string, data []byte) error {
 	if _, err := os.Stat(s.Dir(key)); err != nil {
 		return fmt.Errorf("cannot write %s: its directory is gone (the pod was deleted): %w", s.Path(key), unwrapPath(err))
 	}
@@ -110,7 +119,7 @@ func (s Store) Save(key string, v any) error {
 	if mode == 0 {
 		mode = 0o600
 	}
-	return WriteJSON(s.Path(key), v, mode)
+	return WriteFile(s.Path(key), data, mode)
 }
 
 // Load reads the record of key into v (see ReadJSON for the errors).

@@ -42,6 +42,8 @@ type EventOptions struct {
 	Since   time.Time
 	Until   time.Time
 	Stream  bool // keep streaming new events until ctx ends
+	// Connected, when set, is called once the service has answered, before the first event is read.
+	Connected func()
 }
 
 // Events calls fn for each event, in order; with Stream it goes on until ctx ends or fn returns an error.
@@ -62,6 +64,9 @@ func (c *Client) Events(ctx context.Context, opt EventOptions, fn func(Event) er
 		return err
 	}
 	defer resp.Body.Close()
+	if opt.Connected != nil {
+		opt.Connected()
+	}
 	dec := json.NewDecoder(resp.Body)
 	for {
 		var e Event

@@ -1,0 +1,335 @@
+package podman
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	v1 "k8s.io/api/core/v1"
+
+	"github.com/interlink-hq/interlink-dispatcher/backends/podman/libpod"
+	"github.com/interlink-hq/interlink-dispatcher/shared/backend"
+	"github.com/interlink-hq/interlink-dispatcher/shared/pod"
+)
+
+// The state logic from tables, through the stateEngine seam: what the view does with lists and events, and
+// what Status makes of list and inspect results. The lab tests drive the same code against real Podman.
+
+// tableEngine answers from tables and counts what it is asked.
+type tableEngine struct {
+	mu       sync.Mutex
+	ctrs     []libpod.ListContainer
+	inspects map[string]libpod.InspectContainer
+	events   []libpod.Event // for non-streaming queries, filtered by container id
+	lists    int
+	podLists int
+	inspectN int
+}
+
+func (e *tableEngine) ContainerList(_ context.Context, labels map[string]string) ([]libpod.ListContainer, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if labels[pod.LabelPodUID] != "" {
+		e.podLists++
+	} else {
+		e.lists++
+	}
+	var out []libpod.ListContainer
+	for _, c := range e.ctrs {
+		if uid := labels[pod.LabelPodUID]; uid == "" || c.Labels[pod.LabelPodUID] == uid {
+			out = append(out, c)
+		}
+	}
+	return out, nil
+}
+
+func (e *tableEngine) ContainerInspect(_ context.Context, id string) (libpod.InspectContainer, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.inspectN++
+	ins, ok := e.inspects[id]
+	if !ok {
+		return ins, &libpod.Error{Status: 404, Message: "no such container", Op: "inspect container " + id}
+	}
+	return ins, nil
+}
+
+func (e *tableEngine) Events(ctx context.Context, opt libpod.EventOptions, fn func(libpod.Event) error) error {
+	if opt.Stream {
+		<-ctx.Done() // the tests feed the view's event method directly
+		return ctx.Err()
+	}
+	e.mu.Lock()
+	evs := append([]libpod.Event(nil), e.events...)
+	e.mu.Unlock()
+	for _, ev := range evs {
+		if ids := opt.Filters["container"]; len(ids) > 0 && ids[0] != ev.Actor.ID {
+			continue
+		}
+		if err := fn(ev); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (e *tableEngine) counts() (lists, podLists, inspects int) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.lists, e.podLists, e.inspectN
+}
+
+const tableInstance = "table"
+
+func labelsOf(uid, name, role string) map[string]string {
+	return map[string]string{pod.LabelInstance: tableInstance, pod.LabelBackend: "podman", pod.LabelPodUID: uid,
+		pod.LabelContainer: name, pod.LabelRole: role}
+}
+
+// tableBackend is a backend on a tableEngine, with the event stream taken as connected from the start.
+func tableBackend(t *testing.T, eng *tableEngine) *Backend {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	b := &Backend{
+		env: backend.Env{Name: "podman", Instance: tableInstance, DataDir: t.TempDir()}, eng: eng, log: log,
+		records: map[string]*record{}, running: map[string]launchHandle{}, watches: map[string]launchHandle{},
+		lastStates: map[string]lastRun{}, inspects: map[string]inspectEntry{}, ctx: ctx,
+	}
+	b.view = newView(ctx, eng, map[string]string{pod.LabelInstance: tableInstance, pod.LabelBackend: "podman"}, 2*time.Second, time.Hour, log)
+	b.view.connected(time.Now().Add(-time.Minute))
+	<-b.view.kick // no resync loop runs here
+	return b
+}
+
+func recordPod(b *Backend, p *v1.Pod, launched bool) {
+	b.records[string(p.UID)] = &record{Pod: p, PodName: podmanName(p), Launched: launched}
+}
+
+func ctrEvent(id, uid, action string) libpod.Event {
+	var e libpod.Event
+	e.Type, e.Action, e.Actor.ID = "container", action, id
+	e.Actor.Attributes = labelsOf(uid, "main", pod.RoleContainer)
+	e.TimeNano = time.Now().UnixNano()
+	return e
+}
+
+func TestViewAnswersWithoutTheEngineUntilAnEvent(t *testing.T) {
+	p := newPod("table", busybox("main", "sleep 1"))
+	uid := string(p.UID)
+	started := time.Now().Add(-time.Minute)
+	eng := &tableEngine{
+		ctrs:     []libpod.ListContainer{{ID: "c1", Labels: labelsOf(uid, "main", pod.RoleContainer), State: "running", StartedAt: started.Unix(), Pid: 10}},
+		inspects: map[string]libpod.InspectContainer{"c1": {ID: "c1", State: libpod.ContainerState{Status: "running", Running: true, StartedAt: started}}},
+	}
+	b := tableBackend(t, eng)
+	recordPod(b, p, true)
+	ask := func() v1.ContainerStatus {
+		st, err := b.Status(context.Background(), []*v1.Pod{p})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st[0].Containers[0]
+	}
+	if cs := ask(); cs.State.Running == nil {
+		t.Fatalf("first status: %s, want running", stateString(cs))
+	}
+	l0, p0, i0 := eng.counts()
+	for i := 0; i < 50; i++ {
+		ask()
+	}
+	if l, pl, in := eng.counts(); l != l0 || pl != p0 || in != i0 {
+		t.Fatalf("50 statuses of an unchanged pod made %d lists, %d pod lists, %d inspects; want none", l-l0, pl-p0, in-i0)
+	}
+
+	// The container exits: the view says running until the event, then asks the engine for this pod alone.
+	eng.mu.Lock()
+	eng.ctrs[0].State, eng.ctrs[0].ExitCode, eng.ctrs[0].ExitedAt, eng.ctrs[0].Pid = "exited", 3, time.Now().Unix(), 0
+	eng.inspects["c1"] = libpod.InspectContainer{ID: "c1", State: libpod.ContainerState{Status: "exited", ExitCode: 3, StartedAt: started, FinishedAt: time.Now()}}
+	eng.mu.Unlock()
+	if cs := ask(); cs.State.Running == nil {
+		t.Fatalf("before the event: %s, want the view's running", stateString(cs))
+	}
+	b.view.event(ctrEvent("c1", uid, "died"))
+	cs := ask()
+	if cs.State.Terminated == nil || cs.State.Terminated.ExitCode != 3 {
+		t.Fatalf("after the died event: %s, want terminated with exit code 3", stateString(cs))
+	}
+	if l, pl, _ := eng.counts(); l != l0 || pl != p0+1 {
+		t.Fatalf("the event cost %d lists and %d pod lists, want one pod list", l-l0, pl-p0)
+	}
+	// Events of other instances, exec events and infra-less noise mark nothing.
+	other := ctrEvent("c1", uid, "died")
+	other.Actor.Attributes[pod.LabelInstance] = "another"
+	b.view.event(other)
+	b.view.event(ctrEvent("c1", uid, "exec_died"))
+	ask()
+	if _, pl, _ := eng.counts(); pl != p0+1 {
+		t.Fatalf("events of another instance or exec events made the pod stale")
+	}
+}
+
+// An event never adds a pod to the view, and a removal only shows once the engine's list says so.
+func TestViewNeverInventsNorForgets(t *testing.T) {
+	eng := &tableEngine{}
+	b := tableBackend(t, eng)
+	p := newPod("ghost", busybox("main", "true"))
+	uid := string(p.UID)
+	b.view.event(ctrEvent("c9", uid, "create"))
+	st, err := b.Status(context.Background(), []*v1.Pod{p})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := st[0].Containers[0].State.Terminated; c == nil || c.Reason != pod.ReasonNotFound {
+		t.Fatalf("a pod only an event named: %s, want NotFound (the engine lists nothing)", describe(st[0]))
+	}
+	recs, err := b.List(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(recs) != 0 {
+		t.Fatalf("List after an event alone: %v, want nothing", recs)
+	}
+
+	// On the engine now, and listed by a resync: kept until a list says it is gone, events or not.
+	eng.mu.Lock()
+	eng.ctrs = []libpod.ListContainer{{ID: "c9", Labels: labelsOf(uid, "main", pod.RoleContainer), State: "running", StartedAt: time.Now().Unix(), Pid: 3}}
+	eng.mu.Unlock()
+	if err := b.view.listAll(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if recs, _ := b.List(context.Background()); len(recs) != 1 || recs[0].UID != uid {
+		t.Fatalf("List after the resync: %v, want pod %s", recs, uid)
+	}
+	b.view.event(ctrEvent("c9", uid, "remove")) // the event alone removes nothing: the engine still lists it
+	if recs, _ := b.List(context.Background()); len(recs) != 1 {
+		t.Fatalf("List after a remove event the engine does not bear out: %v, want the pod still", recs)
+	}
+}
+
+// While the stream is down, the view answers for at most the freshness bound, then lists every pod at once.
+func TestViewWithoutStreamListsOncePerFreshness(t *testing.T) {
+	var pods []*v1.Pod
+	eng := &tableEngine{}
+	for i := 0; i < 10; i++ {
+		p := newPod("down", busybox("main", "sleep 1"))
+		pods = append(pods, p)
+		eng.ctrs = append(eng.ctrs, libpod.ListContainer{ID: "c" + string(p.UID), Labels: labelsOf(string(p.UID), "main", pod.RoleContainer), State: "created"})
+	}
+	b := tableBackend(t, eng)
+	b.view.disconnected(io.ErrUnexpectedEOF)
+	now := time.Now()
+	b.view.now = func() time.Time { return now }
+	for _, p := range pods {
+		recordPod(b, p, false)
+	}
+	for round := 0; round < 3; round++ {
+		for _, p := range pods {
+			if _, err := b.Status(context.Background(), []*v1.Pod{p}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if l, pl, _ := eng.counts(); l != 1 || pl != 0 {
+		t.Fatalf("30 statuses within the bound, stream down: %d lists, %d pod lists; want 1 list", l, pl)
+	}
+	now = now.Add(3 * time.Second) // past the bound
+	for _, p := range pods {
+		if _, err := b.Status(context.Background(), []*v1.Pod{p}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if l, _, _ := eng.counts(); l != 2 {
+		t.Fatalf("statuses past the bound made %d lists in all, want 2", l)
+	}
+}
+
+// What Status makes of list and inspect results, container by container.
+func TestStatusFromListAndInspect(t *testing.T) {
+	start := time.Now().Add(-time.Minute).Truncate(time.Second)
+	end := start.Add(10 * time.Second)
+	cases := []struct {
+		name     string
+		policy   v1.RestartPolicy
+		lc       libpod.ListContainer
+		ins      libpod.InspectContainer
+		events   []libpod.Event
+		want     string
+		lastExit int32 // -1: no lastState
+	}{
+		{"running", v1.RestartPolicyNever,
+			libpod.ListContainer{State: "running", StartedAt: start.Unix(), Pid: 5},
+			libpod.InspectContainer{State: libpod.ContainerState{Status: "running", Running: true, StartedAt: start}},
+			nil, "running(restarts 0)", -1},
+		{"exited with its code", v1.RestartPolicyNever,
+			libpod.ListContainer{State: "exited", StartedAt: start.Unix(), ExitedAt: end.Unix(), ExitCode: 3},
+			libpod.InspectContainer{State: libpod.ContainerState{Status: "exited", ExitCode: 3, StartedAt: start, FinishedAt: end}},
+			nil, `terminated(3 Error "", restarts 0)`, -1},
+		{"OOM killed", v1.RestartPolicyNever,
+			libpod.ListContainer{State: "exited", StartedAt: start.Unix(), ExitedAt: end.Unix(), ExitCode: 137},
+			libpod.InspectContainer{State: libpod.ContainerState{Status: "exited", ExitCode: 137, OOMKilled: true, StartedAt: start, FinishedAt: end}},
+			nil, `terminated(137 OOMKilled "", restarts 0)`, -1},
+		{"failed, to be restarted", v1.RestartPolicyOnFailure,
+			libpod.ListContainer{State: "exited", StartedAt: start.Unix(), ExitedAt: end.Unix(), ExitCode: 1},
+			libpod.InspectContainer{State: libpod.ContainerState{Status: "exited", ExitCode: 1, StartedAt: start, FinishedAt: end}, RestartCount: 2},
+			nil, `waiting(CrashLoopBackOff "back-off restarting failed container", restarts 2)`, 1},
+		{"restarted, last run from the died events", v1.RestartPolicyAlways,
+			libpod.ListContainer{State: "running", StartedAt: end.Unix(), Pid: 9},
+			libpod.InspectContainer{State: libpod.ContainerState{Status: "running", Running: true, StartedAt: end}, RestartCount: 1},
+			[]libpod.Event{
+				{Type: "container", Action: "start", TimeNano: start.UnixNano()},
+				{Type: "container", Action: "died", TimeNano: start.Add(time.Second).UnixNano()},
+			}, "running(restarts 1)", 4},
+		{"created, not started", v1.RestartPolicyNever,
+			libpod.ListContainer{State: "created"}, libpod.InspectContainer{},
+			nil, `waiting(ContainerCreating "", restarts 0)`, -1},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			p := newPod("table", busybox("main", "true"))
+			p.Spec.RestartPolicy = tc.policy
+			uid := string(p.UID)
+			tc.lc.ID, tc.lc.Labels = "c1", labelsOf(uid, "main", pod.RoleContainer)
+			tc.ins.ID = "c1"
+			for i := range tc.events {
+				tc.events[i].Actor.ID = "c1"
+				if tc.events[i].Action == "died" {
+					tc.events[i].Actor.Attributes = map[string]string{"containerExitCode": "4"}
+				}
+			}
+			eng := &tableEngine{ctrs: []libpod.ListContainer{tc.lc}, inspects: map[string]libpod.InspectContainer{"c1": tc.ins}, events: tc.events}
+			b := tableBackend(t, eng)
+			recordPod(b, p, true)
+			st, err := b.Status(context.Background(), []*v1.Pod{p})
+			if err != nil {
+				t.Fatal(err)
+			}
+			cs := st[0].Containers[0]
+			if got := stateString(cs); got != tc.want {
+				t.Errorf("status %s, want %s", got, tc.want)
+			}
+			switch {
+			case tc.lastExit < 0 && cs.LastTerminationState.Terminated != nil:
+				t.Errorf("lastState %+v, want none", cs.LastTerminationState.Terminated)
+			case tc.lastExit >= 0 && (cs.LastTerminationState.Terminated == nil || cs.LastTerminationState.Terminated.ExitCode != tc.lastExit):
+				t.Errorf("lastState %+v, want exit code %d", cs.LastTerminationState.Terminated, tc.lastExit)
+			}
+			// The phase List reports, worked out without the engine, agrees with Status's.
+			_, _, before := eng.counts()
+			recs, err := b.List(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, _, after := eng.counts(); after != before {
+				t.Errorf("List inspected %d containers, want none", after-before)
+			}
+			if len(recs) != 1 || recs[0].Phase != pod.Phase(st[0]) {
+				t.Errorf("List: %+v, want phase %s", recs, pod.Phase(st[0]))
+			}
+		})
+	}
+}

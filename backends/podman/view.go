@@ -1,0 +1,507 @@
+package podman
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/interlink-hq/interlink-dispatcher/backends/podman/libpod"
+	"github.com/interlink-hq/interlink-dispatcher/shared/pod"
+)
+
+// view is the backend's live picture of its containers on Podman, so that a Status does not list the engine
+// per call. It holds what the engine listed, per pod, and is kept true by libpod's event stream (filtered by
+// this instance's label): an event never changes the picture itself, it marks the pod it names stale, and the
+// next question about that pod asks the engine again (one list of that pod). So the view never invents a
+// container nor forgets one the engine listed: only engine lists put containers in it or take them out.
+//
+// A pod's entry answers without an engine call while it is not stale and either the stream has been
+// connected since before the entry was listed (every later change then has an event that would have marked
+// it), or it was listed less than freshness ago. While the stream is down, stale entries are refreshed by one
+// list of every pod, at most once per freshness. A full list also runs every resync interval and when the
+// stream (re)connects; a break of the stream is logged once per outage, and a resync that finds a change the
+// stream never announced logs it once and reconnects the stream.
+type view struct {
+	eng       stateEngine
+	labels    map[string]string // instance and backend: everything this backend made carries them
+	freshness time.Duration
+	resync    time.Duration
+	log       *slog.Logger
+	now       func() time.Time
+	ctx       context.Context // the backend's lifetime: lists in flight run under it, not under a caller's
+
+	kick chan struct{} // asks the resync loop for a full list now
+	// onList, when set, is told the ids of every container a full list found (outside the view's lock).
+	onList func(seen map[string]bool)
+
+	mu     sync.Mutex
+	pods   map[string]*podView // by pod UID
+	ctrSeq map[string]uint64   // by container id: the seq of its last event
+	seq    uint64              // events applied so far
+	listed time.Time           // when the last full list applied was asked; zero before the first
+	lseq   uint64              // seq when it was asked
+	// since is the time from which the connected stream delivers every event (it is asked from a little
+	// before it connected); zero while the stream is down.
+	since        time.Time
+	broken       bool // the stream's outage was logged
+	missedLogged bool // a change the stream missed was logged
+	reconnect    context.CancelFunc
+	full         *flight
+	one          map[string]*flight
+}
+
+// podView is what the engine listed for one pod: its containers (the infra one included), when, and the
+// seq of the last event about it.
+type podView struct {
+	ctrs []libpod.ListContainer
+	at   time.Time
+	// atSeq is the view's seq when the list was asked; evSeq the seq of the pod's last event. A pod with
+	// evSeq > atSeq is stale. A pod made by an event alone has a zero at: stale too.
+	atSeq, evSeq uint64
+	// alone is set when the entry came from a list of this pod only: an empty one confirms the pod has
+	// nothing on the engine (a full list of Podman 4.3 can miss a container it is cleaning up).
+	alone bool
+}
+
+type flight struct {
+	done chan struct{}
+	err  error
+}
+
+// perPodLists is how many stale pods one Status refreshes by a list each; more take one list of every pod.
+const perPodLists = 4
+
+// listTimeout bounds one list the view asks: it runs under the backend's context, shared by every caller.
+const listTimeout = time.Minute
+
+func newView(ctx context.Context, eng stateEngine, labels map[string]string, freshness, resync time.Duration, log *slog.Logger) *view {
+	return &view{
+		eng: eng, labels: labels, freshness: freshness, resync: resync, log: log, now: time.Now, ctx: ctx,
+		kick: make(chan struct{}, 1), pods: map[string]*podView{}, ctrSeq: map[string]uint64{}, one: map[string]*flight{},
+	}
+}
+
+// run keeps the view true until ctx ends: the event stream, and a full list every resync interval and
+// whenever the stream (re)connects.
+func (v *view) run(ctx context.Context, wg *sync.WaitGroup) {
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		v.watch(ctx)
+	}()
+	go func() {
+		defer wg.Done()
+		t := time.NewTicker(v.resync)
+		defer t.Stop()
+		failing := false
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			case <-v.kick:
+			}
+			err := v.listAll(ctx)
+			switch {
+			case err != nil && ctx.Err() == nil && !failing:
+				v.log.Warn("cannot list the backend's containers on Podman to resync the status view; answering from the engine per call until it can", "err", err)
+				failing = true
+			case err == nil && failing:
+				v.log.Info("the status view is listed from Podman again")
+				failing = false
+			}
+		}
+	}()
+}
+
+// watch follows the event stream, reconnecting after a break with a growing delay.
+func (v *view) watch(ctx context.Context) {
+	delay := time.Second
+	for ctx.Err() == nil {
+		// From a little before the connection: Podman may start reading its events after it answered, and
+		// an event seen twice only marks a pod stale once more.
+		since := v.now().Add(-2 * time.Second)
+		sctx, cancel := context.WithCancel(ctx)
+		v.mu.Lock()
+		v.reconnect = cancel
+		v.mu.Unlock()
+		started := time.Now()
+		err := v.eng.Events(sctx, libpod.EventOptions{
+			Stream:    true,
+			Since:     since,
+			Filters:   map[string][]string{"type": {"container"}, "label": {pod.LabelInstance + "=" + v.labels[pod.LabelInstance]}},
+			Connected: func() { v.connected(since) },
+		}, func(e libpod.Event) error {
+			v.event(e)
+			return nil
+		})
+		cancel()
+		if ctx.Err() != nil {
+			return
+		}
+		if err == nil && time.Since(started) > time.Second {
+			// Podman ends the stream when it rotates its events file: connect again at once (the events
+			// since a little before are asked again, and the reconnection resyncs).
+			v.disconnected(nil)
+			delay = time.Second
+			continue
+		}
+		if err == nil {
+			err = errors.New("the service ended the event stream as soon as it began")
+		}
+		v.disconnected(err)
+		if time.Since(started) > time.Minute {
+			delay = time.Second
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(delay):
+		}
+		delay = min(2*delay, 30*time.Second)
+	}
+}
+
+func (v *view) connected(since time.Time) {
+	v.mu.Lock()
+	v.since = since
+	if v.broken {
+		v.log.Info("the Podman event stream is connected again; resyncing the status view")
+		v.broken = false
+	}
+	v.mu.Unlock()
+	// What happened while it was down is found by a full list.
+	select {
+	case v.kick <- struct{}{}:
+	default:
+	}
+}
+
+// disconnected notes the end of the stream; err is nil when the service ended it (logged only if connecting
+// again fails).
+func (v *view) disconnected(err error) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	v.since = time.Time{}
+	if err == nil {
+		v.log.Debug("the Podman event stream ended; connecting again")
+		return
+	}
+	if !v.broken {
+		v.log.Warn("the Podman event stream broke; the status view lists the engine (at most once per status_freshness) until it is back", "err", err, "status_freshness", v.freshness)
+		v.broken = true
+	}
+}
+
+// ignoredActions change nothing a status reports.
+var ignoredActions = map[string]bool{"exec": true, "exec_died": true, "attach": true, "mount": true, "unmount": true, "checkpoint": true, "export": true, "commit": true}
+
+// event applies one event: the pod it names is stale from now on.
+func (v *view) event(e libpod.Event) {
+	if e.Type != "container" || ignoredActions[e.Action] {
+		return
+	}
+	a := e.Actor.Attributes
+	if a[pod.LabelInstance] != v.labels[pod.LabelInstance] || a[pod.LabelBackend] != v.labels[pod.LabelBackend] {
+		return
+	}
+	uid := a[pod.LabelPodUID]
+	if uid == "" {
+		return
+	}
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	v.seq++
+	pv := v.pods[uid]
+	if pv == nil {
+		pv = &podView{}
+		v.pods[uid] = pv
+	}
+	pv.evSeq = v.seq
+	if e.Actor.ID != "" {
+		v.ctrSeq[e.Actor.ID] = v.seq
+	}
+}
+
+// freshLocked tells whether the view may answer for pod uid at now without asking the engine.
+func (v *view) freshLocked(uid string, now time.Time) bool {
+	pv, ok := v.pods[uid]
+	if !ok {
+		// Absent: as the last full list said, if that list still holds.
+		return !v.listed.IsZero() && v.holds(v.listed, now)
+	}
+	return pv.evSeq <= pv.atSeq && !pv.at.IsZero() && v.holds(pv.at, now)
+}
+
+// holds tells whether what was listed at at still holds at now, barring an event.
+func (v *view) holds(at, now time.Time) bool {
+	return (!v.since.IsZero() && !at.Before(v.since)) || now.Sub(at) <= v.freshness
+}
+
+// pods returns the containers of each pod of uids (infra containers included), listing the engine first for
+// those whose entry is stale: per pod for a few of them while the stream runs, else all at once.
+func (v *view) containers(ctx context.Context, uids []string) (map[string]podView, error) {
+	now := v.now()
+	v.mu.Lock()
+	var stale []string
+	for _, uid := range uids {
+		if !v.freshLocked(uid, now) {
+			stale = append(stale, uid)
+		}
+	}
+	streaming := !v.since.IsZero()
+	v.mu.Unlock()
+	switch {
+	case len(stale) == 0:
+	case !streaming || len(stale) > perPodLists:
+		if err := v.listAll(ctx); err != nil {
+			return nil, err
+		}
+	default:
+		errs := make(chan error, len(stale))
+		for _, uid := range stale {
+			go func() { errs <- v.listPod(ctx, uid) }()
+		}
+		var first error
+		for range stale {
+			if err := <-errs; err != nil && first == nil {
+				first = err
+			}
+		}
+		if first != nil {
+			return nil, first
+		}
+	}
+	return v.snapshot(uids), nil
+}
+
+// snapshot copies the entries of uids (an absent pod has none).
+func (v *view) snapshot(uids []string) map[string]podView {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	out := make(map[string]podView, len(uids))
+	for _, uid := range uids {
+		if pv, ok := v.pods[uid]; ok {
+			out[uid] = *pv
+		}
+	}
+	return out
+}
+
+// all returns every pod the view has containers of, listing the engine first unless the whole view holds.
+func (v *view) all(ctx context.Context) (map[string]podView, error) {
+	now := v.now()
+	v.mu.Lock()
+	ok := !v.listed.IsZero() && v.holds(v.listed, now)
+	for _, pv := range v.pods {
+		ok = ok && pv.evSeq <= pv.atSeq && !pv.at.IsZero() && v.holds(pv.at, now)
+	}
+	v.mu.Unlock()
+	if !ok {
+		if err := v.listAll(ctx); err != nil {
+			return nil, err
+		}
+	}
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	out := make(map[string]podView, len(v.pods))
+	for uid, pv := range v.pods {
+		if len(pv.ctrs) > 0 {
+			out[uid] = *pv
+		}
+	}
+	return out, nil
+}
+
+// listAll lists every container of the backend, one list shared by every caller asking meanwhile.
+func (v *view) listAll(ctx context.Context) error {
+	v.mu.Lock()
+	f := v.full
+	if f == nil {
+		f = &flight{done: make(chan struct{})}
+		v.full = f
+		at, seq := v.now(), v.seq
+		go func() {
+			lctx, cancel := context.WithTimeout(v.ctx, listTimeout)
+			defer cancel()
+			list, err := v.eng.ContainerList(lctx, v.labels)
+			v.mu.Lock()
+			if err == nil {
+				v.applyAll(list, at, seq)
+			}
+			f.err = err
+			v.full = nil
+			v.mu.Unlock()
+			if err == nil && v.onList != nil {
+				seen := make(map[string]bool, len(list))
+				for _, c := range list {
+					seen[c.ID] = true
+				}
+				v.onList(seen)
+			}
+			close(f.done)
+		}()
+	}
+	v.mu.Unlock()
+	return wait(ctx, f)
+}
+
+// listPod lists the containers of pod uid alone, one list shared by every caller asking meanwhile.
+func (v *view) listPod(ctx context.Context, uid string) error {
+	v.mu.Lock()
+	f := v.one[uid]
+	if f == nil {
+		f = &flight{done: make(chan struct{})}
+		v.one[uid] = f
+		at, seq := v.now(), v.seq
+		go func() {
+			lctx, cancel := context.WithTimeout(v.ctx, listTimeout)
+			defer cancel()
+			labels := map[string]string{pod.LabelPodUID: uid}
+			for k, val := range v.labels {
+				labels[k] = val
+			}
+			list, err := v.eng.ContainerList(lctx, labels)
+			v.mu.Lock()
+			if err == nil {
+				v.applyPod(uid, list, at, seq)
+			}
+			f.err = err
+			delete(v.one, uid)
+			v.mu.Unlock()
+			close(f.done)
+		}()
+	}
+	v.mu.Unlock()
+	return wait(ctx, f)
+}
+
+func wait(ctx context.Context, f *flight) error {
+	select {
+	case <-f.done:
+		return f.err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// applyPod replaces the entry of pod uid by what a list of it alone, asked at at (seq), found.
+func (v *view) applyPod(uid string, list []libpod.ListContainer, at time.Time, seq uint64) {
+	old := v.pods[uid]
+	pv := &podView{ctrs: list, at: at, atSeq: seq, alone: true}
+	if old != nil {
+		pv.evSeq = old.evSeq
+		if old.atSeq > seq && !old.at.IsZero() {
+			return // a later list already answered
+		}
+	}
+	v.pods[uid] = pv
+}
+
+// applyAll replaces the view by what a list of every container, asked at at (seq), found. A pod with an
+// event since stays stale; an entry that a later per-pod list made is kept. A pod whose containers changed
+// while the stream ran without an event about it means the stream missed events: logged once, and the
+// stream is reconnected.
+func (v *view) applyAll(list []libpod.ListContainer, at time.Time, seq uint64) {
+	byPod := map[string][]libpod.ListContainer{}
+	seen := map[string]bool{}
+	for _, c := range list {
+		uid := c.Labels[pod.LabelPodUID]
+		if uid == "" {
+			continue
+		}
+		byPod[uid] = append(byPod[uid], c)
+		seen[c.ID] = true
+	}
+	missed := ""
+	pods := make(map[string]*podView, len(byPod))
+	for uid, ctrs := range byPod {
+		pv := &podView{ctrs: ctrs, at: at, atSeq: seq}
+		if old := v.pods[uid]; old != nil {
+			pv.evSeq = old.evSeq
+			if missed == "" && old.evSeq <= seq && !old.at.IsZero() && !v.since.IsZero() && !old.at.Before(v.since) && changedUnannounced(old.ctrs, ctrs, at) {
+				missed = uid
+			}
+		}
+		pods[uid] = pv
+	}
+	for uid, old := range v.pods {
+		if _, ok := pods[uid]; ok {
+			continue
+		}
+		switch {
+		case old.atSeq > seq && !old.at.IsZero(), old.evSeq > seq:
+			pods[uid] = old // listed after this list was asked, or named by an event since
+		}
+	}
+	v.pods, v.listed, v.lseq = pods, at, seq
+	for id, s := range v.ctrSeq {
+		if !seen[id] && s <= seq {
+			delete(v.ctrSeq, id)
+		}
+	}
+	if missed != "" {
+		if !v.missedLogged {
+			v.log.Warn("the Podman event stream missed a change the resync found; reconnecting it", "pod_uid", missed)
+			v.missedLogged = true
+		}
+		v.since = time.Time{}
+		if v.reconnect != nil {
+			v.reconnect()
+		}
+	}
+}
+
+// missSlack is how long after a change its event may still be on its way.
+const missSlack = 5 * time.Second
+
+// changedUnannounced tells whether a pod's containers, listed at at, differ from an earlier list by a
+// change older than missSlack (whose event should have arrived by then).
+func changedUnannounced(old, cur []libpod.ListContainer, at time.Time) bool {
+	before := map[string]libpod.ListContainer{}
+	for _, c := range old {
+		before[c.ID] = c
+	}
+	limit := at.Add(-missSlack).Unix()
+	for _, c := range cur {
+		o, ok := before[c.ID]
+		changed := !ok || o.State != c.State || o.Pid != c.Pid || o.StartedAt != c.StartedAt || o.ExitedAt != c.ExitedAt
+		if !changed {
+			continue
+		}
+		last := max(c.Created.Unix(), c.StartedAt, c.ExitedAt)
+		if last > 0 && last < limit {
+			return true
+		}
+	}
+	return false
+}
+
+// forget records that pod uid has nothing on the engine as of now: its delete removed everything.
+func (v *view) forget(uid string) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	old := v.pods[uid]
+	pv := &podView{at: v.now(), atSeq: v.seq, alone: true}
+	if old != nil {
+		pv.evSeq = min(old.evSeq, v.seq)
+	}
+	v.pods[uid] = pv
+}
+
+// unchanged tells whether container id has had no event since the view's seq was seq, the stream having
+// been connected since before t (so none can have been missed).
+func (v *view) unchanged(id string, seq uint64, t time.Time) bool {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return !v.since.IsZero() && !t.Before(v.since) && v.ctrSeq[id] <= seq
+}
+
+// mark returns the view's seq and the time, to stamp what is asked of the engine now (see unchanged).
+func (v *view) mark() (uint64, time.Time) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.seq, v.now()
+}
