@@ -271,3 +271,43 @@ func BenchmarkAdminPods(b *testing.B) {
 		}
 	}
 }
+
+// The backend is asked about a pod as its create carried it: a backend reads the restart policy and the probes
+// to make a status of what it runs; here the restart policy and a container's env stand for them (a finished container of a pod that never restarts is not CrashLoopBackOff).
+func TestAdminPodAsksAboutThePodAsCreated(t *testing.T) {
+	mems := map[string]*memBackend{"alpha": newMem("alpha")}
+	e := startEnv(t, testConfig(t, tempDir(t), "alpha"), mems)
+	p := testPod("uid-never", "never", "main")
+	p.Spec.RestartPolicy = v1.RestartPolicyNever
+	p.Spec.Containers[0].Env = []v1.EnvVar{{Name: "GREETING", Value: "hello"}}
+	if code, body := e.do(http.MethodPost, "/create", createBody(p)); code != http.StatusOK {
+		t.Fatalf("create: %d %q", code, body)
+	}
+	asked := make(chan *v1.Pod, 1)
+	mems["alpha"].mu.Lock()
+	mems["alpha"].onStatus = func(pods []*v1.Pod) {
+		select {
+		case asked <- pods[0]:
+		default:
+		}
+	}
+	mems["alpha"].mu.Unlock()
+	if code, body := adminGet(t, e, "/api/v1/pods/uid-never", &PodDetail{}); code != http.StatusOK {
+		t.Fatalf("pod: %d %q", code, body)
+	}
+	got := <-asked
+	if got.Spec.RestartPolicy != v1.RestartPolicyNever || len(got.Spec.Containers[0].Env) != 1 {
+		t.Fatalf("the backend was asked about restartPolicy %q, env %v; want the pod as created",
+			got.Spec.RestartPolicy, got.Spec.Containers[0].Env)
+	}
+	if got.Annotations[annotationJobID] != "alpha-1" {
+		t.Fatalf("the backend was asked without the pod's remote id: annotations %v", got.Annotations)
+	}
+	// Deleted, the pod leaves the journal with its entry.
+	if code, body := e.do(http.MethodDelete, "/delete", p); code != http.StatusOK {
+		t.Fatalf("delete: %d %q", code, body)
+	}
+	if _, found, err := e.journal.Pod("uid-never"); err != nil || found {
+		t.Fatalf("after the delete the journal still has the pod (found %v, err %v)", found, err)
+	}
+}

@@ -130,10 +130,10 @@ func outcomeOfErr(err error) string {
 	}
 }
 
-// journalPut writes an entry and tells the observer how long it took.
-func (c *Core) journalPut(e Entry) error {
+// journalPut writes the entry of a pod just created, with the pod, and tells the observer how long it took.
+func (c *Core) journalPut(e Entry, p *v1.Pod) error {
 	start := time.Now()
-	err := c.journal.Put(e)
+	err := c.journal.PutCreated(e, p)
 	c.obs.JournalWrite(time.Since(start), err)
 	return err
 }

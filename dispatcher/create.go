@@ -112,7 +112,7 @@ func (c *Core) Create(ctx context.Context, data *interlink.RetrievedPodData) (re
 	c.refused.forget(uid)
 	e := Entry{UID: uid, Backend: rt.Backend, RemoteID: got.RemoteID, Namespace: p.Namespace, Name: p.Name, Created: time.Now().UTC(),
 		InitContainers: containerNames(p.Spec.InitContainers), Containers: containerNames(p.Spec.Containers)}
-	if err := c.journalPut(e); err != nil {
+	if err := c.journalPut(e, p); err != nil {
 		c.undoCreate(b, rt.Backend, data, "the journal could not record it")
 		return res, fmt.Errorf("the pod was not created: the dispatcher could not record it in its journal (%v); check the disk under data_dir", err)
 	}

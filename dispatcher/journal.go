@@ -11,6 +11,7 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 	bolterrors "go.etcd.io/bbolt/errors"
+	v1 "k8s.io/api/core/v1"
 
 	"github.com/interlink-hq/interlink-dispatcher/shared/interlink"
 )
@@ -68,7 +69,13 @@ func (j *Journal) update(f func(*bolt.Tx) error) error {
 	return j.db.Update(f)
 }
 
-var podsBucket = []byte("pods")
+var (
+	podsBucket = []byte("pods")
+	// specsBucket holds each created pod as its create carried it, beside its entry and under the same key:
+	// what the admin API asks its backend about (a backend reads the restart policy and the probes to make
+	// a status of what it runs). Kept apart so that status writes, which rewrite entries, never copy it.
+	specsBucket = []byte("specs")
+)
 
 // OpenJournal opens (creating it if needed) the journal file under dir, waiting up to 5 s for another
 // process to release it.
@@ -88,8 +95,12 @@ func OpenJournalTimeout(dir string, lockWait time.Duration) (*Journal, error) {
 		return nil, fmt.Errorf("cannot open the journal %s: %w", path, err)
 	}
 	if err := db.Update(func(tx *bolt.Tx) error {
-		_, err := tx.CreateBucketIfNotExists(podsBucket)
-		return err
+		for _, b := range [][]byte{podsBucket, specsBucket} {
+			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+				return err
+			}
+		}
+		return nil
 	}); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("cannot initialise the journal %s: %w", path, err)
@@ -139,6 +150,42 @@ func (j *Journal) Get(uid string) (Entry, bool, error) {
 // Put writes e, replacing any entry of the same UID, and is durable when it returns.
 func (j *Journal) Put(e Entry) error { return j.PutAll([]Entry{e}) }
 
+// PutCreated writes the entry of a pod just created and the pod itself (see specsBucket), in one transaction.
+func (j *Journal) PutCreated(e Entry, p *v1.Pod) error {
+	pd, err := json.Marshal(p)
+	if err != nil {
+		return err
+	}
+	ed, err := json.Marshal(e)
+	if err != nil {
+		return err
+	}
+	return j.update(func(tx *bolt.Tx) error {
+		if err := tx.Bucket(podsBucket).Put([]byte(e.UID), ed); err != nil {
+			return err
+		}
+		return tx.Bucket(specsBucket).Put([]byte(e.UID), pd)
+	})
+}
+
+// Pod returns the pod of uid as its create carried it (PutCreated); false for a pod the journal has no
+// create of (an adopted one, or one journaled before the journal kept pods).
+func (j *Journal) Pod(uid string) (*v1.Pod, bool, error) {
+	var p *v1.Pod
+	err := j.view(func(tx *bolt.Tx) error {
+		data := tx.Bucket(specsBucket).Get([]byte(uid))
+		if data == nil {
+			return nil
+		}
+		p = &v1.Pod{}
+		if err := json.Unmarshal(data, p); err != nil {
+			return fmt.Errorf("the journal's pod %q is corrupt: %w", uid, err)
+		}
+		return nil
+	})
+	return p, p != nil, err
+}
+
 // PutAll writes several entries in one transaction.
 func (j *Journal) PutAll(es []Entry) error {
 	if len(es) == 0 {
@@ -185,7 +232,12 @@ func (j *Journal) Update(uid string, f func(*Entry) bool) error {
 
 // Delete removes the entry of uid; an absent entry is not an error.
 func (j *Journal) Delete(uid string) error {
-	return j.update(func(tx *bolt.Tx) error { return tx.Bucket(podsBucket).Delete([]byte(uid)) })
+	return j.update(func(tx *bolt.Tx) error {
+		if err := tx.Bucket(specsBucket).Delete([]byte(uid)); err != nil {
+			return err
+		}
+		return tx.Bucket(podsBucket).Delete([]byte(uid))
+	})
 }
 
 // All returns every entry.

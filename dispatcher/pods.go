@@ -94,7 +94,7 @@ func (c *Core) Pods(f PodFilter) ([]PodSummary, error) {
 	return out, nil
 }
 
-// Pod is one journaled pod: its status as a status request answers it (its backend asked now, with the
+// Pod is one journaled pod: its status as a status request for the pod its create carried answers it (its backend asked now, with the
 // fallbacks of statuses when it cannot answer), and its summary refreshed by that answer. A UID the journal
 // does not hold is backend.KindNotFound.
 func (c *Core) Pod(ctx context.Context, uid string) (PodSummary, interlink.PodStatus, error) {
@@ -108,9 +108,23 @@ func (c *Core) Pod(ctx context.Context, uid string) (PodSummary, interlink.PodSt
 	if !found {
 		return PodSummary{}, interlink.PodStatus{}, backend.NotFound("no pod with UID %s is known to the dispatcher", uid)
 	}
-	c.statusMu.Lock()
-	p := c.skeleton(e)
-	c.statusMu.Unlock()
+	p, created, err := c.journal.Pod(uid)
+	if err != nil {
+		return PodSummary{}, interlink.PodStatus{}, fmt.Errorf("cannot read the journal: %w", err)
+	}
+	if created {
+		if e.RemoteID != "" {
+			// As the virtual kubelet carries it after the create (see skeleton).
+			if p.Annotations == nil {
+				p.Annotations = map[string]string{}
+			}
+			p.Annotations[annotationJobID] = e.RemoteID
+		}
+	} else {
+		c.statusMu.Lock()
+		p = c.skeleton(e)
+		c.statusMu.Unlock()
+	}
 	st := c.statuses(ctx, []*v1.Pod{p})[0]
 	// Read again: the entry may have changed (reconciliation, a delete) while its backend answered.
 	if e2, found, err := c.journal.Get(uid); err == nil && found {
@@ -121,8 +135,8 @@ func (c *Core) Pod(ctx context.Context, uid string) (PodSummary, interlink.PodSt
 	return c.summary(e), st, nil
 }
 
-// skeleton is the pod of a journal entry as a status request would carry it, as far as the journal knows
-// it: its identity, its remote id where the virtual kubelet keeps it, and its containers by name (from its
+// skeleton is the pod of a journal entry without its create (adopted, or journaled before the journal kept
+// pods) as a status request would carry it, as far as the journal knows it: its identity, its remote id where the virtual kubelet keeps it, and its containers by name (from its
 // create, else from its last known status). The caller holds statusMu.
 func (c *Core) skeleton(e Entry) *v1.Pod {
 	p := &v1.Pod{ObjectMeta: metav1.ObjectMeta{UID: types.UID(e.UID), Namespace: e.Namespace, Name: e.Name}}
