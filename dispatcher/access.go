@@ -31,7 +31,7 @@ import (
 )
 
 // openablePaths are the routes access.open_paths may name: the probes and the scrape, which change nothing.
-var openablePaths = []string{"/healthz", "/readyz", "/metrics"}
+var openablePaths = opsPaths
 
 // minTokenLen keeps tokens out of reach of guessing: nothing limits the rate of tries on loopback.
 const minTokenLen = 16

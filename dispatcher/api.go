@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"time"
 
@@ -31,15 +32,15 @@ func (s *Server) Handler() http.Handler {
 	r.Delete("/delete", s.delete)
 	r.Get("/getLogs", s.logs)
 	r.Post("/getLogs", s.logs)
-	r.Get("/healthz", s.healthz)
-	r.Get("/readyz", s.readyz)
+	s.opsRoutes(r)
+	r.Get("/openapi.json", s.openapiDocument)
 	s.adminRoutes(r)
 
 	if s.routes != nil {
 		s.routes(r)
 	}
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
-		httpError(w, r, http.StatusNotFound, fmt.Sprintf("%s is not an interLink plugin endpoint; use /create, /status, /delete or /getLogs (or /api/v1/pods, /api/v1/backends, /healthz, /readyz, /metrics)", r.URL.Path))
+		httpError(w, r, http.StatusNotFound, fmt.Sprintf("%s is not an interLink plugin endpoint; use /create, /status, /delete or /getLogs (or /api/v1/pods, /api/v1/backends, /healthz, /readyz, /metrics, /openapi.json)", r.URL.Path))
 	})
 	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
 		httpError(w, r, http.StatusMethodNotAllowed, fmt.Sprintf("%s does not accept %s", r.URL.Path, r.Method))
@@ -112,14 +113,16 @@ func (s *Server) logRequests(next http.Handler) http.Handler {
 		}
 		level := slog.LevelInfo
 		switch {
+		case slices.Contains(opsPaths, r.URL.Path) && code != http.StatusUnauthorized && code != http.StatusForbidden:
+			// Scrapes and probes come every few seconds, and a /readyz 503 says what the supervisor has
+			// already logged once (a backend down, degraded or misconfigured).
+			level = slog.LevelDebug
 		case code >= 500:
 			level = slog.LevelError
 		case code >= 400:
 			level = slog.LevelWarn
 		case r.URL.Path == "/status" && r.ContentLength <= 2:
 			level = slog.LevelDebug // the ping comes every 30 s
-		case r.URL.Path == "/metrics" || r.URL.Path == "/healthz" || r.URL.Path == "/readyz":
-			level = slog.LevelDebug // scrapes and probes come every few seconds
 		case strings.HasPrefix(r.URL.Path, adminPrefix):
 			level = slog.LevelDebug // a watching client asks every second or two
 		}

@@ -552,3 +552,23 @@ func TestDeleteBackendErrors(t *testing.T) {
 		t.Fatal("the journal entry of a deleted pod stayed")
 	}
 }
+
+// /health answers as /healthz (interLink's plugin guide has images check /health); /openapi.json serves the
+// document the answers are checked against.
+func TestHealthAliasAndOpenAPIDocument(t *testing.T) {
+	e := startEnv(t, testConfig(t, tempDir(t), "alpha"), map[string]*memBackend{"alpha": newMem("alpha")})
+	if code, body := e.do(http.MethodGet, "/health", nil); code != http.StatusOK || body != "ok\n" {
+		t.Fatalf("/health = %d %q, want 200 \"ok\\n\"", code, body)
+	}
+	code, body := e.do(http.MethodGet, "/openapi.json", nil)
+	var doc struct {
+		OpenAPI string         `json:"openapi"`
+		Paths   map[string]any `json:"paths"`
+	}
+	if err := json.Unmarshal([]byte(body), &doc); code != http.StatusOK || err != nil {
+		t.Fatalf("/openapi.json = %d, %v", code, err)
+	}
+	if !strings.HasPrefix(doc.OpenAPI, "3.1") || doc.Paths["/create"] == nil || doc.Paths["/health"] == nil {
+		t.Fatalf("/openapi.json is not the API's OpenAPI 3.1 document: openapi %q, %d paths", doc.OpenAPI, len(doc.Paths))
+	}
+}

@@ -10,7 +10,26 @@ import (
 	"time"
 
 	"github.com/go-chi/chi/v5"
+
+	"github.com/interlink-hq/interlink-dispatcher/dispatcher/openapi"
 )
+
+// opsPaths are the probes and the scrape: served on the API listeners and on the metrics listener, logged at
+// debug. /health is /healthz under the name interLink's plugin guide has its images check.
+var opsPaths = []string{"/healthz", "/health", "/readyz", "/metrics"}
+
+// opsRoutes adds the probes (the scrape is one of Options.Routes).
+func (s *Server) opsRoutes(r chi.Router) {
+	r.Get("/healthz", s.healthz)
+	r.Get("/health", s.healthz)
+	r.Get("/readyz", s.readyz)
+}
+
+// openapiDocument serves the OpenAPI document of the API (dispatcher/openapi).
+func (s *Server) openapiDocument(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Write(openapi.Document())
+}
 
 // healthz answers 200 while the process serves: a liveness probe.
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
@@ -34,13 +53,12 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 func (s *Server) OpsHandler() http.Handler {
 	r := chi.NewRouter()
 	r.Use(s.logRequests, s.access.middleware, s.recoverer)
-	r.Get("/healthz", s.healthz)
-	r.Get("/readyz", s.readyz)
+	s.opsRoutes(r)
 	if s.routes != nil {
 		s.routes(r)
 	}
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
-		httpError(w, r, http.StatusNotFound, fmt.Sprintf("%s is not served on the metrics listener; use /metrics, /healthz or /readyz", r.URL.Path))
+		httpError(w, r, http.StatusNotFound, fmt.Sprintf("%s is not served on the metrics listener; use /metrics, /healthz (or /health) or /readyz", r.URL.Path))
 	})
 	return r
 }

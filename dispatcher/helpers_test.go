@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -21,6 +22,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 
+	"github.com/interlink-hq/interlink-dispatcher/dispatcher/openapi"
 	"github.com/interlink-hq/interlink-dispatcher/shared/backend"
 	"github.com/interlink-hq/interlink-dispatcher/shared/interlink"
 )
@@ -424,7 +426,24 @@ func (e *testEnv) do(method, path string, body any) (int, string) {
 	}
 	defer resp.Body.Close()
 	out, _ := io.ReadAll(resp.Body)
+	e.checkDocumented(method, path, resp, out)
 	return resp.StatusCode, string(out)
+}
+
+// testOnlyPaths are routes tests add through Options.Routes beside the documented ones.
+var testOnlyPaths = map[string]bool{"/boom": true}
+
+// checkDocumented fails the test when an answer does not match the OpenAPI document (dispatcher/openapi):
+// every answer a test receives through do is checked, so that the document cannot drift from the code.
+func (e *testEnv) checkDocumented(method, path string, resp *http.Response, body []byte) {
+	e.t.Helper()
+	p, _, _ := strings.Cut(path, "?")
+	if testOnlyPaths[p] {
+		return
+	}
+	if err := openapi.Validate(method, p, resp.StatusCode, resp.Header, body); err != nil {
+		e.t.Errorf("the answer to %s %s does not match dispatcher/openapi/openapi.json: %v", method, path, err)
+	}
 }
 
 func testPod(uid, name string, containers ...string) *v1.Pod {
