@@ -77,11 +77,11 @@ func TestMissingShimFailsStart(t *testing.T) {
 	env.Config = []byte(`{"shim": "/nonexistent/interlink-shim"}`)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if _, err := New(ctx, env); err == nil || !strings.Contains(err.Error(), "config key shim") {
-		t.Fatalf("New without a shim = %v, want an error naming config key shim", err)
+	if _, err := New(ctx, env); err == nil || !strings.Contains(err.Error(), "backends.podman.config.shim") {
+		t.Fatalf("New without a shim = %v, want an error naming the key backends.podman.config.shim", err)
 	}
 	env.Config = nil // default: next to the test binary, where there is none
-	if _, err := New(ctx, env); err == nil || !strings.Contains(err.Error(), "config key shim") {
-		t.Fatalf("New without a shim next to the executable = %v, want an error naming config key shim", err)
+	if _, err := New(ctx, env); err == nil || !strings.Contains(err.Error(), "backends.podman.config.shim") {
+		t.Fatalf("New without a shim next to the executable = %v, want an error naming the key backends.podman.config.shim", err)
 	}
 }
