@@ -66,9 +66,12 @@ func (s *Server) OpsHandler() http.Handler {
 // ServeOps serves OpsHandler on addr (metrics.listen) until ctx ends. ready, if not nil, is called with
 // the listener's address once it accepts.
 func (s *Server) ServeOps(ctx context.Context, addr string, ready func(net.Addr)) error {
-	l, err := listenTCP(addr, "metrics.listen", nil)
-	if err != nil {
-		return err
+	l := s.opsListener
+	if l == nil || addr != s.cfg.Metrics.Listen {
+		var err error
+		if l, err = listenTCP(addr, "metrics.listen", nil); err != nil {
+			return err
+		}
 	}
 	srv := s.httpServer(s.OpsHandler(), nil)
 	s.log.Info("serving metrics", "address", l.Addr().String())

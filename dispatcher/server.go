@@ -54,6 +54,10 @@ type Server struct {
 	// there rather than hold the shutdown for its whole timeout.
 	draining     context.Context
 	stopDraining context.CancelFunc
+
+	// listeners and opsListener are what Listen opened, for Serve and ServeOps.
+	listeners   []net.Listener
+	opsListener net.Listener
 }
 
 // NewServer builds the core (NewCore) and the HTTP front over it.
@@ -79,10 +83,30 @@ func NewServer(o Options) (*Server, error) {
 // Core is the decisions the server serves.
 func (s *Server) Core() *Core { return s.core }
 
-// Serve listens on the configured TCP address and/or unix socket until ctx ends, then stops accepting,
-// lets in-flight requests finish within timeouts.shutdown, and returns. ready, if not nil, is called with the
-// listeners' addresses once they accept.
-func (s *Server) Serve(ctx context.Context, ready func(addrs []net.Addr)) error {
+// Listen opens the API listeners (listen.tcp, listen.unix) and the metrics listener (metrics.listen), so that
+// an address in use is reported before the backends are launched; Serve and ServeOps then serve them.
+// Calling it is optional: Serve and ServeOps open what Listen has not.
+func (s *Server) Listen() error {
+	lns, err := s.listen()
+	if err != nil {
+		return err
+	}
+	if s.cfg.Metrics.Listen != "" {
+		l, err := listenTCP(s.cfg.Metrics.Listen, "metrics.listen", nil)
+		if err != nil {
+			for _, l := range lns {
+				l.Close()
+			}
+			return err
+		}
+		s.opsListener = l
+	}
+	s.listeners = lns
+	return nil
+}
+
+// listen opens the API listeners.
+func (s *Server) listen() ([]net.Listener, error) {
 	var lns []net.Listener
 	closeAll := func() {
 		for _, l := range lns {
@@ -94,12 +118,12 @@ func (s *Server) Serve(ctx context.Context, ready func(addrs []net.Addr)) error 
 		if s.cfg.Listen.TLS.CertFile != "" {
 			var err error
 			if tc, err = serverTLS(s.cfg.Listen.TLS); err != nil {
-				return fmt.Errorf("config key listen.tls: %w", err)
+				return nil, fmt.Errorf("config key listen.tls: %w", err)
 			}
 		}
 		l, err := listenTCP(s.cfg.Listen.TCP, "listen.tcp", nil)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		// The connection limit sits under TLS: a refused connection costs no handshake, and the HTTP server
 		// still sees the *tls.Conn it needs for r.TLS.
@@ -113,9 +137,23 @@ func (s *Server) Serve(ctx context.Context, ready func(addrs []net.Addr)) error 
 		l, err := listenUnix(s.cfg.Listen)
 		if err != nil {
 			closeAll()
-			return err
+			return nil, err
 		}
 		lns = append(lns, s.limitConnections(l, "unix"))
+	}
+	return lns, nil
+}
+
+// Serve listens on the configured TCP address and/or unix socket until ctx ends, then stops accepting,
+// lets in-flight requests finish within timeouts.shutdown, and returns. ready, if not nil, is called with the
+// listeners' addresses once they accept.
+func (s *Server) Serve(ctx context.Context, ready func(addrs []net.Addr)) error {
+	lns := s.listeners
+	if lns == nil {
+		var err error
+		if lns, err = s.listen(); err != nil {
+			return err
+		}
 	}
 
 	srv := s.httpServer(s.Handler(), ctx)

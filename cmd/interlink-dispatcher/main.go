@@ -92,6 +92,10 @@ func run(configPath, listen string) error {
 		stop() // a second signal kills the process the default way
 	}()
 
+	// The ports first: an address in use is reported at once, not after every backend has been launched.
+	if err := srv.Listen(); err != nil {
+		return err
+	}
 	// Backends outlive the HTTP server so that in-flight requests can finish on them.
 	sup.Start(context.Background())
 	defer sup.Stop()

@@ -152,3 +152,47 @@ func findChild(t *testing.T, parent int, binary string) int {
 	t.Fatalf("no child of process %d runs %s", parent, binary)
 	return 0
 }
+
+// A port in use is reported before any backend is launched: the command exits at once naming the address, and
+// never starts its backends.
+func TestAddressInUseFailsBeforeBackends(t *testing.T) {
+	disp := labtest.BuildBinary(t, "./cmd/interlink-dispatcher")
+	tb := labtest.BuildBinary(t, "./shared/backend/internal/testbackend")
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	for _, c := range []struct{ name, listen, metrics string }{
+		{"listen.tcp", taken.Addr().String(), ""},
+		{"metrics.listen", "127.0.0.1:0", taken.Addr().String()},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			cfg := fmt.Sprintf(`
+data_dir: %s
+listen: {tcp: %q}
+metrics: {listen: %q}
+routing: {default: mem}
+backends:
+  - name: mem
+    binary: %s
+`, filepath.Join(t.TempDir(), "data"), c.listen, c.metrics, tb)
+			cfgPath := filepath.Join(t.TempDir(), "config.yaml")
+			if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			out, err := exec.CommandContext(ctx, disp, "--config", cfgPath).CombinedOutput()
+			if err == nil || ctx.Err() != nil {
+				t.Fatalf("the dispatcher did not exit with an error (err %v):\n%s", err, out)
+			}
+			if !strings.Contains(string(out), c.name) || !strings.Contains(string(out), taken.Addr().String()) {
+				t.Errorf("the error does not name %s and the address %s:\n%s", c.name, taken.Addr(), out)
+			}
+			if strings.Contains(string(out), "backend up") || strings.Contains(string(out), "plugin started") {
+				t.Errorf("a backend was launched before the address was found in use:\n%s", out)
+			}
+		})
+	}
+}
