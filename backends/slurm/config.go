@@ -71,6 +71,9 @@ type Config struct {
 	KillWait Duration `json:"killWait"`
 	// CommandTimeout bounds each SLURM command.
 	CommandTimeout Duration `json:"commandTimeout"`
+	// SqueueMaxAge is how long one squeue run answers every status, delete and log follow that comes after
+	// it (callers meanwhile wait for the run in flight); "0s" shares only the run in flight. Default 2s.
+	SqueueMaxAge *Duration `json:"squeue_max_age"`
 	// FollowInterval is how often a followed log is polled for new lines.
 	FollowInterval Duration `json:"followInterval"`
 	// Shim is the interlink-shim binary that runs every container (probes, lifecycle hooks), on a filesystem
@@ -175,6 +178,9 @@ func (c Config) check(dataDir string) (*settings, error) {
 	s.applyTimingDefaults()
 	if s.MaxRestartBackoff < s.RestartBackoff {
 		return nil, fmt.Errorf("maxRestartBackoff: must not be shorter than restartBackoff")
+	}
+	if *s.SqueueMaxAge < 0 {
+		return nil, fmt.Errorf("squeue_max_age: must not be negative")
 	}
 	return s, nil
 }
@@ -385,6 +391,10 @@ func (s *settings) applyTimingDefaults() {
 	}
 	if s.FollowInterval <= 0 {
 		s.FollowInterval = Duration(250 * time.Millisecond)
+	}
+	if s.SqueueMaxAge == nil {
+		d := Duration(2 * time.Second)
+		s.SqueueMaxAge = &d
 	}
 }
 

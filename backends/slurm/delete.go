@@ -52,7 +52,7 @@ func (b *Backend) Delete(ctx context.Context, req backend.DeleteRequest) error {
 
 // stopJob ends the pod's job, gracefully when it runs.
 func (b *Backend) stopJob(ctx context.Context, rec *podRecord, dir string, grace time.Duration) error {
-	jobs, err := b.querySqueue(ctx)
+	jobs, err := b.queueJobs(ctx, rec.JobID)
 	if err != nil {
 		return slurmError(err, "cannot ask SLURM about job %s of the pod", rec.JobID)
 	}
@@ -76,7 +76,7 @@ func (b *Backend) stopJob(ctx context.Context, rec *podRecord, dir string, grace
 			}
 			if time.Since(lastCheck) >= 2*time.Second {
 				lastCheck = time.Now()
-				if jobs, err := b.querySqueue(ctx); err == nil && b.viewJob(rec, dir, jobs, nil).Class == jobOver {
+				if jobs, err := b.queueJobs(ctx, rec.JobID); err == nil && b.viewJob(rec, dir, jobs, nil).Class == jobOver {
 					break
 				}
 			}

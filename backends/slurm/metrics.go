@@ -17,13 +17,21 @@ type backendMetrics struct {
 	sbatchErrors  prometheus.Counter
 	scancelCalls  prometheus.Counter
 	sinfoCalls    prometheus.Counter
+	squeueShared  prometheus.Counter
+	// engineCalls counts every SLURM command run, by command (squeue, sbatch, scancel, sinfo), under the name
+	// the other backends use for their engine calls.
+	engineCalls *prometheus.CounterVec
 }
 
 func newBackendMetrics() *backendMetrics {
 	m := &backendMetrics{
 		reg: prometheus.NewRegistry(),
 		squeueCalls: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "interlink_backend_slurm_squeue_invocations_total", Help: "squeue runs (one per status batch, plus log follows and deletes)."}),
+			Name: "interlink_backend_slurm_squeue_invocations_total", Help: "squeue runs (status, delete and log follows share one run for squeue_max_age)."}),
+		squeueShared: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "interlink_backend_slurm_squeue_shared_total", Help: "Queue reads answered by a squeue run that another caller started."}),
+		engineCalls: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "interlink_backend_engine_calls_total", Help: "SLURM commands run, by command (op)."}, []string{"op"}),
 		squeueErrors: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "interlink_backend_slurm_squeue_errors_total", Help: "squeue runs that failed."}),
 		squeueSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
@@ -39,7 +47,10 @@ func newBackendMetrics() *backendMetrics {
 			Name: "interlink_backend_slurm_sinfo_invocations_total", Help: "sinfo runs (capacity)."}),
 	}
 	m.reg.MustRegister(m.squeueCalls, m.squeueErrors, m.squeueSeconds, m.sbatchCalls, m.sbatchErrors,
-		m.scancelCalls, m.sinfoCalls)
+		m.scancelCalls, m.sinfoCalls, m.squeueShared, m.engineCalls)
+	for _, op := range []string{"squeue", "sbatch", "scancel", "sinfo"} {
+		m.engineCalls.WithLabelValues(op) // every command's series from the start, zero until it runs
+	}
 	return m
 }
 
