@@ -24,6 +24,7 @@ func (b *Backend) submit(ctx context.Context, uid, dir string) (string, error) {
 	b.metrics.sbatchCalls.Inc()
 	b.metrics.engineCalls.WithLabelValues("sbatch").Inc()
 	res, err := b.cfg.sbatch.run(sctx, dir, "--parsable", filepath.Join(dir, scriptFile))
+	b.metrics.sbatchSeconds.Observe(res.Duration.Seconds())
 	if err != nil {
 		b.metrics.sbatchErrors.Inc()
 		if sctx.Err() != nil {
