@@ -59,7 +59,7 @@ type labRow struct {
 	callsKnown                bool
 	dispRSS, dispHWM, backRSS int64 // kB
 	backHWM                   int64
-	createWhere               string // where a create's time went
+	createWhere, deleteWhere  string // where a create's and a delete's time went
 }
 
 func benchNs(tb testing.TB) []int {
@@ -128,12 +128,16 @@ func benchOne(b *testing.B, p *proc, k kind, n int, poll time.Duration) labRow {
 			pods[i].Annotations["slurm-job.vk.io/flags"] = "--hold" // pending for good: no CPU of the lab's
 		}
 	}
+	// A create is done when the pod runs (a backend may answer before it starts the containers, as the
+	// raw engine's create and start are done when the container runs); SLURM's held job when sbatch took it.
 	m0 := scrape(p)
-	row.create = rate(n, timed(func() { p.mustCreateAll(pods) }))
-	row.createWhere = createBreakdown(m0, scrape(p), k.name)
-	if k.name != slurmKind.name {
-		p.waitRunning(pods, 10*time.Minute)
-	}
+	row.create = rate(n, timed(func() {
+		p.mustCreateAll(pods)
+		if k.name != slurmKind.name {
+			p.waitRunning(pods, 10*time.Minute)
+		}
+	}))
+	row.createWhere = breakdown(m0, scrape(p), k.name, "create")
 
 	before, known := engineCalls(scrape(p), k.name)
 	start := time.Now()
@@ -157,7 +161,9 @@ func benchOne(b *testing.B, p *proc, k kind, n int, poll time.Duration) labRow {
 
 	row.dispRSS, row.dispHWM = procMemory(p.dispatcherPID())
 	row.backRSS, row.backHWM = procMemory(p.backendPID(k.name))
+	m0 = scrape(p)
 	row.del = rate(n, timed(func() { p.mustDeleteAll(pods) }))
+	row.deleteWhere = breakdown(m0, scrape(p), k.name, "delete")
 	return row
 }
 
@@ -314,9 +320,9 @@ func engineCalls(fams map[string]*dto.MetricFamily, name string) (float64, bool)
 	return sum, found
 }
 
-// createBreakdown says where a create's time went, as means over the creates between two scrapes: the
-// whole /create, the backend's Create call, the journal write, and (SLURM) sbatch itself.
-func createBreakdown(before, after map[string]*dto.MetricFamily, backendName string) string {
+// breakdown says where the time of a create or a delete (op) went, as means over the calls between two
+// scrapes: the whole HTTP call, the backend's call, the journal write, and (SLURM) sbatch or scancel.
+func breakdown(before, after map[string]*dto.MetricFamily, backendName, op string) string {
 	mean := func(family string, labels ...string) string {
 		c0, s0, _ := total(before, family, labels...)
 		c1, s1, ok := total(after, family, labels...)
@@ -325,11 +331,11 @@ func createBreakdown(before, after map[string]*dto.MetricFamily, backendName str
 		}
 		return ms(time.Duration((s1 - s0) / (c1 - c0) * float64(time.Second)))
 	}
-	out := fmt.Sprintf("/create %s = backend Create %s + journal write %s + the rest",
-		mean("interlink_dispatcher_http_request_duration_seconds", "route=/create"),
-		mean("interlink_dispatcher_backend_rpc_duration_seconds", "backend="+backendName, "method=create"),
+	out := fmt.Sprintf("/%s %s = backend %s %s + journal write %s + the rest", op,
+		mean("interlink_dispatcher_http_request_duration_seconds", "route=/"+op), op,
+		mean("interlink_dispatcher_backend_rpc_duration_seconds", "backend="+backendName, "method="+op),
 		mean("interlink_dispatcher_journal_write_duration_seconds"))
-	if backendName == slurmKind.name {
+	if backendName == slurmKind.name && op == "create" {
 		out += "; sbatch " + mean("interlink_backend_slurm_sbatch_duration_seconds", "backend="+backendName)
 	}
 	return out
