@@ -11,6 +11,10 @@ import (
 // kubelet over N pods. Instead one run answers every caller for maxAge after it started, and callers that
 // come while a run is in flight wait for it rather than starting their own.
 //
+// A run that is getting old is renewed ahead of time by the caller that notices (in the background, that
+// caller is answered at once), so that under steady polling no caller waits for squeue at all and the
+// single-pod latency does not grow with the queue; squeue still runs about once per maxAge.
+//
 // A run is never used for a job that this backend submitted or cancelled after the run started: it may not
 // list a job submitted after it began (the job would look gone) and lists a cancelled job as it was. Those
 // callers wait for (or start) a run that began after the job's last submission or cancellation.
@@ -24,6 +28,7 @@ type queueView struct {
 	seq     uint64               // orders touches and run starts exactly, whatever the clock's resolution
 	last    *queueRun            // the newest finished run, nil before the first
 	flight  *queueRun            // the newest run in flight, nil when none
+	took    time.Duration        // how long the last finished run took
 	touched map[string]touchMark // job id → when the backend last submitted or cancelled it
 }
 
@@ -78,15 +83,16 @@ func (q *queueView) jobs(ctx context.Context, ids ...string) (map[string]*squeue
 		}
 	}
 	if r := q.last; r != nil && r.seq > after && now.Sub(r.start) < q.maxAge {
+		// Renewed when it has about two runs' time left, and never before half its life.
+		if renewAt := max(q.maxAge-2*q.took, q.maxAge/2); now.Sub(r.start) >= renewAt && q.flight == nil {
+			q.startRun(ctx)
+		}
 		q.mu.Unlock()
 		return r.jobs, true, r.err
 	}
 	r, shared := q.flight, true
 	if r == nil || r.seq <= after {
-		q.seq++
-		r, shared = &queueRun{seq: q.seq, start: time.Now(), done: make(chan struct{})}, false
-		q.flight = r
-		go q.complete(r, context.WithoutCancel(ctx))
+		r, shared = q.startRun(ctx), false
 	}
 	q.mu.Unlock()
 	select {
@@ -97,12 +103,22 @@ func (q *queueView) jobs(ctx context.Context, ids ...string) (map[string]*squeue
 	}
 }
 
+// startRun starts a run in the background as the newest in flight; q.mu is held.
+func (q *queueView) startRun(ctx context.Context) *queueRun {
+	q.seq++
+	r := &queueRun{seq: q.seq, start: time.Now(), done: make(chan struct{})}
+	q.flight = r
+	go q.complete(r, context.WithoutCancel(ctx))
+	return r
+}
+
 // complete runs squeue for r and publishes its result, unless a newer run already did.
 func (q *queueView) complete(r *queueRun, ctx context.Context) {
 	r.jobs, r.err = q.run(ctx)
+	took := time.Since(r.start)
 	q.mu.Lock()
 	if q.last == nil || r.seq > q.last.seq {
-		q.last = r
+		q.last, q.took = r, took
 	}
 	if q.flight == r {
 		q.flight = nil

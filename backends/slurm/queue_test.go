@@ -17,6 +17,7 @@ type countingQueue struct {
 	listed map[string]bool
 	hold   time.Duration
 	err    error
+	gate   chan struct{} // set: runs wait for it to close before answering
 }
 
 func (c *countingQueue) run(ctx context.Context) (map[string]*squeueJob, error) {
@@ -26,8 +27,11 @@ func (c *countingQueue) run(ctx context.Context) (map[string]*squeueJob, error) 
 	for id := range c.listed {
 		jobs[id] = &squeueJob{JobState: "PENDING"}
 	}
-	err := c.err
+	err, gate := c.err, c.gate
 	c.mu.Unlock()
+	if gate != nil {
+		<-gate
+	}
 	select {
 	case <-time.After(c.hold):
 	case <-ctx.Done():
@@ -133,5 +137,46 @@ func TestQueueViewMaxAgeZero(t *testing.T) {
 	q.jobs(context.Background())
 	if n := c.calls.Load(); n != 2 {
 		t.Errorf("%d runs for two calls one after the other, want 2", n)
+	}
+}
+
+// TestQueueViewRenewsAhead: a caller that finds the shared run near the end of its life is answered from it
+// at once and starts the next run in the background, so that the caller after it does not wait.
+func TestQueueViewRenewsAhead(t *testing.T) {
+	c := &countingQueue{listed: map[string]bool{"1": true}, hold: 200 * time.Millisecond}
+	q := newQueueView(2*time.Second, time.Minute, c.run)
+	q.jobs(context.Background(), "1") // run 1 took 200 ms: it is renewed from 1.6 s of age on
+	time.Sleep(500 * time.Millisecond)
+	if _, sh, _ := q.jobs(context.Background(), "1"); !sh || c.calls.Load() != 1 {
+		t.Fatalf("a call at a third of the run's life: shared %v, %d runs; want the run shared, none started", sh, c.calls.Load())
+	}
+	gate := make(chan struct{})
+	c.mu.Lock()
+	c.gate = gate // the renewal cannot answer until the gate opens: a caller waiting for it would hang
+	c.mu.Unlock()
+	time.Sleep(1000 * time.Millisecond) // age 1.7 s
+	answered := make(chan bool)
+	go func() {
+		_, sh, _ := q.jobs(context.Background(), "1")
+		answered <- sh
+	}()
+	select {
+	case sh := <-answered:
+		if !sh {
+			t.Errorf("the call near the run's end was not answered from it")
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("the call near the run's end waited for the renewal")
+	}
+	for deadline := time.Now().Add(10 * time.Second); c.calls.Load() < 2 && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond) // the renewal's goroutine starts its run
+	}
+	if n := c.calls.Load(); n != 2 {
+		t.Errorf("%d runs, want 2 (the renewal started)", n)
+	}
+	close(gate)
+	time.Sleep(500 * time.Millisecond) // the old run has expired; the renewal has answered
+	if _, sh, _ := q.jobs(context.Background(), "1"); !sh || c.calls.Load() != 2 {
+		t.Errorf("after the old run expired: shared %v, %d runs; want the renewal shared", sh, c.calls.Load())
 	}
 }
