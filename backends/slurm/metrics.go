@@ -16,6 +16,7 @@ type backendMetrics struct {
 	sbatchCalls   prometheus.Counter
 	sbatchErrors  prometheus.Counter
 	sbatchSeconds prometheus.Histogram
+	createSeconds prometheus.Histogram
 	scancelCalls  prometheus.Counter
 	sinfoCalls    prometheus.Counter
 	squeueShared  prometheus.Counter
@@ -45,12 +46,15 @@ func newBackendMetrics() *backendMetrics {
 		sbatchSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "interlink_backend_slurm_sbatch_duration_seconds", Help: "How long one sbatch run took (most of a create).",
 			Buckets: []float64{.01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30}}),
+		createSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "interlink_backend_slurm_create_duration_seconds", Help: "How long a Create that submitted a job took in the backend, sbatch included.",
+			Buckets: []float64{.01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30}}),
 		scancelCalls: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "interlink_backend_slurm_scancel_invocations_total", Help: "scancel runs."}),
 		sinfoCalls: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "interlink_backend_slurm_sinfo_invocations_total", Help: "sinfo runs (capacity)."}),
 	}
-	m.reg.MustRegister(m.squeueCalls, m.squeueErrors, m.squeueSeconds, m.sbatchCalls, m.sbatchErrors, m.sbatchSeconds,
+	m.reg.MustRegister(m.squeueCalls, m.squeueErrors, m.squeueSeconds, m.sbatchCalls, m.sbatchErrors, m.sbatchSeconds, m.createSeconds,
 		m.scancelCalls, m.sinfoCalls, m.squeueShared, m.engineCalls)
 	for _, op := range []string{"squeue", "sbatch", "scancel", "sinfo"} {
 		m.engineCalls.WithLabelValues(op) // every command's series from the start, zero until it runs

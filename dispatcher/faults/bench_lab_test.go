@@ -336,7 +336,8 @@ func breakdown(before, after map[string]*dto.MetricFamily, backendName, op strin
 		mean("interlink_dispatcher_backend_rpc_duration_seconds", "backend="+backendName, "method="+op),
 		mean("interlink_dispatcher_journal_write_duration_seconds"))
 	if backendName == slurmKind.name && op == "create" {
-		out += "; sbatch " + mean("interlink_backend_slurm_sbatch_duration_seconds", "backend="+backendName)
+		out += "; in the backend " + mean("interlink_backend_slurm_create_duration_seconds", "backend="+backendName) +
+			" of which sbatch " + mean("interlink_backend_slurm_sbatch_duration_seconds", "backend="+backendName)
 	}
 	return out
 }
