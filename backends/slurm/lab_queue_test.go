@@ -8,6 +8,7 @@ import (
 
 	v1 "k8s.io/api/core/v1"
 
+	"github.com/interlink-hq/interlink-dispatcher/shared/backend"
 	"github.com/interlink-hq/interlink-dispatcher/shared/conformance"
 	"github.com/interlink-hq/interlink-dispatcher/shared/pod"
 )
@@ -92,5 +93,31 @@ func TestLabSharedQueueJustSubmittedAndCancelled(t *testing.T) {
 	}
 	if pod.Phase(st) != v1.PodFailed {
 		t.Errorf("phase after scancel = %s, want Failed", pod.Phase(st))
+	}
+}
+
+// TestLabDeletePendingAsksNoSqueue: a pod whose job never started is deleted with one scancel and no
+// squeue run, and its job is gone from the queue's live states.
+func TestLabDeletePendingAsksNoSqueue(t *testing.T) {
+	t.Parallel()
+	b := newLabBackend(t, labConfig(t))
+	p := conformance.NewPod("pending-delete", conformance.ShellContainer("main", "true"))
+	p.Annotations[AnnotationFlags] = "--hold"
+	res, err := b.Create(ctxFor(t, time.Minute), conformance.NewCreateRequest(p, conformance.Objects{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	runs := b.SqueueInvocations()
+	if err := b.Delete(ctxFor(t, time.Minute), backend.DeleteRequest{Pod: p, RemoteID: res.RemoteID, GracePeriod: time.Second}); err != nil {
+		t.Fatal(err)
+	}
+	if n := b.SqueueInvocations() - runs; n != 0 {
+		t.Errorf("%d squeue runs for the delete of a pending job, want 0", n)
+	}
+	if j := squeueJobOf(t, b, res.RemoteID); j != nil && stateClass(j.JobState) != jobOver {
+		t.Errorf("job %s is still %s after the delete", res.RemoteID, j.JobState)
+	}
+	if st := statusOf(t, b, p); st.Containers[0].State.Terminated == nil || st.Containers[0].State.Terminated.Reason != pod.ReasonNotFound {
+		t.Errorf("status after the delete = %+v, want NotFound", st.Containers[0].State)
 	}
 }

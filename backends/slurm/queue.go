@@ -83,8 +83,9 @@ func (q *queueView) jobs(ctx context.Context, ids ...string) (map[string]*squeue
 		}
 	}
 	if r := q.last; r != nil && r.seq > after && now.Sub(r.start) < q.maxAge {
-		// Renewed when it has about two runs' time left, and never before half its life.
-		if renewAt := max(q.maxAge-2*q.took, q.maxAge/2); now.Sub(r.start) >= renewAt && q.flight == nil {
+		// Renewed in the last quarter of its life (or two runs' time, when longer), never before half of it:
+		// wide enough that callers a few hundred milliseconds apart meet it.
+		if renewAt := max(q.maxAge-max(2*q.took, q.maxAge/4), q.maxAge/2); now.Sub(r.start) >= renewAt && q.flight == nil {
 			q.startRun(ctx)
 		}
 		q.mu.Unlock()

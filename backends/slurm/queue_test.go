@@ -145,7 +145,7 @@ func TestQueueViewMaxAgeZero(t *testing.T) {
 func TestQueueViewRenewsAhead(t *testing.T) {
 	c := &countingQueue{listed: map[string]bool{"1": true}, hold: 200 * time.Millisecond}
 	q := newQueueView(2*time.Second, time.Minute, c.run)
-	q.jobs(context.Background(), "1") // run 1 took 200 ms: it is renewed from 1.6 s of age on
+	q.jobs(context.Background(), "1") // run 1 took 200 ms: it is renewed from 1.5 s of age on
 	time.Sleep(500 * time.Millisecond)
 	if _, sh, _ := q.jobs(context.Background(), "1"); !sh || c.calls.Load() != 1 {
 		t.Fatalf("a call at a third of the run's life: shared %v, %d runs; want the run shared, none started", sh, c.calls.Load())
