@@ -30,8 +30,14 @@ lab-status:
 lab-down:
 	bash deploy/lab/lab.sh down
 
-bench: ## benchmarks, with figures
-	$(GO) test -run '^$$' -bench . -benchtime 3x ./...
+# The lab benchmarks (dispatcher/faults, build tag bench): the real dispatcher over each real backend and the
+# raw engine beside it, at each N of BENCH_N, then the dispatcher alone with 10,000 journaled pods; one table
+# per backend with issue 14's targets marked. Needs the lab (make lab). BENCH_BACKENDS, BENCH_POLL,
+# BENCH_JOURNAL_PODS and BENCH_JOURNAL_CALLS narrow or widen it.
+BENCH_N ?= 100 400
+bench: ## lab benchmarks of every backend against its raw engine, with figures and targets
+	BENCH_N="$(BENCH_N)" $(GO) test -tags bench -run '^$$' -bench '^(BenchmarkLab|BenchmarkDispatcherJournal)$$' \
+		-benchtime 1x -timeout 4h ./dispatcher/faults/
 
 FUZZTIME ?= 2m
 fuzz: ## every fuzz target for FUZZTIME each (CI runs them 10s each in deploy/test.sh)

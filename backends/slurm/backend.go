@@ -38,6 +38,7 @@ type Backend struct {
 	log     *slog.Logger
 	metrics *backendMetrics
 	locks   keyed.Mutex // create and delete of one pod UID never interleave
+	queue   *queueView  // the squeue runs that status, delete and logs share
 }
 
 var _ backend.Backend = (*Backend)(nil)
@@ -61,12 +62,14 @@ func newBackend(env backend.Env) (*Backend, error) {
 	if err := os.MkdirAll(cfg.Root, 0o755); err != nil {
 		return nil, fmt.Errorf("root: cannot create the pod directory root %s: %w", cfg.Root, err)
 	}
-	return &Backend{
+	b := &Backend{
 		env:     env,
 		cfg:     cfg,
 		log:     slog.Default(),
 		metrics: newBackendMetrics(),
-	}, nil
+	}
+	b.queue = newQueueView(cfg.SqueueMaxAge.D(), cfg.CommandTimeout.D(), b.querySqueue)
+	return b, nil
 }
 
 // capabilities declares what the backend honours. Containers of a job share the node's network, so they

@@ -78,7 +78,7 @@ func checkHeld(tb testing.TB, sts []interlink.PodStatus, pods []*v1.Pod) {
 }
 
 // BenchmarkStatus200 asks the status of 200 pods in one call per iteration and reports the squeue runs per
-// call (it must be 1) and the time per call.
+// call (at most 1: calls within squeue_max_age of a run share it) and the time per call.
 func BenchmarkStatus200(b *testing.B) {
 	be := newLabBackend(b, labConfig(b))
 	start := time.Now()
@@ -98,8 +98,8 @@ func BenchmarkStatus200(b *testing.B) {
 	b.StopTimer()
 	perCall := float64(be.SqueueInvocations()-before) / float64(b.N)
 	b.ReportMetric(perCall, "squeue/op")
-	if perCall != 1 {
-		b.Errorf("%v squeue runs per status call, want 1", perCall)
+	if perCall > 1 {
+		b.Errorf("%v squeue runs per status call, want at most 1", perCall)
 	}
 }
 

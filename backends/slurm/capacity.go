@@ -122,6 +122,7 @@ func (b *Backend) Capacity(ctx context.Context) (backend.Capacity, error) {
 		return b.customCapacity(ctx, c)
 	}
 	b.metrics.sinfoCalls.Inc()
+	b.metrics.engineCalls.WithLabelValues("sinfo").Inc()
 	res, err := b.cfg.sinfo.run(ctx, "", "--json")
 	if err != nil {
 		return c, slurmError(err, "cannot read the cluster's nodes")

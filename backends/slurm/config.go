@@ -73,6 +73,9 @@ type Config struct {
 	KillWait Duration `json:"kill_wait" was:"killWait"`
 	// CommandTimeout bounds each SLURM command.
 	CommandTimeout Duration `json:"command_timeout" was:"commandTimeout"`
+	// SqueueMaxAge is how long one squeue run answers every status, delete and log follow that comes after
+	// it (callers meanwhile wait for the run in flight); "0s" shares only the run in flight. Default 2s.
+	SqueueMaxAge *Duration `json:"squeue_max_age"`
 	// FollowInterval is how often a followed log is polled for new lines.
 	FollowInterval Duration `json:"follow_interval" was:"followInterval"`
 	// Shim is the interlink-shim binary that runs every container (probes, lifecycle hooks), on a filesystem
@@ -153,6 +156,9 @@ func (c Config) check(prefix, dataDir string, found cfgsettings.Problems) (*sett
 	s.applyTimingDefaults()
 	if s.MaxRestartBackoff < s.RestartBackoff {
 		s.bad("restart_backoff_max", "%s must not be shorter than restart_backoff (%s)", s.MaxRestartBackoff, s.RestartBackoff)
+	}
+	if *s.SqueueMaxAge < 0 {
+		s.bad("squeue_max_age", "%s is negative; it must be 0s or a positive duration such as \"2s\"", *s.SqueueMaxAge)
 	}
 	if err := s.problems.Err(); err != nil {
 		return nil, err
@@ -368,6 +374,10 @@ func (s *settings) applyTimingDefaults() {
 	}
 	if s.FollowInterval <= 0 {
 		s.FollowInterval = Duration(250 * time.Millisecond)
+	}
+	if s.SqueueMaxAge == nil {
+		d := Duration(2 * time.Second)
+		s.SqueueMaxAge = &d
 	}
 }
 

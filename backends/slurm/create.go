@@ -38,6 +38,7 @@ func (b *Backend) Create(ctx context.Context, req backend.CreateRequest) (backen
 	if err := pod.Validate(p, capabilities(), b.env.Name); err != nil {
 		return backend.CreateResult{}, err
 	}
+	start := time.Now()
 	unlock := b.locks.Lock(uid)
 	defer unlock()
 
@@ -82,6 +83,7 @@ func (b *Backend) Create(ctx context.Context, req backend.CreateRequest) (backen
 		return backend.CreateResult{}, backend.Errorf(backend.KindInternal, "cannot record job %s in the pod's directory, so it was cancelled: %w", jobID, err)
 	}
 	_ = os.Remove(filepath.Join(dir, submittingFile))
+	b.metrics.createSeconds.Observe(time.Since(start).Seconds())
 	b.log.Info("pod submitted", "pod_uid", uid, "namespace", p.Namespace, "name", p.Name, "job_id", jobID, "runtime", rec.Runtime)
 	return backend.CreateResult{RemoteID: jobID}, nil
 }

@@ -2,6 +2,8 @@ package slurm
 
 import (
 	"context"
+	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"time"
@@ -52,7 +54,16 @@ func (b *Backend) Delete(ctx context.Context, req backend.DeleteRequest) error {
 
 // stopJob ends the pod's job, gracefully when it runs.
 func (b *Backend) stopJob(ctx context.Context, rec *podRecord, dir string, grace time.Duration) error {
-	jobs, err := b.querySqueue(ctx)
+	if _, err := os.Stat(filepath.Join(dir, jobStartedFile)); errors.Is(err, fs.ErrNotExist) {
+		// The job never began (the script's first act is job.started): nothing of the pod runs that could
+		// stop gracefully, so it is cancelled without asking squeue. Should it start meanwhile, SLURM ends it
+		// with SIGTERM and KillWait, which the script turns into its containers' graceful stop.
+		if err := b.cancelJob(rec.JobID); err != nil {
+			return slurmError(err, "cannot cancel job %s of the pod", rec.JobID)
+		}
+		return nil
+	}
+	jobs, err := b.queueJobs(ctx, rec.JobID)
 	if err != nil {
 		return slurmError(err, "cannot ask SLURM about job %s of the pod", rec.JobID)
 	}
@@ -76,7 +87,7 @@ func (b *Backend) stopJob(ctx context.Context, rec *podRecord, dir string, grace
 			}
 			if time.Since(lastCheck) >= 2*time.Second {
 				lastCheck = time.Now()
-				if jobs, err := b.querySqueue(ctx); err == nil && b.viewJob(rec, dir, jobs, nil).Class == jobOver {
+				if jobs, err := b.queueJobs(ctx, rec.JobID); err == nil && b.viewJob(rec, dir, jobs, nil).Class == jobOver {
 					break
 				}
 			}

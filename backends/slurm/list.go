@@ -34,7 +34,11 @@ func (b *Backend) List(ctx context.Context) ([]backend.PodRecord, error) {
 	if len(recs) == 0 {
 		return out, nil
 	}
-	jobs, qerr := b.querySqueue(ctx)
+	ids := make([]string, 0, len(recs))
+	for _, rec := range recs {
+		ids = append(ids, rec.JobID)
+	}
+	jobs, qerr := b.queueJobs(ctx, ids...)
 	for _, rec := range recs {
 		st := b.podStatus(rec.pod(), rec, jobs, qerr)
 		phase := pod.Phase(st)

@@ -223,7 +223,7 @@ func (b *Backend) jobOver(ctx context.Context, rec *podRecord) bool {
 	if rec.JobID == "" {
 		return false
 	}
-	jobs, err := b.querySqueue(ctx)
+	jobs, err := b.queueJobs(ctx, rec.JobID)
 	if err != nil {
 		return false
 	}

@@ -15,15 +15,25 @@ type backendMetrics struct {
 	squeueSeconds prometheus.Histogram
 	sbatchCalls   prometheus.Counter
 	sbatchErrors  prometheus.Counter
+	sbatchSeconds prometheus.Histogram
+	createSeconds prometheus.Histogram
 	scancelCalls  prometheus.Counter
 	sinfoCalls    prometheus.Counter
+	squeueShared  prometheus.Counter
+	// engineCalls counts every SLURM command run, by command (squeue, sbatch, scancel, sinfo), under the name
+	// the other backends use for their engine calls.
+	engineCalls *prometheus.CounterVec
 }
 
 func newBackendMetrics() *backendMetrics {
 	m := &backendMetrics{
 		reg: prometheus.NewRegistry(),
 		squeueCalls: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "interlink_backend_slurm_squeue_invocations_total", Help: "squeue runs (one per status batch, plus log follows and deletes)."}),
+			Name: "interlink_backend_slurm_squeue_invocations_total", Help: "squeue runs (status, delete and log follows share one run for squeue_max_age)."}),
+		squeueShared: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "interlink_backend_slurm_squeue_shared_total", Help: "Queue reads answered by a squeue run that another caller started."}),
+		engineCalls: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "interlink_backend_engine_calls_total", Help: "SLURM commands run, by command (op)."}, []string{"op"}),
 		squeueErrors: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "interlink_backend_slurm_squeue_errors_total", Help: "squeue runs that failed."}),
 		squeueSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
@@ -33,13 +43,22 @@ func newBackendMetrics() *backendMetrics {
 			Name: "interlink_backend_slurm_sbatch_invocations_total", Help: "sbatch runs (job submissions)."}),
 		sbatchErrors: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "interlink_backend_slurm_sbatch_errors_total", Help: "sbatch runs that failed."}),
+		sbatchSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "interlink_backend_slurm_sbatch_duration_seconds", Help: "How long one sbatch run took (most of a create).",
+			Buckets: []float64{.01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30}}),
+		createSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "interlink_backend_slurm_create_duration_seconds", Help: "How long a Create that submitted a job took in the backend, sbatch included.",
+			Buckets: []float64{.01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30}}),
 		scancelCalls: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "interlink_backend_slurm_scancel_invocations_total", Help: "scancel runs."}),
 		sinfoCalls: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "interlink_backend_slurm_sinfo_invocations_total", Help: "sinfo runs (capacity)."}),
 	}
-	m.reg.MustRegister(m.squeueCalls, m.squeueErrors, m.squeueSeconds, m.sbatchCalls, m.sbatchErrors,
-		m.scancelCalls, m.sinfoCalls)
+	m.reg.MustRegister(m.squeueCalls, m.squeueErrors, m.squeueSeconds, m.sbatchCalls, m.sbatchErrors, m.sbatchSeconds, m.createSeconds,
+		m.scancelCalls, m.sinfoCalls, m.squeueShared, m.engineCalls)
+	for _, op := range []string{"squeue", "sbatch", "scancel", "sinfo"} {
+		m.engineCalls.WithLabelValues(op) // every command's series from the start, zero until it runs
+	}
 	return m
 }
 

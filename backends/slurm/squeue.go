@@ -132,6 +132,7 @@ func (b *Backend) querySqueue(ctx context.Context) (map[string]*squeueJob, error
 	ctx, cancel := context.WithTimeout(ctx, time.Duration(b.cfg.CommandTimeout))
 	defer cancel()
 	b.metrics.squeueCalls.Inc()
+	b.metrics.engineCalls.WithLabelValues("squeue").Inc()
 	res, err := b.cfg.squeue.run(ctx, "", "--json")
 	b.metrics.squeueSeconds.Observe(res.Duration.Seconds())
 	if err != nil {
@@ -139,4 +140,15 @@ func (b *Backend) querySqueue(ctx context.Context) (map[string]*squeueJob, error
 		return nil, err
 	}
 	return parseSqueue(res.Stdout)
+}
+
+// queueJobs returns the queue from a squeue run shared with every other caller (see queueView), fresh
+// enough for the jobs given: one the backend has just submitted or cancelled is never judged from a run that
+// began before.
+func (b *Backend) queueJobs(ctx context.Context, jobIDs ...string) (map[string]*squeueJob, error) {
+	jobs, shared, err := b.queue.jobs(ctx, jobIDs...)
+	if shared {
+		b.metrics.squeueShared.Inc()
+	}
+	return jobs, err
 }

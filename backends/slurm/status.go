@@ -52,7 +52,7 @@ func (b *Backend) Status(ctx context.Context, pods []*v1.Pod) ([]interlink.PodSt
 		return out, nil
 	}
 	recs := make([]*podRecord, len(pods))
-	needQueue := false
+	var jobIDs []string
 	for i, p := range pods {
 		if p == nil || pod.ValidPodUID(string(p.UID)) != nil {
 			continue
@@ -65,12 +65,14 @@ func (b *Backend) Status(ctx context.Context, pods []*v1.Pod) ([]interlink.PodSt
 			continue
 		}
 		recs[i] = rec
-		needQueue = needQueue || rec.JobID != ""
+		if rec.JobID != "" {
+			jobIDs = append(jobIDs, rec.JobID)
+		}
 	}
 	var jobs map[string]*squeueJob
 	var qerr error
-	if needQueue {
-		if jobs, qerr = b.querySqueue(ctx); qerr != nil {
+	if len(jobIDs) > 0 {
+		if jobs, qerr = b.queueJobs(ctx, jobIDs...); qerr != nil {
 			b.log.Warn("squeue failed; answering from the pods' files", "err", qerr)
 		}
 	}

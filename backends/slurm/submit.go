@@ -22,7 +22,9 @@ func (b *Backend) submit(ctx context.Context, uid, dir string) (string, error) {
 	sctx, cancel := context.WithTimeout(ctx, time.Duration(b.cfg.CommandTimeout))
 	defer cancel()
 	b.metrics.sbatchCalls.Inc()
+	b.metrics.engineCalls.WithLabelValues("sbatch").Inc()
 	res, err := b.cfg.sbatch.run(sctx, dir, "--parsable", filepath.Join(dir, scriptFile))
+	b.metrics.sbatchSeconds.Observe(res.Duration.Seconds())
 	if err != nil {
 		b.metrics.sbatchErrors.Inc()
 		if sctx.Err() != nil {
@@ -45,6 +47,7 @@ func (b *Backend) submit(ctx context.Context, uid, dir string) (string, error) {
 		b.cancelByName(uid)
 		return "", backend.Errorf(backend.KindInternal, "sbatch printed no job id (it printed %q); any job it made was cancelled", strings.TrimSpace(string(res.Stdout)))
 	}
+	b.queue.touch(id) // before the id is recorded: a status that reads it also waits for a newer squeue
 	return id, nil
 }
 
@@ -54,6 +57,7 @@ func (b *Backend) cancelByName(uid string) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(b.cfg.CommandTimeout))
 	defer cancel()
 	b.metrics.scancelCalls.Inc()
+	b.metrics.engineCalls.WithLabelValues("scancel").Inc()
 	if _, err := b.cfg.scancel.run(ctx, "", "--name="+uid); err != nil {
 		b.log.Error("could not cancel the jobs of a failed submission", "pod_uid", uid, "err", err)
 	}
@@ -64,7 +68,9 @@ func (b *Backend) cancelJob(jobID string, args ...string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(b.cfg.CommandTimeout))
 	defer cancel()
 	b.metrics.scancelCalls.Inc()
+	b.metrics.engineCalls.WithLabelValues("scancel").Inc()
 	_, err := b.cfg.scancel.run(ctx, "", append(args, jobID)...)
+	b.queue.touch(jobID) // the job's state changed, or is changing: squeue runs from before no longer say it
 	if err != nil && !jobGone(err) {
 		return fmt.Errorf("cannot cancel SLURM job %s: %w", jobID, err)
 	}

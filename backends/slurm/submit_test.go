@@ -10,8 +10,10 @@ import (
 
 // cancelBackend is a backend whose scancel is the command line given, for the cancellation paths alone.
 func cancelBackend(scancel commandLine) *Backend {
-	return &Backend{cfg: &settings{Config: Config{CommandTimeout: Duration(10 * time.Second)}, scancel: scancel},
+	b := &Backend{cfg: &settings{Config: Config{CommandTimeout: Duration(10 * time.Second)}, scancel: scancel},
 		log: slog.Default(), metrics: newBackendMetrics()}
+	b.queue = newQueueView(0, time.Duration(b.cfg.CommandTimeout), b.querySqueue)
+	return b
 }
 
 // scancel tells of a job that is already over in several ways, each of which is "gone", not a failure of

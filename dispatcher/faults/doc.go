@@ -9,4 +9,7 @@
 // Every test uses its own dispatcher instance name, which the backends put on everything they make, so that
 // its assertions and its clean-up see only its own objects. The engine restarts disturb any other test using
 // the engines: deploy/test.sh runs this package on its own, after every other package.
+//
+// The benchmarks of `make bench` live here too, behind the build tag bench (so `go test ./...` never runs
+// them), since they drive the same dispatcher and backend binaries with the same harness.
 package faults

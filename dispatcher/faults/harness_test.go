@@ -50,7 +50,7 @@ var (
 // proc is the interlink-dispatcher command over real backends, with its config and data directory kept so
 // that it can be killed and started again on them.
 type proc struct {
-	t        *testing.T
+	t        testing.TB
 	instance string
 	kinds    []kind
 	dataDir  string
@@ -70,7 +70,7 @@ type proc struct {
 // (faults-<name>-<time>), starts the command and waits until it is ready. The first kind is the default
 // route. Clean-up stops it, ends any backend process of the instance still alive, and removes whatever the
 // engines still hold for the instance.
-func start(t *testing.T, name string, kinds ...kind) *proc {
+func start(t testing.TB, name string, kinds ...kind) *proc {
 	t.Helper()
 	for _, k := range kinds {
 		k.require(t)
@@ -113,7 +113,7 @@ func start(t *testing.T, name string, kinds ...kind) *proc {
 	return p
 }
 
-func freeAddr(t *testing.T) string {
+func freeAddr(t testing.TB) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
