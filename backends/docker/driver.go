@@ -13,7 +13,6 @@ package docker
 import (
 	"context"
 	"fmt"
-	"hash/fnv"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -25,6 +24,7 @@ import (
 
 	"github.com/interlink-hq/interlink-dispatcher/shared/backend"
 	"github.com/interlink-hq/interlink-dispatcher/shared/buildinfo"
+	"github.com/interlink-hq/interlink-dispatcher/shared/keyed"
 	"github.com/interlink-hq/interlink-dispatcher/shared/pod"
 )
 
@@ -39,7 +39,7 @@ const Kind = "docker"
 type Backend struct {
 	env     backend.Env
 	cfg     Config
-	cli     *client.Client
+	cli     engine // the engine client, counting its calls
 	dataDir string // pod directories live in dataDir/pods/<uid>
 	log     *slog.Logger
 
@@ -51,7 +51,9 @@ type Backend struct {
 	ctx    context.Context // the backend's lifetime; runners live under it
 	cancel context.CancelFunc
 
-	locks [64]sync.Mutex // striped per-pod locks: Create and Delete of one pod never interleave
+	podLocks keyed.Mutex // Create and Delete of one pod never interleave; other pods' go on
+	// stateLocks serialise the updates of one pod's state file: its runner writes, Status reads.
+	stateLocks keyed.Mutex
 	// admitMu makes counting the pods against the limit and reserving the new pod's directory one step, so
 	// that creates of different pods at once cannot all pass the same count.
 	admitMu sync.Mutex
@@ -81,7 +83,7 @@ func NewBackend(ctx context.Context, env backend.Env) (*Backend, error) {
 	if cfg.Host != "" {
 		opts = append(opts, client.WithHost(cfg.Host))
 	}
-	cli, err := client.NewClientWithOpts(opts...)
+	dc, err := client.NewClientWithOpts(opts...)
 	if err != nil {
 		return nil, fmt.Errorf("config key host: %v", err)
 	}
@@ -95,11 +97,13 @@ func NewBackend(ctx context.Context, env backend.Env) (*Backend, error) {
 	if err := os.MkdirAll(filepath.Join(dataDir, "pods"), 0o700); err != nil {
 		return nil, fmt.Errorf("cannot create the data directory %s: %v", dataDir, err)
 	}
+	m := newMetrics()
+	cli := countingEngine{engine: dockerClient{dc}, count: m.count}
 	b := &Backend{
 		env: env, cfg: cfg, cli: cli, dataDir: dataDir,
 		log:     slog.Default().With("backend", env.Name),
 		runners: map[string]*runner{},
-		metrics: newMetrics(),
+		metrics: m,
 	}
 	b.inspects.entries = map[string]inspectEntry{}
 	if b.shimPath, err = findShim(cfg.Shim); err != nil {
@@ -182,13 +186,7 @@ func (b *Backend) Metrics(ctx context.Context) ([]*dto.MetricFamily, error) {
 }
 
 // lock takes the pod's lock and returns its release.
-func (b *Backend) lock(uid string) func() {
-	h := fnv.New32a()
-	h.Write([]byte(uid))
-	m := &b.locks[h.Sum32()%uint32(len(b.locks))]
-	m.Lock()
-	return m.Unlock
-}
+func (b *Backend) lock(uid string) func() { return b.podLocks.Lock(uid) }
 
 // ownFilter selects the objects of this backend and dispatcher instance, and adds any extra label=value.
 func (b *Backend) ownFilter(extra ...string) filters.Args {
