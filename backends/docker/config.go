@@ -47,6 +47,12 @@ type Config struct {
 	PreExecImage string `json:"pre_exec_image"`
 	// LogMaxSize is the json-file log size kept per container before rotation. Default "50m".
 	LogMaxSize string `json:"log_max_size"`
+	// StatusMaxAge bounds how old a status may be while the engine's event stream is down: the backend then
+	// lists the engine at most once per StatusMaxAge, whatever the poll rate. Default "2s".
+	StatusMaxAge Duration `json:"status_max_age"`
+	// ResyncInterval is how often the backend lists every container although the event stream is up, to
+	// catch what a stream that stalled without breaking missed. Default "30s".
+	ResyncInterval Duration `json:"resync_interval"`
 }
 
 // Duration is a time.Duration written as a Go duration string ("1s", "5m") in JSON.
@@ -110,6 +116,15 @@ func ParseConfig(raw []byte) (Config, error) {
 	}
 	if c.LogMaxSize == "" {
 		c.LogMaxSize = "50m"
+	}
+	if c.StatusMaxAge.Duration < 0 || c.ResyncInterval.Duration < 0 {
+		return c, fmt.Errorf("config keys status_max_age and resync_interval must not be negative")
+	}
+	if c.StatusMaxAge.Duration == 0 {
+		c.StatusMaxAge.Duration = 2 * time.Second
+	}
+	if c.ResyncInterval.Duration == 0 {
+		c.ResyncInterval.Duration = 30 * time.Second
 	}
 	if c.GPUs != nil && *c.GPUs < 0 {
 		return c, fmt.Errorf("config key gpus must not be negative")

@@ -71,6 +71,7 @@ func (b *Backend) Create(ctx context.Context, req backend.CreateRequest) (backen
 	if err != nil {
 		return backend.CreateResult{}, err
 	}
+	b.view.touch(uid) // its next status lists it, even before the engine's events of the pause arrive
 	rec.RemoteID = id
 	if err := b.writeRecord(uid, rec); err != nil {
 		return backend.CreateResult{}, backend.Errorf(backend.KindInternal, "cannot record the pod: %w", err)

@@ -27,10 +27,7 @@ func (b *Backend) Delete(ctx context.Context, req backend.DeleteRequest) error {
 		uid = string(req.Pod.UID)
 	}
 	if uid == "" && req.RemoteID != "" {
-		if in, err := b.cli.ContainerInspect(ctx, req.RemoteID); err == nil && in.Config != nil &&
-			in.Config.Labels[pod.LabelBackend] == b.env.Name && in.Config.Labels[pod.LabelInstance] == b.env.Instance {
-			uid = in.Config.Labels[pod.LabelPodUID]
-		}
+		uid = b.podOfContainer(ctx, req.RemoteID)
 	}
 	if uid == "" {
 		return nil // nothing names a pod of this backend
@@ -66,6 +63,20 @@ func (b *Backend) Delete(ctx context.Context, req backend.DeleteRequest) error {
 	}
 	b.log.Info("pod deleted", "pod_uid", uid, "namespace", namespace, "name", name, "grace", grace)
 	return nil
+}
+
+// podOfContainer is the UID of the pod of this backend whose container id is, "" when it is none of
+// its pods'; the view answers when it knows the container.
+func (b *Backend) podOfContainer(ctx context.Context, id string) string {
+	if c, ok := b.view.byID(id, time.Now(), b.cfg.StatusMaxAge.Duration); ok {
+		return c.Labels[pod.LabelPodUID]
+	}
+	in, err := b.cli.ContainerInspect(ctx, id)
+	if err != nil || in.Config == nil || in.Config.Labels[pod.LabelBackend] != b.env.Name ||
+		in.Config.Labels[pod.LabelInstance] != b.env.Instance {
+		return ""
+	}
+	return in.Config.Labels[pod.LabelPodUID]
 }
 
 // removePod removes everything the backend made for pod uid, stopping its containers with grace first.
@@ -129,6 +140,7 @@ func (b *Backend) removePod(ctx context.Context, uid string, grace time.Duration
 	if err := pod.RemoveDir(b.podDir(uid)); err != nil {
 		return backend.Errorf(backend.KindInternal, "cannot remove the pod directory: %w", err)
 	}
+	b.view.forget(uid)
 	return nil
 }
 

@@ -63,6 +63,10 @@ type Backend struct {
 
 	inspects inspectCache
 	metrics  *metrics
+
+	view      *view      // the pods' containers as the engine last said, kept current by its events
+	syncMu    sync.Mutex // one full list into the view at a time
+	watchDone chan struct{}
 }
 
 var _ backend.Backend = (*Backend)(nil)
@@ -104,6 +108,7 @@ func NewBackend(ctx context.Context, env backend.Env) (*Backend, error) {
 		log:     slog.Default().With("backend", env.Name),
 		runners: map[string]*runner{},
 		metrics: m,
+		view:    newView(), watchDone: make(chan struct{}),
 	}
 	b.inspects.entries = map[string]inspectEntry{}
 	if b.shimPath, err = findShim(cfg.Shim); err != nil {
@@ -120,10 +125,13 @@ func NewBackend(ctx context.Context, env backend.Env) (*Backend, error) {
 	if b.pauseImage, err = b.ensurePauseImage(ctx); err != nil {
 		return nil, err
 	}
+	go b.watchEvents()
 	// A check (interlink-dispatcher check) may run beside the dispatcher that owns these pods: it must not
 	// supervise them too, nor clean up what it would take for half-created pods.
 	if !env.Check {
 		if err := b.recover(ctx); err != nil {
+			b.cancel()
+			<-b.watchDone
 			return nil, err
 		}
 	}
@@ -135,6 +143,7 @@ func NewBackend(ctx context.Context, env backend.Env) (*Backend, error) {
 // Close stops supervising pods (their containers keep running) and closes the engine connection.
 func (b *Backend) Close() error {
 	b.cancel()
+	<-b.watchDone
 	b.stopAllRunners()
 	return b.cli.Close()
 }
