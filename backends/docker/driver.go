@@ -79,6 +79,17 @@ func New(ctx context.Context, env backend.Env) (backend.Backend, error) {
 
 // NewBackend is New with its concrete type, for tests.
 func NewBackend(ctx context.Context, env backend.Env) (*Backend, error) {
+	return build(ctx, env, options{})
+}
+
+// options are what a test changes in a backend: the logger, and the engine as the backend sees it (the
+// real one, with a fault put in its way).
+type options struct {
+	log  *slog.Logger
+	wrap func(engine) engine
+}
+
+func build(ctx context.Context, env backend.Env, o options) (*Backend, error) {
 	cfg, err := ParseConfig(env.Config)
 	if err != nil {
 		return nil, err
@@ -102,10 +113,16 @@ func NewBackend(ctx context.Context, env backend.Env) (*Backend, error) {
 		return nil, fmt.Errorf("cannot create the data directory %s: %v", dataDir, err)
 	}
 	m := newMetrics()
-	cli := countingEngine{engine: dockerClient{dc}, count: m.count}
+	var cli engine = countingEngine{engine: dockerClient{dc}, count: m.count}
+	if o.wrap != nil {
+		cli = o.wrap(cli)
+	}
+	if o.log == nil {
+		o.log = slog.Default()
+	}
 	b := &Backend{
 		env: env, cfg: cfg, cli: cli, dataDir: dataDir,
-		log:     slog.Default().With("backend", env.Name),
+		log:     o.log.With("backend", env.Name),
 		runners: map[string]*runner{},
 		metrics: m,
 		view:    newView(), watchDone: make(chan struct{}),

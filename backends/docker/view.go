@@ -246,6 +246,9 @@ func (b *Backend) eventFilter() filters.Args {
 // events with its own clock, which may be a little behind the backend's.
 const sinceMargin = 5 * time.Second
 
+// streamSettle is how long a new event stream must stay open to be taken as up.
+const streamSettle = time.Second
+
 // watchEvents keeps the view current for the backend's lifetime: it opens the engine's event stream, lists
 // everything (so no event between the list and the stream is lost: the stream starts before the list),
 // then applies events as they come, with a full list every resync_interval. A broken stream is logged once,
@@ -289,12 +292,17 @@ func (b *Backend) followEvents(up func()) error {
 	if err := b.resync(ctx, time.Time{}); err != nil {
 		return err
 	}
-	b.view.setStream(true)
-	up()
+	// The engine answers a subscription at once, and refuses one at once: a stream still open after
+	// streamSettle is up. Until then the list just made answers.
+	settled := time.NewTimer(streamSettle)
+	defer settled.Stop()
 	tick := time.NewTicker(b.cfg.ResyncInterval.Duration)
 	defer tick.Stop()
 	for {
 		select {
+		case <-settled.C:
+			b.view.setStream(true)
+			up()
 		case m := <-msgs:
 			b.applyEvent(m)
 		case err := <-errs:
