@@ -13,6 +13,8 @@ import (
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/volume"
 
+	v1 "k8s.io/api/core/v1"
+
 	"github.com/interlink-hq/interlink-dispatcher/shared/backend"
 	"github.com/interlink-hq/interlink-dispatcher/shared/pod"
 	"github.com/interlink-hq/interlink-dispatcher/shared/shim"
@@ -121,18 +123,26 @@ func (b *Backend) removePod(ctx context.Context, uid string, grace time.Duration
 		}
 	}
 	wg.Wait()
+	// Then every run goes at once, and the pause, whose namespaces they joined, last.
 	for _, runs := range pc.runs {
 		for _, run := range runs {
-			keep("cannot remove container "+shortID(run.ID), b.cli.ContainerRemove(ctx, run.ID, container.RemoveOptions{Force: true}))
+			wg.Add(1)
+			go func(id string) {
+				defer wg.Done()
+				keep("cannot remove container "+shortID(id), b.cli.ContainerRemove(ctx, id, container.RemoveOptions{Force: true}))
+			}(run.ID)
 		}
 	}
+	wg.Wait()
 	if pc.pause != nil {
 		keep("cannot remove the pause container", b.cli.ContainerRemove(ctx, pc.pause.ID, container.RemoveOptions{Force: true}))
 	}
-	vols, err := b.cli.VolumeList(ctx, volume.ListOptions{Filters: b.ownFilter(pod.LabelPodUID, uid)})
-	keep("cannot list the pod's volumes", err)
-	for _, v := range vols.Volumes {
-		keep("cannot remove volume "+v.Name, b.cli.VolumeRemove(ctx, v.Name, true))
+	if b.mayHaveVolumes(uid) {
+		vols, err := b.cli.VolumeList(ctx, volume.ListOptions{Filters: b.ownFilter(pod.LabelPodUID, uid)})
+		keep("cannot list the pod's volumes", err)
+		for _, v := range vols.Volumes {
+			keep("cannot remove volume "+v.Name, b.cli.VolumeRemove(ctx, v.Name, true))
+		}
 	}
 	if len(errs) > 0 {
 		return errors.Join(errs...)
@@ -142,6 +152,21 @@ func (b *Backend) removePod(ctx context.Context, uid string, grace time.Duration
 	}
 	b.view.forget(uid)
 	return nil
+}
+
+// mayHaveVolumes tells whether pod uid may have Docker volumes: its record is unreadable, or names a Memory
+// emptyDir (the only volumes the backend makes).
+func (b *Backend) mayHaveVolumes(uid string) bool {
+	rec, err := b.readRecord(uid)
+	if err != nil {
+		return true
+	}
+	for _, v := range rec.Pod.Spec.Volumes {
+		if v.EmptyDir != nil && v.EmptyDir.Medium == v1.StorageMediumMemory {
+			return true
+		}
+	}
+	return false
 }
 
 // countPods counts the pods recorded in the data directory.

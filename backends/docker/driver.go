@@ -62,6 +62,7 @@ type Backend struct {
 	runners map[string]*runner // by pod UID
 
 	inspects inspectCache
+	images   imageCache
 	metrics  *metrics
 
 	view      *view      // the pods' containers as the engine last said, kept current by its events
