@@ -150,32 +150,3 @@ func TestContainerStatusFromEngineAnswers(t *testing.T) {
 }
 
 func ptr32(n int32) *int32 { return &n }
-
-// The restart back-off doubles per restart up to its maximum, counts from the end of the last run, and
-// starts over after a run of ten minutes.
-func TestRestartDelay(t *testing.T) {
-	r := &runner{b: &Backend{cfg: Config{RestartBackoff: Duration{time.Second}, RestartBackoffMax: Duration{10 * time.Second}}}}
-	now := time.Now()
-	cases := []struct {
-		attempt  int
-		ran      time.Duration
-		endedAgo time.Duration
-		want     time.Duration
-	}{
-		{0, time.Second, 0, time.Second},
-		{1, time.Second, 0, 2 * time.Second},
-		{3, time.Second, 0, 8 * time.Second},
-		{4, time.Second, 0, 10 * time.Second}, // at most the maximum
-		{9, time.Second, 0, 10 * time.Second},
-		{9, backoffReset, 0, time.Second}, // a long run resets it
-		{2, time.Second, 3 * time.Second, time.Second},
-		{0, time.Second, time.Minute, -time.Minute + time.Second}, // overdue: restart now
-	}
-	for _, tc := range cases {
-		end := now.Add(-tc.endedAgo)
-		got := r.restartDelay(tc.attempt, pod.Termination{StartedAt: end.Add(-tc.ran), FinishedAt: end})
-		if got > tc.want || got < tc.want-time.Second {
-			t.Errorf("attempt %d, ran %s, ended %s ago: delay %s, want %s", tc.attempt, tc.ran, tc.endedAgo, got, tc.want)
-		}
-	}
-}

@@ -24,7 +24,9 @@ type view struct {
 	mu    sync.Mutex
 	pods  map[string]map[string]container.Summary // by pod UID, then container id
 	dirty map[string]uint64                       // pods an event touched since they were last listed: that event's number
-	seq   uint64                                  // events applied so far
+	seq   uint64                                  // events applied and pods touched so far
+	// applied counts the engine events taken in, for tests that must see the stream work.
+	applied uint64
 	// syncedAt is when the last full list began: the view is at least that fresh. It is zero before the first.
 	syncedAt time.Time
 	// streamUp says that every event since syncedAt has been applied and the stream is still open, so the
@@ -61,6 +63,7 @@ func (v *view) apply(m events.Message) string {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	v.seq++
+	v.applied++
 	v.dirty[uid] = v.seq
 	if m.Action == events.ActionDestroy {
 		delete(v.pods[uid], m.Actor.ID)

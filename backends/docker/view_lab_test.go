@@ -35,6 +35,14 @@ func TestStatusCallsPerStatus(t *testing.T) {
 	for _, p := range pods {
 		waitPhase(t, b, p, v1.PodRunning)
 	}
+	// The view learnt of the pods' containers from the engine's events (a pause and a container made and
+	// started per pod), not only from the lists of their runners.
+	b.view.mu.Lock()
+	applied := b.view.applied
+	b.view.mu.Unlock()
+	if applied < 4*n {
+		t.Errorf("the view took in %d engine events while %d pods started, want at least %d", applied, n, 4*n)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	before := b.metrics.callCount()

@@ -179,3 +179,21 @@ func TestViewIgnoresForeignEvents(t *testing.T) {
 		t.Error("foreign events made the view stale")
 	}
 }
+
+// The view's two config keys: status_max_age defaults to 2 s (the freshness the README promises),
+// resync_interval to 30 s; neither may be negative.
+func TestViewConfig(t *testing.T) {
+	c, err := ParseConfig(nil)
+	if err != nil || c.StatusMaxAge.Duration != 2*time.Second || c.ResyncInterval.Duration != 30*time.Second {
+		t.Errorf("defaults: status_max_age %s, resync_interval %s, %v", c.StatusMaxAge, c.ResyncInterval, err)
+	}
+	c, err = ParseConfig([]byte(`{"status_max_age":"500ms","resync_interval":"1m"}`))
+	if err != nil || c.StatusMaxAge.Duration != 500*time.Millisecond || c.ResyncInterval.Duration != time.Minute {
+		t.Errorf("parsed: status_max_age %s, resync_interval %s, %v", c.StatusMaxAge, c.ResyncInterval, err)
+	}
+	for _, raw := range []string{`{"status_max_age":"-1s"}`, `{"resync_interval":"-1s"}`} {
+		if _, err := ParseConfig([]byte(raw)); err == nil {
+			t.Errorf("%s was accepted", raw)
+		}
+	}
+}
