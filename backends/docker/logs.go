@@ -37,6 +37,12 @@ func (b *Backend) Logs(ctx context.Context, req backend.LogRequest, w io.Writer)
 	if pc != nil {
 		runs = pc.runs[req.ContainerName]
 	}
+	if len(runs) == 0 { // the view may not have taken in the event of a run just made: the engine says
+		if pc, err = b.listPod(ctx, req.PodUID); err != nil {
+			return engineError("cannot find the container", err)
+		}
+		runs = pc.runs[req.ContainerName]
+	}
 	if len(runs) == 0 {
 		// A container of a known pod that has not run yet (waiting for its image or its init containers,
 		// or never to run after an init failure) has an empty log, as kubectl logs readers expect.
