@@ -16,6 +16,7 @@ import (
 
 	"github.com/interlink-hq/interlink-dispatcher/shared/backend"
 	"github.com/interlink-hq/interlink-dispatcher/shared/conformance"
+	"github.com/interlink-hq/interlink-dispatcher/shared/interlink"
 	"github.com/interlink-hq/interlink-dispatcher/shared/labtest"
 	"github.com/interlink-hq/interlink-dispatcher/shared/pod"
 )
@@ -138,10 +139,11 @@ func TestEventStreamBreaks(t *testing.T) {
 		t.Errorf("with the stream down, the exit is reported as %+v, want exit code 3", status(st, "main").State)
 	}
 	b.vanishForTest(t, string(gone.UID), "")
-	st = waitPhase(t, b, gone, v1.PodFailed)
-	if term := status(st, "main").State.Terminated; term == nil || term.Reason != "ContainerStatusUnknown" {
-		t.Errorf("with the stream down, a pod removed behind the backend's back reads %+v, want ContainerStatusUnknown", status(st, "main").State)
-	}
+	// docker rm -f kills before it removes: for a moment the engine lists the container as exited (137).
+	waitFor(t, b, gone, "the removed pod reported gone (ContainerStatusUnknown) with the stream down", func(st interlink.PodStatus) bool {
+		term := status(st, "main").State.Terminated
+		return term != nil && term.Reason == pod.ReasonUnknown
+	})
 	time.Sleep(2500 * time.Millisecond) // reconnections keep failing meanwhile
 	if n := strings.Count(logs.String(), "event stream broke"); n != 1 {
 		t.Errorf("the broken stream was logged %d times, want once:\n%s", n, logs.String())
@@ -158,8 +160,10 @@ func TestEventStreamBreaks(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if calls := b.metrics.callCount() - before; calls > 2 {
-		t.Errorf("with the stream back, 40 statuses cost %.0f engine calls, want at most 2", calls)
+	// Late events of the two pods (the last start, the finished pod's pause stopping) may each cost a list of
+	// that pod, and a periodic full list may fall in; a list per call would be 40.
+	if calls := b.metrics.callCount() - before; calls > 4 {
+		t.Errorf("with the stream back, 40 statuses cost %.0f engine calls, want at most 4", calls)
 	}
 	if err := b.Delete(ctx, backend.DeleteRequest{Pod: running, GracePeriod: time.Second}); err != nil {
 		t.Fatal(err)
