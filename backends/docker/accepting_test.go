@@ -34,7 +34,7 @@ func TestEngineAccepting(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := &Backend{cli: cli}
+	b := &Backend{cli: dockerClient{cli}}
 	if !b.engineAccepting() {
 		t.Fatal("an engine listening on its socket is not accepting")
 	}

@@ -47,6 +47,12 @@ type Config struct {
 	PreExecImage string `json:"pre_exec_image"`
 	// LogMaxSize is the json-file log size kept per container before rotation. Default "50m".
 	LogMaxSize string `json:"log_max_size"`
+	// StatusMaxAge bounds how old a status may be while the engine's event stream is down: the backend then
+	// lists the engine at most once per StatusMaxAge, whatever the poll rate. Default "2s".
+	StatusMaxAge Duration `json:"status_max_age"`
+	// ResyncInterval is how often the backend lists every container although the event stream is up, to
+	// catch what a stream that stalled without breaking missed. Default "30s".
+	ResyncInterval Duration `json:"resync_interval"`
 }
 
 // Duration is the config's duration type: a string such as "1s" or "5m".
@@ -94,6 +100,18 @@ func ParseConfig(name string, raw []byte) (Config, []string, error) {
 	}
 	if c.LogMaxSize == "" {
 		c.LogMaxSize = "50m"
+	}
+	for _, d := range []struct {
+		key string
+		v   *Duration
+		def time.Duration
+	}{{"status_max_age", &c.StatusMaxAge, 2 * time.Second}, {"resync_interval", &c.ResyncInterval, 30 * time.Second}} {
+		switch {
+		case *d.v < 0:
+			ps.Add(prefix, d.key, "%s is negative; it must be a positive duration such as %q", *d.v, Duration(d.def).String())
+		case *d.v == 0:
+			*d.v = Duration(d.def)
+		}
 	}
 	if c.GPUs != nil && *c.GPUs < 0 {
 		ps.Add(prefix, "gpus", "must not be negative, not %d", *c.GPUs)

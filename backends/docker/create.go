@@ -45,7 +45,9 @@ func (b *Backend) Create(ctx context.Context, req backend.CreateRequest) (backen
 	if rec, err := b.readRecord(uid); err == nil && rec.RemoteID != "" {
 		return backend.CreateResult{RemoteID: rec.RemoteID}, nil // a retried create starts nothing twice
 	}
-	_ = b.removePod(ctx, uid, 0) // the remains of an earlier create that crashed halfway, if any
+	if b.mayHaveRemains(uid) {
+		_ = b.removePod(ctx, uid, 0) // the remains of an earlier create that crashed halfway
+	}
 	if err := b.reserve(uid); err != nil {
 		return backend.CreateResult{}, err
 	}
@@ -71,6 +73,7 @@ func (b *Backend) Create(ctx context.Context, req backend.CreateRequest) (backen
 	if err != nil {
 		return backend.CreateResult{}, err
 	}
+	b.view.touch(uid) // its next status lists it, even before the engine's events of the pause arrive
 	rec.RemoteID = id
 	if err := b.writeRecord(uid, rec); err != nil {
 		return backend.CreateResult{}, backend.Errorf(backend.KindInternal, "cannot record the pod: %w", err)
@@ -79,6 +82,16 @@ func (b *Backend) Create(ctx context.Context, req backend.CreateRequest) (backen
 	b.startRunner(rec)
 	b.log.Info("pod created", "pod_uid", uid, "namespace", p.Namespace, "name", p.Name, "pause", shortID(id))
 	return backend.CreateResult{RemoteID: id}, nil
+}
+
+// mayHaveRemains tells whether an earlier create of pod uid may have left something: its directory, which a
+// create makes before anything else, or a container the view knows or cannot rule out.
+func (b *Backend) mayHaveRemains(uid string) bool {
+	if _, err := os.Stat(b.podDir(uid)); !errors.Is(err, fs.ErrNotExist) {
+		return true
+	}
+	pc, current := b.view.pod(uid, time.Now(), b.cfg.StatusMaxAge.D())
+	return pc != nil || !current
 }
 
 // reserve takes a place for the pod within the pods limit by making its directory, which countPods counts,
@@ -310,7 +323,7 @@ func (b *Backend) user(ctx context.Context, p *v1.Pod, c *v1.Container) (string,
 	case uid != nil:
 		return strconv.FormatInt(*uid, 10), nil
 	case gid != nil:
-		img, err := b.cli.ImageInspect(ctx, c.Image)
+		img, err := b.inspectImage(ctx, c.Image, imageConfigAge)
 		if err != nil {
 			return "", fmt.Errorf("cannot read the user of image %q: %v", c.Image, err)
 		}

@@ -13,6 +13,8 @@ import (
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/volume"
 
+	v1 "k8s.io/api/core/v1"
+
 	"github.com/interlink-hq/interlink-dispatcher/shared/backend"
 	"github.com/interlink-hq/interlink-dispatcher/shared/pod"
 	"github.com/interlink-hq/interlink-dispatcher/shared/shim"
@@ -27,10 +29,7 @@ func (b *Backend) Delete(ctx context.Context, req backend.DeleteRequest) error {
 		uid = string(req.Pod.UID)
 	}
 	if uid == "" && req.RemoteID != "" {
-		if in, err := b.cli.ContainerInspect(ctx, req.RemoteID); err == nil && in.Config != nil &&
-			in.Config.Labels[pod.LabelBackend] == b.env.Name && in.Config.Labels[pod.LabelInstance] == b.env.Instance {
-			uid = in.Config.Labels[pod.LabelPodUID]
-		}
+		uid = b.podOfContainer(ctx, req.RemoteID)
 	}
 	if uid == "" {
 		return nil // nothing names a pod of this backend
@@ -66,6 +65,20 @@ func (b *Backend) Delete(ctx context.Context, req backend.DeleteRequest) error {
 	}
 	b.log.Info("pod deleted", "pod_uid", uid, "namespace", namespace, "name", name, "grace", grace)
 	return nil
+}
+
+// podOfContainer is the UID of the pod of this backend whose container id is, "" when it is none of
+// its pods'; the view answers when it knows the container.
+func (b *Backend) podOfContainer(ctx context.Context, id string) string {
+	if c, ok := b.view.byID(id, time.Now(), b.cfg.StatusMaxAge.D()); ok {
+		return c.Labels[pod.LabelPodUID]
+	}
+	in, err := b.cli.ContainerInspect(ctx, id)
+	if err != nil || in.Config == nil || in.Config.Labels[pod.LabelBackend] != b.env.Name ||
+		in.Config.Labels[pod.LabelInstance] != b.env.Instance {
+		return ""
+	}
+	return in.Config.Labels[pod.LabelPodUID]
 }
 
 // removePod removes everything the backend made for pod uid, stopping its containers with grace first.
@@ -110,18 +123,26 @@ func (b *Backend) removePod(ctx context.Context, uid string, grace time.Duration
 		}
 	}
 	wg.Wait()
+	// Then every run goes at once, and the pause, whose namespaces they joined, last.
 	for _, runs := range pc.runs {
 		for _, run := range runs {
-			keep("cannot remove container "+shortID(run.ID), b.cli.ContainerRemove(ctx, run.ID, container.RemoveOptions{Force: true}))
+			wg.Add(1)
+			go func(id string) {
+				defer wg.Done()
+				keep("cannot remove container "+shortID(id), b.cli.ContainerRemove(ctx, id, container.RemoveOptions{Force: true}))
+			}(run.ID)
 		}
 	}
+	wg.Wait()
 	if pc.pause != nil {
 		keep("cannot remove the pause container", b.cli.ContainerRemove(ctx, pc.pause.ID, container.RemoveOptions{Force: true}))
 	}
-	vols, err := b.cli.VolumeList(ctx, volume.ListOptions{Filters: b.ownFilter(pod.LabelPodUID, uid)})
-	keep("cannot list the pod's volumes", err)
-	for _, v := range vols.Volumes {
-		keep("cannot remove volume "+v.Name, b.cli.VolumeRemove(ctx, v.Name, true))
+	if b.mayHaveVolumes(uid) {
+		vols, err := b.cli.VolumeList(ctx, volume.ListOptions{Filters: b.ownFilter(pod.LabelPodUID, uid)})
+		keep("cannot list the pod's volumes", err)
+		for _, v := range vols.Volumes {
+			keep("cannot remove volume "+v.Name, b.cli.VolumeRemove(ctx, v.Name, true))
+		}
 	}
 	if len(errs) > 0 {
 		return errors.Join(errs...)
@@ -129,7 +150,23 @@ func (b *Backend) removePod(ctx context.Context, uid string, grace time.Duration
 	if err := pod.RemoveDir(b.podDir(uid)); err != nil {
 		return backend.Errorf(backend.KindInternal, "cannot remove the pod directory: %w", err)
 	}
+	b.view.forget(uid)
 	return nil
+}
+
+// mayHaveVolumes tells whether pod uid may have Docker volumes: its record is unreadable, or names a Memory
+// emptyDir (the only volumes the backend makes).
+func (b *Backend) mayHaveVolumes(uid string) bool {
+	rec, err := b.readRecord(uid)
+	if err != nil {
+		return true
+	}
+	for _, v := range rec.Pod.Spec.Volumes {
+		if v.EmptyDir != nil && v.EmptyDir.Medium == v1.StorageMediumMemory {
+			return true
+		}
+	}
+	return false
 }
 
 // countPods counts the pods recorded in the data directory.

@@ -13,7 +13,6 @@ package docker
 import (
 	"context"
 	"fmt"
-	"hash/fnv"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -25,6 +24,7 @@ import (
 
 	"github.com/interlink-hq/interlink-dispatcher/shared/backend"
 	"github.com/interlink-hq/interlink-dispatcher/shared/buildinfo"
+	"github.com/interlink-hq/interlink-dispatcher/shared/keyed"
 	"github.com/interlink-hq/interlink-dispatcher/shared/pod"
 	"github.com/interlink-hq/interlink-dispatcher/shared/settings"
 )
@@ -40,7 +40,7 @@ const Kind = "docker"
 type Backend struct {
 	env     backend.Env
 	cfg     Config
-	cli     *client.Client
+	cli     engine // the engine client, counting its calls
 	dataDir string // pod directories live in dataDir/pods/<uid>
 	log     *slog.Logger
 
@@ -52,7 +52,9 @@ type Backend struct {
 	ctx    context.Context // the backend's lifetime; runners live under it
 	cancel context.CancelFunc
 
-	locks [64]sync.Mutex // striped per-pod locks: Create and Delete of one pod never interleave
+	podLocks keyed.Mutex // Create and Delete of one pod never interleave; other pods' go on
+	// stateLocks serialise the updates of one pod's state file: its runner writes, Status reads.
+	stateLocks keyed.Mutex
 	// admitMu makes counting the pods against the limit and reserving the new pod's directory one step, so
 	// that creates of different pods at once cannot all pass the same count.
 	admitMu sync.Mutex
@@ -61,7 +63,12 @@ type Backend struct {
 	runners map[string]*runner // by pod UID
 
 	inspects inspectCache
+	images   imageCache
 	metrics  *metrics
+
+	view      *view      // the pods' containers as the engine last said, kept current by its events
+	syncMu    sync.Mutex // one full list into the view at a time
+	watchDone chan struct{}
 }
 
 var _ backend.Backend = (*Backend)(nil)
@@ -74,6 +81,17 @@ func New(ctx context.Context, env backend.Env) (backend.Backend, error) {
 
 // NewBackend is New with its concrete type, for tests.
 func NewBackend(ctx context.Context, env backend.Env) (*Backend, error) {
+	return build(ctx, env, options{})
+}
+
+// options are what a test changes in a backend: the logger, and the engine as the backend sees it (the
+// real one, with a fault put in its way).
+type options struct {
+	log  *slog.Logger
+	wrap func(engine) engine
+}
+
+func build(ctx context.Context, env backend.Env, o options) (*Backend, error) {
 	cfg, warnings, err := ParseConfig(env.Name, env.Config)
 	for _, w := range warnings {
 		slog.Warn(w)
@@ -85,7 +103,7 @@ func NewBackend(ctx context.Context, env backend.Env) (*Backend, error) {
 	if cfg.Host != "" {
 		opts = append(opts, client.WithHost(cfg.Host))
 	}
-	cli, err := client.NewClientWithOpts(opts...)
+	dc, err := client.NewClientWithOpts(opts...)
 	if err != nil {
 		return nil, settings.Bad(settings.Prefix(env.Name), "host", err)
 	}
@@ -99,11 +117,20 @@ func NewBackend(ctx context.Context, env backend.Env) (*Backend, error) {
 	if err := os.MkdirAll(filepath.Join(dataDir, "pods"), 0o700); err != nil {
 		return nil, fmt.Errorf("cannot create the data directory %s: %v", dataDir, err)
 	}
+	m := newMetrics()
+	var cli engine = countingEngine{engine: dockerClient{dc}, count: m.count}
+	if o.wrap != nil {
+		cli = o.wrap(cli)
+	}
+	if o.log == nil {
+		o.log = slog.Default()
+	}
 	b := &Backend{
 		env: env, cfg: cfg, cli: cli, dataDir: dataDir,
-		log:     slog.Default().With("backend", env.Name),
+		log:     o.log.With("backend", env.Name),
 		runners: map[string]*runner{},
-		metrics: newMetrics(),
+		metrics: m,
+		view:    newView(), watchDone: make(chan struct{}),
 	}
 	b.inspects.entries = map[string]inspectEntry{}
 	if b.shimPath, err = findShim(cfg.Shim); err != nil {
@@ -120,10 +147,13 @@ func NewBackend(ctx context.Context, env backend.Env) (*Backend, error) {
 	if b.pauseImage, err = b.ensurePauseImage(ctx); err != nil {
 		return nil, err
 	}
+	go b.watchEvents()
 	// A check (interlink-dispatcher check) may run beside the dispatcher that owns these pods: it must not
 	// supervise them too, nor clean up what it would take for half-created pods.
 	if !env.Check {
 		if err := b.recover(ctx); err != nil {
+			b.cancel()
+			<-b.watchDone
 			return nil, err
 		}
 	}
@@ -135,6 +165,7 @@ func NewBackend(ctx context.Context, env backend.Env) (*Backend, error) {
 // Close stops supervising pods (their containers keep running) and closes the engine connection.
 func (b *Backend) Close() error {
 	b.cancel()
+	<-b.watchDone
 	b.stopAllRunners()
 	return b.cli.Close()
 }
@@ -186,13 +217,7 @@ func (b *Backend) Metrics(ctx context.Context) ([]*dto.MetricFamily, error) {
 }
 
 // lock takes the pod's lock and returns its release.
-func (b *Backend) lock(uid string) func() {
-	h := fnv.New32a()
-	h.Write([]byte(uid))
-	m := &b.locks[h.Sum32()%uint32(len(b.locks))]
-	m.Lock()
-	return m.Unlock
-}
+func (b *Backend) lock(uid string) func() { return b.podLocks.Lock(uid) }
 
 // ownFilter selects the objects of this backend and dispatcher instance, and adds any extra label=value.
 func (b *Backend) ownFilter(extra ...string) filters.Args {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"sync"
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
@@ -48,9 +49,7 @@ func (b *Backend) pullPolicy(c *v1.Container) v1.PullPolicy {
 func (b *Backend) ensureImage(ctx context.Context, c *v1.Container) (reason, message string) {
 	policy := b.pullPolicy(c)
 	if policy != v1.PullAlways {
-		start := time.Now()
-		_, err := b.cli.ImageInspect(ctx, c.Image)
-		b.metrics.observe("image_inspect", start, err)
+		_, err := b.inspectImage(ctx, c.Image, 0)
 		if err == nil {
 			return "", ""
 		}
@@ -61,9 +60,59 @@ func (b *Backend) ensureImage(ctx context.Context, c *v1.Container) (reason, mes
 			return pod.ReasonErrImageNeverPull, fmt.Sprintf("container image %q is not present with pull policy of Never", c.Image)
 		}
 	}
-	if err := b.pull(ctx, c.Image); err != nil {
+	err := b.pull(ctx, c.Image)
+	b.images.forget(c.Image) // the tag may name another image now
+	if err != nil {
 		msg := strings.TrimSpace(err.Error())
 		return pod.ReasonErrImagePull, fmt.Sprintf("failed to pull image %q: %s", c.Image, msg)
 	}
 	return "", ""
+}
+
+// imageConfigAge is how long an image inspect serves the launch that made it: ensureImage inspects (or
+// pulls) the image of a run, then its command line and user are read from the same answer.
+const imageConfigAge = 10 * time.Second
+
+// imageCache keeps the last inspect of each image reference for the launch that follows it.
+type imageCache struct {
+	mu      sync.Mutex
+	entries map[string]imageEntry
+}
+
+type imageEntry struct {
+	at   time.Time
+	info image.InspectResponse
+}
+
+func (c *imageCache) forget(ref string) {
+	c.mu.Lock()
+	delete(c.entries, ref)
+	c.mu.Unlock()
+}
+
+// inspectImage inspects ref, or answers from an inspect of it made less than maxAge ago (0: always asks).
+func (b *Backend) inspectImage(ctx context.Context, ref string, maxAge time.Duration) (image.InspectResponse, error) {
+	b.images.mu.Lock()
+	e, ok := b.images.entries[ref]
+	b.images.mu.Unlock()
+	if ok && time.Since(e.at) < maxAge {
+		return e.info, nil
+	}
+	start := time.Now()
+	info, err := b.cli.ImageInspect(ctx, ref)
+	b.metrics.observe("image_inspect", start, err)
+	b.images.mu.Lock()
+	defer b.images.mu.Unlock()
+	if b.images.entries == nil {
+		b.images.entries = map[string]imageEntry{}
+	}
+	if err != nil {
+		delete(b.images.entries, ref)
+		return info, err
+	}
+	if len(b.images.entries) > 256 { // a few images serve most pods; never grow without bound
+		clear(b.images.entries)
+	}
+	b.images.entries[ref] = imageEntry{at: start, info: info}
+	return info, nil
 }

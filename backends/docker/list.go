@@ -15,15 +15,15 @@ import (
 )
 
 // List returns every pod of this backend and dispatcher instance, found from the labels of its containers
-// and from the pod directories, with its phase.
+// (in the view, listed again unless it is current) and from the pod directories, with its phase.
 func (b *Backend) List(ctx context.Context) ([]backend.PodRecord, error) {
-	start := time.Now()
-	cs, err := b.cli.ContainerList(ctx, container.ListOptions{All: true, Filters: b.ownFilter()})
-	b.metrics.observe("container_list", start, err)
-	if err != nil {
-		return nil, engineError("cannot list the backend's containers", err)
+	groups, current := b.view.all(time.Now(), b.cfg.StatusMaxAge.D())
+	if !current {
+		if err := b.resync(ctx, time.Now()); err != nil {
+			return nil, engineError("cannot list the backend's containers", err)
+		}
+		groups, _ = b.view.all(time.Now(), b.cfg.StatusMaxAge.D())
 	}
-	groups := groupByPod(cs)
 	uids := map[string]bool{}
 	for uid := range groups {
 		uids[uid] = true

@@ -29,16 +29,18 @@ func (b *Backend) Logs(ctx context.Context, req backend.LogRequest, w io.Writer)
 	if err := pod.CheckUID(req.PodUID); err != nil {
 		return err
 	}
-	start := time.Now()
-	cs, err := b.cli.ContainerList(ctx, container.ListOptions{All: true,
-		Filters: b.ownFilter(pod.LabelPodUID, req.PodUID, pod.LabelContainer, req.ContainerName)})
-	b.metrics.observe("container_list", start, err)
+	pc, err := b.viewPod(ctx, req.PodUID)
 	if err != nil {
 		return engineError("cannot find the container", err)
 	}
-	pc := groupByPod(cs)[req.PodUID]
 	var runs []container.Summary
 	if pc != nil {
+		runs = pc.runs[req.ContainerName]
+	}
+	if len(runs) == 0 { // the view may not have taken in the event of a run just made: the engine says
+		if pc, err = b.listPod(ctx, req.PodUID); err != nil {
+			return engineError("cannot find the container", err)
+		}
 		runs = pc.runs[req.ContainerName]
 	}
 	if len(runs) == 0 {

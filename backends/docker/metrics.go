@@ -13,6 +13,8 @@ type metrics struct {
 	engineCalls  *prometheus.HistogramVec
 	engineErrors *prometheus.CounterVec
 	pulls        *prometheus.HistogramVec
+	// calls counts every Engine API call by op, whatever made it: the cost of the backend's answers.
+	calls *prometheus.CounterVec
 }
 
 func newMetrics() *metrics {
@@ -32,8 +34,12 @@ func newMetrics() *metrics {
 			Help:    "Duration of image pulls, by outcome (ok, error).",
 			Buckets: prometheus.ExponentialBuckets(0.05, 2.5, 10),
 		}, []string{"outcome"}),
+		calls: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "interlink_backend", Name: "engine_calls_total",
+			Help: "Docker Engine API calls made by the backend, by operation (container_list, container_inspect...).",
+		}, []string{"op"}),
 	}
-	m.reg.MustRegister(m.engineCalls, m.engineErrors, m.pulls)
+	m.reg.MustRegister(m.engineCalls, m.engineErrors, m.pulls, m.calls)
 	return m
 }
 
@@ -46,3 +52,32 @@ func (m *metrics) observe(call string, start time.Time, err error) {
 }
 
 func (m *metrics) gather() ([]*dto.MetricFamily, error) { return m.reg.Gather() }
+
+// count records one engine call of op.
+func (m *metrics) count(op string) { m.calls.WithLabelValues(op).Inc() }
+
+// callCount is how many engine calls of the given ops (all of them with none) were made so far.
+func (m *metrics) callCount(ops ...string) float64 {
+	mfs, err := m.reg.Gather()
+	if err != nil {
+		return 0
+	}
+	want := map[string]bool{}
+	for _, op := range ops {
+		want[op] = true
+	}
+	var n float64
+	for _, mf := range mfs {
+		if mf.GetName() != "interlink_backend_engine_calls_total" {
+			continue
+		}
+		for _, mt := range mf.GetMetric() {
+			for _, l := range mt.GetLabel() {
+				if l.GetName() == "op" && (len(want) == 0 || want[l.GetValue()]) {
+					n += mt.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	return n
+}

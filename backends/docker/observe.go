@@ -138,27 +138,39 @@ func (b *Backend) runInfo(ctx context.Context, c container.Summary) (runInfo, er
 	if err != nil {
 		return runInfo{}, err
 	}
-	info := runInfo{}
-	if in.ContainerJSONBase == nil {
-		return info, fmt.Errorf("the engine's inspect of container %s has no state", shortID(c.ID))
+	info, maybeOOM, err := runInfoOf(in)
+	if err != nil {
+		return info, fmt.Errorf("container %s: %v", shortID(c.ID), err)
 	}
-	if st := in.State; st != nil {
-		info = runInfo{Status: string(st.Status), ExitCode: st.ExitCode, OOMKilled: st.OOMKilled, Error: st.Error,
-			StartedAt: parseTime(st.StartedAt), FinishedAt: parseTime(st.FinishedAt), Created: parseTime(in.Created)}
-		if info.phase() == runExited && info.ExitCode == 137 && !info.OOMKilled && in.HostConfig != nil && in.HostConfig.Memory > 0 {
-			info.OOMKilled = b.oomEvent(ctx, c.ID, info)
-		}
-		// The engine stamps StartedAt once the start call returns, which can be after a quick process has
-		// already exited; a run never ends before it starts.
-		if !info.FinishedAt.IsZero() && info.FinishedAt.Before(info.StartedAt) {
-			info.StartedAt = info.FinishedAt
-		}
+	if maybeOOM {
+		info.OOMKilled = b.oomEvent(ctx, c.ID, info)
 	}
 	b.inspects.mu.Lock()
 	// Cached under the state the inspect saw, so that a change between list and inspect is seen next time.
 	b.inspects.entries[c.ID] = inspectEntry{state: info.Status, info: info}
 	b.inspects.mu.Unlock()
 	return info, nil
+}
+
+// runInfoOf is what an inspect of a container says of its run. maybeOOM asks for the engine's OOM events:
+// the run was killed (137) under a memory limit, and the inspect does not say the kernel's OOM killer did it.
+func runInfoOf(in container.InspectResponse) (info runInfo, maybeOOM bool, err error) {
+	if in.ContainerJSONBase == nil {
+		return info, false, fmt.Errorf("the engine's inspect has no state")
+	}
+	st := in.State
+	if st == nil {
+		return info, false, nil
+	}
+	info = runInfo{Status: string(st.Status), ExitCode: st.ExitCode, OOMKilled: st.OOMKilled, Error: st.Error,
+		StartedAt: parseTime(st.StartedAt), FinishedAt: parseTime(st.FinishedAt), Created: parseTime(in.Created)}
+	maybeOOM = info.phase() == runExited && info.ExitCode == 137 && !info.OOMKilled && in.HostConfig != nil && in.HostConfig.Memory > 0
+	// The engine stamps StartedAt once the start call returns, which can be after a quick process has
+	// already exited; a run never ends before it starts.
+	if !info.FinishedAt.IsZero() && info.FinishedAt.Before(info.StartedAt) {
+		info.StartedAt = info.FinishedAt
+	}
+	return info, maybeOOM, nil
 }
 
 // oomEvent tells whether the engine logged an OOM event for the run. Docker sets State.OOMKilled only when
@@ -210,14 +222,15 @@ func parseTime(s string) time.Time {
 	return t
 }
 
-// listPod lists the containers of one pod.
+// listPod lists the containers of one pod, and puts them in the view.
 func (b *Backend) listPod(ctx context.Context, uid string) (*podContainers, error) {
-	start := time.Now()
+	start, seen := time.Now(), b.view.mark()
 	cs, err := b.cli.ContainerList(ctx, container.ListOptions{All: true, Filters: b.ownFilter(pod.LabelPodUID, uid)})
 	b.metrics.observe("container_list", start, err)
 	if err != nil {
 		return nil, err
 	}
+	b.view.replacePod(uid, cs, seen)
 	if pc := groupByPod(cs)[uid]; pc != nil {
 		return pc, nil
 	}

@@ -502,6 +502,9 @@ func (r *runner) fail(c *v1.Container, attempt int, reason, message string) time
 // prune removes the runs of a container older than the previous one: the kubelet keeps one dead run
 // for lastState and logs --previous.
 func (r *runner) prune(name string, current int) {
+	if current < 2 {
+		return // no run is older than the previous one
+	}
 	pc, err := r.b.listPod(r.ctx, string(r.rec.Pod.UID))
 	if err != nil {
 		return

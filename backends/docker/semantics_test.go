@@ -396,7 +396,8 @@ func TestGPURefusedWithoutGPUs(t *testing.T) {
 	}
 }
 
-func TestStatusIsOneListQueryPerBatch(t *testing.T) {
+// A batch Status answers from the view: pods nothing happened to cost no list, whatever the batch.
+func TestStatusOfABatchOfUnchangedPodsListsNothing(t *testing.T) {
 	t.Parallel()
 	b := newBackend(t, nil)
 	var pods []*v1.Pod
@@ -413,7 +414,7 @@ func TestStatusIsOneListQueryPerBatch(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Counted over many calls: each pod's runner may still make a call of its own (one list, one inspect
-	// per pod at most, on a busy machine) while the status calls run. One query per pod would be 4 per call.
+	// per pod at most, on a busy machine) while the status calls run. A list per call would be 20.
 	const calls = 20
 	lists, inspects := callCount(t, b, "container_list"), callCount(t, b, "container_inspect")
 	var sts []interlink.PodStatus
@@ -423,8 +424,8 @@ func TestStatusIsOneListQueryPerBatch(t *testing.T) {
 			t.Fatalf("Status: %v, %d statuses", err, len(sts))
 		}
 	}
-	if got := callCount(t, b, "container_list") - lists; got < calls || got > calls+uint64(len(pods)) {
-		t.Errorf("%d Status calls made %d list queries, want one each", calls, got)
+	if got := callCount(t, b, "container_list") - lists; got > uint64(len(pods)) {
+		t.Errorf("%d Status calls of unchanged pods made %d list queries, want none", calls, got)
 	}
 	if got := callCount(t, b, "container_inspect") - inspects; got > uint64(len(pods)) {
 		t.Errorf("%d Status calls of unchanged pods made %d inspects, want none", calls, got)

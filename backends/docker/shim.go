@@ -67,7 +67,7 @@ func checkShimSpec(p *v1.Pod, c *v1.Container) error {
 // into the run's state directory, and returns the entrypoint and mounts that run the container under the
 // shim.
 func (b *Backend) prepareShim(ctx context.Context, p *v1.Pod, c *v1.Container, attempt int, command, args []string) ([]string, []mount.Mount, error) {
-	img, err := b.cli.ImageInspect(ctx, c.Image)
+	img, err := b.inspectImage(ctx, c.Image, imageConfigAge)
 	if err != nil {
 		return nil, nil, fmt.Errorf("cannot read the configuration of image %q: %v", c.Image, err)
 	}

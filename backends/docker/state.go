@@ -6,7 +6,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"sync"
 	"time"
 
 	v1 "k8s.io/api/core/v1"
@@ -66,12 +65,8 @@ func (b *Backend) writeRecord(uid string, r *record) error {
 	return writeJSON(filepath.Join(b.podDir(uid), recordFile), r)
 }
 
-// stateStore serialises the updates of pod states: the runner writes, Status reads.
-var stateMu sync.Mutex
-
 func (b *Backend) readState(uid string) podState {
-	stateMu.Lock()
-	defer stateMu.Unlock()
+	defer b.stateLocks.Lock(uid)()
 	var s podState
 	if err := readJSON(filepath.Join(b.podDir(uid), stateFile), &s); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		b.log.Warn("cannot read a pod's state file; its past failures are not reported", "pod_uid", uid, "err", err)
@@ -81,8 +76,7 @@ func (b *Backend) readState(uid string) podState {
 
 // setError records (or, with reason "", clears) the failure of a container's attempt.
 func (b *Backend) setError(uid, container string, attempt int, reason, message string) {
-	stateMu.Lock()
-	defer stateMu.Unlock()
+	defer b.stateLocks.Lock(uid)()
 	path := filepath.Join(b.podDir(uid), stateFile)
 	var s podState
 	_ = readJSON(path, &s)
@@ -107,8 +101,7 @@ func (b *Backend) setError(uid, container string, attempt int, reason, message s
 
 // setEviction records the eviction of a pod.
 func (b *Backend) setEviction(uid string, ev *pod.Eviction) {
-	stateMu.Lock()
-	defer stateMu.Unlock()
+	defer b.stateLocks.Lock(uid)()
 	path := filepath.Join(b.podDir(uid), stateFile)
 	var s podState
 	_ = readJSON(path, &s)

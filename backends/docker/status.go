@@ -17,21 +17,24 @@ import (
 	"github.com/interlink-hq/interlink-dispatcher/shared/pod"
 )
 
-// Status answers for a batch of pods with one list query for all of them (filtered by the backend's
-// labels), plus an inspect of the containers whose state changed since the last call.
+// Status answers for a batch of pods from the view of the engine (see view), which asks the engine only
+// about pods an event touched since they were last listed, plus an inspect of the containers whose state
+// changed since they were last inspected.
 func (b *Backend) Status(ctx context.Context, pods []*v1.Pod) ([]interlink.PodStatus, error) {
 	out := make([]interlink.PodStatus, 0, len(pods))
 	if len(pods) == 0 {
 		return out, nil
 	}
-	start := time.Now()
-	cs, err := b.cli.ContainerList(ctx, container.ListOptions{All: true, Filters: b.ownFilter()})
-	b.metrics.observe("container_list", start, err)
+	uids := make([]string, 0, len(pods))
+	for _, p := range pods {
+		if p != nil {
+			uids = append(uids, string(p.UID))
+		}
+	}
+	groups, err := b.viewPods(ctx, uids)
 	if err != nil {
 		return nil, engineError("cannot list the pods' containers", err)
 	}
-	b.inspects.prune(cs)
-	groups := groupByPod(cs)
 	for _, p := range pods {
 		if p == nil {
 			continue

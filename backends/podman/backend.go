@@ -102,7 +102,7 @@ func newBackend(ctx context.Context, env backend.Env) (*Backend, error) {
 	if err := libpod.CheckVersion(v); err != nil {
 		return nil, fmt.Errorf("the Podman service at %s: %w", cfg.URI, err)
 	}
-	freshness := durationOr(cfg.StatusFreshness, defaultStatusFreshness)
+	freshness := durationOr(cfg.StatusMaxAge, defaultStatusMaxAge)
 	resync := durationOr(cfg.ResyncInterval, defaultResyncInterval)
 	b := &Backend{
 		env: env, cfg: cfg, pullTimeout: pullTimeout, api: api, eng: api,

@@ -28,16 +28,16 @@ type Config struct {
 	// entrypoint (probes and lifecycle hooks run inside the container); default: interlink-shim next to
 	// this backend's own executable. It must be a static binary the Podman host can read.
 	Shim string `json:"shim"`
-	// StatusFreshness bounds how old a status answered from the live view may be while the engine's event
+	// StatusMaxAge bounds how old a status answered from the live view may be while the engine's event
 	// stream is down (default 2s); ResyncInterval is how often the view is listed in full anyway (default
 	// 30s). See view.go.
-	StatusFreshness settings.Duration `json:"status_freshness"`
+	StatusMaxAge settings.Duration `json:"status_max_age"`
 	ResyncInterval  settings.Duration `json:"resync_interval"`
 }
 
 const (
 	defaultPullTimeout     = 10 * time.Minute
-	defaultStatusFreshness = 2 * time.Second
+	defaultStatusMaxAge = 2 * time.Second
 	defaultResyncInterval  = 30 * time.Second
 )
 
@@ -73,7 +73,7 @@ func parseConfig(name string, raw json.RawMessage) (cfg Config, pull time.Durati
 	for _, d := range []struct {
 		key string
 		v   settings.Duration
-	}{{"status_freshness", cfg.StatusFreshness}, {"resync_interval", cfg.ResyncInterval}} {
+	}{{"status_max_age", cfg.StatusMaxAge}, {"resync_interval", cfg.ResyncInterval}} {
 		if d.v < 0 {
 			ps.Add(prefix, d.key, "%s is negative; it must be a positive duration such as \"2s\"", d.v)
 		}

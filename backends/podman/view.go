@@ -190,7 +190,7 @@ func (v *view) disconnected(err error) {
 		return
 	}
 	if !v.broken {
-		v.log.Warn("the Podman event stream broke; the status view lists the engine (at most once per status_freshness) until it is back", "err", err, "status_freshness", v.freshness)
+		v.log.Warn("the Podman event stream broke; the status view lists the engine (at most once per status_max_age) until it is back", "err", err, "status_max_age", v.freshness)
 		v.broken = true
 	}
 }
