@@ -145,14 +145,6 @@ func (c *countingReader) Read(p []byte) (int, error) {
 
 func (c *countingReader) Close() error { return c.rc.Close() }
 
-// answered is the status code written on w so far (200 when none was written explicitly).
-func answered(w http.ResponseWriter) int {
-	if ww, ok := w.(middleware.WrapResponseWriter); ok && ww.Status() != 0 {
-		return ww.Status()
-	}
-	return http.StatusOK
-}
-
 // recoverer turns a panic in a handler into a 500 with a sentence and the stack in the log, so that one
 // bad request never takes the dispatcher down.
 func (s *Server) recoverer(next http.Handler) http.Handler {

@@ -68,20 +68,6 @@ const (
 	OutcomeError       = "error"       // a fault of the backend or of the dispatcher (5xx)
 )
 
-// outcomeOf is the outcome of a request answered with code.
-func outcomeOf(code int) string {
-	switch {
-	case code < 400:
-		return OutcomeOK
-	case code == 503:
-		return OutcomeUnavailable
-	case code < 500:
-		return OutcomeRejected
-	default:
-		return OutcomeError
-	}
-}
-
 // NopObserver observes nothing.
 type NopObserver struct{}
 
