@@ -1,80 +1,16 @@
 package main
 
 import (
-	"bufio"
-	"bytes"
-	"context"
-	"encoding/json"
-	"errors"
-	"os"
-	"os/exec"
-	"strings"
 	"testing"
-	"time"
 
-	"github.com/interlink-hq/interlink-dispatcher/shared/backend"
 	"github.com/interlink-hq/interlink-dispatcher/shared/labtest"
 )
 
 // TestBadConfigExitsWithExitBadConfig runs the built binary as the dispatcher does, with a wrong config:
 // it must exit with backend.ExitBadConfig and log one sentence naming every key at fault.
 func TestBadConfigExitsWithExitBadConfig(t *testing.T) {
-	bin := labtest.BuildBinary(t, "./cmd/backend-docker")
-	for raw, want := range map[string][]string{
+	labtest.RequireBadConfigExit(t, "./cmd/backend-docker", "docker", map[string][]string{
 		`{"restart_backoff": "10 minutes", "pods": -1}`: {`backends.docker.config.restart_backoff: "10 minutes" is not a duration such as "10m"`, `backends.docker.config.pods: must be positive, not -1`},
 		`{"restartBackoff": "1s"}`:                      {"backends.docker.config.restartBackoff: is not a known key; the key is spelled restart_backoff"},
-	} {
-		code, sentences := runWithConfig(t, bin, "docker", raw)
-		if code != backend.ExitBadConfig {
-			t.Errorf("config %s: exit status %d, want %d (backend.ExitBadConfig); stderr: %q", raw, code, backend.ExitBadConfig, sentences)
-			continue
-		}
-		if len(sentences) != 1 {
-			t.Errorf("config %s: %d error lines on stderr, want one: %q", raw, len(sentences), sentences)
-			continue
-		}
-		for _, w := range want {
-			if !strings.Contains(sentences[0], w) {
-				t.Errorf("config %s: the sentence %q does not say %q", raw, sentences[0], w)
-			}
-		}
-	}
-}
-
-// runWithConfig runs bin once with the go-plugin handshake and a backend Env carrying the config raw, and
-// returns its exit status and the messages of its error-level log lines (hclog JSON on stderr).
-func runWithConfig(t *testing.T, bin, name, raw string) (int, []string) {
-	t.Helper()
-	env, err := json.Marshal(backend.Env{Name: name, Instance: "test", Config: json.RawMessage(raw), DataDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, bin)
-	cmd.Env = append(os.Environ(), backend.Handshake.MagicCookieKey+"="+backend.Handshake.MagicCookieValue,
-		backend.EnvVar+"="+string(env))
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	err = cmd.Run()
-	code := 0
-	var exit *exec.ExitError
-	switch {
-	case errors.As(err, &exit):
-		code = exit.ExitCode()
-	case err != nil:
-		t.Fatalf("running %s: %v", bin, err)
-	}
-	var errs []string
-	sc := bufio.NewScanner(&stderr)
-	for sc.Scan() {
-		var line struct {
-			Level   string `json:"@level"`
-			Message string `json:"@message"`
-		}
-		if json.Unmarshal(sc.Bytes(), &line) == nil && line.Level == "error" {
-			errs = append(errs, line.Message)
-		}
-	}
-	return code, errs
+	})
 }
