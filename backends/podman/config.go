@@ -31,14 +31,14 @@ type Config struct {
 	// StatusMaxAge bounds how old a status answered from the live view may be while the engine's event
 	// stream is down (default 2s); ResyncInterval is how often the view is listed in full anyway (default
 	// 30s). See view.go.
-	StatusMaxAge settings.Duration `json:"status_max_age"`
-	ResyncInterval  settings.Duration `json:"resync_interval"`
+	StatusMaxAge   settings.Duration `json:"status_max_age"`
+	ResyncInterval settings.Duration `json:"resync_interval"`
 }
 
 const (
-	defaultPullTimeout     = 10 * time.Minute
-	defaultStatusMaxAge = 2 * time.Second
-	defaultResyncInterval  = 30 * time.Second
+	defaultPullTimeout    = 10 * time.Minute
+	defaultStatusMaxAge   = 2 * time.Second
+	defaultResyncInterval = 30 * time.Second
 )
 
 // durationOr is d, or def when d is unset.

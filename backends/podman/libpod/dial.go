@@ -148,17 +148,38 @@ func (c *cmdConn) wait() <-chan struct{} {
 func (c *cmdConn) Read(p []byte) (int, error) {
 	n, err := c.r.Read(p)
 	if err == io.EOF && n == 0 {
-		select {
-		case <-c.wait():
-		case <-time.After(sshExitWait):
-		}
-		if msg := strings.TrimSpace(c.stderr.String()); msg != "" {
-			return 0, fmt.Errorf("ssh to %s: %s", c.target, msg)
+		if why := c.exitError(); why != nil {
+			return 0, why
 		}
 	}
 	return n, err
 }
-func (c *cmdConn) Write(p []byte) (int, error) { return c.w.Write(p) }
+
+// Write fails when ssh has exited (a broken pipe, if the request is written before the response is read):
+// that too is explained by what ssh said.
+func (c *cmdConn) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	if err != nil {
+		if why := c.exitError(); why != nil {
+			return n, why
+		}
+	}
+	return n, err
+}
+
+// exitError waits (sshExitWait at most) for ssh to exit and returns what it said on stderr as an error, or
+// nil when it said nothing.
+func (c *cmdConn) exitError() error {
+	select {
+	case <-c.wait():
+	case <-time.After(sshExitWait):
+	}
+	if msg := strings.TrimSpace(c.stderr.String()); msg != "" {
+		return fmt.Errorf("ssh to %s: %s", c.target, msg)
+	}
+	return nil
+}
+
 func (c *cmdConn) Close() error {
 	c.once.Do(func() {
 		c.w.Close()
