@@ -90,13 +90,15 @@ func NewBackend(ctx context.Context, env backend.Env) (*Backend, error) {
 	}
 	rc.QPS, rc.Burst = cfg.QPS, cfg.Burst
 	rc.UserAgent = "interlink-dispatcher-backend-kubernetes/" + Version
+	m := newMetrics()
+	rc.Wrap(m.countRequests)
 	cli, err := kubernetes.NewForConfig(rc)
 	if err != nil {
 		return nil, fmt.Errorf("config key kubeconfig: %v", err)
 	}
 	b := &Backend{env: env, cfg: cfg, rest: rc, cli: cli, log: slog.Default().With("backend", env.Name),
 		stop: make(chan struct{}), informers: map[string]cache.SharedIndexInformer{},
-		created: map[string]time.Time{}, metrics: newMetrics()}
+		created: map[string]time.Time{}, metrics: m}
 	start := time.Now()
 	v, err := cli.Discovery().ServerVersion()
 	b.metrics.observe("version", start, err)
@@ -226,6 +228,10 @@ func (b *Backend) capabilities() backend.Capabilities {
 func (b *Backend) Metrics(ctx context.Context) ([]*dto.MetricFamily, error) {
 	return b.metrics.gather()
 }
+
+// APIRequests is how many HTTP requests the backend has sent to the remote API server (watches included,
+// each counted once when it starts).
+func (b *Backend) APIRequests() int64 { return b.metrics.requests.Load() }
 
 // lock takes the pod's lock and returns its release.
 func (b *Backend) lock(uid string) func() {

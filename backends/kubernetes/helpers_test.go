@@ -38,7 +38,7 @@ type remote struct {
 }
 
 // newRemote makes the test's namespace and RBAC on the lab cluster, removed when the test ends.
-func newRemote(t *testing.T) *remote {
+func newRemote(t testing.TB) *remote {
 	t.Helper()
 	c := labkube.RequireKubernetes(t)
 	admin, err := kubernetes.NewForConfig(c.Config)
@@ -168,7 +168,7 @@ func (r *remote) config(extra map[string]any) json.RawMessage {
 
 // newBackend starts a backend on the test's own remote namespace; every pod it still has is deleted at the
 // end.
-func newBackend(t *testing.T, extra map[string]any) (*Backend, *remote) {
+func newBackend(t testing.TB, extra map[string]any) (*Backend, *remote) {
 	t.Helper()
 	r := newRemote(t)
 	env := backend.Env{Name: "kubernetes", Instance: "test-" + strings.ToLower(string(conformance.NewUID())[:8]),
@@ -176,7 +176,7 @@ func newBackend(t *testing.T, extra map[string]any) (*Backend, *remote) {
 	return startBackend(t, env), r
 }
 
-func startBackend(t *testing.T, env backend.Env) *Backend {
+func startBackend(t testing.TB, env backend.Env) *Backend {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()

@@ -1,7 +1,9 @@
 package kubernetes
 
 import (
+	"net/http"
 	"os"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -15,6 +17,8 @@ type metrics struct {
 	errors       *prometheus.CounterVec
 	statusServed *prometheus.CounterVec
 	watchErrors  prometheus.Counter
+	httpRequests *prometheus.CounterVec
+	requests     atomic.Int64
 }
 
 func newMetrics() *metrics {
@@ -38,10 +42,15 @@ func newMetrics() *metrics {
 			Help: "Failures of the watch of remote pods (each restarts it).",
 		}),
 	}
+	m.httpRequests = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "interlink_backend", Subsystem: "kubernetes", Name: "api_requests_total",
+		Help: "HTTP requests sent to the remote Kubernetes API server, by method (a watch counts once, when it starts).",
+	}, []string{"method"})
 	for _, s := range []string{"watch", "get", "absent"} {
 		m.statusServed.WithLabelValues(s)
 	}
-	m.reg.MustRegister(m.calls, m.errors, m.statusServed, m.watchErrors)
+	m.httpRequests.WithLabelValues(http.MethodGet)
+	m.reg.MustRegister(m.calls, m.errors, m.statusServed, m.watchErrors, m.httpRequests)
 	return m
 }
 
@@ -56,3 +65,16 @@ func (m *metrics) observe(call string, start time.Time, err error) {
 func (m *metrics) gather() ([]*dto.MetricFamily, error) { return m.reg.Gather() }
 
 func readFile(path string) ([]byte, error) { return os.ReadFile(path) }
+
+// countRequests wraps the client's transport to count every request it sends.
+func (m *metrics) countRequests(rt http.RoundTripper) http.RoundTripper {
+	return roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		m.requests.Add(1)
+		m.httpRequests.WithLabelValues(r.Method).Inc()
+		return rt.RoundTrip(r)
+	})
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
