@@ -23,6 +23,7 @@ import (
 
 	"github.com/interlink-hq/interlink-dispatcher/shared/backend"
 	"github.com/interlink-hq/interlink-dispatcher/shared/conformance"
+	"github.com/interlink-hq/interlink-dispatcher/shared/interlink"
 	"github.com/interlink-hq/interlink-dispatcher/shared/labtest"
 	"github.com/interlink-hq/interlink-dispatcher/shared/labtest/labkube"
 )
@@ -212,4 +213,8 @@ func (r *remote) vanish(t testing.TB, uid, remoteID string) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
+}
+
+func logStruct(p *v1.Pod, container string) interlink.LogStruct {
+	return interlink.LogStruct{Namespace: p.Namespace, PodUID: string(p.UID), PodName: p.Name, ContainerName: container}
 }

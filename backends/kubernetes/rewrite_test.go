@@ -153,3 +153,15 @@ func TestStatusOfEvicted(t *testing.T) {
 		t.Errorf("a container the remote kubelet did not report yet: %+v", st.Containers[1])
 	}
 }
+
+// TestStatusOneState: a remote status with two states set keeps the furthest one only.
+func TestStatusOneState(t *testing.T) {
+	p := conformance.NewPod("two", conformance.ShellContainer("main", "true"))
+	rp := &v1.Pod{Status: v1.PodStatus{Phase: v1.PodRunning, ContainerStatuses: []v1.ContainerStatus{{Name: "main",
+		State: v1.ContainerState{Waiting: &v1.ContainerStateWaiting{Reason: "PodInitializing"},
+			Terminated: &v1.ContainerStateTerminated{ExitCode: 0, Reason: "Completed"}}}}}}
+	s := statusOf(p, rp).Containers[0].State
+	if s.Waiting != nil || s.Terminated == nil || s.Terminated.Reason != "Completed" {
+		t.Errorf("state: %+v", s)
+	}
+}

@@ -82,6 +82,7 @@ func statusOf(p *v1.Pod, rp *v1.Pod) interlink.PodStatus {
 			}
 			return pod.Waiting(c, reason, message, 0)
 		}
+		s.State = oneState(s.State)
 		if ended && s.State.Terminated == nil {
 			// Evicted, or its node lost: the remote kubelet will never report this container again.
 			s.State = v1.ContainerState{Terminated: &v1.ContainerStateTerminated{ExitCode: pod.NotFoundExitCode,
@@ -114,4 +115,17 @@ func waitingReason(rp *v1.Pod) (string, string) {
 		return pod.ReasonContainerCreating, fmt.Sprintf("the remote pod %s/%s waits for its scheduler", rp.Namespace, rp.Name)
 	}
 	return pod.ReasonContainerCreating, fmt.Sprintf("the remote pod %s/%s is starting on node %s", rp.Namespace, rp.Name, rp.Spec.NodeName)
+}
+
+// oneState keeps the furthest of the states a remote status sets at once (terminated, then running, then
+// waiting): a kubelet sets one, but the lab's virtual kubelet has been seen to report an init container both
+// waiting and terminated while it moves on, and the contract carries exactly one.
+func oneState(st v1.ContainerState) v1.ContainerState {
+	switch {
+	case st.Terminated != nil:
+		return v1.ContainerState{Terminated: st.Terminated}
+	case st.Running != nil:
+		return v1.ContainerState{Running: st.Running}
+	}
+	return st
 }
