@@ -7,6 +7,7 @@ import (
 	v1 "k8s.io/api/core/v1"
 
 	"github.com/interlink-hq/interlink-dispatcher/shared/backend"
+	"github.com/interlink-hq/interlink-dispatcher/shared/pod"
 )
 
 // List returns every remote pod of this backend and instance, from the watch on its label selector (whose
@@ -19,9 +20,11 @@ func (b *Backend) List(ctx context.Context) ([]backend.PodRecord, error) {
 			if !ok || rp.Annotations[annotationUID] == "" {
 				continue
 			}
+			// The phase the virtual kubelet will give the local pod from its statuses: the remote phase
+			// lags the container states (the remote kubelet's own sync), so an ended pod alone keeps it.
 			phase := rp.Status.Phase
-			if phase == "" {
-				phase = v1.PodPending
+			if phase != v1.PodSucceeded && phase != v1.PodFailed {
+				phase = pod.Phase(statusOf(rp, rp))
 			}
 			out = append(out, backend.PodRecord{UID: rp.Annotations[annotationUID],
 				Namespace: rp.Annotations[annotationNamespace], Name: rp.Annotations[annotationName],
