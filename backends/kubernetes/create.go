@@ -75,6 +75,10 @@ func (b *Backend) Create(ctx context.Context, req backend.CreateRequest) (backen
 		if !gated(got) {
 			return backend.CreateResult{RemoteID: remoteID}, nil
 		}
+	case apierrors.IsNotFound(err):
+		// The only object a pod's creation names is its namespace.
+		return backend.CreateResult{}, backend.Errorf(backend.KindInternal,
+			"the remote namespace %s does not exist: create it with deploy/kubernetes-backend/rbac.yaml, or fix config key namespace / namespace_map: %w", ns, err)
 	case err != nil:
 		return backend.CreateResult{}, b.apiError(err, "the remote cluster refused pod %s", remoteID)
 	}

@@ -122,3 +122,26 @@ func TestRecovery(t *testing.T) {
 		t.Errorf("List after Delete: %+v", recs)
 	}
 }
+
+// TestRemoteSideErrors: a remote namespace that does not exist is named in Create's error, and a node
+// selector that selects no node leaves the capacity unknown rather than zero.
+func TestRemoteSideErrors(t *testing.T) {
+	t.Parallel()
+	r := newRemote(t)
+	env := backend.Env{Name: "kubernetes", Instance: "test-" + strings.ToLower(string(conformance.NewUID())[:8]),
+		DataDir: t.TempDir(), Config: r.config(map[string]any{"kubeconfig": r.cluster.Kubeconfig,
+			"namespace":     "ilk-absent-" + strings.ToLower(string(conformance.NewUID())[:8]),
+			"node_selector": map[string]string{"interlink.eu/bench": "no-such-node"}})}
+	b := startBackend(t, env)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	c, err := b.Capacity(ctx)
+	if err != nil || c.CPUMilli != nil || c.MemoryBytes != nil || c.Pods != nil {
+		t.Errorf("Capacity with no node selected: %+v, %v", c, err)
+	}
+	p := conformance.NewPod("nons", conformance.ShellContainer("main", "true"))
+	_, err = b.Create(ctx, conformance.NewCreateRequest(p, conformance.Objects{}))
+	if err == nil || !strings.Contains(err.Error(), "does not exist") || !strings.Contains(err.Error(), "ilk-absent-") {
+		t.Errorf("Create into a namespace that does not exist: %v", err)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	v1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/interlink-hq/interlink-dispatcher/shared/backend"
@@ -163,5 +164,43 @@ func TestStatusOneState(t *testing.T) {
 	s := statusOf(p, rp).Containers[0].State
 	if s.Waiting != nil || s.Terminated == nil || s.Terminated.Reason != "Completed" {
 		t.Errorf("state: %+v", s)
+	}
+}
+
+// TestCapacityRules checks the scheduler's rule for a pod's requests and the toleration of node taints.
+func TestCapacityRules(t *testing.T) {
+	init := conformance.ShellContainer("init", "true")
+	init.Resources.Requests = v1.ResourceList{v1.ResourceCPU: resource.MustParse("2"), v1.ResourceMemory: resource.MustParse("10Mi")}
+	a := conformance.ShellContainer("a", "true")
+	a.Resources.Requests = v1.ResourceList{v1.ResourceCPU: resource.MustParse("500m"), v1.ResourceMemory: resource.MustParse("100Mi")}
+	bc := conformance.ShellContainer("b", "true")
+	bc.Resources.Requests = v1.ResourceList{v1.ResourceCPU: resource.MustParse("500m"), "nvidia.com/gpu": resource.MustParse("1")}
+	p := conformance.NewPod("req", a, bc)
+	p.Spec.InitContainers = []v1.Container{init}
+	r := podRequests(p)
+	if cpu := r[v1.ResourceCPU]; cpu.MilliValue() != 2000 {
+		t.Errorf("cpu %s, want the init container's 2", cpu.String())
+	}
+	if mem := r[v1.ResourceMemory]; mem.Value() != 100<<20 {
+		t.Errorf("memory %s, want the containers' 100Mi", mem.String())
+	}
+	if g := r["nvidia.com/gpu"]; g.Value() != 1 {
+		t.Errorf("gpu %s", g.String())
+	}
+	taint := v1.Taint{Key: "virtual-node.interlink/no-schedule", Value: "true", Effect: v1.TaintEffectNoSchedule}
+	for _, tc := range []struct {
+		tol  v1.Toleration
+		want bool
+	}{
+		{v1.Toleration{Key: taint.Key, Operator: v1.TolerationOpExists}, true},
+		{v1.Toleration{Key: taint.Key, Value: "true"}, true},
+		{v1.Toleration{Key: taint.Key, Value: "false"}, false},
+		{v1.Toleration{Operator: v1.TolerationOpExists}, true},
+		{v1.Toleration{Key: taint.Key, Operator: v1.TolerationOpExists, Effect: v1.TaintEffectNoExecute}, false},
+		{v1.Toleration{Key: "other", Operator: v1.TolerationOpExists}, false},
+	} {
+		if got := tolerates(&tc.tol, &taint); got != tc.want {
+			t.Errorf("%+v tolerates %v: %v, want %v", tc.tol, taint, got, tc.want)
+		}
 	}
 }
