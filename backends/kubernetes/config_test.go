@@ -65,3 +65,24 @@ func TestRemoteName(t *testing.T) {
 		t.Error("a ConfigMap and a Secret of the same local name get the same remote name")
 	}
 }
+
+// TestNamespaces: one informer per remote namespace a pod may go to, each once.
+func TestNamespaces(t *testing.T) {
+	c, err := ParseConfig([]byte(`{"namespace":"r","namespace_map":{"a":"x","b":"r","c":"x"}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := &Backend{cfg: c}
+	if got := strings.Join(b.namespaces(), ","); got != "r,x" {
+		t.Errorf("namespaces %s, want r,x", got)
+	}
+	if got := b.remoteNS("", "x/il-1"); got != "x" {
+		t.Errorf("the remote id's namespace: %q", got)
+	}
+	if got := b.remoteNS("a", ""); got != "x" {
+		t.Errorf("local namespace a: %q", got)
+	}
+	if got := b.remoteNS("", ""); got != "" {
+		t.Errorf("nothing known: %q, want every namespace searched", got)
+	}
+}
