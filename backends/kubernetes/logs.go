@@ -23,6 +23,19 @@ func (b *Backend) Logs(ctx context.Context, req backend.LogRequest, w io.Writer)
 		return err
 	}
 	rp, ns := b.cached(req.PodUID, b.remoteNS(req.Namespace, req.RemoteID))
+	if rp == nil && b.justCreated(req.PodUID) {
+		// Created a moment ago, not shown by the watch yet: ask once.
+		ns = b.remoteNS(req.Namespace, req.RemoteID)
+		if ns == "" {
+			ns = b.cfg.Namespace
+		}
+		start := time.Now()
+		got, err := b.cli.CoreV1().Pods(ns).Get(ctx, remoteName(req.PodUID), metav1.GetOptions{})
+		b.metrics.observe("get_pod", start, err)
+		if err == nil && got.Annotations[annotationUID] == req.PodUID {
+			rp = got
+		}
+	}
 	if rp == nil {
 		return backend.NotFound("the remote cluster has no pod for UID %s", req.PodUID)
 	}
