@@ -1,18 +1,19 @@
 package kubernetes
 
 import (
-	"bytes"
-	"encoding/json"
+	"errors"
 	"fmt"
+	"sort"
 	"strings"
 
 	v1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/validation"
+
+	"github.com/interlink-hq/interlink-dispatcher/shared/settings"
 )
 
 // Config is the backend's own section of the dispatcher config (backend.Env.Config), as JSON. Every key is
-// optional but one of namespace / namespace_map; unknown keys are refused so that a typo does not pass
-// silently.
+// optional; keys are read strictly by shared/settings (an unknown key is refused, naming it).
 type Config struct {
 	// Kubeconfig is the path of the kubeconfig that reaches the remote cluster (its current context). Empty:
 	// in-cluster (the service account of the pod the dispatcher runs in), else $KUBECONFIG.
@@ -42,68 +43,70 @@ type Config struct {
 	Burst int     `json:"burst"`
 }
 
-// ParseConfig reads raw (empty means all defaults) and checks it.
-func ParseConfig(raw []byte) (Config, error) {
+// ParseConfig reads raw (empty means all defaults) as the section of backend name and checks it. Every
+// problem is reported at once, as settings.Problems naming each key path; warnings name the new spelling of
+// each old key used.
+func ParseConfig(name string, raw []byte) (Config, []string, error) {
 	var c Config
-	if t := bytes.TrimSpace(raw); len(t) > 0 && string(t) != "null" {
-		dec := json.NewDecoder(bytes.NewReader(raw))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&c); err != nil {
-			return c, fmt.Errorf("the kubernetes backend's config is invalid: %v", err)
-		}
+	prefix := settings.Prefix(name)
+	warnings, err := settings.Decode(raw, prefix, &c)
+	var ps settings.Problems
+	if err != nil && !errors.As(err, &ps) {
+		return c, warnings, err
 	}
 	if c.Namespace != "" {
 		if errs := validation.IsDNS1123Label(c.Namespace); len(errs) > 0 {
-			return c, fmt.Errorf("config key namespace %q is not a namespace name: %s", c.Namespace, strings.Join(errs, "; "))
+			ps.Add(prefix, "namespace", "%q is not a namespace name: %s", c.Namespace, strings.Join(errs, "; "))
 		}
 	}
-	for local, remote := range c.NamespaceMap {
+	for _, local := range sortedKeys(c.NamespaceMap) {
+		remote := c.NamespaceMap[local]
 		if errs := validation.IsDNS1123Label(remote); len(errs) > 0 {
-			return c, fmt.Errorf("config key namespace_map.%s: %q is not a namespace name: %s", local, remote, strings.Join(errs, "; "))
+			ps.Add(prefix, "namespace_map."+local, "%q is not a namespace name: %s", remote, strings.Join(errs, "; "))
 		}
 	}
-	for k, v := range c.NodeSelector {
-		if err := checkLabel("node_selector", k, v); err != nil {
-			return c, err
-		}
+	for _, k := range sortedKeys(c.NodeSelector) {
+		checkLabel(&ps, prefix, "node_selector", k, c.NodeSelector[k])
 	}
-	for k, v := range c.Labels {
+	for _, k := range sortedKeys(c.Labels) {
 		if strings.HasPrefix(k, labelPrefix) {
-			return c, fmt.Errorf("config key labels.%s: the prefix %s is the backend's own", k, labelPrefix)
+			ps.Add(prefix, "labels."+k, "the prefix %s is the backend's own", labelPrefix)
+			continue
 		}
-		if err := checkLabel("labels", k, v); err != nil {
-			return c, err
-		}
+		checkLabel(&ps, prefix, "labels", k, c.Labels[k])
 	}
-	for k := range c.Annotations {
+	for _, k := range sortedKeys(c.Annotations) {
 		if errs := validation.IsQualifiedName(k); len(errs) > 0 {
-			return c, fmt.Errorf("config key annotations.%s is not an annotation name: %s", k, strings.Join(errs, "; "))
+			ps.Add(prefix, "annotations."+k, "is not an annotation name: %s", strings.Join(errs, "; "))
 		}
 	}
 	for i, t := range c.Tolerations {
 		switch t.Operator {
 		case "", v1.TolerationOpEqual, v1.TolerationOpExists:
 		default:
-			return c, fmt.Errorf("config key tolerations[%d].operator must be Equal or Exists, not %q", i, t.Operator)
+			ps.Add(prefix, fmt.Sprintf("tolerations[%d].operator", i), "must be Equal or Exists, not %q", t.Operator)
 		}
 	}
 	for i, t := range c.Taints {
 		if t.Key == "" {
-			return c, fmt.Errorf("config key taints[%d] has no key", i)
+			ps.Add(prefix, fmt.Sprintf("taints[%d].key", i), "is missing: a taint needs a key")
 		}
 		switch t.Effect {
 		case v1.TaintEffectNoSchedule, v1.TaintEffectPreferNoSchedule, v1.TaintEffectNoExecute:
 		default:
-			return c, fmt.Errorf("config key taints[%d].effect must be NoSchedule, PreferNoSchedule or NoExecute, not %q", i, t.Effect)
+			ps.Add(prefix, fmt.Sprintf("taints[%d].effect", i), "must be NoSchedule, PreferNoSchedule or NoExecute, not %q", t.Effect)
 		}
 	}
 	if c.PriorityClass != "" {
 		if errs := validation.IsDNS1123Subdomain(c.PriorityClass); len(errs) > 0 {
-			return c, fmt.Errorf("config key priority_class %q is not a name: %s", c.PriorityClass, strings.Join(errs, "; "))
+			ps.Add(prefix, "priority_class", "%q is not a name: %s", c.PriorityClass, strings.Join(errs, "; "))
 		}
 	}
-	if c.QPS < 0 || c.Burst < 0 {
-		return c, fmt.Errorf("config keys qps and burst must not be negative")
+	if c.QPS < 0 {
+		ps.Add(prefix, "qps", "must not be negative, not %v", c.QPS)
+	}
+	if c.Burst < 0 {
+		ps.Add(prefix, "burst", "must not be negative, not %d", c.Burst)
 	}
 	if c.QPS == 0 {
 		c.QPS = 50
@@ -111,17 +114,25 @@ func ParseConfig(raw []byte) (Config, error) {
 	if c.Burst == 0 {
 		c.Burst = 100
 	}
-	return c, nil
+	return c, warnings, ps.Err()
 }
 
-func checkLabel(key, k, v string) error {
+func sortedKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+func checkLabel(ps *settings.Problems, prefix, key, k, v string) {
 	if errs := validation.IsQualifiedName(k); len(errs) > 0 {
-		return fmt.Errorf("config key %s.%s is not a label name: %s", key, k, strings.Join(errs, "; "))
+		ps.Add(prefix, key+"."+k, "is not a label name: %s", strings.Join(errs, "; "))
 	}
 	if errs := validation.IsValidLabelValue(v); len(errs) > 0 {
-		return fmt.Errorf("config key %s.%s: %q is not a label value: %s", key, k, v, strings.Join(errs, "; "))
+		ps.Add(prefix, key+"."+k, "%q is not a label value: %s", v, strings.Join(errs, "; "))
 	}
-	return nil
 }
 
 // remoteNamespace is where the pod of local namespace ns goes.

@@ -3,17 +3,19 @@ package kubernetes
 import (
 	"strings"
 	"testing"
+
+	"github.com/interlink-hq/interlink-dispatcher/shared/backend"
 )
 
 func TestParseConfig(t *testing.T) {
-	c, err := ParseConfig(nil)
+	c, err := parse(nil)
 	if err != nil {
 		t.Fatalf("an empty config: %v", err)
 	}
 	if c.QPS != 50 || c.Burst != 100 {
 		t.Errorf("defaults qps/burst = %v/%d, want 50/100", c.QPS, c.Burst)
 	}
-	c, err = ParseConfig([]byte(`{"namespace":"remote","namespace_map":{"team-a":"burst-a"},
+	c, err = parse([]byte(`{"namespace":"remote","namespace_map":{"team-a":"burst-a"},
 		"node_selector":{"pool":"burst"},"tolerations":[{"key":"k","operator":"Exists","effect":"NoSchedule"}],
 		"priority_class":"low","labels":{"cost":"x"},"annotations":{"dispatcher.interlink.eu/backend":"slurm"}}`))
 	if err != nil {
@@ -26,17 +28,37 @@ func TestParseConfig(t *testing.T) {
 		t.Errorf("other goes to %q, want remote", got)
 	}
 	for _, tc := range []struct{ raw, want string }{
-		{`{"namespce":"x"}`, "unknown field"},
-		{`{"namespace":"Not_A_Name"}`, "config key namespace"},
-		{`{"namespace_map":{"a":"B"}}`, "config key namespace_map.a"},
-		{`{"node_selector":{"a":"not a value"}}`, "config key node_selector.a"},
+		{`{"namespce":"x"}`, "backends.kubernetes.config.namespce: is not a known key"},
+		{`{"nodeSelector":{}}`, "the key is spelled node_selector"},
+		{`{"namespace":"Not_A_Name"}`, "backends.kubernetes.config.namespace"},
+		{`{"namespace_map":{"a":"B"}}`, "backends.kubernetes.config.namespace_map.a"},
+		{`{"node_selector":{"a":"not a value"}}`, "backends.kubernetes.config.node_selector.a"},
 		{`{"labels":{"dispatcher.interlink.eu/pod-uid":"x"}}`, "backend's own"},
 		{`{"tolerations":[{"key":"k","operator":"Maybe"}]}`, "tolerations[0].operator"},
 		{`{"taints":[{"key":"k","effect":"Sometimes"}]}`, "taints[0].effect"},
 		{`{"qps":-1}`, "qps"},
 	} {
-		if _, err := ParseConfig([]byte(tc.raw)); err == nil || !strings.Contains(err.Error(), tc.want) {
+		if _, err := parse([]byte(tc.raw)); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("ParseConfig(%s) = %v, want an error with %q", tc.raw, err, tc.want)
+		}
+	}
+}
+
+// parse is ParseConfig for the backend named kubernetes, without its warnings.
+func parse(raw []byte) (Config, error) {
+	c, _, err := ParseConfig("kubernetes", raw)
+	return c, err
+}
+
+// Every problem of a section at once, as a bad config (the backend then exits 78).
+func TestParseConfigReportsEveryProblem(t *testing.T) {
+	_, err := parse([]byte(`{"qps": -1, "burst": -2, "priority_class": "Not A Name"}`))
+	if err == nil || !backend.IsBadConfig(err) {
+		t.Fatalf("err = %v, want a bad config", err)
+	}
+	for _, key := range []string{"config.qps", "config.burst", "config.priority_class"} {
+		if !strings.Contains(err.Error(), key) {
+			t.Errorf("%v does not name %s", err, key)
 		}
 	}
 }
@@ -68,7 +90,7 @@ func TestRemoteName(t *testing.T) {
 
 // TestNamespaces: one informer per remote namespace a pod may go to, each once.
 func TestNamespaces(t *testing.T) {
-	c, err := ParseConfig([]byte(`{"namespace":"r","namespace_map":{"a":"x","b":"r","c":"x"}}`))
+	c, err := parse([]byte(`{"namespace":"r","namespace_map":{"a":"x","b":"r","c":"x"}}`))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -72,7 +72,10 @@ func New(ctx context.Context, env backend.Env) (backend.Backend, error) {
 
 // NewBackend is New with its concrete type, for tests.
 func NewBackend(ctx context.Context, env backend.Env) (*Backend, error) {
-	cfg, err := ParseConfig(env.Config)
+	cfg, warnings, err := ParseConfig(env.Name, env.Config)
+	for _, w := range warnings {
+		slog.Warn(w)
+	}
 	if err != nil {
 		return nil, err
 	}

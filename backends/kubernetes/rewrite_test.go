@@ -16,7 +16,7 @@ import (
 
 func offline(t *testing.T, raw string) *Backend {
 	t.Helper()
-	cfg, err := ParseConfig([]byte(raw))
+	cfg, err := parse([]byte(raw))
 	if err != nil {
 		t.Fatal(err)
 	}
