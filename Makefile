@@ -32,7 +32,7 @@ lab-down:
 
 # The lab benchmarks (dispatcher/faults, build tag bench): the real dispatcher over each real backend and the
 # raw engine beside it, at each N of BENCH_N, then the dispatcher alone with 10,000 journaled pods; one table
-# per backend with issue 14's targets marked. Needs the lab (make lab). BENCH_BACKENDS, BENCH_POLL,
+# per backend with the targets marked. Needs the lab (make lab). BENCH_BACKENDS, BENCH_POLL,
 # BENCH_JOURNAL_PODS and BENCH_JOURNAL_CALLS narrow or widen it.
 BENCH_N ?= 100 400
 bench: ## lab benchmarks of every backend against its raw engine, with figures and targets

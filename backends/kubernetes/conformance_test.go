@@ -9,7 +9,7 @@ import (
 
 // TestConformance runs the shared harness against the lab's Kubernetes cluster, whose virtual node runs the
 // remote pods on the lab's dispatcher: the "second dispatcher instance behind the remote cluster's own
-// virtual node" of issue 17.
+// virtual node": the same shape as a partner cluster with its own interLink.
 func TestConformance(t *testing.T) {
 	t.Parallel()
 	b, r := newBackend(t, nil)

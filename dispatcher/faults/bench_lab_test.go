@@ -33,7 +33,7 @@ import (
 
 // The benchmarks of `make bench` (build tag bench): the real dispatcher binary over each real backend binary
 // on the lab's engines, beside the raw engine doing the same work in the same run, at each N of BENCH_N.
-// They print one table per backend with the ratios and issue 14's targets marked met or not met.
+// They print one table per backend with the ratios and the targets (bench_table_test.go) marked met or not met.
 //
 //	BENCH_N="100 400"                 pods per run (SLURM: held jobs)
 //	BENCH_BACKENDS="docker podman slurm"
@@ -42,7 +42,7 @@ import (
 // Each figure is measured once per run: they are benchmarks to read, not timed tests.
 
 const (
-	benchConcurrency = 8               // the virtual kubelet's and the issue's concurrency
+	benchConcurrency = 8               // the virtual kubelet's concurrency
 	benchPollPeriod  = 5 * time.Second // the virtual kubelet asks every pod about every 5 s
 )
 

@@ -11,7 +11,7 @@ import (
 	"time"
 )
 
-// Issue 14's targets.
+// The performance targets the README's "Tests" section names: ratios measured in the same run.
 const (
 	targetFlatP99       = 1.5  // single-pod p99 at the largest N over the smallest
 	targetCallsPerStat  = 0.05 // engine calls per single-pod status under the poll loop
