@@ -178,7 +178,7 @@ func (b *Backend) startInformers(ctx context.Context) error {
 		})
 		_ = inf.SetWatchErrorHandler(func(_ *cache.Reflector, err error) {
 			b.metrics.watchErrors.Inc()
-			b.log.Warn("the watch of remote pods failed; it is restarted", "namespace", ns, "error", err)
+			b.log.Warn("the watch of remote pods failed; it is restarted", "namespace", ns, "err", err)
 		})
 		b.informers[ns] = inf
 		go inf.Run(b.stop)

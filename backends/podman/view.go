@@ -393,11 +393,17 @@ func (v *view) applyPod(uid string, list []libpod.ListContainer, at time.Time, s
 	pv := &podView{ctrs: list, at: at, atSeq: seq, alone: true}
 	if old != nil {
 		pv.evSeq = old.evSeq
-		if old.atSeq > seq && !old.at.IsZero() {
-			return // a later list already answered
+		if old.newerThan(at, seq) {
+			return // a later list (or the pod's delete) already answered
 		}
 	}
 	v.pods[uid] = pv
+}
+
+// newerThan tells whether the entry was made (listed, or forgotten by the pod's delete) after a list asked
+// at at (seq): by the event sequence, or, when no event came between, by the clock.
+func (pv *podView) newerThan(at time.Time, seq uint64) bool {
+	return !pv.at.IsZero() && (pv.atSeq > seq || pv.at.After(at))
 }
 
 // applyAll replaces the view by what a list of every container, asked at at (seq), found. A pod with an
@@ -420,6 +426,12 @@ func (v *view) applyAll(list []libpod.ListContainer, at time.Time, seq uint64) {
 	for uid, ctrs := range byPod {
 		pv := &podView{ctrs: ctrs, at: at, atSeq: seq}
 		if old := v.pods[uid]; old != nil {
+			if old.newerThan(at, seq) {
+				// Listed, or forgotten by its delete, after this list was asked: what the list found of the
+				// pod is older than what the view holds (a deleted pod would come back).
+				pods[uid] = old
+				continue
+			}
 			pv.evSeq = old.evSeq
 			if missed == "" && old.evSeq <= seq && !old.at.IsZero() && !v.since.IsZero() && !old.at.Before(v.since) && changedUnannounced(old.ctrs, ctrs, at) {
 				missed = uid
@@ -431,8 +443,7 @@ func (v *view) applyAll(list []libpod.ListContainer, at time.Time, seq uint64) {
 		if _, ok := pods[uid]; ok {
 			continue
 		}
-		switch {
-		case old.atSeq > seq && !old.at.IsZero(), old.evSeq > seq:
+		if old.newerThan(at, seq) || old.evSeq > seq {
 			pods[uid] = old // listed after this list was asked, or named by an event since
 		}
 	}
