@@ -46,7 +46,7 @@ func TestLabHostNetworkPodRefused(t *testing.T) {
 			disp := labtest.BuildBinary(t, "./cmd/interlink-dispatcher")
 			bin := labtest.BuildBackend(t, "./cmd/backend-"+tc.name)
 			tokens := writeSecret(t, dir, "tokens", testToken+"\n", 0o600)
-			apiAddr, sock := freeAddr(t), filepath.Join(dir, "api.sock")
+			apiAddr, sock := labtest.FreeAddr(t), filepath.Join(dir, "api.sock")
 			raw, err := yaml.Marshal(map[string]any{
 				"instance": fmt.Sprintf("access-test-%d", time.Now().UnixNano()),
 				"data_dir": filepath.Join(dir, "data"),

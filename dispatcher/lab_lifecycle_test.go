@@ -60,7 +60,7 @@ func TestLabNoResurrectionAfterDispatcherKill(t *testing.T) {
 		bins[lb.name] = labtest.BuildBackend(t, "./cmd/backend-"+lb.name)
 		backends = append(backends, map[string]any{"name": lb.name, "binary": bins[lb.name], "config": lb.config})
 	}
-	apiAddr, metricsAddr := freeAddr(t), freeAddr(t)
+	apiAddr, metricsAddr := labtest.FreeAddr(t), labtest.FreeAddr(t)
 	instance := fmt.Sprintf("resurrect-test-%d", time.Now().UnixNano())
 	dataDir := filepath.Join(dir, "data")
 	raw, err := yaml.Marshal(map[string]any{

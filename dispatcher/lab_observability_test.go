@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -32,16 +31,6 @@ type procDispatcher struct {
 	bins     map[string]string
 	stderr   *labtest.Buffer
 	finished chan struct{}
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
 }
 
 // startDispatcherAt starts the dispatcher command with the config file cfgPath (made by the caller, so
@@ -82,7 +71,7 @@ func startDispatcherProcess(t *testing.T) *procDispatcher {
 	for _, lb := range labBackends {
 		bins[lb.name] = labtest.BuildBackend(t, "./cmd/backend-"+lb.name)
 	}
-	apiAddr, metricsAddr := freeAddr(t), freeAddr(t)
+	apiAddr, metricsAddr := labtest.FreeAddr(t), labtest.FreeAddr(t)
 	var backends []map[string]any
 	for _, lb := range labBackends {
 		backends = append(backends, map[string]any{"name": lb.name, "binary": bins[lb.name], "config": lb.config})

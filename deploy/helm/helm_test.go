@@ -14,7 +14,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -489,7 +488,7 @@ func TestChartConfigServesProbes(t *testing.T) {
 		}
 	}
 
-	apiAddr, metricsAddr := freeAddr(t), freeAddr(t)
+	apiAddr, metricsAddr := labtest.FreeAddr(t), labtest.FreeAddr(t)
 	env := []string{
 		"INTERLINK_DISPATCHER_LISTEN_TCP=" + apiAddr,
 		"INTERLINK_DISPATCHER_METRICS_LISTEN=" + metricsAddr,
@@ -633,15 +632,4 @@ func get(url string) (int, string) {
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(b)
-}
-
-// freeAddr is a loopback address with a port nothing listens on now.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
 }

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -83,7 +82,7 @@ func start(t testing.TB, name string, kinds ...kind) *proc {
 		bins:     map[string]string{}, stderr: &labtest.Buffer{},
 		client: &http.Client{Timeout: 3 * time.Minute},
 	}
-	addr := freeAddr(t)
+	addr := labtest.FreeAddr(t)
 	p.api = "http://" + addr
 	var backends []map[string]any
 	for _, k := range kinds {
@@ -111,16 +110,6 @@ func start(t testing.TB, name string, kinds ...kind) *proc {
 	t.Cleanup(p.cleanup)
 	p.run()
 	return p
-}
-
-func freeAddr(t testing.TB) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
 }
 
 // run starts the command on the config and waits until /readyz says every backend is up.
