@@ -46,6 +46,13 @@ func newTestBackend(t *testing.T, env backend.Env) *Backend {
 		conformance.DeleteAll(t, b, 0)
 		_ = b.Close()
 	})
+	// A start waits at most hostInfoWait for the service's /info and the first create with limits waits for
+	// the rest. A long-running backend asks once; every test here starts its own backend, dozens at a time,
+	// and on a loaded service that one-off answer took 34 s (CI, 2026-12-02): wait for it here, so that a
+	// test's create measures the create.
+	if _, err := b.hostInfo(ctx); err != nil {
+		t.Fatalf("the Podman service did not describe its host: %v", err)
+	}
 	return b
 }
 
@@ -78,8 +85,8 @@ func create(t *testing.T, b *Backend, p *v1.Pod, objs ...interlink.RetrievedCont
 		t.Fatalf("create %s: %v", p.Name, err)
 	}
 	// Create answers before pulling and starting (interLink's call has a deadline). The bound is loose: a
-	// loaded run here took 5.6 s once, waiting on the service's /info; a create that started the pod
-	// would take the pull and the start on top, and a create stuck on the service its whole 30 s context.
+	// create that started the pod would take the pull and the start, and one stuck on the service its whole
+	// 30 s context. (The service's /info, which a create with limits needs, is asked in newTestBackend.)
 	if d := time.Since(start); d > 15*time.Second {
 		t.Errorf("create took %v; it must answer before pulling and starting", d)
 	}
