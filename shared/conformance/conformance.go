@@ -39,6 +39,7 @@ const (
 	ScenarioInitFailure      = "init-failure"
 	ScenarioMultiContainer   = "multi-container"
 	ScenarioEnv              = "env"
+	ScenarioTermination      = "termination-message"
 	ScenarioConfigMap        = "volumes/configMap"
 	ScenarioSecret           = "volumes/secret"
 	ScenarioProjected        = "volumes/projected"
@@ -202,7 +203,7 @@ func Run(t *testing.T, b backend.Backend, opts Options) {
 
 // Scenarios are the names of every scenario Run runs, in order.
 var Scenarios = []string{ScenarioSingleContainer, ScenarioFailingContainer, ScenarioInitContainers, ScenarioInitFailure,
-	ScenarioMultiContainer, ScenarioEnv, ScenarioConfigMap, ScenarioSecret, ScenarioProjected, ScenarioEmptyDir,
+	ScenarioMultiContainer, ScenarioEnv, ScenarioTermination, ScenarioConfigMap, ScenarioSecret, ScenarioProjected, ScenarioEmptyDir,
 	ScenarioSubPath, ScenarioLogsAll, ScenarioLogsTail, ScenarioLogsBytes, ScenarioLogsTimestamps, ScenarioLogsSinceTime,
 	ScenarioLogsSinceSeconds, ScenarioLogsUnknown, ScenarioLogsFollow, ScenarioLogsNoContainer, ScenarioLogsPrevious,
 	ScenarioDeleteRunning, ScenarioDeleteFinished, ScenarioDeleteUnknown, ScenarioDeleteByRemoteID, ScenarioDeleteTwice,
@@ -216,6 +217,7 @@ func (h *harness) all(t *testing.T) {
 	h.run(t, ScenarioInitFailure, h.needs(backend.FeatureInitContainers), h.initFailure)
 	h.run(t, ScenarioMultiContainer, h.needs(backend.FeatureMultipleContainers), h.multiContainer)
 	h.run(t, ScenarioEnv, nil, h.env)
+	h.run(t, ScenarioTermination, h.needs(backend.FeatureTerminationMessage), h.terminationMessage)
 	t.Run("volumes", func(t *testing.T) {
 		h.parallel(t)
 		h.run(t, ScenarioConfigMap, h.needs("configMap"), h.configMapVolume)

@@ -187,6 +187,52 @@ func (h *harness) env(t *testing.T) {
 		"special="+specialValue+"|\n")
 }
 
+// terminationMessage runs the Kubernetes conformance cases of termination messages: the file at
+// terminationMessagePath (also for a non-root user at a path of its own), and FallbackToLogsOnError, which
+// takes the end of the log only when the run failed and left the file empty.
+func (h *harness) terminationMessage(t *testing.T) {
+	type tc struct {
+		name, script string
+		path         string
+		policy       v1.TerminationMessagePolicy
+		user         bool
+		phase        v1.PodPhase
+		exit         int32
+		want         string
+	}
+	cases := []tc{
+		{"file", "printf DONE > /dev/termination-log", "", v1.TerminationMessageReadFile, false, v1.PodSucceeded, 0, "DONE"},
+		{"fallback-log", "printf DONE; exit 1", "", v1.TerminationMessageFallbackToLogsOnError, false, v1.PodFailed, 1, "DONE"},
+		{"fallback-success", "echo DONE; true", "", v1.TerminationMessageFallbackToLogsOnError, false, v1.PodSucceeded, 0, ""},
+		{"fallback-file", "printf OK > /dev/termination-log; echo DONE; true", "", v1.TerminationMessageFallbackToLogsOnError, false, v1.PodSucceeded, 0, "OK"},
+	}
+	if slices.Contains(h.caps.Features, backend.FeatureRunAsUser) {
+		cases = append(cases, tc{"non-root-path", "printf DONE > /dev/termination-custom-log", "/dev/termination-custom-log",
+			v1.TerminationMessageReadFile, true, v1.PodSucceeded, 0, "DONE"})
+	}
+	pods := make([]*v1.Pod, len(cases))
+	for i, c := range cases {
+		ctr := ShellContainer("main", c.script)
+		ctr.TerminationMessagePath, ctr.TerminationMessagePolicy = podlayer.DefaultTerminationMessagePath, c.policy
+		if c.path != "" {
+			ctr.TerminationMessagePath = c.path
+		}
+		if c.user {
+			uid := int64(1000)
+			ctr.SecurityContext = &v1.SecurityContext{RunAsUser: &uid}
+		}
+		pods[i] = NewPod("termination-"+c.name, ctr)
+		h.create(t, pods[i], Objects{})
+	}
+	for i, c := range cases {
+		st := h.waitPhase(t, pods[i], c.phase)
+		term := terminated(t, st, "main", c.exit, "")
+		if term.Message != c.want {
+			t.Errorf("%s: termination message %q, want %q", c.name, term.Message, c.want)
+		}
+	}
+}
+
 func (h *harness) configMapVolume(t *testing.T) {
 	cm := NewConfigMap(DefaultNamespace, "cf-config", map[string]string{
 		"app.conf": "key=value\nother=2\n", "unused": "not mounted through items\n"})
