@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path"
 	"path/filepath"
 	"strconv"
 	"time"
@@ -96,7 +95,7 @@ func (b *Backend) prepareShim(ctx context.Context, p *v1.Pod, c *v1.Container, a
 		{Type: mount.TypeBind, Source: b.shimPath, Target: shim.BinaryPath, ReadOnly: true},
 		{Type: mount.TypeBind, Source: dir, Target: shim.StateDir},
 	}
-	if terminationFileBound(c) {
+	if pod.BindsTerminationFile(c) {
 		// A fresh file for each run, as the kubelet binds one (see terminationMessage).
 		path, err := shim.PrepareTerminationFile(dir)
 		if err != nil {
@@ -107,25 +106,11 @@ func (b *Backend) prepareShim(ctx context.Context, p *v1.Pod, c *v1.Container, a
 	return shim.Entrypoint(), mounts, nil
 }
 
-// terminationFileBound tells whether a run of c gets a termination message file at its
-// terminationMessagePath: when it has one (the API server always sets it) that no volume is mounted at.
-func terminationFileBound(c *v1.Container) bool {
-	if c.TerminationMessagePath == "" {
-		return false
-	}
-	for _, vm := range c.VolumeMounts {
-		if path.Clean(vm.MountPath) == path.Clean(c.TerminationMessagePath) {
-			return false
-		}
-	}
-	return true
-}
-
 // terminationMessage is the termination message of run, an ended run of c that ended with t (see
 // pod.TerminationMessage): what the run wrote to its termination file, or the end of its log when c's
 // policy falls back to it (asked of the engine once a run).
 func (b *Backend) terminationMessage(ctx context.Context, c *v1.Container, run container.Summary, t pod.Termination) string {
-	if !terminationFileBound(c) {
+	if !pod.BindsTerminationFile(c) {
 		return ""
 	}
 	file, err := shim.ReadTerminationFile(b.shimDir(run.Labels[pod.LabelPodUID], c.Name, attemptOf(run)))

@@ -230,6 +230,12 @@ func (h *harness) terminationMessage(t *testing.T) {
 		if term.Message != c.want {
 			t.Errorf("%s: termination message %q, want %q", c.name, term.Message, c.want)
 		}
+		if c.name == "fallback-log" {
+			// A last line without its newline is a line of its own, for a tail too.
+			if got := h.mustLogs(t, pods[i], "main", interlink.LogOpts{Tail: 1}); got != "DONE" {
+				t.Errorf("%s: log with Tail 1 = %q, want %q", c.name, got, "DONE")
+			}
+		}
 	}
 }
 

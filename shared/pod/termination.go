@@ -1,6 +1,8 @@
 package pod
 
 import (
+	"path"
+
 	v1 "k8s.io/api/core/v1"
 )
 
@@ -15,6 +17,20 @@ const (
 	MaxTerminationLogLines     = 80
 	MaxTerminationLogBytes     = 2 << 10
 )
+
+// BindsTerminationFile tells whether a run of c gets a termination message file at its
+// terminationMessagePath: when it has one (the API server always sets it) that no volume is mounted at.
+func BindsTerminationFile(c *v1.Container) bool {
+	if c.TerminationMessagePath == "" {
+		return false
+	}
+	for _, vm := range c.VolumeMounts {
+		if path.Clean(vm.MountPath) == path.Clean(c.TerminationMessagePath) {
+			return false
+		}
+	}
+	return true
+}
 
 // TerminationMessage is the termination message of a run of c that ended with exitCode: file is what its
 // terminationMessagePath file held (its last MaxTerminationMessageBytes), logTail reads the end of its log
