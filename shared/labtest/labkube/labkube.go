@@ -77,33 +77,27 @@ var found, foundRemote lookup
 // RequireKubernetes requires the lab's cluster with its virtual node Ready, found once per test process.
 func RequireKubernetes(t testing.TB) *Cluster {
 	t.Helper()
-	return found.require(t, "Kubernetes cluster", "", func() (*Cluster, error) {
-		path, err := KubeconfigPath()
-		if err != nil {
-			return nil, err
-		}
-		return find(path, os.Getenv(NodeEnv))
-	})
+	return found.require(t, "Kubernetes cluster", "", KubeconfigPath, os.Getenv(NodeEnv))
 }
 
 // RequireRemote requires the lab's remote cluster (the other cluster of the Kubernetes backend) with its
 // virtual node Ready, found once per test process.
 func RequireRemote(t testing.TB) *Cluster {
 	t.Helper()
-	return foundRemote.require(t, "remote Kubernetes cluster", "remote-", func() (*Cluster, error) {
-		path, err := RemoteKubeconfigPath()
-		if err != nil {
-			return nil, err
-		}
-		return find(path, "")
-	})
+	return foundRemote.require(t, "remote Kubernetes cluster", "remote-", RemoteKubeconfigPath, "")
 }
 
-// require finds the cluster once, and fails the test under CI=true when it is not usable (with the lab's
-// status lines, named with prefix, of its API server and node), else skips it.
-func (l *lookup) require(t testing.TB, what, prefix string, find func() (*Cluster, error)) *Cluster {
+// require finds the cluster of the kubeconfig kubeconfig returns (with its virtual node named node, if not
+// empty) once, and fails the test under CI=true when it is not usable (with the lab's status lines, named with
+// prefix, of its API server and node), else skips it.
+func (l *lookup) require(t testing.TB, what, prefix string, kubeconfig func() (string, error), node string) *Cluster {
 	t.Helper()
-	l.once.Do(func() { l.cluster, l.err = find() })
+	l.once.Do(func() {
+		var path string
+		if path, l.err = kubeconfig(); l.err == nil {
+			l.cluster, l.err = find(path, node)
+		}
+	})
 	if l.err == nil {
 		return l.cluster
 	}
