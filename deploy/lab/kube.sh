@@ -286,17 +286,36 @@ up_controllers() {
 		"the default ServiceAccount did not appear"
 }
 
-# build_dispatcher: the commands of this checkout, into $DISPATCHER_BUILD, once per `up` for both clusters (a
-# no-op for go's cache when nothing changed). A fresh folder each time: the dispatchers run from hard links to it.
+# dispatcher_key: what the dispatcher's build depends on, as one hash: the checkout's commit, the status and
+# the content of every changed or untracked file, and the Go toolchain. Nothing when this is no git checkout.
+dispatcher_key() {
+	local head
+	head=$(git -C "$REPO_DIR" rev-parse HEAD 2>/dev/null) || return 0
+	{
+		echo "$head"
+		go env GOVERSION GOFLAGS GOARCH 2>&1
+		git -C "$REPO_DIR" status --porcelain=v1 --untracked-files=all 2>&1
+		git -C "$REPO_DIR" ls-files -z -m -o --exclude-standard | (cd "$REPO_DIR" && xargs -0 -r sha256sum 2>&1)
+	} | sha256sum | cut -c1-16
+}
+
+# build_dispatcher KEY: the commands of this checkout, into $DISPATCHER_BUILD, for both clusters. A fresh folder
+# each time: the dispatchers run from hard links to it. It runs beside the control planes' start;
+# $DISPATCHER_BUILD.done says when it ended, and how ("ok KEY" or "failed"), to up_dispatcher and to the next
+# `up`, which builds nothing when the key is the same (go would compile nothing, but link every command again:
+# half a minute on a busy machine). The caller removes it before.
 build_dispatcher() {
 	local version commit
 	version=$(git -C "$REPO_DIR" describe --tags --always --dirty 2>/dev/null || echo dev)
 	commit=$(git -C "$REPO_DIR" rev-parse HEAD 2>/dev/null || echo unknown)
 	rm -rf "$DISPATCHER_BUILD"
 	# -buildvcs=false: the version comes from -X; git refuses VCS stamping in a checkout another user owns.
-	(cd "$REPO_DIR" && CGO_ENABLED=0 go build -trimpath -buildvcs=false -ldflags "-X main.version=$version -X main.commit=$commit" \
-		-o "$DISPATCHER_BUILD/" ./cmd/...) >"$LOGS/dispatcher-build.log" 2>&1 ||
-		fail dispatcher "$LOGS/dispatcher-build.log" "go build ./cmd/... failed"
+	if (cd "$REPO_DIR" && CGO_ENABLED=0 go build -trimpath -buildvcs=false -ldflags "-X main.version=$version -X main.commit=$commit" \
+		-o "$DISPATCHER_BUILD/" ./cmd/...) >"$LOGS/dispatcher-build.log" 2>&1; then
+		echo "ok $1" >"$DISPATCHER_BUILD.done"
+	else
+		echo failed >"$DISPATCHER_BUILD.done"
+	fi
 }
 
 # kdisp_config: the configuration of the cluster's dispatcher. The main one runs its own copy of config.yaml (the
@@ -325,6 +344,9 @@ EOF
 up_dispatcher() {
 	local bin=$KDISP_STATE/bin sum b env=()
 	mkdir -p "$KDISP_STATE/data"
+	# From empty Go caches the build takes minutes.
+	wait_for 1800 test -s "$DISPATCHER_BUILD.done" || fail dispatcher "$LOGS/dispatcher-build.log" "go build ./cmd/... did not end"
+	[ "$(cut -d' ' -f1 "$DISPATCHER_BUILD.done")" = ok ] || fail dispatcher "$LOGS/dispatcher-build.log" "go build ./cmd/... failed"
 	rm -rf "$bin.new"
 	cp -al "$DISPATCHER_BUILD" "$bin.new"
 	kdisp_config >"$KDISP_STATE/config.yaml.new"
@@ -408,18 +430,27 @@ up_cluster() {
 
 # cmd_up_kubernetes [main|remote]: build what is missing, then bring up both clusters (or only the one named):
 # the remote one in a background subshell beside the main one, as their start-ups mostly wait (an API server's
-# readiness, the default ServiceAccount, the node's first ping). Its lines say "remote-".
+# readiness, the default ServiceAccount, the node's first ping), and the dispatcher's build beside both control
+# planes, which do not need it. The remote cluster's lines say "remote-".
 cmd_up_kubernetes() {
-	local only=${1:-} remote=
+	local only=${1:-} remote= build= key
 	build_interlink
 	build_kube
-	build_dispatcher
+	key=$(dispatcher_key)
+	if [ -n "$key" ] && [ -d "$DISPATCHER_BUILD" ] && [ "$(cat "$DISPATCHER_BUILD.done" 2>/dev/null)" = "ok $key" ]; then
+		say "dispatcher: already built in $DISPATCHER_BUILD (same commit, changes and Go)"
+	else
+		rm -f "$DISPATCHER_BUILD.done"
+		build_dispatcher "$key" &
+		build=$!
+	fi
 	if [ "$only" != main ]; then
 		(kube_cluster remote && up_cluster) &
 		remote=$!
 	fi
 	if [ "$only" != remote ]; then up_cluster; fi
 	if [ -n "$remote" ] && ! wait "$remote"; then die "the remote cluster did not come up (its lines above say why)"; fi
+	if [ -n "$build" ]; then wait "$build"; fi
 }
 
 # status_cluster: one line per component of the current cluster, named with its prefix.
