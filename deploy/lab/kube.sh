@@ -305,7 +305,7 @@ dispatcher_key() {
 # `up`, which builds nothing when the key is the same (go would compile nothing, but link every command again:
 # half a minute on a busy machine). The caller removes it before.
 build_dispatcher() {
-	local version commit
+	local version commit started=$SECONDS
 	version=$(git -C "$REPO_DIR" describe --tags --always --dirty 2>/dev/null || echo dev)
 	commit=$(git -C "$REPO_DIR" rev-parse HEAD 2>/dev/null || echo unknown)
 	rm -rf "$DISPATCHER_BUILD"
@@ -313,6 +313,7 @@ build_dispatcher() {
 	if (cd "$REPO_DIR" && CGO_ENABLED=0 go build -trimpath -buildvcs=false -ldflags "-X main.version=$version -X main.commit=$commit" \
 		-o "$DISPATCHER_BUILD/" ./cmd/...) >"$LOGS/dispatcher-build.log" 2>&1; then
 		echo "ok $1" >"$DISPATCHER_BUILD.done"
+		say "dispatcher: built ./cmd/... in $((SECONDS - started)) s into $DISPATCHER_BUILD"
 	else
 		echo failed >"$DISPATCHER_BUILD.done"
 	fi
