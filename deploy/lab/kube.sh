@@ -446,7 +446,10 @@ cmd_up_kubernetes() {
 		build=$!
 	fi
 	if [ "$only" != main ]; then
-		(kube_cluster remote && up_cluster) &
+		(
+			kube_cluster remote
+			up_cluster
+		) &
 		remote=$!
 	fi
 	if [ "$only" != remote ]; then up_cluster; fi
