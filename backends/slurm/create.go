@@ -106,6 +106,9 @@ func (b *Backend) prepare(p *v1.Pod, req backend.CreateRequest, dir string) (*po
 	}
 	pl.dir = dir
 	pl.objs = pod.NewObjects(req.Containers)
+	if err := pod.ExpandSubPathExprs(p, pl.objs); err != nil {
+		return nil, invalid(err)
+	}
 	if pl.vols, err = pod.MaterializeVolumes(p, pl.objs, dir); err != nil {
 		return nil, invalid(err)
 	}

@@ -45,6 +45,7 @@ const (
 	ScenarioProjected        = "volumes/projected"
 	ScenarioEmptyDir         = "volumes/emptyDir"
 	ScenarioSubPath          = "volumes/subPath"
+	ScenarioSubPathExpr      = "volumes/subPathExpr"
 	ScenarioLogsAll          = "logs/all"
 	ScenarioLogsTail         = "logs/tail"
 	ScenarioLogsBytes        = "logs/bytes"
@@ -204,7 +205,7 @@ func Run(t *testing.T, b backend.Backend, opts Options) {
 // Scenarios are the names of every scenario Run runs, in order.
 var Scenarios = []string{ScenarioSingleContainer, ScenarioFailingContainer, ScenarioInitContainers, ScenarioInitFailure,
 	ScenarioMultiContainer, ScenarioEnv, ScenarioTermination, ScenarioConfigMap, ScenarioSecret, ScenarioProjected, ScenarioEmptyDir,
-	ScenarioSubPath, ScenarioLogsAll, ScenarioLogsTail, ScenarioLogsBytes, ScenarioLogsTimestamps, ScenarioLogsSinceTime,
+	ScenarioSubPath, ScenarioSubPathExpr, ScenarioLogsAll, ScenarioLogsTail, ScenarioLogsBytes, ScenarioLogsTimestamps, ScenarioLogsSinceTime,
 	ScenarioLogsSinceSeconds, ScenarioLogsUnknown, ScenarioLogsFollow, ScenarioLogsNoContainer, ScenarioLogsPrevious,
 	ScenarioDeleteRunning, ScenarioDeleteFinished, ScenarioDeleteUnknown, ScenarioDeleteByRemoteID, ScenarioDeleteTwice,
 	ScenarioVanished, ScenarioIdempotentCreate, ScenarioStatusUnknown, ScenarioStatusBatch, ScenarioList,
@@ -225,6 +226,7 @@ func (h *harness) all(t *testing.T) {
 		h.run(t, ScenarioProjected, h.needs("projected"), h.projectedVolume)
 		h.run(t, ScenarioEmptyDir, h.needs("emptyDir", backend.FeatureMultipleContainers), h.emptyDirVolume)
 		h.run(t, ScenarioSubPath, h.needs("configMap", "emptyDir", backend.FeatureSubPath), h.subPathVolume)
+		h.run(t, ScenarioSubPathExpr, h.needs("emptyDir", backend.FeatureSubPath), h.subPathExprVolume)
 	})
 	t.Run("logs", func(t *testing.T) {
 		h.parallel(t)

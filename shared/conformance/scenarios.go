@@ -310,6 +310,34 @@ func (h *harness) subPathVolume(t *testing.T) {
 	}
 }
 
+// subPathExprVolume is Kubernetes' conformance case of subPathExpr ("should allow substituting values in a
+// volume subpath"): the expression expands with the container's environment, here the pod's name; an
+// expression naming a variable without a value, or leading out of its volume, is refused at create.
+func (h *harness) subPathExprVolume(t *testing.T) {
+	c := ShellContainer("main", `echo via-expr > /logs/x; cat "/all/$POD_NAME/x"`)
+	c.Env = []v1.EnvVar{FieldRefEnv("POD_NAME", "metadata.name")}
+	c = Mount(c, "scratch", "/all", "", false)
+	c = Mount(c, "scratch", "/logs", "", false)
+	c.VolumeMounts[1].SubPathExpr = "$(POD_NAME)"
+	pod := WithVolumes(NewPod("subpathexpr", c), EmptyDirVolume("scratch"))
+	h.create(t, pod, Objects{})
+	h.waitPhase(t, pod, v1.PodSucceeded)
+	if got := h.mustLogs(t, pod, "main", interlink.LogOpts{}); got != "via-expr\n" {
+		t.Errorf("log = %q: the emptyDir subdirectory named by subPathExpr $(POD_NAME) is not where it belongs", got)
+	}
+	for expr, env := range map[string]v1.EnvVar{"$(MISSING)": {Name: "OTHER", Value: "x"}, "$(UP)/x": {Name: "UP", Value: ".."}} {
+		c := Mount(ShellContainer("main", "true"), "scratch", "/logs", "", false)
+		c.Env = []v1.EnvVar{env}
+		c.VolumeMounts[0].SubPathExpr = expr
+		bad := WithVolumes(NewPod("subpathexpr-bad", c), EmptyDirVolume("scratch"))
+		res, err := h.b.Create(h.ctx(t), h.request(bad, Objects{}))
+		h.deleteAtEnd(t, bad, &res)
+		if backend.KindOf(err) != backend.KindInvalid || !strings.Contains(err.Error(), "subPathExpr") {
+			t.Errorf("Create with subPathExpr %q (env %s=%q): %v, want it refused as invalid, naming subPathExpr", expr, env.Name, env.Value, err)
+		}
+	}
+}
+
 func (h *harness) deleteRunning(t *testing.T) {
 	pod := NewPod("delrunning", ShellContainer("main", "echo running; sleep 3600"))
 	res := h.create(t, pod, Objects{})

@@ -508,7 +508,7 @@ func (v *validator) volumeMounts(path string, c *v1.Container, volumes map[strin
 	targets := map[string]int{}
 	for i, vm := range c.VolumeMounts {
 		mp := fmt.Sprintf("%s.volumeMounts[%d]", path, i)
-		v.onlyKnown(mp, &c.VolumeMounts[i], "name", "readOnly", "mountPath", "subPath", "mountPropagation", "recursiveReadOnly")
+		v.onlyKnown(mp, &c.VolumeMounts[i], "name", "readOnly", "mountPath", "subPath", "subPathExpr", "mountPropagation", "recursiveReadOnly")
 		if vm.MountPropagation != nil && *vm.MountPropagation != v1.MountPropagationNone {
 			v.add(mp+".mountPropagation", "mount propagation %q is not supported by backend %q", *vm.MountPropagation, v.name)
 		}
@@ -535,6 +535,13 @@ func (v *validator) volumeMounts(path string, c *v1.Container, volumes map[strin
 			v.need(mp+".subPath", backend.FeatureSubPath, "subPath")
 			if err := ValidRelativePath(vm.SubPath, "subPath"); err != nil {
 				v.add(mp+".subPath", "%v", err)
+			}
+		}
+		if vm.SubPathExpr != "" {
+			// Expanded with the container's environment at create (ExpandSubPathExprs), then a subPath.
+			v.need(mp+".subPathExpr", backend.FeatureSubPath, "subPathExpr")
+			if vm.SubPath != "" {
+				v.add(mp+".subPathExpr", "subPath and subPathExpr are mutually exclusive")
 			}
 		}
 	}
