@@ -77,11 +77,7 @@ func (b *Backend) podSpec(p *v1.Pod, name string) libpod.PodSpec {
 			}
 		}
 	}
-	for _, ha := range p.Spec.HostAliases {
-		for _, h := range ha.Hostnames {
-			spec.HostAdd = append(spec.HostAdd, h+":"+ha.IP)
-		}
-	}
+	spec.HostAdd = pod.HostAliasEntries(p)
 	return spec
 }
 

@@ -86,6 +86,7 @@ func capabilities() backend.Capabilities {
 			backend.FeatureTerminationGrace, backend.FeatureHostNetwork, pod.FeatureNoNewPrivileges,
 			backend.FeatureProbes, backend.FeatureLifecycleHooks, backend.FeatureEmptyDirSizeLimit,
 			backend.FeatureTerminationMessage, // with runtime none, the fallback to the log only
+			backend.FeatureHostAliases,        // with runtime podman
 		},
 		ExtendedResources: []string{"nvidia.com/gpu", "amd.com/gpu"},
 	}

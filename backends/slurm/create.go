@@ -206,6 +206,9 @@ func (b *Backend) planPod(p *v1.Pod) (*podPlan, error) {
 	if pl.rt, err = b.cfg.newRuntime(pl.rtName); err != nil {
 		return nil, err
 	}
+	if len(p.Spec.HostAliases) > 0 && pl.rtName != RuntimePodman {
+		return nil, fmt.Errorf("spec.hostAliases: runtime %s keeps the node's /etc/hosts, which a pod cannot add to; hostAliases need runtime podman", pl.rtName)
+	}
 	flavor, err := b.cfg.resolveFlavor(p)
 	if err != nil {
 		return nil, err

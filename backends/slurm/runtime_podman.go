@@ -9,6 +9,7 @@ import (
 
 	v1 "k8s.io/api/core/v1"
 
+	"github.com/interlink-hq/interlink-dispatcher/shared/pod"
 	"github.com/interlink-hq/interlink-dispatcher/shared/shim"
 )
 
@@ -66,6 +67,9 @@ func (r *podmanRuntime) Render(spec *containerSpec) (containerScript, error) {
 			v += ":ro"
 		}
 		run = append(run, "--volume", v)
+	}
+	for _, h := range pod.HostAliasEntries(spec.Pod) {
+		run = append(run, "--add-host", h)
 	}
 	if spec.WorkingDir != "" {
 		run = append(run, "--workdir", spec.WorkingDir)

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"strings"
 	"testing"
 
 	v1 "k8s.io/api/core/v1"
@@ -26,6 +27,23 @@ func TestTerminationMessageFromFileAndLog(t *testing.T) {
 			if cs == nil || cs.State.Terminated == nil || cs.State.Terminated.Message != want {
 				e.t.Errorf("container %s: not terminated with the message %q: %s", name, want, describe(p))
 			}
+		}
+	})
+}
+
+// hostAliases reach every container's /etc/hosts on the kubelet's lines (Kubernetes' conformance case
+// "should write entries to /etc/hosts").
+func TestHostAliasesInEtcHosts(t *testing.T) {
+	forEachBackend(t, func(e *env) {
+		p := e.pod("hostaliases", sh("main", busybox, "cat /etc/hosts"))
+		p.Spec.HostAliases = []v1.HostAlias{{IP: "123.45.67.89", Hostnames: []string{"foo", "bar"}}}
+		e.create(p)
+		p = e.waitPod("hostaliases", e.finishTimeout, "finished", finished)
+		if p.Status.Phase != v1.PodSucceeded {
+			e.t.Fatalf("phase %s, want Succeeded: %s", p.Status.Phase, describe(p))
+		}
+		if got := e.logs("hostaliases", v1.PodLogOptions{}); !strings.Contains(got, "123.45.67.89\tfoo\tbar\n") {
+			e.t.Errorf("/etc/hosts has no line %q:\n%s", "123.45.67.89\tfoo\tbar", got)
 		}
 	})
 }

@@ -117,6 +117,9 @@ const (
 	// FeatureTerminationMessage: the file at terminationMessagePath and FallbackToLogsOnError give the
 	// terminated state's message, as the kubelet makes it (pod.TerminationMessage).
 	FeatureTerminationMessage = "terminationMessage"
+	// FeatureHostAliases: spec.hostAliases are written to the containers' /etc/hosts as the kubelet writes
+	// them (pod.HostsFile).
+	FeatureHostAliases = "hostAliases"
 )
 
 // Capacity is what a backend offers. A nil field means "unknown" and is left out of the ping.

@@ -239,6 +239,16 @@ func (h *harness) terminationMessage(t *testing.T) {
 	}
 }
 
+// hostAliases is Kubernetes' conformance case "should write entries to /etc/hosts": every name of an alias
+// on its IP's line, beside the usual localhost entries.
+func (h *harness) hostAliases(t *testing.T) {
+	pod := NewPod("hostaliases", ShellContainer("main", "cat /etc/hosts"))
+	pod.Spec.HostAliases = []v1.HostAlias{{IP: "123.45.67.89", Hostnames: []string{"foo", "bar"}}}
+	h.create(t, pod, Objects{})
+	h.waitPhase(t, pod, v1.PodSucceeded)
+	wantContains(t, "/etc/hosts", h.mustLogs(t, pod, "main", interlink.LogOpts{}), "123.45.67.89\tfoo\tbar\n", "localhost")
+}
+
 func (h *harness) configMapVolume(t *testing.T) {
 	cm := NewConfigMap(DefaultNamespace, "cf-config", map[string]string{
 		"app.conf": "key=value\nother=2\n", "unused": "not mounted through items\n"})

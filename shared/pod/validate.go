@@ -2,6 +2,7 @@ package pod
 
 import (
 	"fmt"
+	"net"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -124,7 +125,7 @@ func (v *validator) pod(p *v1.Pod) {
 	v.onlyKnown("spec", s,
 		// checked below
 		"volumes", "initContainers", "containers", "restartPolicy", "terminationGracePeriodSeconds",
-		"dnsPolicy", "hostNetwork", "securityContext", "shareProcessNamespace", "os", "hostUsers",
+		"dnsPolicy", "hostNetwork", "securityContext", "shareProcessNamespace", "os", "hostUsers", "hostAliases",
 		// do not change what runs in the pod
 		"nodeSelector", "serviceAccountName", "serviceAccount", "automountServiceAccountToken", "nodeName",
 		"imagePullSecrets", "hostname", "subdomain", "setHostnameAsFQDN", "hostnameOverride", "affinity",
@@ -167,6 +168,23 @@ func (v *validator) pod(p *v1.Pod) {
 	}
 	if s.HostNetwork {
 		v.need("spec.hostNetwork", backend.FeatureHostNetwork, "hostNetwork")
+	}
+	if len(s.HostAliases) > 0 {
+		v.need("spec.hostAliases", backend.FeatureHostAliases, "hostAliases")
+	}
+	for i, a := range s.HostAliases {
+		ap := fmt.Sprintf("spec.hostAliases[%d]", i)
+		if net.ParseIP(a.IP) == nil {
+			v.add(ap+".ip", "%q is not an IP address", a.IP)
+		}
+		if len(a.Hostnames) == 0 {
+			v.add(ap+".hostnames", "an alias needs at least one hostname")
+		}
+		for j, h := range a.Hostnames {
+			if h == "" || strings.ContainsFunc(h, func(r rune) bool { return r <= ' ' || r == '#' || r > '~' }) {
+				v.add(fmt.Sprintf("%s.hostnames[%d]", ap, j), "%q is not a hostname (no spaces, control characters or #)", h)
+			}
+		}
 	}
 	if s.ShareProcessNamespace != nil && *s.ShareProcessNamespace {
 		v.add("spec.shareProcessNamespace", "a shared process namespace is not supported by backend %q", v.name)
