@@ -185,6 +185,8 @@ func (b *Backend) createPause(ctx context.Context, p *v1.Pod, vols map[string]*p
 		LogConfig:   container.LogConfig{Type: "json-file", Config: map[string]string{"max-size": "1m"}},
 		// The pause's hosts file is every container's of the pod (they join its network).
 		ExtraHosts: pod.HostAliasEntries(p),
+		// Set in the namespaces the pod's containers join.
+		Sysctls: pod.Sysctls(p),
 	}
 	for _, v := range vols {
 		if v.Medium == v1.StorageMediumMemory {

@@ -78,6 +78,7 @@ func (b *Backend) podSpec(p *v1.Pod, name string) libpod.PodSpec {
 		}
 	}
 	spec.HostAdd = pod.HostAliasEntries(p)
+	spec.Sysctl = pod.Sysctls(p)
 	return spec
 }
 

@@ -209,6 +209,14 @@ func (b *Backend) planPod(p *v1.Pod) (*podPlan, error) {
 	if len(p.Spec.HostAliases) > 0 && pl.rtName != RuntimePodman {
 		return nil, fmt.Errorf("spec.hostAliases: runtime %s keeps the node's /etc/hosts, which a pod cannot add to; hostAliases need runtime podman", pl.rtName)
 	}
+	for name := range pod.Sysctls(p) {
+		switch {
+		case pl.rtName != RuntimePodman:
+			return nil, fmt.Errorf("spec.securityContext.sysctls: runtime %s runs containers in the node's namespaces, where a pod cannot set %s; sysctls need runtime podman", pl.rtName, name)
+		case pod.IsNetSysctl(name):
+			return nil, fmt.Errorf("spec.securityContext.sysctls: %s would change the node's network, which SLURM's containers share", name)
+		}
+	}
 	flavor, err := b.cfg.resolveFlavor(p)
 	if err != nil {
 		return nil, err

@@ -3,7 +3,9 @@ package slurm
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -70,6 +72,10 @@ func (r *podmanRuntime) Render(spec *containerSpec) (containerScript, error) {
 	}
 	for _, h := range pod.HostAliasEntries(spec.Pod) {
 		run = append(run, "--add-host", h)
+	}
+	sysctls := pod.Sysctls(spec.Pod)
+	for _, name := range slices.Sorted(maps.Keys(sysctls)) {
+		run = append(run, "--sysctl", name+"="+sysctls[name]) // kernel.* only (Create refuses net.*): each container's own IPC namespace
 	}
 	if spec.WorkingDir != "" {
 		run = append(run, "--workdir", spec.WorkingDir)

@@ -120,6 +120,9 @@ const (
 	// FeatureHostAliases: spec.hostAliases are written to the containers' /etc/hosts as the kubelet writes
 	// them (pod.HostsFile).
 	FeatureHostAliases = "hostAliases"
+	// FeatureSysctls: the safe sysctls of spec.securityContext.sysctls (pod.SafeSysctls) are set in the pod's
+	// namespaces.
+	FeatureSysctls = "sysctls"
 )
 
 // Capacity is what a backend offers. A nil field means "unknown" and is left out of the ping.

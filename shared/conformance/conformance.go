@@ -41,6 +41,7 @@ const (
 	ScenarioEnv              = "env"
 	ScenarioTermination      = "termination-message"
 	ScenarioHostAliases      = "host-aliases"
+	ScenarioSysctls          = "sysctls"
 	ScenarioConfigMap        = "volumes/configMap"
 	ScenarioSecret           = "volumes/secret"
 	ScenarioProjected        = "volumes/projected"
@@ -205,7 +206,7 @@ func Run(t *testing.T, b backend.Backend, opts Options) {
 
 // Scenarios are the names of every scenario Run runs, in order.
 var Scenarios = []string{ScenarioSingleContainer, ScenarioFailingContainer, ScenarioInitContainers, ScenarioInitFailure,
-	ScenarioMultiContainer, ScenarioEnv, ScenarioTermination, ScenarioHostAliases, ScenarioConfigMap, ScenarioSecret, ScenarioProjected, ScenarioEmptyDir,
+	ScenarioMultiContainer, ScenarioEnv, ScenarioTermination, ScenarioHostAliases, ScenarioSysctls, ScenarioConfigMap, ScenarioSecret, ScenarioProjected, ScenarioEmptyDir,
 	ScenarioSubPath, ScenarioSubPathExpr, ScenarioLogsAll, ScenarioLogsTail, ScenarioLogsBytes, ScenarioLogsTimestamps, ScenarioLogsSinceTime,
 	ScenarioLogsSinceSeconds, ScenarioLogsUnknown, ScenarioLogsFollow, ScenarioLogsNoContainer, ScenarioLogsPrevious,
 	ScenarioDeleteRunning, ScenarioDeleteFinished, ScenarioDeleteUnknown, ScenarioDeleteByRemoteID, ScenarioDeleteTwice,
@@ -221,6 +222,7 @@ func (h *harness) all(t *testing.T) {
 	h.run(t, ScenarioEnv, nil, h.env)
 	h.run(t, ScenarioTermination, h.needs(backend.FeatureTerminationMessage), h.terminationMessage)
 	h.run(t, ScenarioHostAliases, h.needs(backend.FeatureHostAliases), h.hostAliases)
+	h.run(t, ScenarioSysctls, h.needs(backend.FeatureSysctls), h.sysctls)
 	t.Run("volumes", func(t *testing.T) {
 		h.parallel(t)
 		h.run(t, ScenarioConfigMap, h.needs("configMap"), h.configMapVolume)

@@ -249,6 +249,25 @@ func (h *harness) hostAliases(t *testing.T) {
 	wantContains(t, "/etc/hosts", h.mustLogs(t, pod, "main", interlink.LogOpts{}), "123.45.67.89\tfoo\tbar\n", "localhost")
 }
 
+// sysctls is Kubernetes' conformance case "should support sysctls" (also written with "/" separators): a
+// safe sysctl is set in the pod's namespaces; an unsafe one is refused at create, naming the field.
+func (h *harness) sysctls(t *testing.T) {
+	for _, name := range []string{"kernel.shm_rmid_forced", "kernel/shm_rmid_forced"} {
+		pod := NewPod("sysctls", ShellContainer("main", "sysctl kernel.shm_rmid_forced"))
+		pod.Spec.SecurityContext = &v1.PodSecurityContext{Sysctls: []v1.Sysctl{{Name: name, Value: "1"}}}
+		h.create(t, pod, Objects{})
+		h.waitPhase(t, pod, v1.PodSucceeded)
+		wantContains(t, "the log of sysctl "+name, h.mustLogs(t, pod, "main", interlink.LogOpts{}), "kernel.shm_rmid_forced = 1")
+	}
+	bad := NewPod("sysctls-unsafe", ShellContainer("main", "true"))
+	bad.Spec.SecurityContext = &v1.PodSecurityContext{Sysctls: []v1.Sysctl{{Name: "kernel.msgmax", Value: "10000000"}}}
+	res, err := h.b.Create(h.ctx(t), h.request(bad, Objects{}))
+	h.deleteAtEnd(t, bad, &res)
+	if backend.KindOf(err) != backend.KindInvalid || !strings.Contains(err.Error(), "spec.securityContext.sysctls[0]") {
+		t.Errorf("Create with the unsafe sysctl kernel.msgmax: %v, want it refused as invalid, naming the field", err)
+	}
+}
+
 func (h *harness) configMapVolume(t *testing.T) {
 	cm := NewConfigMap(DefaultNamespace, "cf-config", map[string]string{
 		"app.conf": "key=value\nother=2\n", "unused": "not mounted through items\n"})

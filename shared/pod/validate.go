@@ -197,6 +197,7 @@ func (v *validator) pod(p *v1.Pod) {
 	}
 	if s.SecurityContext != nil {
 		v.podSecurity(s.SecurityContext)
+		v.sysctls(p, s.SecurityContext)
 	}
 
 	volumes := v.volumes(p)
@@ -254,7 +255,7 @@ func (v *validator) terminationMessage(path string, c *v1.Container) {
 
 func (v *validator) podSecurity(sc *v1.PodSecurityContext) {
 	const path = "spec.securityContext"
-	v.onlyKnown(path, sc, "runAsUser", "runAsGroup", "runAsNonRoot", "seccompProfile", "appArmorProfile",
+	v.onlyKnown(path, sc, "runAsUser", "runAsGroup", "runAsNonRoot", "seccompProfile", "appArmorProfile", "sysctls",
 		// meaningless without the fsGroup / supplementalGroups / seLinuxOptions that are refused
 		"fsGroupChangePolicy", "supplementalGroupsPolicy", "seLinuxChangePolicy")
 	if sc.RunAsUser != nil {

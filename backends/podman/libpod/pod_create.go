@@ -12,6 +12,8 @@ type PodSpec struct {
 	Share   []string  `json:"shared_namespaces,omitempty"`
 	NetNS   Namespace `json:"netns,omitempty"`
 	HostAdd []string  `json:"hostadd,omitempty"`
+	// Sysctl is set in the pod's namespaces (its infra container's).
+	Sysctl map[string]string `json:"sysctl,omitempty"`
 }
 
 // PodCreate creates a pod with its infra container and returns its id.
