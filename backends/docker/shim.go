@@ -52,12 +52,7 @@ func (b *Backend) shimDir(uid, container string, attempt int) string {
 
 // shimSpec builds the shim's spec for container c of p, with command and args already expanded.
 func shimSpec(p *v1.Pod, c *v1.Container, argv []string) shim.Spec {
-	return shim.Spec{
-		Argv: argv, WorkingDir: c.WorkingDir, Ports: c.Ports, Lifecycle: c.Lifecycle,
-		StartupProbe: c.StartupProbe, LivenessProbe: c.LivenessProbe, ReadinessProbe: c.ReadinessProbe,
-		TerminationGracePeriodSeconds: p.Spec.TerminationGracePeriodSeconds,
-		PreStopOnExit:                 true,
-	}
+	return shim.ContainerSpec(p, c, argv)
 }
 
 // checkShimSpec refuses at Create what the shim could not carry out (a probe naming a port the container

@@ -204,13 +204,9 @@ const shimStopMargin = 5
 
 // shimSpec is what the shim runs and watches for c, but its Argv (see withShim).
 func shimSpec(p *v1.Pod, c *v1.Container) shim.Spec {
-	return shim.Spec{
-		Ports: c.Ports, Lifecycle: c.Lifecycle,
-		StartupProbe: c.StartupProbe, LivenessProbe: c.LivenessProbe, ReadinessProbe: c.ReadinessProbe,
-		TerminationGracePeriodSeconds: p.Spec.TerminationGracePeriodSeconds,
-		// The interLink test set expects preStop's output in the log after a natural exit too.
-		PreStopOnExit: true,
-	}
+	ss := shim.ContainerSpec(p, c, nil)
+	ss.WorkingDir = "" // Podman starts the shim in it
+	return ss
 }
 
 // withShim makes the container run through the shim: the argv resolved from the pod's command and args

@@ -84,7 +84,7 @@ func capabilities() backend.Capabilities {
 			backend.FeaturePorts, backend.FeatureSubPath, backend.FeatureRunAsUser, backend.FeatureImagePullPolicy,
 			backend.FeatureRestartPolicyAlways, backend.FeatureRestartPolicyOnFailure,
 			backend.FeatureTerminationGrace, backend.FeatureHostNetwork, pod.FeatureNoNewPrivileges,
-			backend.FeatureProbes, backend.FeatureLifecycleHooks, backend.FeatureEmptyDirSizeLimit,
+			backend.FeatureProbes, backend.FeatureLifecycleHooks, backend.FeatureEmptyDirSizeLimit, backend.FeatureRunAsNonRoot,
 			backend.FeatureTerminationMessage,                  // with runtime none, the fallback to the log only
 			backend.FeatureHostAliases, backend.FeatureSysctls, // with runtime podman
 		},

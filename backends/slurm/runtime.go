@@ -267,11 +267,10 @@ func writeShimSpec(spec *containerSpec, runtime string, grace time.Duration) err
 		return backend.Invalid("%v", err)
 	}
 	g := int64(grace / time.Second)
-	ss := shim.Spec{Argv: argv, Ports: c.Ports, Lifecycle: c.Lifecycle, StartupProbe: c.StartupProbe,
-		LivenessProbe: c.LivenessProbe, ReadinessProbe: c.ReadinessProbe, TerminationGracePeriodSeconds: &g,
-		PreStopOnExit: true}
-	if runtime == RuntimeNone {
-		ss.WorkingDir = spec.WorkingDir
+	ss := shim.ContainerSpec(spec.Pod, c, argv)
+	ss.TerminationGracePeriodSeconds = &g
+	if runtime != RuntimeNone {
+		ss.WorkingDir = "" // the container runtime starts the shim in it
 	}
 	if err := ss.Validate(); err != nil {
 		return backend.Invalid("container %q: %v", spec.Name, err)

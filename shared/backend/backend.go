@@ -103,6 +103,7 @@ const (
 	FeatureSubPath                = "volumeMounts.subPath"   // subPath mounts
 	FeatureRunAsUser              = "securityContext.runAsUser"
 	FeatureRunAsGroup             = "securityContext.runAsGroup"
+	FeatureRunAsNonRoot           = "securityContext.runAsNonRoot" // a container that would run as root is not run
 	FeaturePrivileged             = "securityContext.privileged"
 	FeatureReadOnlyRootFS         = "securityContext.readOnlyRootFilesystem"
 	FeatureCapabilities           = "securityContext.capabilities"

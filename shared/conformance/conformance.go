@@ -42,6 +42,7 @@ const (
 	ScenarioTermination      = "termination-message"
 	ScenarioHostAliases      = "host-aliases"
 	ScenarioSysctls          = "sysctls"
+	ScenarioRunAsNonRoot     = "run-as-non-root"
 	ScenarioConfigMap        = "volumes/configMap"
 	ScenarioSecret           = "volumes/secret"
 	ScenarioProjected        = "volumes/projected"
@@ -206,7 +207,7 @@ func Run(t *testing.T, b backend.Backend, opts Options) {
 
 // Scenarios are the names of every scenario Run runs, in order.
 var Scenarios = []string{ScenarioSingleContainer, ScenarioFailingContainer, ScenarioInitContainers, ScenarioInitFailure,
-	ScenarioMultiContainer, ScenarioEnv, ScenarioTermination, ScenarioHostAliases, ScenarioSysctls, ScenarioConfigMap, ScenarioSecret, ScenarioProjected, ScenarioEmptyDir,
+	ScenarioMultiContainer, ScenarioEnv, ScenarioTermination, ScenarioHostAliases, ScenarioSysctls, ScenarioRunAsNonRoot, ScenarioConfigMap, ScenarioSecret, ScenarioProjected, ScenarioEmptyDir,
 	ScenarioSubPath, ScenarioSubPathExpr, ScenarioLogsAll, ScenarioLogsTail, ScenarioLogsBytes, ScenarioLogsTimestamps, ScenarioLogsSinceTime,
 	ScenarioLogsSinceSeconds, ScenarioLogsUnknown, ScenarioLogsFollow, ScenarioLogsNoContainer, ScenarioLogsPrevious,
 	ScenarioDeleteRunning, ScenarioDeleteFinished, ScenarioDeleteUnknown, ScenarioDeleteByRemoteID, ScenarioDeleteTwice,
@@ -223,6 +224,7 @@ func (h *harness) all(t *testing.T) {
 	h.run(t, ScenarioTermination, h.needs(backend.FeatureTerminationMessage), h.terminationMessage)
 	h.run(t, ScenarioHostAliases, h.needs(backend.FeatureHostAliases), h.hostAliases)
 	h.run(t, ScenarioSysctls, h.needs(backend.FeatureSysctls), h.sysctls)
+	h.run(t, ScenarioRunAsNonRoot, h.needs(backend.FeatureRunAsNonRoot), h.runAsNonRoot)
 	t.Run("volumes", func(t *testing.T) {
 		h.parallel(t)
 		h.run(t, ScenarioConfigMap, h.needs("configMap"), h.configMapVolume)

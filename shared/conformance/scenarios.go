@@ -27,8 +27,8 @@ func containerStatus(t *testing.T, st interlink.PodStatus, name string) v1.Conta
 	return v1.ContainerStatus{}
 }
 
-// terminated checks that container name has terminated with exit code and reason (reason "" is not
-// checked) and returns its state.
+// terminated checks that container name has terminated with exit code (any but 0 when code < 0) and reason
+// (reason "" is not checked) and returns its state.
 func terminated(t *testing.T, st interlink.PodStatus, name string, code int32, reason string) *v1.ContainerStateTerminated {
 	t.Helper()
 	cs := containerStatus(t, st, name)
@@ -36,8 +36,11 @@ func terminated(t *testing.T, st interlink.PodStatus, name string, code int32, r
 	if term == nil {
 		t.Fatalf("container %q is not terminated:\n%s", name, FormatStatus(st))
 	}
-	if term.ExitCode != code {
+	switch {
+	case code >= 0 && term.ExitCode != code:
 		t.Errorf("container %q exit code = %d, want %d", name, term.ExitCode, code)
+	case code < 0 && term.ExitCode == 0:
+		t.Errorf("container %q exit code = 0, want one that is not", name)
 	}
 	if reason != "" && term.Reason != reason {
 		t.Errorf("container %q terminated with reason %q, want %q", name, term.Reason, reason)
@@ -266,6 +269,33 @@ func (h *harness) sysctls(t *testing.T) {
 	if backend.KindOf(err) != backend.KindInvalid || !strings.Contains(err.Error(), "spec.securityContext.sysctls[0]") {
 		t.Errorf("Create with the unsafe sysctl kernel.msgmax: %v, want it refused as invalid, naming the field", err)
 	}
+}
+
+// runAsNonRoot: a container asking not to run as root that would (busybox's user is root) is not run, with
+// the kubelet's reason; with a non-root runAsUser it runs.
+func (h *harness) runAsNonRoot(t *testing.T) {
+	yes := true
+	root := NewPod("nonroot-refused", ShellContainer("main", "echo ran as $(id -u)"))
+	root.Spec.SecurityContext = &v1.PodSecurityContext{RunAsNonRoot: &yes}
+	h.create(t, root, Objects{})
+	st := h.waitPhase(t, root, v1.PodFailed)
+	if term := terminated(t, st, "main", -1, "CreateContainerConfigError"); !strings.Contains(term.Message, "runAsNonRoot") {
+		t.Errorf("the refused container's message %q does not say runAsNonRoot", term.Message)
+	}
+	if got := h.mustLogs(t, root, "main", interlink.LogOpts{}); strings.Contains(got, "ran as") {
+		t.Errorf("a runAsNonRoot container ran as root: %q", got)
+	}
+	if !slices.Contains(h.caps.Features, backend.FeatureRunAsUser) {
+		return
+	}
+	uid := int64(1000)
+	c := ShellContainer("main", "echo ran as $(id -u)")
+	c.SecurityContext = &v1.SecurityContext{RunAsUser: &uid}
+	user := NewPod("nonroot-user", c)
+	user.Spec.SecurityContext = &v1.PodSecurityContext{RunAsNonRoot: &yes}
+	h.create(t, user, Objects{})
+	h.waitPhase(t, user, v1.PodSucceeded)
+	wantContains(t, "the log", h.mustLogs(t, user, "main", interlink.LogOpts{}), "ran as 1000\n")
 }
 
 func (h *harness) configMapVolume(t *testing.T) {

@@ -624,13 +624,14 @@ func (v *validator) containerSecurity(p *v1.Pod, path string, sc *v1.SecurityCon
 	}
 }
 
-// nonRoot checks runAsNonRoot statically: the backends do not inspect the image's user, so a pod must name
-// a non-root runAsUser for the promise to hold.
+// nonRoot checks runAsNonRoot with the runAsUser that applies: root contradicts it; without one, the user
+// is the image's, which a backend declaring FeatureRunAsNonRoot checks when the container starts (the
+// shim refuses to run as root); on another backend the pod must name a non-root runAsUser.
 func (v *validator) nonRoot(path string, user *int64) {
 	switch {
-	case user == nil:
-		v.add(path, "runAsNonRoot needs a runAsUser on backend %q, which does not check the image's user", v.name)
-	case *user == 0:
+	case user != nil && *user == 0:
 		v.add(path, "runAsNonRoot contradicts runAsUser 0")
+	case user == nil && !v.features[backend.FeatureRunAsNonRoot]:
+		v.add(path, "runAsNonRoot needs a runAsUser on backend %q, which does not check the image's user", v.name)
 	}
 }

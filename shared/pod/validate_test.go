@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	v1 "k8s.io/api/core/v1"
 
@@ -194,3 +195,20 @@ func contains(list []string, sub string) bool {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// A backend whose containers check their own user (FeatureRunAsNonRoot) takes runAsNonRoot without a
+// runAsUser; root named outright is refused everywhere.
+func TestValidateRunAsNonRoot(t *testing.T) {
+	yes, root := true, int64(0)
+	caps := backend.Capabilities{Features: []string{backend.FeatureRunAsNonRoot, backend.FeatureRunAsUser}}
+	p := &v1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "p", UID: "0c95f954-0adf-4f6a-8d03-a2995b622e28"},
+		Spec: v1.PodSpec{RestartPolicy: v1.RestartPolicyNever, SecurityContext: &v1.PodSecurityContext{RunAsNonRoot: &yes},
+			Containers: []v1.Container{{Name: "c", Image: "busybox"}}}}
+	if err := Validate(p, caps, "b"); err != nil {
+		t.Errorf("runAsNonRoot without runAsUser on a backend that checks: %v", err)
+	}
+	p.Spec.SecurityContext.RunAsUser = &root
+	if err := Validate(p, caps, "b"); err == nil || !strings.Contains(err.Error(), "runAsNonRoot contradicts runAsUser 0") {
+		t.Errorf("runAsNonRoot with runAsUser 0: %v, want it refused", err)
+	}
+}

@@ -91,6 +91,14 @@ func (s *supervisor) run() int {
 	// an ignored signal would stay ignored in the command.
 	signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE)
 	s.state.reset(s.spec.GatesReadiness())
+	if s.spec.RunAsNonRoot && os.Getuid() == 0 {
+		// The kubelet's words; it never creates such a container.
+		msg := "container has runAsNonRoot and image will run as root"
+		logf("%s", msg)
+		s.state.reason(ReasonCreateContainerConfigError, msg)
+		s.state.exit(ExitShimError)
+		return ExitShimError
+	}
 
 	cmd := &exec.Cmd{Args: s.spec.Argv, Dir: s.spec.WorkingDir, Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr}
 	path, err := lookCommand(s.spec.Argv[0], s.spec.WorkingDir)

@@ -51,6 +51,31 @@ type Spec struct {
 	// PreStopOnExit runs the preStop hook also when the command ends by itself, so that its output follows
 	// the command's in the container log (the interLink test set expects that; Kubernetes does not do it).
 	PreStopOnExit bool `json:"preStopOnExit,omitempty"`
+	// RunAsNonRoot refuses to run the command as root (uid 0), as the kubelet refuses a container whose
+	// securityContext asks for runAsNonRoot. The shim runs as the container's user, so it sees the uid the
+	// command would get, whether runAsUser or the image's USER gave it.
+	RunAsNonRoot bool `json:"runAsNonRoot,omitempty"`
+}
+
+// ContainerSpec is the shim's spec of container c of pod p, to run argv: its ports, hooks, probes, working
+// directory, the pod's grace period and whether it must not run as root. A backend changes what its engine
+// does itself (the working directory, the grace period its runtime bounds).
+func ContainerSpec(p *v1.Pod, c *v1.Container, argv []string) Spec {
+	nonRoot := false
+	if sc := p.Spec.SecurityContext; sc != nil && sc.RunAsNonRoot != nil {
+		nonRoot = *sc.RunAsNonRoot
+	}
+	if sc := c.SecurityContext; sc != nil && sc.RunAsNonRoot != nil {
+		nonRoot = *sc.RunAsNonRoot
+	}
+	return Spec{
+		Argv: argv, WorkingDir: c.WorkingDir, Ports: c.Ports, Lifecycle: c.Lifecycle,
+		StartupProbe: c.StartupProbe, LivenessProbe: c.LivenessProbe, ReadinessProbe: c.ReadinessProbe,
+		TerminationGracePeriodSeconds: p.Spec.TerminationGracePeriodSeconds,
+		// The interLink test set expects preStop's output in the log after a natural exit too.
+		PreStopOnExit: true,
+		RunAsNonRoot:  nonRoot,
+	}
 }
 
 // GatesReadiness tells whether the container's readiness is the probes' to give: with a readiness probe,

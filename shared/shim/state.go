@@ -75,6 +75,9 @@ const (
 	ReasonUnhealthy = "Unhealthy"
 	// ReasonFailedPostStartHook: the postStart hook failed and the shim killed the command.
 	ReasonFailedPostStartHook = "FailedPostStartHook"
+	// ReasonCreateContainerConfigError: the container's configuration forbids running it as it is (its
+	// securityContext asks for a non-root user and it would run as root), the kubelet's reason.
+	ReasonCreateContainerConfigError = "CreateContainerConfigError"
 )
 
 // State is what a backend learns from a container's state directory.
