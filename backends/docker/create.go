@@ -264,6 +264,7 @@ func (b *Backend) containerConfig(ctx context.Context, plan *podPlan, c *v1.Cont
 			MemoryReservation: r.MemoryRequestBytes,
 		},
 	}
+	hc.GroupAdd = pod.SupplementalGroups(p)
 	if r.MemoryLimitBytes > 0 {
 		hc.Resources.MemorySwap = r.MemoryLimitBytes // no swap, as the kubelet: over the limit is an OOM kill
 	}

@@ -202,7 +202,7 @@ func (b *Backend) capabilities() backend.Capabilities {
 			backend.FeatureReadOnlyRootFS, backend.FeatureCapabilities, backend.FeatureImagePullPolicy,
 			backend.FeatureRestartPolicyAlways, backend.FeatureRestartPolicyOnFailure,
 			backend.FeatureTerminationGrace, backend.FeatureHostNetwork, pod.FeatureNoNewPrivileges,
-			backend.FeatureProbes, backend.FeatureLifecycleHooks, backend.FeatureTerminationMessage, backend.FeatureHostAliases, backend.FeatureSysctls, backend.FeatureRunAsNonRoot,
+			backend.FeatureProbes, backend.FeatureLifecycleHooks, backend.FeatureTerminationMessage, backend.FeatureHostAliases, backend.FeatureSysctls, backend.FeatureRunAsNonRoot, backend.FeatureSupplementalGroups,
 		},
 	}
 	if b.gpus > 0 {

@@ -186,7 +186,7 @@ func capabilities() backend.Capabilities {
 			backend.FeatureEmptyDirSizeLimit, // enforced by eviction, as the kubelet does (evict.go)
 			// Run by the shim inside each container.
 			backend.FeatureProbes, backend.FeatureLifecycleHooks,
-			backend.FeatureTerminationMessage, backend.FeatureHostAliases, backend.FeatureSysctls, backend.FeatureRunAsNonRoot,
+			backend.FeatureTerminationMessage, backend.FeatureHostAliases, backend.FeatureSysctls, backend.FeatureRunAsNonRoot, backend.FeatureSupplementalGroups,
 		},
 	}
 }

@@ -182,6 +182,7 @@ func (b *Backend) containerSpec(p *v1.Pod, c *v1.Container, role, podName string
 		return libpod.ContainerSpec{}, nil, err
 	}
 	spec.User = user
+	spec.Groups = pod.SupplementalGroups(p)
 	if sc := c.SecurityContext; sc != nil {
 		spec.Privileged = sc.Privileged != nil && *sc.Privileged
 		spec.ReadOnlyFilesystem = sc.ReadOnlyRootFilesystem != nil && *sc.ReadOnlyRootFilesystem

@@ -85,8 +85,8 @@ func capabilities() backend.Capabilities {
 			backend.FeatureRestartPolicyAlways, backend.FeatureRestartPolicyOnFailure,
 			backend.FeatureTerminationGrace, backend.FeatureHostNetwork, pod.FeatureNoNewPrivileges,
 			backend.FeatureProbes, backend.FeatureLifecycleHooks, backend.FeatureEmptyDirSizeLimit, backend.FeatureRunAsNonRoot,
-			backend.FeatureTerminationMessage,                  // with runtime none, the fallback to the log only
-			backend.FeatureHostAliases, backend.FeatureSysctls, // with runtime podman
+			backend.FeatureTerminationMessage,                                                     // with runtime none, the fallback to the log only
+			backend.FeatureHostAliases, backend.FeatureSysctls, backend.FeatureSupplementalGroups, // with runtime podman
 		},
 		ExtendedResources: []string{"nvidia.com/gpu", "amd.com/gpu"},
 	}

@@ -209,6 +209,9 @@ func (b *Backend) planPod(p *v1.Pod) (*podPlan, error) {
 	if len(p.Spec.HostAliases) > 0 && pl.rtName != RuntimePodman {
 		return nil, fmt.Errorf("spec.hostAliases: runtime %s keeps the node's /etc/hosts, which a pod cannot add to; hostAliases need runtime podman", pl.rtName)
 	}
+	if sc := p.Spec.SecurityContext; sc != nil && len(sc.SupplementalGroups) > 0 && pl.rtName != RuntimePodman {
+		return nil, fmt.Errorf("spec.securityContext.supplementalGroups: runtime %s runs containers with the job's groups; supplementalGroups need runtime podman", pl.rtName)
+	}
 	for name := range pod.Sysctls(p) {
 		switch {
 		case pl.rtName != RuntimePodman:

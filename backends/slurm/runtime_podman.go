@@ -70,6 +70,9 @@ func (r *podmanRuntime) Render(spec *containerSpec) (containerScript, error) {
 		}
 		run = append(run, "--volume", v)
 	}
+	for _, g := range pod.SupplementalGroups(spec.Pod) {
+		run = append(run, "--group-add", g)
+	}
 	for _, h := range pod.HostAliasEntries(spec.Pod) {
 		run = append(run, "--add-host", h)
 	}

@@ -104,6 +104,7 @@ const (
 	FeatureRunAsUser              = "securityContext.runAsUser"
 	FeatureRunAsGroup             = "securityContext.runAsGroup"
 	FeatureRunAsNonRoot           = "securityContext.runAsNonRoot" // a container that would run as root is not run
+	FeatureSupplementalGroups     = "securityContext.supplementalGroups"
 	FeaturePrivileged             = "securityContext.privileged"
 	FeatureReadOnlyRootFS         = "securityContext.readOnlyRootFilesystem"
 	FeatureCapabilities           = "securityContext.capabilities"

@@ -33,46 +33,47 @@ import (
 
 // Scenario names, as the subtests are named; Options.Skip takes them.
 const (
-	ScenarioSingleContainer  = "single-container"
-	ScenarioFailingContainer = "failing-container"
-	ScenarioInitContainers   = "init-containers"
-	ScenarioInitFailure      = "init-failure"
-	ScenarioMultiContainer   = "multi-container"
-	ScenarioEnv              = "env"
-	ScenarioTermination      = "termination-message"
-	ScenarioHostAliases      = "host-aliases"
-	ScenarioSysctls          = "sysctls"
-	ScenarioRunAsNonRoot     = "run-as-non-root"
-	ScenarioConfigMap        = "volumes/configMap"
-	ScenarioSecret           = "volumes/secret"
-	ScenarioProjected        = "volumes/projected"
-	ScenarioEmptyDir         = "volumes/emptyDir"
-	ScenarioSubPath          = "volumes/subPath"
-	ScenarioSubPathExpr      = "volumes/subPathExpr"
-	ScenarioLogsAll          = "logs/all"
-	ScenarioLogsTail         = "logs/tail"
-	ScenarioLogsBytes        = "logs/bytes"
-	ScenarioLogsTimestamps   = "logs/timestamps"
-	ScenarioLogsSinceTime    = "logs/since-time"
-	ScenarioLogsSinceSeconds = "logs/since-seconds"
-	ScenarioLogsFollow       = "logs/follow"
-	ScenarioLogsPrevious     = "logs/previous"
-	ScenarioLogsUnknown      = "logs/unknown"
-	ScenarioLogsNoContainer  = "logs/unknown-container"
-	ScenarioDeleteRunning    = "delete-running"
-	ScenarioDeleteFinished   = "delete-finished"
-	ScenarioDeleteUnknown    = "delete-unknown"
-	ScenarioDeleteByRemoteID = "delete-by-remote-id"
-	ScenarioDeleteTwice      = "delete-twice"
-	ScenarioVanished         = "vanished"
-	ScenarioIdempotentCreate = "idempotent-create"
-	ScenarioStatusUnknown    = "status-unknown"
-	ScenarioStatusBatch      = "status-batch"
-	ScenarioList             = "list"
-	ScenarioInvalidPod       = "invalid-pod"
-	ScenarioMalformedUID     = "malformed-uid"
-	ScenarioCapacity         = "capacity"
-	ScenarioMetrics          = "metrics"
+	ScenarioSingleContainer    = "single-container"
+	ScenarioFailingContainer   = "failing-container"
+	ScenarioInitContainers     = "init-containers"
+	ScenarioInitFailure        = "init-failure"
+	ScenarioMultiContainer     = "multi-container"
+	ScenarioEnv                = "env"
+	ScenarioTermination        = "termination-message"
+	ScenarioHostAliases        = "host-aliases"
+	ScenarioSysctls            = "sysctls"
+	ScenarioRunAsNonRoot       = "run-as-non-root"
+	ScenarioSupplementalGroups = "supplemental-groups"
+	ScenarioConfigMap          = "volumes/configMap"
+	ScenarioSecret             = "volumes/secret"
+	ScenarioProjected          = "volumes/projected"
+	ScenarioEmptyDir           = "volumes/emptyDir"
+	ScenarioSubPath            = "volumes/subPath"
+	ScenarioSubPathExpr        = "volumes/subPathExpr"
+	ScenarioLogsAll            = "logs/all"
+	ScenarioLogsTail           = "logs/tail"
+	ScenarioLogsBytes          = "logs/bytes"
+	ScenarioLogsTimestamps     = "logs/timestamps"
+	ScenarioLogsSinceTime      = "logs/since-time"
+	ScenarioLogsSinceSeconds   = "logs/since-seconds"
+	ScenarioLogsFollow         = "logs/follow"
+	ScenarioLogsPrevious       = "logs/previous"
+	ScenarioLogsUnknown        = "logs/unknown"
+	ScenarioLogsNoContainer    = "logs/unknown-container"
+	ScenarioDeleteRunning      = "delete-running"
+	ScenarioDeleteFinished     = "delete-finished"
+	ScenarioDeleteUnknown      = "delete-unknown"
+	ScenarioDeleteByRemoteID   = "delete-by-remote-id"
+	ScenarioDeleteTwice        = "delete-twice"
+	ScenarioVanished           = "vanished"
+	ScenarioIdempotentCreate   = "idempotent-create"
+	ScenarioStatusUnknown      = "status-unknown"
+	ScenarioStatusBatch        = "status-batch"
+	ScenarioList               = "list"
+	ScenarioInvalidPod         = "invalid-pod"
+	ScenarioMalformedUID       = "malformed-uid"
+	ScenarioCapacity           = "capacity"
+	ScenarioMetrics            = "metrics"
 )
 
 // Options adapt the harness to a backend.
@@ -207,7 +208,7 @@ func Run(t *testing.T, b backend.Backend, opts Options) {
 
 // Scenarios are the names of every scenario Run runs, in order.
 var Scenarios = []string{ScenarioSingleContainer, ScenarioFailingContainer, ScenarioInitContainers, ScenarioInitFailure,
-	ScenarioMultiContainer, ScenarioEnv, ScenarioTermination, ScenarioHostAliases, ScenarioSysctls, ScenarioRunAsNonRoot, ScenarioConfigMap, ScenarioSecret, ScenarioProjected, ScenarioEmptyDir,
+	ScenarioMultiContainer, ScenarioEnv, ScenarioTermination, ScenarioHostAliases, ScenarioSysctls, ScenarioRunAsNonRoot, ScenarioSupplementalGroups, ScenarioConfigMap, ScenarioSecret, ScenarioProjected, ScenarioEmptyDir,
 	ScenarioSubPath, ScenarioSubPathExpr, ScenarioLogsAll, ScenarioLogsTail, ScenarioLogsBytes, ScenarioLogsTimestamps, ScenarioLogsSinceTime,
 	ScenarioLogsSinceSeconds, ScenarioLogsUnknown, ScenarioLogsFollow, ScenarioLogsNoContainer, ScenarioLogsPrevious,
 	ScenarioDeleteRunning, ScenarioDeleteFinished, ScenarioDeleteUnknown, ScenarioDeleteByRemoteID, ScenarioDeleteTwice,
@@ -225,6 +226,7 @@ func (h *harness) all(t *testing.T) {
 	h.run(t, ScenarioHostAliases, h.needs(backend.FeatureHostAliases), h.hostAliases)
 	h.run(t, ScenarioSysctls, h.needs(backend.FeatureSysctls), h.sysctls)
 	h.run(t, ScenarioRunAsNonRoot, h.needs(backend.FeatureRunAsNonRoot), h.runAsNonRoot)
+	h.run(t, ScenarioSupplementalGroups, h.needs(backend.FeatureSupplementalGroups), h.supplementalGroups)
 	t.Run("volumes", func(t *testing.T) {
 		h.parallel(t)
 		h.run(t, ScenarioConfigMap, h.needs("configMap"), h.configMapVolume)

@@ -298,6 +298,20 @@ func (h *harness) runAsNonRoot(t *testing.T) {
 	wantContains(t, "the log", h.mustLogs(t, user, "main", interlink.LogOpts{}), "ran as 1000\n")
 }
 
+// supplementalGroups: the pod's supplementalGroups are among the groups of its containers' processes.
+func (h *harness) supplementalGroups(t *testing.T) {
+	pod := NewPod("groups", ShellContainer("main", "id -G"))
+	pod.Spec.SecurityContext = &v1.PodSecurityContext{SupplementalGroups: []int64{1234, 5678}}
+	h.create(t, pod, Objects{})
+	h.waitPhase(t, pod, v1.PodSucceeded)
+	groups := strings.Fields(h.mustLogs(t, pod, "main", interlink.LogOpts{}))
+	for _, g := range []string{"1234", "5678"} {
+		if !slices.Contains(groups, g) {
+			t.Errorf("id -G = %v, want the supplemental group %s among them", groups, g)
+		}
+	}
+}
+
 func (h *harness) configMapVolume(t *testing.T) {
 	cm := NewConfigMap(DefaultNamespace, "cf-config", map[string]string{
 		"app.conf": "key=value\nother=2\n", "unused": "not mounted through items\n"})

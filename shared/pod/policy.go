@@ -3,6 +3,7 @@ package pod
 import (
 	"fmt"
 	"math"
+	"strconv"
 	"strings"
 	"time"
 
@@ -160,4 +161,17 @@ func RunAs(p *v1.Pod, c *v1.Container) (uid, gid *int64) {
 		}
 	}
 	return uid, gid
+}
+
+// SupplementalGroups are the group ids of p's supplementalGroups, as the engines take them ("1234").
+func SupplementalGroups(p *v1.Pod) []string {
+	sc := p.Spec.SecurityContext
+	if sc == nil {
+		return nil
+	}
+	var out []string
+	for _, g := range sc.SupplementalGroups {
+		out = append(out, strconv.FormatInt(g, 10))
+	}
+	return out
 }

@@ -256,10 +256,22 @@ func (v *validator) terminationMessage(path string, c *v1.Container) {
 func (v *validator) podSecurity(sc *v1.PodSecurityContext) {
 	const path = "spec.securityContext"
 	v.onlyKnown(path, sc, "runAsUser", "runAsGroup", "runAsNonRoot", "seccompProfile", "appArmorProfile", "sysctls",
-		// meaningless without the fsGroup / supplementalGroups / seLinuxOptions that are refused
-		"fsGroupChangePolicy", "supplementalGroupsPolicy", "seLinuxChangePolicy")
+		"supplementalGroups",
+		// meaningless without the fsGroup / seLinuxOptions that are refused
+		"fsGroupChangePolicy", "seLinuxChangePolicy")
 	if sc.RunAsUser != nil {
 		v.need(path+".runAsUser", backend.FeatureRunAsUser, "runAsUser")
+	}
+	if len(sc.SupplementalGroups) > 0 {
+		v.need(path+".supplementalGroups", backend.FeatureSupplementalGroups, "supplementalGroups")
+		for i, g := range sc.SupplementalGroups {
+			if g < 0 {
+				v.add(fmt.Sprintf("%s.supplementalGroups[%d]", path, i), "%d is not a group id", g)
+			}
+		}
+	}
+	if p := sc.SupplementalGroupsPolicy; p != nil && *p != v1.SupplementalGroupsPolicyMerge {
+		v.add(path+".supplementalGroupsPolicy", "%q is not supported by backend %q (only Merge, the default: the image's groups of the user are kept)", *p, v.name)
 	}
 	if sc.RunAsGroup != nil {
 		v.need(path+".runAsGroup", backend.FeatureRunAsGroup, "runAsGroup")
