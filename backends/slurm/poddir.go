@@ -3,6 +3,7 @@ package slurm
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -27,7 +28,7 @@ const (
 	preExecFile     = "pre-exec.sh"  // the pod's own shell text run before the containers
 	containersDir   = "containers"   // one directory per container
 	shimDir         = "shim"         // the shim's state directory of each container (spec.json, ready, exit, reason)
-	submittingFile  = "submitting"   // exists while sbatch runs, so a crash then is noticed
+	pinsDir         = "subpaths"     // the containers' pinned subPaths (pod.PinDir)
 )
 
 // podRecord is what the backend records about a pod in its directory; List, Status and Delete read it.
@@ -61,12 +62,106 @@ func readRecord(dir string) (*podRecord, error) {
 	return &r, nil
 }
 
+// writeRecord writes the pod's record durably (records.WriteFile).
 func writeRecord(dir string, r *podRecord) error {
 	data, err := json.MarshalIndent(r, "", "  ")
 	if err != nil {
 		return err
 	}
 	return writeFileAtomic(filepath.Join(dir, recordFile), data, 0o644)
+}
+
+// writeDraftRecord writes the record a Create makes before sbatch (no job id yet: "a submission is under way,
+// or was cut short") through a temporary file and a rename, so that a status reading it meanwhile never sees
+// a part, but without syncing: syncTree makes it durable while sbatch runs, and the record with the job id is
+// written durably after.
+func writeDraftRecord(dir string, r *podRecord) error {
+	data, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return err
+	}
+	path := filepath.Join(dir, recordFile)
+	f, err := os.CreateTemp(dir, "."+recordFile+".tmp-*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Chmod(0o644)
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		_ = os.Remove(tmp)
+		return fmt.Errorf("cannot write %s: %w", path, err)
+	}
+	return nil
+}
+
+// writeJobFile writes a file of a pod's new directory that nothing reads before the job starts, which is after
+// sbatch: written in place (no reader can see a part of it) and not synced one by one (syncTree makes the whole
+// directory durable while sbatch runs). mode is applied whatever the umask, as records.WriteFile does.
+func writeJobFile(path string, data []byte, mode os.FileMode) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, mode)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Chmod(mode)
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("cannot write %s: %w", path, err)
+	}
+	return nil
+}
+
+// syncTree makes a pod's new directory durable: every regular file and directory in it, then its entry in the
+// pod directory root. Create runs it while sbatch runs, so the job's files cost a Create no time of their own
+// and are on disk before the record with the job id is, as they were when each was synced as it was written.
+// What vanishes meanwhile (a job that started at once renames its own files) is skipped.
+func syncTree(dir string) error {
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		switch {
+		case err != nil && notExist(err):
+			return nil
+		case err != nil:
+			return err
+		case !d.IsDir() && !d.Type().IsRegular():
+			return nil // a link is synced with its directory; never open a FIFO or a device
+		}
+		return syncPath(path)
+	})
+	if err != nil {
+		return err
+	}
+	return syncPath(filepath.Dir(dir))
+}
+
+func syncPath(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		if notExist(err) {
+			return nil
+		}
+		return err
+	}
+	err = f.Sync()
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("cannot sync %s: %w", path, err)
+	}
+	return nil
 }
 
 // writeFileAtomic writes a file of a pod's directory through shared/records, so that readers (the job on a
