@@ -66,26 +66,19 @@ func (b *Backend) Create(ctx context.Context, req backend.CreateRequest) (backen
 		}
 		return backend.CreateResult{}, err
 	}
-	// The pod's files go to disk while sbatch runs: the job reads them only once it starts, and the record
-	// with the job id, which makes the pod known for good, is written after both.
-	synced := make(chan error, 1)
-	go func() { synced <- syncTree(dir) }()
 	jobID, err := b.submit(ctx, uid, dir)
-	syncErr := <-synced
 	if err != nil {
 		_ = pod.RemoveDir(dir)
 		return backend.CreateResult{}, err
 	}
 	rec.JobID = jobID
-	if syncErr == nil {
-		syncErr = writeRecord(dir, rec)
-	}
-	if syncErr != nil {
-		// Without its files on disk, or its record, the job could never be found again or might find nothing
-		// to run: do not leave it running.
+	// The record with the job id is the one file of the create synced to disk (records.WriteFile): it is what
+	// finds the pod's job again after a restart or a crash.
+	if err := writeRecord(dir, rec); err != nil {
+		// Without its record the job could never be found again: do not leave it running.
 		_ = b.cancelJob(jobID)
 		_ = pod.RemoveDir(dir)
-		return backend.CreateResult{}, backend.Errorf(backend.KindInternal, "cannot record job %s in the pod's directory, so it was cancelled: %w", jobID, syncErr)
+		return backend.CreateResult{}, backend.Errorf(backend.KindInternal, "cannot record job %s in the pod's directory, so it was cancelled: %w", jobID, err)
 	}
 	b.metrics.createSeconds.Observe(time.Since(start).Seconds())
 	b.log.Info("pod submitted", "pod_uid", uid, "namespace", p.Namespace, "name", p.Name, "job_id", jobID, "runtime", rec.Runtime)

@@ -73,8 +73,7 @@ func writeRecord(dir string, r *podRecord) error {
 
 // writeDraftRecord writes the record a Create makes before sbatch (no job id yet: "a submission is under way,
 // or was cut short") through a temporary file and a rename, so that a status reading it meanwhile never sees
-// a part, but without syncing: syncTree makes it durable while sbatch runs, and the record with the job id is
-// written durably after.
+// a part, but without syncing: the record with the job id, written after sbatch, is the one synced.
 func writeDraftRecord(dir string, r *podRecord) error {
 	data, err := json.MarshalIndent(r, "", "  ")
 	if err != nil {
@@ -104,8 +103,10 @@ func writeDraftRecord(dir string, r *podRecord) error {
 }
 
 // writeJobFile writes a file of a pod's new directory that nothing reads before the job starts, which is after
-// sbatch: written in place (no reader can see a part of it) and not synced one by one (syncTree makes the whole
-// directory durable while sbatch runs). mode is applied whatever the umask, as records.WriteFile does.
+// sbatch: in place (no reader can see a part of it) and not synced. Syncing each (two fsyncs apiece, as
+// records.WriteFile does) was most of a create's own time when the disk is busy; the job reads these files
+// from the page cache or the shared filesystem, and sbatch has sent the script itself to slurmctld. mode is
+// applied whatever the umask, as records.WriteFile does.
 func writeJobFile(path string, data []byte, mode os.FileMode) error {
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, mode)
 	if err != nil {
@@ -120,46 +121,6 @@ func writeJobFile(path string, data []byte, mode os.FileMode) error {
 	}
 	if err != nil {
 		return fmt.Errorf("cannot write %s: %w", path, err)
-	}
-	return nil
-}
-
-// syncTree makes a pod's new directory durable: every regular file and directory in it, then its entry in the
-// pod directory root. Create runs it while sbatch runs, so the job's files cost a Create no time of their own
-// and are on disk before the record with the job id is, as they were when each was synced as it was written.
-// What vanishes meanwhile (a job that started at once renames its own files) is skipped.
-func syncTree(dir string) error {
-	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
-		switch {
-		case err != nil && notExist(err):
-			return nil
-		case err != nil:
-			return err
-		case !d.IsDir() && !d.Type().IsRegular():
-			return nil // a link is synced with its directory; never open a FIFO or a device
-		}
-		return syncPath(path)
-	})
-	if err != nil {
-		return err
-	}
-	return syncPath(filepath.Dir(dir))
-}
-
-func syncPath(path string) error {
-	f, err := os.Open(path)
-	if err != nil {
-		if notExist(err) {
-			return nil
-		}
-		return err
-	}
-	err = f.Sync()
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return fmt.Errorf("cannot sync %s: %w", path, err)
 	}
 	return nil
 }

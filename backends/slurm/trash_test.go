@@ -123,9 +123,9 @@ func TestTrashLeftByAnEarlierRunIsRemoved(t *testing.T) {
 	}
 }
 
-// TestPrepareWritesDurableDraft: what prepare writes is all there with its modes (the env file 0600, the
-// script 0700), the record has no job id yet (the mark of a submission under way), and syncTree accepts it.
-func TestPrepareWritesDurableDraft(t *testing.T) {
+// TestPrepareWritesDraft: what prepare writes is all there with its modes (the env file 0600, the script
+// 0700), the record has no job id yet (the mark of a submission under way), and no temporary file is left.
+func TestPrepareWritesDraft(t *testing.T) {
 	b := offlineBackend(t, Config{Runtime: RuntimeNone})
 	dir := preparedDir(t, b)
 	for path, want := range map[string]os.FileMode{
@@ -144,9 +144,6 @@ func TestPrepareWritesDurableDraft(t *testing.T) {
 	rec, err := readRecord(dir)
 	if err != nil || rec.JobID != "" {
 		t.Fatalf("the draft record = %+v, %v; want one without a job id", rec, err)
-	}
-	if err := syncTree(dir); err != nil {
-		t.Errorf("syncTree: %v", err)
 	}
 	matches, _ := filepath.Glob(filepath.Join(dir, "."+recordFile+".tmp-*"))
 	if len(matches) > 0 {
