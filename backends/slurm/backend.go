@@ -37,9 +37,10 @@ type Backend struct {
 	cfg     *settings
 	log     *slog.Logger
 	metrics *backendMetrics
-	locks   keyed.Mutex // create and delete of one pod UID never interleave
-	queue   *queueView  // the squeue runs that status, delete and logs share
-	trash   *trashBin   // deleted pods' directories, removed in the background
+	locks   keyed.Mutex  // create and delete of one pod UID never interleave
+	queue   *queueView   // the squeue runs that status, delete and logs share
+	trash   *trashBin    // deleted pods' directories, removed in the background
+	cancels *cancelBatch // the scancel runs that concurrent deletes share
 }
 
 var _ backend.Backend = (*Backend)(nil)
@@ -75,6 +76,7 @@ func newBackend(env backend.Env) (*Backend, error) {
 		trash:   trash,
 	}
 	b.queue = newQueueView(cfg.SqueueMaxAge.D(), cfg.CommandTimeout.D(), b.querySqueue)
+	b.cancels = b.newCancelBatch()
 	return b, nil
 }
 
