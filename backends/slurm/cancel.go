@@ -2,6 +2,7 @@ package slurm
 
 import (
 	"context"
+	"errors"
 	"sync"
 )
 
@@ -11,8 +12,8 @@ import (
 // concurrent deletes this saves a process per job, which on a busy submit host is most of a delete's time.
 //
 // The answers stay exact: scancel exits 0 when every job given is cancelled or already over (it says nothing
-// of those unless verbose), and when a shared run fails each of its jobs is cancelled again on its own, so
-// that each delete gets its own job's error.
+// of those unless verbose), and when a shared run fails for one of its jobs (scancel then cancels none) each
+// is cancelled again on its own, so that each delete gets its own job's error.
 type cancelBatch struct {
 	run func(ctx context.Context, ids []string) error // one scancel of these job ids
 
@@ -67,7 +68,9 @@ func (c *cancelBatch) loop(ctx context.Context) {
 			ids[i] = call.id
 		}
 		err := c.run(ctx, ids)
-		if err == nil || len(calls) == 1 {
+		// A controller that cannot be reached, or a scancel that hung, says nothing of any one job: each
+		// caller gets that answer rather than a run of its own that would meet the same.
+		if err == nil || len(calls) == 1 || unreachable(err) || errors.Is(err, context.DeadlineExceeded) {
 			for _, call := range calls {
 				call.done <- err
 			}

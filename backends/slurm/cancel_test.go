@@ -102,3 +102,29 @@ func waitGone(t *testing.T, b *Backend, ids []string) {
 		}
 	}
 }
+
+// A shared run that fails because the controller cannot be reached says nothing of any one job: every
+// caller gets that answer, with no run of its own. (The lab's controller cannot be taken away for a test: the
+// scancel here prints what SLURM's prints then.)
+func TestSharedCancelUnreachableIsNotRetriedPerJob(t *testing.T) {
+	b := cancelBackend(commandLine{"sh", "-c", "echo 'scancel: error: Unable to contact slurm controller (connect failure)' >&2; exit 1", "scancel"})
+	c := b.cancels
+	var calls []*cancelCall
+	c.mu.Lock()
+	for _, id := range []string{"1", "2", "3"} {
+		call := &cancelCall{id: id, done: make(chan error, 1)}
+		calls = append(calls, call)
+		c.pending = append(c.pending, call)
+	}
+	c.running = true
+	c.mu.Unlock()
+	c.loop(ctxFor(t, time.Minute))
+	for _, call := range calls {
+		if err := <-call.done; !unreachable(err) {
+			t.Errorf("cancel of %s with the controller away = %v, want its unreachable error", call.id, err)
+		}
+	}
+	if runs := scancelRuns(b); runs != 1 {
+		t.Errorf("%d scancel runs, want the shared one only", runs)
+	}
+}
