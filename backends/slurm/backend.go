@@ -31,14 +31,16 @@ import (
 var Version = buildinfo.Read("", "").Version
 
 // Backend runs pods as SLURM jobs. It keeps no state in memory that the pod directories and squeue do not
-// hold, so a restarted backend finds every pod again.
+// hold, so a restarted backend finds every pod again (and removes what its trash still holds).
 type Backend struct {
 	env     backend.Env
 	cfg     *settings
 	log     *slog.Logger
 	metrics *backendMetrics
-	locks   keyed.Mutex // create and delete of one pod UID never interleave
-	queue   *queueView  // the squeue runs that status, delete and logs share
+	locks   keyed.Mutex  // create and delete of one pod UID never interleave
+	queue   *queueView   // the squeue runs that status, delete and logs share
+	trash   *trashBin    // deleted pods' directories, removed in the background
+	cancels *cancelBatch // the scancel runs that concurrent deletes share
 }
 
 var _ backend.Backend = (*Backend)(nil)
@@ -62,13 +64,19 @@ func newBackend(env backend.Env) (*Backend, error) {
 	if err := os.MkdirAll(cfg.Root, 0o755); err != nil {
 		return nil, fmt.Errorf("root: cannot create the pod directory root %s: %w", cfg.Root, err)
 	}
+	trash, err := newTrashBin(cfg.Root, slog.Default())
+	if err != nil {
+		return nil, fmt.Errorf("root: cannot prepare the trash of deleted pods' directories in %s: %w", cfg.Root, err)
+	}
 	b := &Backend{
 		env:     env,
 		cfg:     cfg,
 		log:     slog.Default(),
 		metrics: newBackendMetrics(),
+		trash:   trash,
 	}
 	b.queue = newQueueView(cfg.SqueueMaxAge.D(), cfg.CommandTimeout.D(), b.querySqueue)
+	b.cancels = b.newCancelBatch()
 	return b, nil
 }
 

@@ -48,12 +48,12 @@ func (b *Backend) Create(ctx context.Context, req backend.CreateRequest) (backen
 	switch {
 	case err == nil && rec.JobID != "":
 		return backend.CreateResult{RemoteID: rec.JobID}, nil
-	case err != nil && !notExist(err):
-		return backend.CreateResult{}, backend.Errorf(backend.KindInternal, "cannot read the pod's directory: %w", err)
-	}
-	if _, err := os.Stat(filepath.Join(dir, submittingFile)); err == nil {
-		// An earlier Create stopped while sbatch ran: a job may exist without its id recorded.
+	case err == nil:
+		// A record without a job id: an earlier Create stopped while sbatch ran, so a job may exist whose
+		// id was never recorded.
 		b.cancelByName(uid)
+	case !notExist(err):
+		return backend.CreateResult{}, backend.Errorf(backend.KindInternal, "cannot read the pod's directory: %w", err)
 	}
 	if err := pod.RemoveDir(dir); err != nil {
 		return backend.CreateResult{}, backend.Errorf(backend.KindInternal, "cannot clear the pod's directory: %w", err)
@@ -67,23 +67,20 @@ func (b *Backend) Create(ctx context.Context, req backend.CreateRequest) (backen
 		}
 		return backend.CreateResult{}, err
 	}
-	if err := os.WriteFile(filepath.Join(dir, submittingFile), nil, 0o644); err != nil {
-		_ = pod.RemoveDir(dir)
-		return backend.CreateResult{}, backend.Errorf(backend.KindInternal, "cannot write the pod's directory: %w", err)
-	}
 	jobID, err := b.submit(ctx, uid, dir)
 	if err != nil {
 		_ = pod.RemoveDir(dir)
 		return backend.CreateResult{}, err
 	}
 	rec.JobID = jobID
+	// The record with the job id is the one file of the create synced to disk (records.WriteFile): it is what
+	// finds the pod's job again after a restart or a crash.
 	if err := writeRecord(dir, rec); err != nil {
 		// Without its record the job could never be found again: do not leave it running.
 		_ = b.cancelJob(jobID)
 		_ = pod.RemoveDir(dir)
 		return backend.CreateResult{}, backend.Errorf(backend.KindInternal, "cannot record job %s in the pod's directory, so it was cancelled: %w", jobID, err)
 	}
-	_ = os.Remove(filepath.Join(dir, submittingFile))
 	b.metrics.createSeconds.Observe(time.Since(start).Seconds())
 	b.log.Info("pod submitted", "pod_uid", uid, "namespace", p.Namespace, "name", p.Name, "job_id", jobID, "runtime", rec.Runtime)
 	return backend.CreateResult{RemoteID: jobID}, nil
@@ -164,7 +161,7 @@ func (b *Backend) prepare(p *v1.Pod, req backend.CreateRequest, dir string) (*po
 	if err := writePodFiles(p, dir, job); err != nil {
 		return nil, err
 	}
-	if err := writeRecord(dir, rec); err != nil {
+	if err := writeDraftRecord(dir, rec); err != nil {
 		return nil, err
 	}
 	if f, ok := findFlag(pl.flags, "uid"); ok {
@@ -307,7 +304,7 @@ func (b *Backend) prepareContainer(pl *podPlan, c *v1.Container, init bool) (scr
 	}
 	for name, data := range cs.Files {
 		// Env files may hold secret values: only the job's user reads them.
-		if err := writeFileAtomic(filepath.Join(cdir, name), data, 0o600); err != nil {
+		if err := writeJobFile(filepath.Join(cdir, name), data, 0o600); err != nil {
 			return scriptContainer{}, err
 		}
 	}
@@ -322,7 +319,7 @@ func writePodFiles(p *v1.Pod, dir string, job *jobScript) error {
 		if err != nil {
 			return err
 		}
-		if err := writeFileAtomic(filepath.Join(dir, podEnvFile), envText, 0o600); err != nil {
+		if err := writeJobFile(filepath.Join(dir, podEnvFile), envText, 0o600); err != nil {
 			return err
 		}
 		job.HasPodEnv = true
@@ -334,12 +331,12 @@ func writePodFiles(p *v1.Pod, dir string, job *jobScript) error {
 		}
 	}
 	if pre != "" {
-		if err := writeFileAtomic(filepath.Join(dir, preExecFile), []byte(pre), 0o700); err != nil {
+		if err := writeJobFile(filepath.Join(dir, preExecFile), []byte(pre), 0o700); err != nil {
 			return err
 		}
 		job.HasPreExec = true
 	}
-	return writeFileAtomic(filepath.Join(dir, scriptFile), []byte(job.render()), 0o700)
+	return writeJobFile(filepath.Join(dir, scriptFile), []byte(job.render()), 0o700)
 }
 
 // pinText is the shell text the job runs before every start of a container, restarts included: one

@@ -16,7 +16,7 @@ import (
 // Delete implements backend.Backend. A running job is signalled with SIGTERM (scancel --signal=TERM --full,
 // which reaches the job script and every process of the job; the script stops its containers within the
 // grace period), given the grace period to end, then cancelled outright; a pending job is cancelled at once.
-// The pod's directory is removed last. Deleting an unknown pod succeeds.
+// The pod's directory is taken away last (discardDir). Deleting an unknown pod succeeds.
 func (b *Backend) Delete(ctx context.Context, req backend.DeleteRequest) error {
 	if req.Pod == nil {
 		return backend.Invalid("the delete request has no pod")
@@ -33,19 +33,20 @@ func (b *Backend) Delete(ctx context.Context, req backend.DeleteRequest) error {
 	dir := b.podDir(uid)
 	rec, err := readRecord(dir)
 	if err != nil {
-		if _, serr := os.Stat(filepath.Join(dir, submittingFile)); serr == nil {
-			b.cancelByName(uid)
+		if !notExist(err) {
+			b.cancelByName(uid) // a damaged record may have named a job
 		}
-		return b.removeDir(dir)
+		// No record: prepare stopped before it, so sbatch never ran for this directory.
+		return b.discardDir(dir)
 	}
 	if rec.JobID != "" {
 		if err := b.stopJob(ctx, rec, dir, req.GracePeriod); err != nil {
 			return err
 		}
-	} else if _, err := os.Stat(filepath.Join(dir, submittingFile)); err == nil {
+	} else {
 		b.cancelByName(uid) // a submission cut short may have made a job whose id was never recorded
 	}
-	if err := b.removeDir(dir); err != nil {
+	if err := b.discardDir(dir); err != nil {
 		return err
 	}
 	b.log.Info("pod deleted", "pod_uid", uid, "namespace", rec.Namespace, "name", rec.Name, "job_id", rec.JobID)

@@ -18,8 +18,10 @@ type backendMetrics struct {
 	sbatchSeconds prometheus.Histogram
 	createSeconds prometheus.Histogram
 	scancelCalls  prometheus.Counter
-	sinfoCalls    prometheus.Counter
-	squeueShared  prometheus.Counter
+	// scancelSeconds, beside sbatchSeconds, shows how much of a delete is SLURM's.
+	scancelSeconds prometheus.Histogram
+	sinfoCalls     prometheus.Counter
+	squeueShared   prometheus.Counter
 	// engineCalls counts every SLURM command run, by command (squeue, sbatch, scancel, sinfo), under the name
 	// the other backends use for their engine calls.
 	engineCalls *prometheus.CounterVec
@@ -51,11 +53,14 @@ func newBackendMetrics() *backendMetrics {
 			Buckets: []float64{.01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30}}),
 		scancelCalls: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "interlink_backend_slurm_scancel_invocations_total", Help: "scancel runs."}),
+		scancelSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "interlink_backend_slurm_scancel_duration_seconds", Help: "How long one scancel run took (most of a delete of a job that never started).",
+			Buckets: []float64{.01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30}}),
 		sinfoCalls: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "interlink_backend_slurm_sinfo_invocations_total", Help: "sinfo runs (capacity)."}),
 	}
 	m.reg.MustRegister(m.squeueCalls, m.squeueErrors, m.squeueSeconds, m.sbatchCalls, m.sbatchErrors, m.sbatchSeconds, m.createSeconds,
-		m.scancelCalls, m.sinfoCalls, m.squeueShared, m.engineCalls)
+		m.scancelCalls, m.scancelSeconds, m.sinfoCalls, m.squeueShared, m.engineCalls)
 	for _, op := range []string{"squeue", "sbatch", "scancel", "sinfo"} {
 		m.engineCalls.WithLabelValues(op) // every command's series from the start, zero until it runs
 	}

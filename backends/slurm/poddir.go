@@ -3,6 +3,7 @@ package slurm
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -27,7 +28,7 @@ const (
 	preExecFile     = "pre-exec.sh"  // the pod's own shell text run before the containers
 	containersDir   = "containers"   // one directory per container
 	shimDir         = "shim"         // the shim's state directory of each container (spec.json, ready, exit, reason)
-	submittingFile  = "submitting"   // exists while sbatch runs, so a crash then is noticed
+	pinsDir         = "subpaths"     // the containers' pinned subPaths (pod.PinDir)
 )
 
 // podRecord is what the backend records about a pod in its directory; List, Status and Delete read it.
@@ -61,12 +62,67 @@ func readRecord(dir string) (*podRecord, error) {
 	return &r, nil
 }
 
+// writeRecord writes the pod's record durably (records.WriteFile).
 func writeRecord(dir string, r *podRecord) error {
 	data, err := json.MarshalIndent(r, "", "  ")
 	if err != nil {
 		return err
 	}
 	return writeFileAtomic(filepath.Join(dir, recordFile), data, 0o644)
+}
+
+// writeDraftRecord writes the record a Create makes before sbatch (no job id yet: "a submission is under way,
+// or was cut short") through a temporary file and a rename, so that a status reading it meanwhile never sees
+// a part, but without syncing: the record with the job id, written after sbatch, is the one synced.
+func writeDraftRecord(dir string, r *podRecord) error {
+	data, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return err
+	}
+	path := filepath.Join(dir, recordFile)
+	f, err := os.CreateTemp(dir, "."+recordFile+".tmp-*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Chmod(0o644)
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		_ = os.Remove(tmp)
+		return fmt.Errorf("cannot write %s: %w", path, err)
+	}
+	return nil
+}
+
+// writeJobFile writes a file of a pod's new directory that nothing reads before the job starts, which is after
+// sbatch: in place (no reader can see a part of it) and not synced. Syncing each (two fsyncs apiece, as
+// records.WriteFile does) was most of a create's own time when the disk is busy; the job reads these files
+// from the page cache or the shared filesystem, and sbatch has sent the script itself to slurmctld. mode is
+// applied whatever the umask, as records.WriteFile does.
+func writeJobFile(path string, data []byte, mode os.FileMode) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, mode)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Chmod(mode)
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("cannot write %s: %w", path, err)
+	}
+	return nil
 }
 
 // writeFileAtomic writes a file of a pod's directory through shared/records, so that readers (the job on a

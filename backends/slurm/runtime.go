@@ -290,7 +290,7 @@ func writeShimSpec(spec *containerSpec, runtime string, grace time.Duration) err
 	if !strings.HasPrefix(string(data), head) {
 		return fmt.Errorf("the shim's spec does not start with its argv: %.40s", data)
 	}
-	return writeFileAtomic(filepath.Join(spec.Dir, specTailFile), data[len(head):], 0o644)
+	return writeJobFile(filepath.Join(spec.Dir, specTailFile), data[len(head):], 0o644)
 }
 
 // specTailFile holds, in a container's directory, its shim spec after the argv (see writeShimSpec).

@@ -63,18 +63,34 @@ func (b *Backend) cancelByName(uid string) {
 	}
 }
 
-// cancelJob cancels one job by id, with its own deadline.
+// cancelJob cancels one job by id, with its own deadline. A plain cancel (no args) shares its scancel run
+// with the other deletes of the moment (cancelBatch).
 func (b *Backend) cancelJob(jobID string, args ...string) error {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(b.cfg.CommandTimeout))
-	defer cancel()
-	b.metrics.scancelCalls.Inc()
-	b.metrics.engineCalls.WithLabelValues("scancel").Inc()
-	_, err := b.cfg.scancel.run(ctx, "", append(args, jobID)...)
+	var err error
+	if len(args) == 0 {
+		// Waiting for the run in flight and then its own: twice one command's bound.
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Duration(b.cfg.CommandTimeout))
+		err = b.cancels.cancel(ctx, jobID)
+		cancel()
+	} else {
+		err = b.scancelJobs(context.Background(), append(args, jobID)...)
+	}
 	b.queue.touch(jobID) // the job's state changed, or is changing: squeue runs from before no longer say it
 	if err != nil && !jobGone(err) {
 		return fmt.Errorf("cannot cancel SLURM job %s: %w", jobID, err)
 	}
 	return nil
+}
+
+// scancelJobs runs scancel once with args (options, then job ids), bounded by the command timeout.
+func (b *Backend) scancelJobs(ctx context.Context, args ...string) error {
+	ctx, cancel := context.WithTimeout(ctx, time.Duration(b.cfg.CommandTimeout))
+	defer cancel()
+	b.metrics.scancelCalls.Inc()
+	b.metrics.engineCalls.WithLabelValues("scancel").Inc()
+	res, err := b.cfg.scancel.run(ctx, "", args...)
+	b.metrics.scancelSeconds.Observe(res.Duration.Seconds())
+	return err
 }
 
 // scancel exits with SLURM's error number truncated to a byte, and prints nothing for a job that is over

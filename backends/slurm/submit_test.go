@@ -13,6 +13,7 @@ func cancelBackend(scancel commandLine) *Backend {
 	b := &Backend{cfg: &settings{Config: Config{CommandTimeout: Duration(10 * time.Second)}, scancel: scancel},
 		log: slog.Default(), metrics: newBackendMetrics()}
 	b.queue = newQueueView(0, time.Duration(b.cfg.CommandTimeout), b.querySqueue)
+	b.cancels = b.newCancelBatch()
 	return b
 }
 

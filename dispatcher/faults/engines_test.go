@@ -125,7 +125,8 @@ func takeInventory(k kind, instance, dataDir string) (inventory, error) {
 		return inv, err
 	}
 	for _, e := range entries {
-		if e.IsDir() {
+		// A name that is no pod UID is the backend's own (SLURM's .trash of deleted pods' directories).
+		if e.IsDir() && pod.ValidPodUID(e.Name()) == nil {
 			o := inv.of(e.Name())
 			o.dir = true
 			if names, err := os.ReadDir(filepath.Join(dataDir, "backends", k.name, "pods", e.Name())); err == nil {
