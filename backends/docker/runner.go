@@ -517,6 +517,9 @@ func (r *runner) launch(c *v1.Container, role string, attempt int, pauseID strin
 		if ctx.Err() != nil {
 			return 0
 		}
+		if cerrdefs.IsNotFound(err) {
+			r.b.images.forget(c.Image) // removed since it was inspected: the next try inspects, and pulls
+		}
 		return r.fail(c, attempt, pod.ReasonCreateContainerError, err.Error())
 	}
 	r.b.setError(uid, c.Name, attempt, "", "")
