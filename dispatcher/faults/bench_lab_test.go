@@ -380,17 +380,21 @@ func procMemory(pid int) (rss, hwm int64) {
 }
 
 // rawEngine does with the engine itself what the backend does for a pod: one container (one held job) per
-// pod, made, listed and removed at the same concurrency. Its objects carry the instance label (SLURM: the
-// job name starts with the instance), so the harness's sweep removes what a failed run leaves.
+// pod, made, listed and removed at the same concurrency; on Docker the pod's two containers, a sandbox
+// holding the network and IPC namespaces and the container joining them, as the backend's pause and
+// container (one container alone would set a pod's two engine creates and starts against one). Its objects
+// carry the instance label (SLURM: the job name starts with the instance), so the harness's sweep removes
+// what a failed run leaves.
 type rawEngine struct {
 	k        kind
 	instance string
 	mu       sync.Mutex
 	ids      map[int]string
+	sandbox  map[int]string // Docker: the sandbox container of pod i
 }
 
 func newRawEngine(tb testing.TB, k kind, instance string) *rawEngine {
-	r := &rawEngine{k: k, instance: instance, ids: map[int]string{}}
+	r := &rawEngine{k: k, instance: instance, ids: map[int]string{}, sandbox: map[int]string{}}
 	tb.Cleanup(func() {
 		if n, err := sweep(k, instance); err != nil || n > 0 {
 			tb.Logf("raw %s clean-up: %d objects removed, %v", k.name, n, err)
@@ -424,7 +428,19 @@ func (r *rawEngine) create(i int) error {
 			return err
 		}
 		defer cli.Close()
-		c, err := cli.ContainerCreate(ctx, &container.Config{Image: labtest.BusyboxImage, Cmd: cmd, Labels: labels}, nil, nil, nil, "")
+		s, err := cli.ContainerCreate(ctx, &container.Config{Image: labtest.BusyboxImage, Cmd: cmd, Labels: labels},
+			&container.HostConfig{IpcMode: "shareable"}, nil, nil, "")
+		if err != nil {
+			return err
+		}
+		r.mu.Lock()
+		r.sandbox[i] = s.ID
+		r.mu.Unlock()
+		if err := cli.ContainerStart(ctx, s.ID, container.StartOptions{}); err != nil {
+			return err
+		}
+		c, err := cli.ContainerCreate(ctx, &container.Config{Image: labtest.BusyboxImage, Cmd: cmd, Labels: labels},
+			&container.HostConfig{NetworkMode: container.NetworkMode("container:" + s.ID), IpcMode: container.IpcMode("container:" + s.ID)}, nil, nil, "")
 		if err != nil {
 			return err
 		}
@@ -469,7 +485,13 @@ func (r *rawEngine) remove(i int) error {
 		if err := cli.ContainerStop(ctx, id, container.StopOptions{Timeout: &one}); err != nil {
 			return err
 		}
-		return cli.ContainerRemove(ctx, id, container.RemoveOptions{Force: true})
+		if err := cli.ContainerRemove(ctx, id, container.RemoveOptions{Force: true}); err != nil {
+			return err
+		}
+		r.mu.Lock()
+		sandbox := r.sandbox[i]
+		r.mu.Unlock()
+		return cli.ContainerRemove(ctx, sandbox, container.RemoveOptions{Force: true})
 	case podmanKind.name:
 		if err := libpod(ctx, "POST", "/containers/"+id+"/stop?timeout=1", nil); err != nil {
 			return err
