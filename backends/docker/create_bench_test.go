@@ -38,6 +38,13 @@ import (
 func BenchmarkCreateDelete(b *testing.B) {
 	labtest.RequireDocker(b)
 	n, rounds := envInt(b, "BENCH_PODS", 20), envInt(b, "BENCH_ROUNDS", 3)
+	settle := 10 * time.Second
+	if v := os.Getenv("BENCH_SETTLE"); v != "" {
+		var err error
+		if settle, err = time.ParseDuration(v); err != nil {
+			b.Fatalf("BENCH_SETTLE: %v", err)
+		}
+	}
 	env := testEnv(b, map[string]any{"pods": n + 10})
 	be, err := NewBackend(context.Background(), env)
 	if err != nil {
@@ -55,7 +62,11 @@ func BenchmarkCreateDelete(b *testing.B) {
 	for range b.N {
 		// Raw and backend rounds alternate, so that a change of the machine's load meets both alike.
 		for round := range rounds {
+			// Each half starts once the engine (and the kernel: a removed network namespace is torn down
+			// after its container is gone, under the lock that making a new one needs) settled after the last.
+			time.Sleep(settle)
 			rawCreate, rawDelete := rawPods(b, be, env.Instance+"-raw", n, shimDir)
+			time.Sleep(settle)
 			created, deleted, answered, perCreate, perDelete := backendPods(b, be, fmt.Sprintf("r%d-", round), n)
 			rate := func(d time.Duration) float64 { return float64(n) / d.Seconds() }
 			fmt.Printf("\n%d pods, concurrency 8: create %.2f pods/s (raw %.2f, ratio %.2f; Create answered all in %s), delete %.2f pods/s (raw %.2f, ratio %.2f)\n",
@@ -253,9 +264,14 @@ func rawPods(b *testing.B, be *Backend, instance string, n int, shimDir string) 
 		if err := cli.ContainerStart(ctx, s.ID, container.StartOptions{}); err != nil {
 			return err
 		}
+		// Under an init (docker-init) as the backend's container is under the shim: the command is not PID 1,
+		// so the stop's SIGTERM ends it as it does the backend's, not the one-second timeout.
+		withInit := true
 		cfg := &container.Config{Image: labtest.BusyboxImage, Cmd: cmd, Labels: labels}
-		hc := &container.HostConfig{NetworkMode: container.NetworkMode("container:" + s.ID), IpcMode: container.IpcMode("container:" + s.ID)}
+		hc := &container.HostConfig{NetworkMode: container.NetworkMode("container:" + s.ID), IpcMode: container.IpcMode("container:" + s.ID),
+			Init: &withInit}
 		if shimDir != "" { // the main container under the shim, as the backend runs it
+			hc.Init = nil
 			dir := filepath.Join(shimDir, strconv.Itoa(i)+"-"+s.ID[:8])
 			if err := shim.WriteSpec(dir, shim.Spec{Argv: cmd}); err != nil {
 				return err
