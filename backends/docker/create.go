@@ -79,7 +79,11 @@ func (b *Backend) Create(ctx context.Context, req backend.CreateRequest) (backen
 		return backend.CreateResult{}, backend.Errorf(backend.KindInternal, "cannot record the pod: %w", err)
 	}
 	done = true
-	b.startRunner(rec)
+	// The runner's first step starts from what was just made: the pause, running, and nothing else of the
+	// pod (a container of it made meanwhile by someone else would meet a name conflict, and the next step
+	// lists the pod).
+	b.startRunner(rec, &podContainers{pause: &container.Summary{ID: id, State: "running",
+		Labels: pod.ContainerLabels(p, b.env.Instance, b.env.Name, "POD", pod.RolePause)}, runs: map[string][]container.Summary{}})
 	b.log.Info("pod created", "pod_uid", uid, "namespace", p.Namespace, "name", p.Name, "pause", shortID(id))
 	return backend.CreateResult{RemoteID: id}, nil
 }

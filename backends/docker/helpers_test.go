@@ -19,7 +19,7 @@ import (
 )
 
 // testEnv is the Env of a test's backend: its own instance id, so that tests never see each other's pods.
-func testEnv(t *testing.T, extra map[string]any) backend.Env {
+func testEnv(t testing.TB, extra map[string]any) backend.Env {
 	cfg := map[string]any{"pause_binary": labtest.BuildBinary(t, labtest.PausePackage),
 		"shim": labtest.BuildBinary(t, labtest.ShimPackage), "restart_backoff": "1s", "restart_backoff_max": "4s"}
 	for k, v := range extra {

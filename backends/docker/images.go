@@ -45,11 +45,13 @@ func (b *Backend) pullPolicy(c *v1.Container) v1.PullPolicy {
 }
 
 // ensureImage makes c's image present according to its pull policy. On failure it returns the kubelet's
-// waiting reason (ErrImagePull, ErrImageNeverPull) and a message with the engine's words.
+// waiting reason (ErrImagePull, ErrImageNeverPull) and a message with the engine's words. An image found
+// present less than imageConfigAge ago is taken as present still: the launches of a burst of pods of one
+// image cost one inspect, not one each (an image removed meanwhile fails the create, which forgets it).
 func (b *Backend) ensureImage(ctx context.Context, c *v1.Container) (reason, message string) {
 	policy := b.pullPolicy(c)
 	if policy != v1.PullAlways {
-		_, err := b.inspectImage(ctx, c.Image, 0)
+		_, err := b.inspectImage(ctx, c.Image, imageConfigAge)
 		if err == nil {
 			return "", ""
 		}
@@ -69,8 +71,9 @@ func (b *Backend) ensureImage(ctx context.Context, c *v1.Container) (reason, mes
 	return "", ""
 }
 
-// imageConfigAge is how long an image inspect serves the launch that made it: ensureImage inspects (or
-// pulls) the image of a run, then its command line and user are read from the same answer.
+// imageConfigAge is how long an image inspect serves the launches that follow it: ensureImage inspects (or
+// pulls) the image of a run, then its command line and user are read from the same answer, and the other
+// launches of that image meanwhile take it from there too.
 const imageConfigAge = 10 * time.Second
 
 // imageCache keeps the last inspect of each image reference for the launch that follows it.

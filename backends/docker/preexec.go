@@ -36,6 +36,9 @@ func (r *runner) preExec(pc *podContainers, pauseID string) (ready bool, wait ti
 	}
 	runs := pc.runs[pod.PreExecContainer]
 	if len(runs) == 0 {
+		if !r.act() {
+			return false, 0, errUnsure
+		}
 		return false, r.launchPreExec(text, pauseID), nil
 	}
 	last := runs[len(runs)-1]

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
@@ -39,6 +40,14 @@ type runner struct {
 	failures map[string]launchFailure // by container name: the last launch failure, for its back-off
 
 	preExecDone bool // the pod's pre-exec text has run
+	// certain says that the step under way saw the pod's containers in a list of the engine made for it, not
+	// in the view: only such a step may make, start, stop or remove anything (see act).
+	certain bool
+	// seed is what the first step knows without asking: Create just made and started the pause container
+	// of a pod that has nothing else yet (nil: ask).
+	seed *podContainers
+	// steps counts the steps taken, for tests.
+	steps atomic.Int64
 }
 
 type launchFailure struct {
@@ -50,7 +59,9 @@ type launchFailure struct {
 // pollInterval bounds how long a runner sleeps without looking, in case an engine event was missed.
 const pollInterval = 30 * time.Second
 
-func (b *Backend) startRunner(rec *record) {
+// startRunner starts the supervision of a recorded pod. seed, when not nil, is what its first step acts on
+// instead of a list of the pod: the containers Create just made.
+func (b *Backend) startRunner(rec *record, seed *podContainers) {
 	uid := string(rec.Pod.UID)
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -59,7 +70,7 @@ func (b *Backend) startRunner(rec *record) {
 	}
 	ctx, cancel := context.WithCancel(b.ctx)
 	r := &runner{b: b, rec: rec, ctx: ctx, log: b.log.With("pod_uid", uid, "namespace", rec.Pod.Namespace, "name", rec.Pod.Name), cancel: cancel, done: make(chan struct{}), wake: make(chan struct{}, 1),
-		watched: map[string]bool{}, failures: map[string]launchFailure{}}
+		watched: map[string]bool{}, failures: map[string]launchFailure{}, seed: seed}
 	b.runners[uid] = r
 	go r.run()
 }
@@ -125,8 +136,54 @@ func (r *runner) run() {
 
 // step does what comes next for the pod. It returns how long to wait at most before the next step (0:
 // until a container changes) and whether the pod has finished for good.
+//
+// It looks at the pod in the backend's view first, which costs no engine call while the view is current:
+// a pod whose containers run as they should is only watched. When that look finds something to do (make,
+// start, stop or remove a container), it does none of it and the step starts again on a list of the pod
+// from the engine, so that nothing destructive rests on the view's bounded staleness.
 func (r *runner) step() (time.Duration, bool, error) {
-	ctx, p := r.ctx, r.rec.Pod
+	wait, finished, err := r.stepOn(false)
+	if errors.Is(err, errUnsure) {
+		return r.stepOn(true)
+	}
+	return wait, finished, err
+}
+
+// errUnsure ends a step that looked at the view and found something to do: the step is made again on a
+// list of the pod.
+var errUnsure = errors.New("the step would act on the view; it lists the pod first")
+
+// act tells whether the step may act on what it saw (see step).
+func (r *runner) act() bool { return r.certain }
+
+// observe returns the pod's containers: from the view when it is current for the pod and list is false,
+// else from a list of the pod; it records which in r.certain.
+func (r *runner) observe(list bool) (*podContainers, error) {
+	uid := string(r.rec.Pod.UID)
+	if seed := r.seed; seed != nil {
+		r.seed, r.certain = nil, true
+		return seed, nil
+	}
+	if !list {
+		if err := r.b.ensureFresh(r.ctx); err != nil {
+			return nil, err
+		}
+		if pc, ok := r.b.view.pod(uid, time.Now(), r.b.cfg.StatusMaxAge.D()); ok {
+			r.certain = false
+			if pc == nil {
+				pc = &podContainers{runs: map[string][]container.Summary{}}
+			}
+			return pc, nil
+		}
+	}
+	pc, err := r.b.listPod(r.ctx, uid)
+	r.certain = err == nil
+	return pc, err
+}
+
+func (r *runner) stepOn(list bool) (time.Duration, bool, error) {
+	r.steps.Add(1)
+	p := r.rec.Pod
 	if !r.recorded() {
 		return 0, false, errNotRecorded
 	}
@@ -140,11 +197,14 @@ func (r *runner) step() (time.Duration, bool, error) {
 		}
 		r.plan = plan
 	}
-	pc, err := r.b.listPod(ctx, string(p.UID))
+	pc, err := r.observe(list)
 	if err != nil {
 		return 0, false, err
 	}
 	if r.b.readState(string(p.UID)).Evicted != nil {
+		if !r.act() {
+			return 0, false, errUnsure
+		}
 		if pc.pause != nil {
 			return 0, r.finish(pc.pause.ID), nil
 		}
@@ -154,6 +214,9 @@ func (r *runner) step() (time.Duration, bool, error) {
 	limited := len(dirs) > 0
 	if limited {
 		if msg := pod.OverLimit(dirs); msg != "" {
+			if !r.act() {
+				return 0, false, errUnsure
+			}
 			r.evict(pc, msg)
 			if pc.pause != nil {
 				r.finish(pc.pause.ID)
@@ -188,6 +251,9 @@ func (r *runner) containers(pc *podContainers, pauseID string) (time.Duration, b
 		c := &p.Spec.InitContainers[i]
 		runs := pc.runs[c.Name]
 		if len(runs) == 0 {
+			if !r.act() {
+				return 0, false, errUnsure
+			}
 			return r.launch(c, pod.RoleInit, 0, pauseID), false, nil
 		}
 		last := runs[len(runs)-1]
@@ -197,6 +263,9 @@ func (r *runner) containers(pc *podContainers, pauseID string) (time.Duration, b
 		}
 		switch info.phase() {
 		case runPending:
+			if !r.act() {
+				return 0, false, errUnsure
+			}
 			return r.startCreated(c, last), false, nil
 		case runRunning:
 			r.watch(last.ID)
@@ -207,10 +276,16 @@ func (r *runner) containers(pc *podContainers, pauseID string) (time.Duration, b
 			continue
 		}
 		if !pod.ShouldRestart(initPolicy, int(t.ExitCode)) {
+			if !r.act() {
+				return 0, false, errUnsure
+			}
 			return 0, r.finish(pauseID), nil
 		}
 		if d := r.restartDelay(attemptOf(last), t); d > 0 {
 			return d, false, nil
+		}
+		if !r.act() {
+			return 0, false, errUnsure
 		}
 		return r.launch(c, pod.RoleInit, attemptOf(last)+1, pauseID), false, nil
 	}
@@ -226,6 +301,9 @@ func (r *runner) containers(pc *podContainers, pauseID string) (time.Duration, b
 		c := &p.Spec.Containers[i]
 		runs := pc.runs[c.Name]
 		if len(runs) == 0 {
+			if !r.act() {
+				return 0, false, errUnsure
+			}
 			allDone = false
 			soonest(r.launch(c, pod.RoleContainer, 0, pauseID))
 			continue
@@ -237,6 +315,9 @@ func (r *runner) containers(pc *podContainers, pauseID string) (time.Duration, b
 		}
 		switch info.phase() {
 		case runPending:
+			if !r.act() {
+				return 0, false, errUnsure
+			}
 			allDone = false
 			soonest(r.startCreated(c, last))
 			continue
@@ -254,9 +335,15 @@ func (r *runner) containers(pc *podContainers, pauseID string) (time.Duration, b
 			soonest(d)
 			continue
 		}
+		if !r.act() {
+			return 0, false, errUnsure
+		}
 		soonest(r.launch(c, pod.RoleContainer, attemptOf(last)+1, pauseID))
 	}
 	if allDone {
+		if !r.act() {
+			return 0, false, errUnsure
+		}
 		return 0, r.finish(pauseID), nil
 	}
 	return wait, false, nil
@@ -265,6 +352,9 @@ func (r *runner) containers(pc *podContainers, pauseID string) (time.Duration, b
 // ensurePause returns the pod's pause container, started; it makes a new one if it is gone.
 func (r *runner) ensurePause(pc *podContainers) (string, error) {
 	if pc.pause == nil || pc.pause.State != "running" && !r.finished(pc) {
+		if !r.act() {
+			return "", errUnsure
+		}
 		unlock, ok := r.lockRecorded()
 		if !ok {
 			return "", errNotRecorded
@@ -427,6 +517,9 @@ func (r *runner) launch(c *v1.Container, role string, attempt int, pauseID strin
 		if ctx.Err() != nil {
 			return 0
 		}
+		if cerrdefs.IsNotFound(err) {
+			r.b.images.forget(c.Image) // removed since it was inspected: the next try inspects, and pulls
+		}
 		return r.fail(c, attempt, pod.ReasonCreateContainerError, err.Error())
 	}
 	r.b.setError(uid, c.Name, attempt, "", "")
@@ -538,6 +631,9 @@ func (r *runner) watch(id string) {
 		r.mu.Lock()
 		delete(r.watched, id)
 		r.mu.Unlock()
+		// The container changed (or the engine's answer failed): the step this wakes lists the pod rather
+		// than trust a view the container's die event may not have reached yet.
+		r.b.view.touch(string(r.rec.Pod.UID))
 		select {
 		case r.wake <- struct{}{}:
 		default:
@@ -565,7 +661,7 @@ func (b *Backend) recover(ctx context.Context) error {
 			}
 			continue
 		}
-		b.startRunner(rec)
+		b.startRunner(rec, nil)
 	}
 	return nil
 }

@@ -68,6 +68,65 @@ func TestStatusCallsPerStatus(t *testing.T) {
 	}
 }
 
+// A runner whose pod runs as it should looks at the view, not at the engine: woken again and again (as its
+// poll interval or a missed wake-up would), its steps cost no engine call. A step that must act (make or
+// start a container) lists the pod first; that is what the other tests of a pod's life exercise.
+func TestSteadyRunnerAsksTheEngineNothing(t *testing.T) {
+	t.Parallel()
+	b := newBackend(t, map[string]any{"resync_interval": "10m"})
+	const n, rounds = 4, 5
+	pods := make([]*v1.Pod, n)
+	for i := range pods {
+		pods[i] = conformance.NewPod(fmt.Sprintf("steady%d", i), conformance.ShellContainer("main", "sleep 600"))
+		create(t, b, pods[i], conformance.Objects{})
+	}
+	for _, p := range pods {
+		waitPhase(t, b, p, v1.PodRunning)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	// The statuses list what events touched since, so that the view is current for every pod.
+	if _, err := b.Status(ctx, pods); err != nil {
+		t.Fatal(err)
+	}
+	runners := make([]*runner, n)
+	b.mu.Lock()
+	for i, p := range pods {
+		runners[i] = b.runners[string(p.UID)]
+	}
+	b.mu.Unlock()
+	before := b.metrics.callCount("container_list", "container_inspect", "container_create", "container_start")
+	for i, r := range runners {
+		if r == nil {
+			t.Fatalf("pod %s has no runner", pods[i].Name)
+		}
+		from := r.steps.Load()
+		deadline := time.Now().Add(time.Minute)
+		for r.steps.Load() < from+rounds {
+			if time.Now().After(deadline) {
+				t.Fatalf("the runner of %s took %d steps in a minute of wake-ups, want %d", pods[i].Name, r.steps.Load()-from, rounds)
+			}
+			select {
+			case r.wake <- struct{}{}:
+			default:
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	calls := b.metrics.callCount("container_list", "container_inspect", "container_create", "container_start") - before
+	t.Logf("%d steps of %d running pods' runners cost %.0f engine lists, inspects, creates and starts", n*rounds, n, calls)
+	// One list is allowed for an event stream that broke and was listed again meanwhile; a list per step is
+	// what the runners did before they read the view.
+	if calls > 1 {
+		t.Errorf("%d steps of steady runners cost %.0f engine calls, want none", n*rounds, calls)
+	}
+	for _, p := range pods {
+		if st := waitPhase(t, b, p, v1.PodRunning); st.Containers[0].RestartCount != 0 {
+			t.Errorf("pod %s restarted its container (%d) while its runner was woken", p.Name, st.Containers[0].RestartCount)
+		}
+	}
+}
+
 // cutEvents is the lab's engine with its event stream cut on demand, as a dockerd restart or a broken
 // connection would cut it: open streams end, and new ones are refused until mend.
 type cutEvents struct {
