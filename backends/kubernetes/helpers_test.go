@@ -76,7 +76,40 @@ func newRemote(t testing.TB) *remote {
 	if err := clientcmd.WriteToFile(*kc, r.kubeconfig); err != nil {
 		t.Fatal(err)
 	}
+	r.waitGranted(t, ctx)
 	return r
+}
+
+// waitGranted waits until the API server grants the backend's token what the manifest gives it: its RBAC
+// authorizer works from a cache of the Roles and bindings, which takes in a new binding a moment after it
+// was created (seen: "nodes is forbidden" to a backend started right after the ClusterRoleBinding).
+func (r *remote) waitGranted(t testing.TB, ctx context.Context) {
+	t.Helper()
+	rc, err := clientcmd.BuildConfigFromFlags("", r.kubeconfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cli, err := kubernetes.NewForConfig(rc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	one := metav1.ListOptions{Limit: 1}
+	for {
+		_, err := cli.CoreV1().Nodes().List(ctx, one)
+		if err == nil {
+			_, err = cli.CoreV1().Pods(r.namespace).List(ctx, one)
+		}
+		if err == nil {
+			return
+		}
+		if !apierrors.IsForbidden(err) || ctx.Err() != nil {
+			t.Fatalf("the backend's service account, with deploy/kubernetes-backend/rbac.yaml applied: %v", err)
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }
 
 // apply creates one document of the RBAC manifest, in the test's namespace and with cluster-scoped names

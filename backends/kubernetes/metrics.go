@@ -17,8 +17,10 @@ type metrics struct {
 	errors       *prometheus.CounterVec
 	statusServed *prometheus.CounterVec
 	watchErrors  prometheus.Counter
-	httpRequests *prometheus.CounterVec
-	requests     atomic.Int64
+	// followRetries counts followed logs the remote node ended empty before the container ended.
+	followRetries prometheus.Counter
+	httpRequests  *prometheus.CounterVec
+	requests      atomic.Int64
 }
 
 func newMetrics() *metrics {
@@ -41,6 +43,10 @@ func newMetrics() *metrics {
 			Namespace: "interlink_backend", Subsystem: "kubernetes", Name: "watch_errors_total",
 			Help: "Failures of the watch of remote pods (each restarts it).",
 		}),
+		followRetries: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: "interlink_backend", Subsystem: "kubernetes", Name: "log_follow_retries_total",
+			Help: "Followed logs the remote node ended at once, empty, while the remote pod showed the container not ended (interLink's virtual kubelet before its backend started it): each followed again once the pod's status changed.",
+		}),
 	}
 	m.httpRequests = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: "interlink_backend", Subsystem: "kubernetes", Name: "api_requests_total",
@@ -50,7 +56,7 @@ func newMetrics() *metrics {
 		m.statusServed.WithLabelValues(s)
 	}
 	m.httpRequests.WithLabelValues(http.MethodGet)
-	m.reg.MustRegister(m.calls, m.errors, m.statusServed, m.watchErrors, m.httpRequests)
+	m.reg.MustRegister(m.calls, m.errors, m.statusServed, m.watchErrors, m.followRetries, m.httpRequests)
 	return m
 }
 

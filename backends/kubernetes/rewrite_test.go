@@ -204,3 +204,31 @@ func TestCapacityRules(t *testing.T) {
 		}
 	}
 }
+
+// TestStatusOfPendingPlaceholder: interLink's virtual kubelet shows every app container of a pod it has just
+// taken running, the pod still Pending, before its create has reached the backend behind it; the local pod
+// must not read Running then (a log followed at that moment would end at once, empty). An init container,
+// and an app container of a Running pod, are passed on as they are.
+func TestStatusOfPendingPlaceholder(t *testing.T) {
+	p := conformance.NewPod("placeholder", conformance.ShellContainer("main", "sleep 10"))
+	p.Spec.InitContainers = []v1.Container{conformance.ShellContainer("side", "sleep 10")}
+	running := v1.ContainerState{Running: &v1.ContainerStateRunning{StartedAt: metav1.Now()}}
+	rp := &v1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "il-x", Namespace: "r"}, Spec: v1.PodSpec{NodeName: "vk"},
+		Status: v1.PodStatus{Phase: v1.PodPending,
+			InitContainerStatuses: []v1.ContainerStatus{{Name: "side", State: running}},
+			ContainerStatuses:     []v1.ContainerStatus{{Name: "main", Ready: true, State: running}}}}
+	st := statusOf(p, rp)
+	if c := st.Containers[0]; c.State.Waiting == nil || c.State.Waiting.Reason != pod.ReasonContainerCreating || c.Ready {
+		t.Errorf("app container of a Pending remote pod shown running: %+v", c)
+	}
+	if c := st.InitContainers[0]; c.State.Running == nil {
+		t.Errorf("running init container of a Pending remote pod (a sidecar) not passed on: %+v", c)
+	}
+	if ph := pod.Phase(st); ph != v1.PodPending {
+		t.Errorf("phase = %s, want Pending", ph)
+	}
+	rp.Status.Phase = v1.PodRunning
+	if c := statusOf(p, rp).Containers[0]; c.State.Running == nil || !c.Ready {
+		t.Errorf("app container of a Running remote pod: %+v", c)
+	}
+}

@@ -73,7 +73,7 @@ func statusOf(p *v1.Pod, rp *v1.Pod) interlink.PodStatus {
 	if endMessage == "" {
 		endMessage = fmt.Sprintf("the remote pod %s/%s ended (%s) without running this container to its end", rp.Namespace, rp.Name, rp.Status.Phase)
 	}
-	one := func(c *v1.Container) v1.ContainerStatus {
+	one := func(c *v1.Container, app bool) v1.ContainerStatus {
 		s, ok := byName[c.Name]
 		if !ok {
 			if ended {
@@ -83,6 +83,16 @@ func statusOf(p *v1.Pod, rp *v1.Pod) interlink.PodStatus {
 			return pod.Waiting(c, reason, message, 0)
 		}
 		s.State = oneState(s.State)
+		if app && rp.Status.Phase == v1.PodPending && s.State.Running != nil {
+			// A kubelet makes the pod Running in the same update that first shows an app container
+			// running; a Pending pod whose app container "runs" is interLink's virtual kubelet's
+			// placeholder, set the moment it takes the pod, before its create has reached the backend
+			// behind it. Passed on, the local pod would read Running, and a log followed then would
+			// end at once, empty, as the container does not exist yet.
+			s.State = v1.ContainerState{Waiting: &v1.ContainerStateWaiting{Reason: pod.ReasonContainerCreating,
+				Message: fmt.Sprintf("the remote pod %s/%s is Pending: its node has not started the container yet", rp.Namespace, rp.Name)}}
+			s.Ready, s.Started = false, nil
+		}
 		if ended && s.State.Terminated == nil {
 			// Evicted, or its node lost: the remote kubelet will never report this container again.
 			s.State = v1.ContainerState{Terminated: &v1.ContainerStateTerminated{ExitCode: pod.NotFoundExitCode,
@@ -92,10 +102,10 @@ func statusOf(p *v1.Pod, rp *v1.Pod) interlink.PodStatus {
 		return s
 	}
 	for i := range p.Spec.InitContainers {
-		st.InitContainers = append(st.InitContainers, one(&p.Spec.InitContainers[i]))
+		st.InitContainers = append(st.InitContainers, one(&p.Spec.InitContainers[i], false))
 	}
 	for i := range p.Spec.Containers {
-		st.Containers = append(st.Containers, one(&p.Spec.Containers[i]))
+		st.Containers = append(st.Containers, one(&p.Spec.Containers[i], true))
 	}
 	return st
 }
