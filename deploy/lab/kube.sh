@@ -278,13 +278,15 @@ up_dispatcher() {
 	rm -rf "$bin"
 	mv "$bin.new" "$bin"
 	mv "$KDISP_STATE/config.yaml.new" "$KDISP_STATE/config.yaml"
-	say "dispatcher: starting on $KDISP_SOCK (backends docker, podman, slurm; data in $KDISP_STATE/data)"
+	say "dispatcher: starting on $KDISP_SOCK (backends docker, podman, slurm, kubernetes; data in $KDISP_STATE/data)"
 	start dispatcher "$LOGS/dispatcher.log" env \
 		INTERLINK_DISPATCHER_INSTANCE=$KDISP_INSTANCE INTERLINK_DISPATCHER_DATA_DIR="$KDISP_STATE/data" \
 		INTERLINK_DISPATCHER_LISTEN_TCP= INTERLINK_DISPATCHER_LISTEN_UNIX="$KDISP_SOCK" \
 		INTERLINK_DISPATCHER_BACKENDS_DOCKER_BINARY="$bin/backend-docker" \
 		INTERLINK_DISPATCHER_BACKENDS_PODMAN_BINARY="$bin/backend-podman" \
 		INTERLINK_DISPATCHER_BACKENDS_SLURM_BINARY="$bin/backend-slurm" \
+		INTERLINK_DISPATCHER_BACKENDS_KUBERNETES_ENABLED=true \
+		INTERLINK_DISPATCHER_BACKENDS_KUBERNETES_BINARY="$bin/backend-kubernetes" \
 		"$bin/interlink-dispatcher" --config "$KDISP_STATE/config.yaml"
 	wait_for 90 kdisp_up || fail dispatcher "$LOGS/dispatcher.log" "no answer on $KDISP_SOCK"
 	echo "$sum" >"$KDISP_STATE/running"
