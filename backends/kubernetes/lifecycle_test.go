@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	dto "github.com/prometheus/client_model/go"
 	v1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -144,4 +145,36 @@ func TestRemoteSideErrors(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "does not exist") || !strings.Contains(err.Error(), "ilk-absent-") {
 		t.Errorf("Create into a namespace that does not exist: %v", err)
 	}
+}
+
+// TestFollowRightAfterCreate: kubectl logs -f the moment the pod is created, as a user does. The remote
+// pod goes through every early stage (gated and unscheduled: the API server answers an empty log; on the
+// lab's virtual node and Pending: its dispatcher does not know the pod yet, or has not started the
+// container, and answers 404 or an empty log), and the followed log must still be the container's whole
+// output, ending when the container ends.
+func TestFollowRightAfterCreate(t *testing.T) {
+	t.Parallel()
+	b, _ := newBackend(t, nil)
+	p := conformance.NewPod("early-follow", conformance.ShellContainer("main", "echo start; sleep 8; echo end"))
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	if _, err := b.Create(ctx, conformance.NewCreateRequest(p, conformance.Objects{})); err != nil {
+		t.Fatal(err)
+	}
+	var out strings.Builder
+	req := backend.LogRequest{LogStruct: logStruct(p, "main")}
+	req.Opts.Follow = true
+	if err := b.Logs(ctx, req, &out); err != nil {
+		t.Fatalf("Logs with Follow right after Create: %v", err)
+	}
+	if ctx.Err() != nil {
+		t.Fatalf("the followed log did not end with the container")
+	}
+	if out.String() != "start\nend\n" {
+		t.Errorf("followed log = %q, want %q", out.String(), "start\nend\n")
+	}
+	st := conformance.StatusOf(t, b, p, time.Minute)
+	var m dto.Metric
+	_ = b.metrics.followRetries.Write(&m)
+	t.Logf("followed again %v times; the container then: %+v", m.GetCounter().GetValue(), st.Containers[0].State)
 }
