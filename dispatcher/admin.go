@@ -14,7 +14,7 @@ import (
 	"github.com/go-chi/chi/v5"
 	v1 "k8s.io/api/core/v1"
 
-	"github.com/interlink-hq/interlink-dispatcher/shared/interlink"
+	"github.com/interlink-hq/interlink-dispatcher/dispatcher/adminapi"
 )
 
 // adminPrefix starts every route of the admin API.
@@ -25,22 +25,6 @@ func (s *Server) adminRoutes(r chi.Router) {
 	r.Get("/api/v1/pods", s.adminPods)
 	r.Get("/api/v1/pods/{uid}", s.adminPod)
 	r.Get("/api/v1/backends", s.adminBackends)
-}
-
-// PodList is the body of GET /api/v1/pods.
-type PodList struct {
-	Pods []PodSummary `json:"pods"`
-}
-
-// PodDetail is the body of GET /api/v1/pods/{uid}.
-type PodDetail struct {
-	Pod    PodSummary          `json:"pod"`
-	Status interlink.PodStatus `json:"status"`
-}
-
-// BackendList is the body of GET /api/v1/backends.
-type BackendList struct {
-	Backends []BackendInfo `json:"backends"`
 }
 
 // podFilterKeys are the query keys GET /api/v1/pods takes.
@@ -61,7 +45,7 @@ func (s *Server) adminPods(w http.ResponseWriter, r *http.Request) {
 		backendError(w, r, err)
 		return
 	}
-	writeJSON(w, PodList{Pods: pods})
+	writeJSON(w, adminapi.PodList{Pods: pods})
 }
 
 // podFilter reads the query of GET /api/v1/pods; an unknown key, or a key given twice, is an error naming it.
@@ -104,7 +88,7 @@ func (s *Server) adminPod(w http.ResponseWriter, r *http.Request) {
 	}
 	info(r).setPod(sum.UID, sum.Namespace, sum.Name)
 	info(r).backend = sum.Backend
-	writeJSON(w, PodDetail{Pod: sum, Status: st})
+	writeJSON(w, adminapi.PodDetail{Pod: sum, Status: st})
 }
 
 // adminBackends handles GET /api/v1/backends.
@@ -114,5 +98,5 @@ func (s *Server) adminBackends(w http.ResponseWriter, r *http.Request) {
 		backendError(w, r, err)
 		return
 	}
-	writeJSON(w, BackendList{Backends: bs})
+	writeJSON(w, adminapi.BackendList{Backends: bs})
 }

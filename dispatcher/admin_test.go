@@ -10,6 +10,7 @@ import (
 
 	v1 "k8s.io/api/core/v1"
 
+	"github.com/interlink-hq/interlink-dispatcher/dispatcher/adminapi"
 	"github.com/interlink-hq/interlink-dispatcher/shared/backend"
 	"github.com/interlink-hq/interlink-dispatcher/shared/pod"
 )
@@ -64,7 +65,7 @@ func TestAdminPods(t *testing.T) {
 			t.Fatalf("create %s: %d %q", p.Name, code, body)
 		}
 	}
-	var list PodList
+	var list adminapi.PodList
 	if code, body := adminGet(t, e, "/api/v1/pods", &list); code != http.StatusOK {
 		t.Fatalf("list: %d %q", code, body)
 	}
@@ -86,7 +87,7 @@ func TestAdminPods(t *testing.T) {
 		t.Fatalf("status: %d %q", code, body)
 	}
 	calls := mems["alpha"].statusCallCount() + mems["beta"].statusCallCount()
-	list = PodList{}
+	list = adminapi.PodList{}
 	adminGet(t, e, "/api/v1/pods?backend=alpha&namespace=ns1", &list)
 	if len(list.Pods) != 1 {
 		t.Fatalf("backend=alpha&namespace=ns1 listed %d pods, want 1: %+v", len(list.Pods), list.Pods)
@@ -111,7 +112,7 @@ func TestAdminPods(t *testing.T) {
 		"name=a": 1, "namespace=ns1": 2, "phase=Running": 3, "phase=Failed": 0, "backend=nowhere": 0,
 		"namespace=ns0&name=z&backend=alpha&phase=Running": 1, "phase=Unknown": 0,
 	} {
-		list = PodList{}
+		list = adminapi.PodList{}
 		if code, body := adminGet(t, e, "/api/v1/pods?"+query, &list); code != http.StatusOK || list.Pods == nil || len(list.Pods) != want {
 			t.Errorf("?%s: %d %q, want %d pods", query, code, body, want)
 		}
@@ -130,7 +131,7 @@ func TestAdminPod(t *testing.T) {
 		t.Fatalf("create: %d %q", code, body)
 	}
 	calls := mems["alpha"].statusCallCount()
-	var d PodDetail
+	var d adminapi.PodDetail
 	if code, body := adminGet(t, e, "/api/v1/pods/uid-one", &d); code != http.StatusOK {
 		t.Fatalf("pod: %d %q", code, body)
 	}
@@ -148,7 +149,7 @@ func TestAdminPod(t *testing.T) {
 	mems["alpha"].mu.Lock()
 	mems["alpha"].statusErr = backend.Unavailable("the engine is gone")
 	mems["alpha"].mu.Unlock()
-	d = PodDetail{}
+	d = adminapi.PodDetail{}
 	if code, body := adminGet(t, e, "/api/v1/pods/uid-one", &d); code != http.StatusOK || d.Status.Containers[0].State.Running == nil {
 		t.Fatalf("pod with its backend failing: %d %q", code, body)
 	}
@@ -169,10 +170,10 @@ func TestAdminBackends(t *testing.T) {
 	if code, body := e.do(http.MethodPost, "/create", createBody(testPod("uid-x", "x"))); code != http.StatusOK {
 		t.Fatalf("create: %d %q", code, body)
 	}
-	var list BackendList
+	var list adminapi.BackendList
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		list = BackendList{}
+		list = adminapi.BackendList{}
 		if code, body := adminGet(t, e, "/api/v1/backends", &list); code != http.StatusOK || len(list.Backends) != 3 {
 			t.Fatalf("backends: %d %q", code, body)
 		}
@@ -186,7 +187,7 @@ func TestAdminBackends(t *testing.T) {
 	}
 	a, b, g := list.Backends[0], list.Backends[1], list.Backends[2]
 	if a.Name != "alpha" || a.State != StateUp || a.Reason != "" || a.Version != "test" || a.Pods != 1 ||
-		*a.Capacity != (CapacityInfo{CPU: "2", Memory: "4Gi", GPUs: "2"}) {
+		*a.Capacity != (adminapi.Capacity{CPU: "2", Memory: "4Gi", GPUs: "2"}) {
 		t.Errorf("alpha: %+v %+v", a, a.Capacity)
 	}
 	if b.Name != "beta" || b.State != StateDisabled || !strings.Contains(b.Reason, "enabled: false") || b.Capacity != nil {
@@ -292,7 +293,7 @@ func TestAdminPodAsksAboutThePodAsCreated(t *testing.T) {
 		}
 	}
 	mems["alpha"].mu.Unlock()
-	if code, body := adminGet(t, e, "/api/v1/pods/uid-never", &PodDetail{}); code != http.StatusOK {
+	if code, body := adminGet(t, e, "/api/v1/pods/uid-never", &adminapi.PodDetail{}); code != http.StatusOK {
 		t.Fatalf("pod: %d %q", code, body)
 	}
 	got := <-asked

@@ -7,6 +7,7 @@ import (
 
 	"k8s.io/apimachinery/pkg/api/resource"
 
+	"github.com/interlink-hq/interlink-dispatcher/dispatcher/adminapi"
 	"github.com/interlink-hq/interlink-dispatcher/shared/backend"
 )
 
@@ -82,32 +83,10 @@ func (c *Core) Readiness() Readiness {
 	return rd
 }
 
-// BackendInfo is one configured backend as the admin API lists it.
-type BackendInfo struct {
-	Name   string `json:"name"`
-	State  string `json:"state"`            // one of the State* constants
-	Reason string `json:"reason,omitempty"` // why it is not up, one sentence
-	// Version and Engine are what the running process described itself with.
-	Version  string        `json:"version,omitempty"`
-	Engine   string        `json:"engine,omitempty"`
-	Capacity *CapacityInfo `json:"capacity,omitempty"`
-	Pods     int           `json:"pods"` // journaled pods on it
-	Restarts int           `json:"restarts"`
-}
-
-// CapacityInfo is a backend's capacity as Kubernetes quantities; what the backend does not report is left
-// out. GPUs are the sum of every accelerator it reports.
-type CapacityInfo struct {
-	CPU    string `json:"cpu,omitempty"`
-	Memory string `json:"memory,omitempty"`
-	Pods   string `json:"pods,omitempty"`
-	GPUs   string `json:"gpus,omitempty"`
-}
-
 // Backends lists every configured backend in config order: its state (as /readyz judges it; disabled ones
 // too), version, engine, its capacity as its last health check reported it, and how many journaled pods it
 // holds. It asks no backend anything.
-func (c *Core) Backends() ([]BackendInfo, error) {
+func (c *Core) Backends() ([]adminapi.Backend, error) {
 	entries, err := c.journal.Heads()
 	if err != nil {
 		return nil, fmt.Errorf("cannot read the journal: %w", err)
@@ -120,9 +99,9 @@ func (c *Core) Backends() ([]BackendInfo, error) {
 	for _, st := range c.backends.States() {
 		states[st.Name] = st
 	}
-	out := make([]BackendInfo, 0, len(c.cfg.Backends))
+	out := make([]adminapi.Backend, 0, len(c.cfg.Backends))
 	for _, bc := range c.cfg.Backends {
-		bi := BackendInfo{Name: bc.Name, Pods: pods[bc.Name]}
+		bi := adminapi.Backend{Name: bc.Name, Pods: pods[bc.Name]}
 		st, running := states[bc.Name]
 		if !running {
 			bi.State, bi.Reason = StateDisabled, c.router.NotRunning(bc.Name)
@@ -137,11 +116,11 @@ func (c *Core) Backends() ([]BackendInfo, error) {
 	return out, nil
 }
 
-func capacityInfo(c *backend.Capacity) *CapacityInfo {
+func capacityInfo(c *backend.Capacity) *adminapi.Capacity {
 	if c == nil {
 		return nil
 	}
-	ci := &CapacityInfo{}
+	ci := &adminapi.Capacity{}
 	if c.CPUMilli != nil {
 		ci.CPU = resource.NewMilliQuantity(*c.CPUMilli, resource.DecimalSI).String()
 	}
@@ -158,7 +137,7 @@ func capacityInfo(c *backend.Capacity) *CapacityInfo {
 		}
 		ci.GPUs = strconv.FormatInt(n, 10)
 	}
-	if *ci == (CapacityInfo{}) {
+	if *ci == (adminapi.Capacity{}) {
 		return nil
 	}
 	return ci

@@ -90,6 +90,9 @@ func NewCore(o Options) (*Core, error) {
 			}
 		}
 	}
+	if err := c.refused.load(o.Journal, o.Logger, time.Now()); err != nil {
+		return nil, fmt.Errorf("cannot read the journal's refused creates: %w", err)
+	}
 	o.Backends.OnUp = c.Reconcile
 	return c, nil
 }

@@ -75,6 +75,9 @@ var (
 	// what the admin API asks its backend about (a backend reads the restart policy and the probes to make
 	// a status of what it runs). Kept apart so that status writes, which rewrite entries, never copy it.
 	specsBucket = []byte("specs")
+	// refusalsBucket holds the answers of refused creates (Refusal), by pod UID: interLink never sends a
+	// refused create again, so the answer is the pod's status where its user reads it, across restarts too.
+	refusalsBucket = []byte("refusals")
 )
 
 // OpenJournal opens (creating it if needed) the journal file under dir, waiting up to 5 s for another
@@ -95,7 +98,7 @@ func OpenJournalTimeout(dir string, lockWait time.Duration) (*Journal, error) {
 		return nil, fmt.Errorf("cannot open the journal %s: %w", path, err)
 	}
 	if err := db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{podsBucket, specsBucket} {
+		for _, b := range [][]byte{podsBucket, specsBucket, refusalsBucket} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
@@ -238,6 +241,63 @@ func (j *Journal) Delete(uid string) error {
 		}
 		return tx.Bucket(podsBucket).Delete([]byte(uid))
 	})
+}
+
+// Refusal is the answer of a refused create, kept by the journal for the pod's status.
+type Refusal struct {
+	Message string    `json:"message"`
+	At      time.Time `json:"at"`
+}
+
+// PutRefusal records the refusal of uid's create, and removes the refusals of forget, in one transaction.
+func (j *Journal) PutRefusal(uid string, r Refusal, forget []string) error {
+	data, err := json.Marshal(r)
+	if err != nil {
+		return err
+	}
+	return j.update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(refusalsBucket)
+		for _, k := range forget {
+			if err := b.Delete([]byte(k)); err != nil {
+				return err
+			}
+		}
+		return b.Put([]byte(uid), data)
+	})
+}
+
+// DeleteRefusals removes the refusals of uids; absent ones are not an error.
+func (j *Journal) DeleteRefusals(uids ...string) error {
+	if len(uids) == 0 {
+		return nil
+	}
+	return j.update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(refusalsBucket)
+		for _, k := range uids {
+			if err := b.Delete([]byte(k)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// Refusals returns every recorded refusal by pod UID; one that cannot be decoded is left out and named in
+// bad, so that its caller can remove it.
+func (j *Journal) Refusals() (out map[string]Refusal, bad []string, err error) {
+	out = map[string]Refusal{}
+	err = j.view(func(tx *bolt.Tx) error {
+		return tx.Bucket(refusalsBucket).ForEach(func(k, v []byte) error {
+			var r Refusal
+			if json.Unmarshal(v, &r) != nil {
+				bad = append(bad, string(k))
+				return nil
+			}
+			out[string(k)] = r
+			return nil
+		})
+	})
+	return out, bad, err
 }
 
 // All returns every entry.

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/interlink-hq/interlink-dispatcher/dispatcher/adminapi"
 	"github.com/interlink-hq/interlink-dispatcher/shared/backend"
 	"github.com/interlink-hq/interlink-dispatcher/shared/labtest"
 )
@@ -96,7 +97,7 @@ func TestMisconfiguredBackendIsNotRestarted(t *testing.T) {
 				strings.Contains(rd.Reasons[0], "\n") || rd.Backends[0].State != StateMisconfigured {
 				t.Fatalf("/readyz says %+v", rd)
 			}
-			var list BackendList
+			var list adminapi.BackendList
 			if code, body := adminGet(t, e, "/api/v1/backends", &list); code != http.StatusOK ||
 				list.Backends[0].State != StateMisconfigured || !strings.Contains(list.Backends[0].Reason, said) {
 				t.Fatalf("/api/v1/backends: %d %q", code, body)

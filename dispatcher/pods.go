@@ -5,48 +5,16 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"time"
 
 	v1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 
+	"github.com/interlink-hq/interlink-dispatcher/dispatcher/adminapi"
 	"github.com/interlink-hq/interlink-dispatcher/shared/backend"
 	"github.com/interlink-hq/interlink-dispatcher/shared/interlink"
 	"github.com/interlink-hq/interlink-dispatcher/shared/pod"
 )
-
-// PodSummary is one journaled pod as the admin API lists it: where it runs and what its last known status
-// says.
-type PodSummary struct {
-	UID       string    `json:"uid"`
-	Namespace string    `json:"namespace"`
-	Name      string    `json:"name"`
-	Backend   string    `json:"backend"`
-	RemoteID  string    `json:"remote_id"`
-	Created   time.Time `json:"created"` // when it was journaled
-	// Phase is what the virtual kubelet makes of the last known status; "" while none is known.
-	Phase v1.PodPhase `json:"phase"`
-	// StatusTime is when the last known status was answered; nil while none is known.
-	StatusTime *time.Time `json:"status_time,omitempty"`
-	Ready      int        `json:"ready"`      // ready containers (init containers not counted)
-	Containers int        `json:"containers"` // containers (init containers not counted)
-	Restarts   int        `json:"restarts"`   // restarts of the containers, summed (init containers not counted)
-	// ContainersDetail has the init containers first, then the containers, in spec order.
-	ContainersDetail []ContainerSummary `json:"containers_detail"`
-}
-
-// ContainerSummary is one container of a PodSummary.
-type ContainerSummary struct {
-	Name     string `json:"name"`
-	Init     bool   `json:"init"`
-	State    string `json:"state"` // waiting, running or terminated
-	Reason   string `json:"reason,omitempty"`
-	Message  string `json:"message,omitempty"`
-	ExitCode *int32 `json:"exit_code,omitempty"` // terminated only
-	Ready    bool   `json:"ready"`
-	Restarts int32  `json:"restart_count"`
-}
 
 // PodFilter selects pods by exact values; an empty field selects every pod.
 type PodFilter struct {
@@ -65,14 +33,14 @@ func (f PodFilter) Check() error {
 	return nil
 }
 
-func (f PodFilter) matches(s PodSummary) bool {
+func (f PodFilter) matches(s adminapi.PodSummary) bool {
 	return (f.Backend == "" || f.Backend == s.Backend) && (f.Namespace == "" || f.Namespace == s.Namespace) &&
 		(f.Name == "" || f.Name == s.Name) && (f.Phase == "" || f.Phase == s.Phase)
 }
 
 // Pods lists the journaled pods that f selects, sorted by namespace and name, from the journal and the last
 // known statuses: no backend is asked, so that the list stays cheap with many pods.
-func (c *Core) Pods(f PodFilter) ([]PodSummary, error) {
+func (c *Core) Pods(f PodFilter) ([]adminapi.PodSummary, error) {
 	if err := f.Check(); err != nil {
 		return nil, err
 	}
@@ -80,7 +48,7 @@ func (c *Core) Pods(f PodFilter) ([]PodSummary, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cannot read the journal: %w", err)
 	}
-	out := []PodSummary{}
+	out := []adminapi.PodSummary{}
 	c.statusMu.Lock()
 	for _, e := range entries {
 		if s := c.summary(e); f.matches(s) {
@@ -88,7 +56,7 @@ func (c *Core) Pods(f PodFilter) ([]PodSummary, error) {
 		}
 	}
 	c.statusMu.Unlock()
-	slices.SortFunc(out, func(a, b PodSummary) int {
+	slices.SortFunc(out, func(a, b adminapi.PodSummary) int {
 		return cmp.Or(cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.Name, b.Name), cmp.Compare(a.UID, b.UID))
 	})
 	return out, nil
@@ -97,20 +65,20 @@ func (c *Core) Pods(f PodFilter) ([]PodSummary, error) {
 // Pod is one journaled pod: its status as a status request for the pod its create carried answers it (its backend asked now, with the
 // fallbacks of statuses when it cannot answer), and its summary refreshed by that answer. A UID the journal
 // does not hold is backend.KindNotFound.
-func (c *Core) Pod(ctx context.Context, uid string) (PodSummary, interlink.PodStatus, error) {
+func (c *Core) Pod(ctx context.Context, uid string) (adminapi.PodSummary, interlink.PodStatus, error) {
 	if err := pod.ValidPodUID(uid); err != nil {
-		return PodSummary{}, interlink.PodStatus{}, &RequestError{err.Error()}
+		return adminapi.PodSummary{}, interlink.PodStatus{}, &RequestError{err.Error()}
 	}
 	e, found, err := c.journal.Get(uid)
 	if err != nil {
-		return PodSummary{}, interlink.PodStatus{}, fmt.Errorf("cannot read the journal: %w", err)
+		return adminapi.PodSummary{}, interlink.PodStatus{}, fmt.Errorf("cannot read the journal: %w", err)
 	}
 	if !found {
-		return PodSummary{}, interlink.PodStatus{}, backend.NotFound("no pod with UID %s is known to the dispatcher", uid)
+		return adminapi.PodSummary{}, interlink.PodStatus{}, backend.NotFound("no pod with UID %s is known to the dispatcher", uid)
 	}
 	p, created, err := c.journal.Pod(uid)
 	if err != nil {
-		return PodSummary{}, interlink.PodStatus{}, fmt.Errorf("cannot read the journal: %w", err)
+		return adminapi.PodSummary{}, interlink.PodStatus{}, fmt.Errorf("cannot read the journal: %w", err)
 	}
 	if created {
 		if e.RemoteID != "" {
@@ -167,9 +135,9 @@ func statusNames(cs []v1.ContainerStatus) []string {
 }
 
 // summary is the PodSummary of e with its last known status. The caller holds statusMu.
-func (c *Core) summary(e Entry) PodSummary {
-	s := PodSummary{UID: e.UID, Namespace: e.Namespace, Name: e.Name, Backend: e.Backend, RemoteID: e.RemoteID,
-		Created: e.Created, Containers: len(e.Containers), ContainersDetail: []ContainerSummary{}}
+func (c *Core) summary(e Entry) adminapi.PodSummary {
+	s := adminapi.PodSummary{UID: e.UID, Namespace: e.Namespace, Name: e.Name, Backend: e.Backend, RemoteID: e.RemoteID,
+		Created: e.Created, Containers: len(e.Containers), ContainersDetail: []adminapi.ContainerSummary{}}
 	st, at, ok := c.lastKnown(e)
 	if !ok {
 		return s
@@ -194,8 +162,8 @@ func (c *Core) summary(e Entry) PodSummary {
 	return s
 }
 
-func containerSummary(cs v1.ContainerStatus, init bool) ContainerSummary {
-	out := ContainerSummary{Name: cs.Name, Init: init, Ready: cs.Ready, Restarts: cs.RestartCount, State: "waiting"}
+func containerSummary(cs v1.ContainerStatus, init bool) adminapi.ContainerSummary {
+	out := adminapi.ContainerSummary{Name: cs.Name, Init: init, Ready: cs.Ready, Restarts: cs.RestartCount, State: "waiting"}
 	switch s := cs.State; {
 	case s.Terminated != nil:
 		code := s.Terminated.ExitCode

@@ -1,6 +1,7 @@
 package dispatcher
 
 import (
+	"log/slog"
 	"sync"
 	"time"
 
@@ -35,8 +36,9 @@ const (
 	createRefusedExitCode = 1
 )
 
-// Bounds of the memory of refused creates: interLink never retries one, so a refusal matters while the
-// pod is still in Kubernetes, and a flood of bad pods must not grow the dispatcher without end.
+// Bounds of the memory (and the journal) of refused creates: interLink never retries one, so a refusal
+// matters while the pod is still in Kubernetes, and a flood of bad pods must not grow the dispatcher
+// without end.
 const (
 	refusalTTL = time.Hour
 	refusalMax = 10000
@@ -98,27 +100,48 @@ func (as *asks) forget(uid string) {
 	delete(as.m, uid)
 }
 
-// refusals remembers the answers of failed creates by pod UID. The zero value is ready to use.
+// refusals remembers the answers of failed creates by pod UID, in memory and, when it has one, in the
+// journal, so that a restarted dispatcher still reports them. The zero value keeps them in memory only.
 type refusals struct {
-	mu sync.Mutex
-	m  map[string]refusal
+	mu      sync.Mutex
+	m       map[string]Refusal
+	journal *Journal
+	log     *slog.Logger
 }
 
-type refusal struct {
-	message string
-	at      time.Time
+// load takes back the refusals the journal holds, less those older than refusalTTL, which it removes.
+func (rs *refusals) load(j *Journal, log *slog.Logger, now time.Time) error {
+	all, stale, err := j.Refusals()
+	if err != nil {
+		return err
+	}
+	for uid, r := range all {
+		if now.Sub(r.At) > refusalTTL {
+			stale = append(stale, uid)
+			delete(all, uid)
+		}
+	}
+	if err := j.DeleteRefusals(stale...); err != nil {
+		return err
+	}
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	rs.m, rs.journal, rs.log = all, j, log
+	return nil
 }
 
 func (rs *refusals) remember(uid, message string, now time.Time) {
 	rs.mu.Lock()
 	defer rs.mu.Unlock()
 	if rs.m == nil {
-		rs.m = map[string]refusal{}
+		rs.m = map[string]Refusal{}
 	}
+	var evicted []string
 	if len(rs.m) >= refusalMax {
 		for k, r := range rs.m {
-			if now.Sub(r.at) > refusalTTL {
+			if now.Sub(r.At) > refusalTTL {
 				delete(rs.m, k)
+				evicted = append(evicted, k)
 			}
 		}
 		for k := range rs.m {
@@ -126,24 +149,44 @@ func (rs *refusals) remember(uid, message string, now time.Time) {
 				break
 			}
 			delete(rs.m, k)
+			evicted = append(evicted, k)
 		}
 	}
-	rs.m[uid] = refusal{message, now}
+	r := Refusal{Message: message, At: now}
+	rs.m[uid] = r
+	if rs.journal == nil {
+		return
+	}
+	// The create was answered with the refusal already; a journal that cannot keep it costs only its
+	// report after a restart.
+	if err := rs.journal.PutRefusal(uid, r, evicted); err != nil {
+		rs.log.Warn("cannot record a refused create in the journal; its status says why until the dispatcher restarts",
+			"pod_uid", uid, "err", err)
+	}
 }
 
+// forget drops uid's refusal; it costs a journal write only when there is one.
 func (rs *refusals) forget(uid string) {
 	rs.mu.Lock()
 	defer rs.mu.Unlock()
+	if _, ok := rs.m[uid]; !ok {
+		return
+	}
 	delete(rs.m, uid)
+	if rs.journal == nil {
+		return
+	}
+	if err := rs.journal.DeleteRefusals(uid); err != nil {
+		rs.log.Warn("cannot remove a refused create from the journal", "pod_uid", uid, "err", err)
+	}
 }
 
-func (rs *refusals) get(uid string, now time.Time) (refusal, bool) {
+func (rs *refusals) get(uid string, now time.Time) (Refusal, bool) {
 	rs.mu.Lock()
 	defer rs.mu.Unlock()
 	r, ok := rs.m[uid]
-	if ok && now.Sub(r.at) > refusalTTL {
-		delete(rs.m, uid)
-		return refusal{}, false
+	if ok && now.Sub(r.At) > refusalTTL {
+		return Refusal{}, false
 	}
 	return r, ok
 }
@@ -182,10 +225,10 @@ func notFound(st interlink.PodStatus) bool {
 	return len(all) > 0
 }
 
-func refusedStatus(p *v1.Pod, jobID string, r refusal) interlink.PodStatus {
+func refusedStatus(p *v1.Pod, jobID string, r Refusal) interlink.PodStatus {
 	st := pod.NewPodStatus(p, jobID)
 	t := pod.Termination{ExitCode: createRefusedExitCode, Reason: ReasonCreateRefused,
-		Message: "the dispatcher refused this pod: " + r.message, FinishedAt: r.at}
+		Message: "the dispatcher refused this pod: " + r.Message, FinishedAt: r.At}
 	for i := range p.Spec.InitContainers {
 		st.InitContainers = append(st.InitContainers, pod.Terminated(&p.Spec.InitContainers[i], t, 0))
 	}

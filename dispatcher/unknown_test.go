@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	bolt "go.etcd.io/bbolt"
 	v1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -222,5 +223,68 @@ func TestStatusOfRouteRefusedPodCarriesTheRefusal(t *testing.T) {
 	}
 	if cs := statusOne(t, e, p); cs.State.Terminated != nil && cs.State.Terminated.Reason == ReasonCreateRefused {
 		t.Errorf("after its delete the refusal is still reported: %+v", cs.State)
+	}
+}
+
+// A refusal is kept in the journal: a restarted dispatcher still reports it (interLink never sends the create
+// again), and a delete removes it there too.
+func TestRefusalSurvivesARestart(t *testing.T) {
+	cfg := testConfig(t, tempDir(t), "alpha")
+	e := startEnv(t, cfg, map[string]*memBackend{"alpha": newMem("alpha")})
+	p := testPod("uid-refused-restart", "refused")
+	p.Annotations = map[string]string{DefaultRoutingAnnotation: "nope"}
+	kept := testPod("uid-refused-deleted", "deleted")
+	kept.Annotations = p.Annotations
+	var answer string
+	for _, q := range []*v1.Pod{p, kept} {
+		var code int
+		if code, answer = e.do("POST", "/create", createBody(q)); code != http.StatusBadRequest {
+			t.Fatalf("/create of a pod naming an unknown backend: %d %s", code, answer)
+		}
+	}
+	if code, body := e.do("POST", "/delete", kept); code != http.StatusOK {
+		t.Fatalf("/delete: %d %s", code, body)
+	}
+	e.close()
+
+	e = startEnv(t, cfg, map[string]*memBackend{"alpha": newMem("alpha")})
+	tm := statusOne(t, e, p).State.Terminated
+	if tm == nil || tm.Reason != ReasonCreateRefused || tm.Message != "the dispatcher refused this pod: "+strings.TrimSpace(answer) {
+		t.Fatalf("status of the refused pod after a restart: %+v, want terminated %s with the answer %q", tm, ReasonCreateRefused, answer)
+	}
+	if cs := statusOne(t, e, kept); cs.State.Terminated != nil && cs.State.Terminated.Reason == ReasonCreateRefused {
+		t.Errorf("a refused pod deleted before the restart reports its refusal again: %+v", cs.State)
+	}
+	if all, _ := e.journal.All(); len(all) != 0 {
+		t.Errorf("refused creates left pod entries in the journal: %+v", all)
+	}
+}
+
+// Refusals older than refusalTTL are dropped from the journal when it is loaded; undecodable ones too.
+func TestRefusalsLoadPrunesTheJournal(t *testing.T) {
+	j, err := OpenJournal(tempDir(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	now := time.Now()
+	for uid, at := range map[string]time.Time{"fresh": now.Add(-time.Minute), "stale": now.Add(-refusalTTL - time.Minute)} {
+		if err := j.PutRefusal(uid, Refusal{Message: "no", At: at}, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := j.update(func(tx *bolt.Tx) error { return tx.Bucket(refusalsBucket).Put([]byte("bad"), []byte("{")) }); err != nil {
+		t.Fatal(err)
+	}
+	var rs refusals
+	if err := rs.load(j, quietLogger(t), now); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := rs.get("fresh", now); !ok || len(rs.m) != 1 {
+		t.Errorf("loaded %v, want only the fresh refusal", rs.m)
+	}
+	left, bad, err := j.Refusals()
+	if err != nil || len(left) != 1 || len(bad) != 0 {
+		t.Errorf("journal after the load: %v, undecodable %v, %v; want only the fresh refusal", left, bad, err)
 	}
 }

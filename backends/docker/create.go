@@ -171,6 +171,9 @@ type podPlan struct {
 func (b *Backend) plan(rec *record) (*podPlan, error) {
 	p := rec.Pod
 	objs := pod.NewObjects(rec.Containers)
+	if err := pod.ExpandSubPathExprs(p, objs); err != nil {
+		return nil, backend.Errorf(backend.KindInvalid, "%w", err)
+	}
 	vols, err := pod.MaterializeVolumes(p, objs, b.podDir(string(p.UID)))
 	if err != nil {
 		return nil, backend.Errorf(backend.KindInvalid, "%w", err)

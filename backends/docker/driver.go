@@ -202,7 +202,7 @@ func (b *Backend) capabilities() backend.Capabilities {
 			backend.FeatureReadOnlyRootFS, backend.FeatureCapabilities, backend.FeatureImagePullPolicy,
 			backend.FeatureRestartPolicyAlways, backend.FeatureRestartPolicyOnFailure,
 			backend.FeatureTerminationGrace, backend.FeatureHostNetwork, pod.FeatureNoNewPrivileges,
-			backend.FeatureProbes, backend.FeatureLifecycleHooks,
+			backend.FeatureProbes, backend.FeatureLifecycleHooks, backend.FeatureTerminationMessage,
 		},
 	}
 	if b.gpus > 0 {

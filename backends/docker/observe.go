@@ -89,7 +89,7 @@ func (r runInfo) phase() runPhase {
 }
 
 // termination is the run's end as a Kubernetes terminated state. The engine's view is completed by what
-// the run's shim recorded (see withShim).
+// the run's shim recorded (see ended).
 func (r runInfo) termination(id string) pod.Termination {
 	t := pod.Termination{
 		ExitCode: int32(r.ExitCode), OOMKilled: r.OOMKilled, Message: r.Error,
@@ -122,6 +122,26 @@ type inspectCache struct {
 type inspectEntry struct {
 	state string
 	info  runInfo
+	// tail is the end of an ended run's log, once read for its termination message (logTail).
+	tail []byte
+}
+
+// tail returns the log end cached for container id by setTail.
+func (c *inspectCache) tail(id string) ([]byte, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.entries[id]
+	return e.tail, ok && e.tail != nil
+}
+
+// setTail caches the end of the log of id, an ended run, beside its inspect.
+func (c *inspectCache) setTail(id string, tail []byte) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if e, ok := c.entries[id]; ok {
+		e.tail = append([]byte{}, tail...)
+		c.entries[id] = e
+	}
 }
 
 // runInfo returns the run info of a listed container, inspecting it only when its state changed.

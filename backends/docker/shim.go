@@ -1,16 +1,22 @@
 package docker
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
+	"time"
 
+	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/mount"
-
-	"github.com/interlink-hq/interlink-dispatcher/shared/shim"
+	"github.com/docker/docker/pkg/stdcopy"
 	v1 "k8s.io/api/core/v1"
+
+	"github.com/interlink-hq/interlink-dispatcher/shared/pod"
+	"github.com/interlink-hq/interlink-dispatcher/shared/shim"
 )
 
 // Every pod container runs under the shim (shared/shim) as its PID 1: it runs the command, the probes and
@@ -85,10 +91,53 @@ func (b *Backend) prepareShim(ctx context.Context, p *v1.Pod, c *v1.Container, a
 	if err := shim.WriteSpec(dir, shimSpec(p, c, argv)); err != nil {
 		return nil, nil, err
 	}
-	return shim.Entrypoint(), []mount.Mount{
+	mounts := []mount.Mount{
 		{Type: mount.TypeBind, Source: b.shimPath, Target: shim.BinaryPath, ReadOnly: true},
 		{Type: mount.TypeBind, Source: dir, Target: shim.StateDir},
-	}, nil
+	}
+	if pod.BindsTerminationFile(c) {
+		// A fresh file for each run, as the kubelet binds one (see terminationMessage).
+		path, err := shim.PrepareTerminationFile(dir)
+		if err != nil {
+			return nil, nil, err
+		}
+		mounts = append(mounts, mount.Mount{Type: mount.TypeBind, Source: path, Target: c.TerminationMessagePath})
+	}
+	return shim.Entrypoint(), mounts, nil
+}
+
+// terminationMessage is the termination message of run, an ended run of c that ended with t (see
+// pod.TerminationMessage): what the run wrote to its termination file, or the end of its log when c's
+// policy falls back to it (asked of the engine once a run).
+func (b *Backend) terminationMessage(ctx context.Context, c *v1.Container, run container.Summary, t pod.Termination) string {
+	if !pod.BindsTerminationFile(c) {
+		return ""
+	}
+	file, err := shim.ReadTerminationFile(b.shimDir(run.Labels[pod.LabelPodUID], c.Name, attemptOf(run)))
+	if err != nil {
+		return "Error on reading the termination message file: " + err.Error()
+	}
+	return pod.TerminationMessage(c, t.ExitCode, file, func() ([]byte, error) { return b.logTail(ctx, run.ID) })
+}
+
+// logTail is the end of an ended run's log, stdout and stderr together, asked of the engine once a run.
+func (b *Backend) logTail(ctx context.Context, id string) ([]byte, error) {
+	if tail, ok := b.inspects.tail(id); ok {
+		return tail, nil
+	}
+	start := time.Now()
+	rc, err := b.cli.ContainerLogs(ctx, id, container.LogsOptions{ShowStdout: true, ShowStderr: true, Tail: strconv.Itoa(pod.MaxTerminationLogLines)})
+	b.metrics.observe("container_logs", start, err)
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	var buf bytes.Buffer
+	if _, err := stdcopy.StdCopy(&buf, &buf, io.LimitReader(rc, 1<<20)); err != nil {
+		return nil, err
+	}
+	b.inspects.setTail(id, buf.Bytes())
+	return buf.Bytes(), nil
 }
 
 // shimState reads what the shim of one run recorded; ok is false when there is nothing (yet).

@@ -162,7 +162,7 @@ func (b *Backend) containerStatus(ctx context.Context, c *v1.Container, runs []c
 		restarts = int32(attemptOf(*last))
 		if n > 1 {
 			if info, err := b.runInfo(ctx, runs[n-2]); err == nil {
-				t := b.withShim(info.termination(runs[n-2].ID), runs[n-2])
+				t := b.ended(ctx, c, info.termination(runs[n-2].ID), runs[n-2])
 				lastTerm = &t
 			}
 		}
@@ -171,7 +171,7 @@ func (b *Backend) containerStatus(ctx context.Context, c *v1.Container, runs []c
 		s := pod.Waiting(c, failure.Reason, failure.Message, int32(max(failure.Attempt, 0)))
 		if last != nil {
 			if info, err := b.runInfo(ctx, *last); err == nil && info.phase() == runExited {
-				t := b.withShim(info.termination(last.ID), *last)
+				t := b.ended(ctx, c, info.termination(last.ID), *last)
 				s = pod.WithLastState(s, &t)
 			}
 		}
@@ -194,7 +194,7 @@ func (b *Backend) containerStatus(ctx context.Context, c *v1.Container, runs []c
 			st.OnRunning(c, &s)
 		}
 	default:
-		t := b.withShim(info.termination(last.ID), *last)
+		t := b.ended(ctx, c, info.termination(last.ID), *last)
 		if pod.ShouldRestart(policy, int(t.ExitCode)) {
 			s = pod.Waiting(c, pod.ReasonCrashLoopBackOff, fmt.Sprintf("back-off restarting failed container %s", c.Name), restarts)
 			s = pod.WithLastState(s, &t)
@@ -207,13 +207,12 @@ func (b *Backend) containerStatus(ctx context.Context, c *v1.Container, runs []c
 	return s
 }
 
-// withShim completes a run's end with the reason and message its shim recorded when the shim ended it
-// (StartError, Unhealthy, FailedPostStartHook). An OOM kill stays OOMKilled.
-func (b *Backend) withShim(t pod.Termination, run container.Summary) pod.Termination {
-	st, ok := b.shimState(run.Labels[pod.LabelPodUID], run.Labels[pod.LabelContainer], attemptOf(run))
-	if !ok || st.Reason == "" || t.OOMKilled {
-		return t
+// ended completes the end t of run, a run of c, with the reason and message its shim recorded when the
+// shim ended it (StartError, Unhealthy, FailedPostStartHook; an OOM kill stays OOMKilled), then with the
+// run's termination message.
+func (b *Backend) ended(ctx context.Context, c *v1.Container, t pod.Termination, run container.Summary) pod.Termination {
+	if st, ok := b.shimState(run.Labels[pod.LabelPodUID], run.Labels[pod.LabelContainer], attemptOf(run)); ok && st.Reason != "" && !t.OOMKilled {
+		t.Reason, t.Message = st.Reason, st.Message
 	}
-	t.Reason, t.Message = st.Reason, st.Message
-	return t
+	return t.WithMessage(b.terminationMessage(ctx, c, run, t))
 }

@@ -63,6 +63,9 @@ type Backend struct {
 	lastStates map[string]lastRun
 	// inspects caches the last inspect of each container, see inspect.
 	inspects map[string]inspectEntry
+	// logTails caches the end of the log of ended runs, read for their termination message, keyed by
+	// container id and "@" the run's end.
+	logTails map[string][]byte
 }
 
 var _ backend.Backend = (*Backend)(nil)
@@ -113,6 +116,7 @@ func newBackend(ctx context.Context, env backend.Env) (*Backend, error) {
 		watches:    map[string]launchHandle{},
 		lastStates: map[string]lastRun{},
 		inspects:   map[string]inspectEntry{},
+		logTails:   map[string][]byte{},
 	}
 	b.ctx, b.cancel = context.WithCancel(context.Background())
 	if b.records, err = b.loadRecords(); err != nil {
@@ -182,6 +186,7 @@ func capabilities() backend.Capabilities {
 			backend.FeatureEmptyDirSizeLimit, // enforced by eviction, as the kubelet does (evict.go)
 			// Run by the shim inside each container.
 			backend.FeatureProbes, backend.FeatureLifecycleHooks,
+			backend.FeatureTerminationMessage,
 		},
 	}
 }

@@ -105,6 +105,9 @@ type containerPlan struct {
 func (b *Backend) prepare(r *record, materialize bool) (*prepared, error) {
 	p := r.Pod
 	objs := pod.NewObjects(r.Containers)
+	if err := pod.ExpandSubPathExprs(p, objs); err != nil {
+		return nil, err
+	}
 	var vols map[string]*pod.Volume
 	if materialize {
 		var err error

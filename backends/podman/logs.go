@@ -62,9 +62,10 @@ func (b *Backend) Logs(ctx context.Context, req backend.LogRequest, w io.Writer)
 	if err != nil {
 		return err
 	}
-	if after.IsZero() && since.IsZero() {
-		// The common case: the engine applies tail and follows.
-		lr, err := b.api.ContainerLogs(ctx, ctr.ID, libpod.LogOptions{Follow: o.Follow, Tail: o.Tail})
+	if after.IsZero() && since.IsZero() && o.Tail == 0 {
+		// The common case: the engine follows. (Not a tail: Podman 4.3's own tail joins a line written
+		// without its newline to the line before, and drops it when it is the only one.)
+		lr, err := b.api.ContainerLogs(ctx, ctr.ID, libpod.LogOptions{Follow: o.Follow})
 		if err != nil {
 			return engineError(err)
 		}
@@ -72,8 +73,9 @@ func (b *Backend) Logs(ctx context.Context, req backend.LogRequest, w io.Writer)
 		_, err = copyLines(ctx, lr, out, 0, time.Time{}, 0)
 		return err
 	}
-	// The API filters by whole seconds and takes its tail before filtering, so the history is read and
-	// filtered here, then followed from where it ended: the second stream skips the lines the first read.
+	// The API filters by whole seconds and takes its tail before filtering, so the history is read,
+	// filtered and tailed here, then followed from where it ended: the second stream skips the lines the
+	// first read.
 	from := after.Truncate(time.Second)
 	if s := since.Truncate(time.Second); s.After(from) {
 		from, skip = s, 0

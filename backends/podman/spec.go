@@ -237,6 +237,14 @@ func (b *Backend) withShim(cp containerPlan, img libpod.ImageConfig, stateDir st
 	spec.Mounts = append(slices.Clone(spec.Mounts),
 		libpod.Mount{Type: "bind", Source: b.cfg.Shim, Destination: shim.BinaryPath, Options: []string{"rbind", "ro"}},
 		libpod.Mount{Type: "bind", Source: stateDir, Destination: shim.StateDir, Options: []string{"rbind", "rw"}})
+	if pod.BindsTerminationFile(&c) {
+		// One file for the container; the shim empties it when Podman restarts the container in place.
+		path, err := shim.PrepareTerminationFile(stateDir)
+		if err != nil {
+			return libpod.ContainerSpec{}, fmt.Errorf("container %q: %w", c.Name, err)
+		}
+		spec.Mounts = append(spec.Mounts, libpod.Mount{Type: "bind", Source: path, Destination: c.TerminationMessagePath, Options: []string{"bind", "rw"}})
+	}
 	return spec, nil
 }
 

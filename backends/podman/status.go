@@ -1,17 +1,20 @@
 package podman
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io/fs"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
 	v1 "k8s.io/api/core/v1"
 
 	"github.com/interlink-hq/interlink-dispatcher/backends/podman/libpod"
+	"github.com/interlink-hq/interlink-dispatcher/shared/backend"
 	"github.com/interlink-hq/interlink-dispatcher/shared/interlink"
 	"github.com/interlink-hq/interlink-dispatcher/shared/pod"
 	"github.com/interlink-hq/interlink-dispatcher/shared/shim"
@@ -220,7 +223,7 @@ func (b *Backend) initStatus(ctx context.Context, c *v1.Container, lc *libpod.Li
 			}
 			return pod.WithLastState(pod.Waiting(c, pod.ReasonPodInitializing, "", restarts), last)
 		}
-		t := b.termination(ins, lc, c.Name)
+		t := b.termination(ctx, ins, lc, c)
 		if t.ExitCode != 0 && snap.initFailed != c.Name && pod.ShouldRestart(snap.policy, int(t.ExitCode)) {
 			return pod.WithLastState(pod.Waiting(c, pod.ReasonCrashLoopBackOff, messageBackOff, restarts), &t)
 		}
@@ -254,7 +257,7 @@ func (b *Backend) regularStatus(ctx context.Context, c *v1.Container, lc *libpod
 		if ins.State.StartedAt.IsZero() {
 			return notCreated(c, snap, initsDone)
 		}
-		t := b.termination(ins, lc, c.Name)
+		t := b.termination(ctx, ins, lc, c)
 		if pod.ShouldRestart(snap.policy, int(t.ExitCode)) {
 			// Podman restarts it at once; until then Kubernetes would show it waiting, not finished, and
 			// a pod that looks finished is final for interLink.
@@ -265,9 +268,10 @@ func (b *Backend) regularStatus(ctx context.Context, c *v1.Container, lc *libpod
 	return notCreated(c, snap, initsDone)
 }
 
-// termination reads a finished run from an inspect, with the reason and message the shim left when it
-// caused the end (a command that could not start, a failed probe or postStart hook).
-func (b *Backend) termination(ins libpod.InspectContainer, lc *libpod.ListContainer, name string) pod.Termination {
+// termination reads a finished run of c from an inspect, with the reason and message the shim left when it
+// caused the end (a command that could not start, a failed probe or postStart hook), then the run's
+// termination message.
+func (b *Backend) termination(ctx context.Context, ins libpod.InspectContainer, lc *libpod.ListContainer, c *v1.Container) pod.Termination {
 	finished := ins.State.FinishedAt
 	if finished.Before(ins.State.StartedAt) {
 		// Podman 4.3 can report the previous run's end after an automatic restart.
@@ -277,11 +281,44 @@ func (b *Backend) termination(ins libpod.InspectContainer, lc *libpod.ListContai
 		ExitCode: ins.State.ExitCode, OOMKilled: ins.State.OOMKilled, Message: ins.State.Error,
 		StartedAt: ins.State.StartedAt, FinishedAt: finished, ContainerID: "podman://" + ins.ID,
 	}
-	if st, ok := b.shimState(lc, name); ok && st.Exited && st.Reason != "" {
+	if st, ok := b.shimState(lc, c.Name); ok && st.Exited && st.Reason != "" {
 		// The shim's own kill (exit 137) is no OOM kill, whatever the events say.
 		t.Reason, t.Message, t.OOMKilled = st.Reason, st.Message, false
 	}
-	return t
+	return t.WithMessage(b.terminationMessage(ctx, lc, c, t))
+}
+
+// terminationMessage is the termination message of the run of c that ended with t (see
+// pod.TerminationMessage): what it wrote to its termination file, or the end of its log when c's policy
+// falls back to it (read once a run).
+func (b *Backend) terminationMessage(ctx context.Context, lc *libpod.ListContainer, c *v1.Container, t pod.Termination) string {
+	uid := lc.Labels[pod.LabelPodUID]
+	if !pod.BindsTerminationFile(c) || pod.ValidPodUID(uid) != nil {
+		return ""
+	}
+	file, err := shim.ReadTerminationFile(b.shimDir(uid, c.Name))
+	if err != nil {
+		return "Error on reading the termination message file: " + err.Error()
+	}
+	return pod.TerminationMessage(c, t.ExitCode, file, func() ([]byte, error) {
+		key := lc.ID + "@" + t.FinishedAt.Format(time.RFC3339Nano)
+		b.cacheMu.Lock()
+		tail, ok := b.logTails[key]
+		b.cacheMu.Unlock()
+		if ok {
+			return tail, nil
+		}
+		var buf bytes.Buffer
+		req := backend.LogRequest{LogStruct: interlink.LogStruct{PodUID: uid, Namespace: lc.Labels[pod.LabelNamespace],
+			PodName: lc.Labels[pod.LabelPodName], ContainerName: c.Name, Opts: interlink.LogOpts{Tail: pod.MaxTerminationLogLines}}}
+		if err := b.Logs(ctx, req, &buf); err != nil {
+			return nil, err
+		}
+		b.cacheMu.Lock()
+		b.logTails[key] = buf.Bytes()
+		b.cacheMu.Unlock()
+		return buf.Bytes(), nil
+	})
 }
 
 // runningStatus is the status of a running container, ready and started as its probes say (the shim's
@@ -385,6 +422,11 @@ func (b *Backend) pruneCache(seen map[string]bool) {
 	for id := range b.lastStates {
 		if !seen[id[:min(len(id), 64)]] {
 			delete(b.lastStates, id)
+		}
+	}
+	for key := range b.logTails {
+		if id, _, _ := strings.Cut(key, "@"); !seen[id] {
+			delete(b.logTails, key)
 		}
 	}
 }

@@ -85,6 +85,7 @@ func capabilities() backend.Capabilities {
 			backend.FeatureRestartPolicyAlways, backend.FeatureRestartPolicyOnFailure,
 			backend.FeatureTerminationGrace, backend.FeatureHostNetwork, pod.FeatureNoNewPrivileges,
 			backend.FeatureProbes, backend.FeatureLifecycleHooks, backend.FeatureEmptyDirSizeLimit,
+			backend.FeatureTerminationMessage, // with runtime none, the fallback to the log only
 		},
 		ExtendedResources: []string{"nvidia.com/gpu", "amd.com/gpu"},
 	}

@@ -19,6 +19,7 @@ import (
 
 	"github.com/interlink-hq/interlink-dispatcher/shared/backend"
 	"github.com/interlink-hq/interlink-dispatcher/shared/pod"
+	"github.com/interlink-hq/interlink-dispatcher/shared/shim"
 )
 
 var containerName = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
@@ -105,6 +106,9 @@ func (b *Backend) prepare(p *v1.Pod, req backend.CreateRequest, dir string) (*po
 	}
 	pl.dir = dir
 	pl.objs = pod.NewObjects(req.Containers)
+	if err := pod.ExpandSubPathExprs(p, pl.objs); err != nil {
+		return nil, invalid(err)
+	}
 	if pl.vols, err = pod.MaterializeVolumes(p, pl.objs, dir); err != nil {
 		return nil, invalid(err)
 	}
@@ -262,6 +266,9 @@ func (b *Backend) prepareContainer(pl *podPlan, c *v1.Container, init bool) (scr
 			spec.ArgsJSON = string(a)
 		}
 	}
+	if pl.rtName != RuntimeNone && pod.BindsTerminationFile(c) {
+		spec.TerminationFile = filepath.Join(spec.ShimDir, shim.TerminationFile)
+	}
 	if sc := c.SecurityContext; sc != nil {
 		spec.RunAsUser, spec.RunAsGroup = sc.RunAsUser, sc.RunAsGroup
 		spec.NoNewPrivileges = sc.AllowPrivilegeEscalation != nil && !*sc.AllowPrivilegeEscalation
@@ -278,6 +285,11 @@ func (b *Backend) prepareContainer(pl *podPlan, c *v1.Container, init bool) (scr
 	}
 	if err := writeShimSpec(spec, pl.rtName, pl.grace); err != nil {
 		return scriptContainer{}, err
+	}
+	if spec.TerminationFile != "" {
+		if _, err := shim.PrepareTerminationFile(spec.ShimDir); err != nil {
+			return scriptContainer{}, err
+		}
 	}
 	for name, data := range cs.Files {
 		// Env files may hold secret values: only the job's user reads them.

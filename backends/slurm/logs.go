@@ -82,13 +82,15 @@ type logWriter struct {
 
 func (l *logWriter) full() bool { return l.limit > 0 && l.written >= l.limit }
 
-// line writes one stored line ("<unix time> <text>", without its newline) as the client asked.
+// line writes one stored line ("<unix time> <text>", without its newline) as the client asked; a line
+// stored as "<unix time>~ <text>" was the output's last, written without a newline, and is given back so.
 func (l *logWriter) line(raw []byte) error {
 	ts, text, ok := bytes.Cut(raw, []byte{' '})
-	t, valid := unixTime(string(ts))
+	unended := bytes.HasSuffix(ts, []byte{'~'})
+	t, valid := unixTime(string(bytes.TrimSuffix(ts, []byte{'~'})))
 	if !ok || !valid {
 		// Not written by the job's stamper: pass it through as it is.
-		text, t = raw, time.Time{}
+		text, t, unended = raw, time.Time{}, false
 	}
 	if !l.since.IsZero() && !t.IsZero() && t.Before(l.since) {
 		return nil
@@ -102,7 +104,9 @@ func (l *logWriter) line(raw []byte) error {
 		out = append(out, ' ')
 	}
 	out = append(out, text...)
-	out = append(out, '\n')
+	if !unended {
+		out = append(out, '\n')
+	}
 	if l.limit > 0 && l.written+int64(len(out)) > l.limit {
 		out = out[:l.limit-l.written]
 	}

@@ -43,6 +43,9 @@ type containerSpec struct {
 	// spec.json), both on the host; every runtime runs the container through the shim.
 	Shim    string
 	ShimDir string
+	// TerminationFile, when set, is the host file the runtime binds at the container's
+	// terminationMessagePath (shim.PrepareTerminationFile makes it in ShimDir).
+	TerminationFile string
 	// ArgvInJob is set when the argv depends on the image's ENTRYPOINT/CMD, which only the compute node's
 	// engine can tell: the job writes spec.json after the pull from the image's config, the container's
 	// ArgsJSON (its args as a JSON array, "" when it has none) and SpecTail (spec.json without its argv).

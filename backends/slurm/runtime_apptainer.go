@@ -62,6 +62,9 @@ func (r *apptainerRuntime) Render(spec *containerSpec) (containerScript, error) 
 		run = append(run, "--bind", b)
 	}
 	run = append(run, "--bind", spec.Shim+":"+shim.BinaryPath+":ro", "--bind", spec.ShimDir+":"+shim.StateDir)
+	if spec.TerminationFile != "" {
+		run = append(run, "--bind", spec.TerminationFile+":"+spec.Container.TerminationMessagePath)
+	}
 	run = append(run, mounts...)
 	run = append(run, "--env-file", filepath.Join(spec.Dir, "env"))
 	// Apptainer applies these through cgroups, so that a container's own limits hold inside the job.

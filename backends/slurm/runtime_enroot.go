@@ -76,6 +76,9 @@ func (r *enrootRuntime) Render(spec *containerSpec) (containerScript, error) {
 	}
 	run = append(run, "--mount", spec.Shim+" "+shim.BinaryPath+" none x-create=file,bind,ro",
 		"--mount", spec.ShimDir+" "+shim.StateDir+" none x-create=dir,bind")
+	if spec.TerminationFile != "" {
+		run = append(run, "--mount", spec.TerminationFile+" "+spec.Container.TerminationMessagePath+" none x-create=file,bind")
+	}
 	run = append(run, mounts...)
 	// The shim runs the container (its spec's argv is the command, or the image's /etc/rc).
 	run = append(run, spec.RunName)

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"path/filepath"
 
+	"github.com/interlink-hq/interlink-dispatcher/shared/pod"
 	"github.com/interlink-hq/interlink-dispatcher/shared/shim"
 )
 
@@ -21,6 +22,8 @@ func (noneRuntime) Check(spec *containerSpec) error {
 		return fmt.Errorf("container %q volumeMounts: runtime none has no container to mount volumes into; use a container runtime", spec.Name)
 	case spec.RunAsGroup != nil:
 		return fmt.Errorf("container %q securityContext.runAsGroup: runtime none runs commands as the job's user", spec.Name)
+	case spec.Container.TerminationMessagePath != "" && spec.Container.TerminationMessagePath != pod.DefaultTerminationMessagePath:
+		return fmt.Errorf("container %q terminationMessagePath: runtime none has no container file system to put %s in; use a container runtime", spec.Name, spec.Container.TerminationMessagePath)
 	}
 	return sameUserAsJob(spec, "runtime none")
 }

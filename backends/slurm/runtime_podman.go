@@ -82,6 +82,9 @@ func (r *podmanRuntime) Render(spec *containerSpec) (containerScript, error) {
 	}
 	// The shim runs the container: its spec holds the argv (command, args and the image's defaults).
 	run = append(run, "--volume", spec.Shim+":"+shim.BinaryPath+":ro", "--volume", spec.ShimDir+":"+shim.StateDir)
+	if spec.TerminationFile != "" {
+		run = append(run, "--volume", spec.TerminationFile+":"+spec.Container.TerminationMessagePath)
+	}
 	ep, _ := json.Marshal(shim.Entrypoint())
 	run = append(run, "--entrypoint", string(ep), spec.Image)
 

@@ -19,7 +19,8 @@ import (
 //	          "terminated <exit code> <started> <finished> <restarts> <reason|->" (times in Unix seconds)
 //	last      the previous run after a restart: "<exit code> <started> <finished> <reason|->"
 //	message   why a waiting or terminated state is what it is (e.g. the image pull's error)
-//	log       the container's output, each line as "<unix time> <text>", written as it is produced
+//	log       the container's output, each line as "<unix time> <text>", written as it is produced; a
+//	          last line the output ended without a newline as "<unix time>~ <text>"
 //	log.prev  the output of the previous run
 //
 // and the job writes job.started ("<time> <job id>") and job.finished ("<time> <exit code>").
@@ -32,19 +33,22 @@ fi
 # put FILE TEXT replaces FILE at once, so that the backend never reads half of it.
 put() { printf '%s\n' "$2" > "$1.tmp" && mv -f "$1.tmp" "$1"; }
 
-# stamp writes every line it reads with the time it read it. It ignores SIGTERM so that the last lines of a
-# stopping container are still written; it ends when the container's output closes. Lines matching NOISE
-# are the runtime's own diagnostics, not the container's: they go to the job's output.
+# stamp writes every line it reads with the time it read it, and marks with "~" after the time a last line
+# the output ended without its newline (the log then gives it back without one). It ignores SIGTERM so that
+# the last lines of a stopping container are still written; it ends when the container's output closes.
+# Lines matching NOISE are the runtime's own diagnostics, not the container's: they go to the job's output.
 stamp() {
   trap '' TERM INT
-  local line
-  while IFS= read -r line || [ -n "$line" ]; do
+  local line mark
+  while :; do
+    if IFS= read -r line; then mark=; elif [ -n "$line" ]; then mark='~'; else break; fi
     if [ -n "$NOISE" ] && [[ $line =~ $NOISE ]]; then
       printf '%s\n' "$line" >&2
-      continue
+    else
+      now
+      printf '%s%s %s\n' "$NOW" "$mark" "$line"
     fi
-    now
-    printf '%s %s\n' "$NOW" "$line"
+    if [ -n "$mark" ]; then break; fi
   done
 }
 

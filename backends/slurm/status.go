@@ -1,6 +1,7 @@
 package slurm
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -11,8 +12,10 @@ import (
 
 	v1 "k8s.io/api/core/v1"
 
+	"github.com/interlink-hq/interlink-dispatcher/shared/backend"
 	"github.com/interlink-hq/interlink-dispatcher/shared/interlink"
 	"github.com/interlink-hq/interlink-dispatcher/shared/pod"
+	"github.com/interlink-hq/interlink-dispatcher/shared/shim"
 )
 
 // jobView is what is known of a pod's job: from squeue while SLURM lists it, else from the files the job and
@@ -117,7 +120,7 @@ func (b *Backend) podStatus(p *v1.Pod, rec *podRecord, jobs map[string]*squeueJo
 	for i := range p.Spec.InitContainers {
 		c := &p.Spec.InitContainers[i]
 		s := readCtrState(filepath.Join(dir, containersDir, c.Name), filepath.Join(dir, shimDir, c.Name))
-		st.InitContainers = append(st.InitContainers, containerStatus(c, s, job, stopAt, stopping, initsDone, initFailed))
+		st.InitContainers = append(st.InitContainers, b.withTerminationMessage(rec, c, containerStatus(c, s, job, stopAt, stopping, initsDone, initFailed)))
 		if s.Kind != "terminated" || s.Term.ExitCode != 0 {
 			if initsDone && s.Kind == "terminated" {
 				initFailed = failedInit{name: c.Name, at: s.Term.FinishedAt}
@@ -128,7 +131,7 @@ func (b *Backend) podStatus(p *v1.Pod, rec *podRecord, jobs map[string]*squeueJo
 	for i := range p.Spec.Containers {
 		c := &p.Spec.Containers[i]
 		s := readCtrState(filepath.Join(dir, containersDir, c.Name), filepath.Join(dir, shimDir, c.Name))
-		st.Containers = append(st.Containers, containerStatus(c, s, job, stopAt, stopping, initsDone, initFailed))
+		st.Containers = append(st.Containers, b.withTerminationMessage(rec, c, containerStatus(c, s, job, stopAt, stopping, initsDone, initFailed)))
 	}
 	if ev := readEviction(dir); ev != nil {
 		// The containers that the eviction stopped end Evicted (137); those that had not started never will.
@@ -144,6 +147,33 @@ func (b *Backend) podStatus(p *v1.Pod, rec *podRecord, jobs map[string]*squeueJo
 		ev.Apply(st.Containers, byName)
 	}
 	return st
+}
+
+// withTerminationMessage adds to cs, the status of container c of the pod rec, the termination message of
+// its terminated run (see pod.TerminationMessage): what the run wrote to its termination file, or the end
+// of its log when c's policy falls back to it.
+func (b *Backend) withTerminationMessage(rec *podRecord, c *v1.Container, cs v1.ContainerStatus) v1.ContainerStatus {
+	term := cs.State.Terminated
+	if term == nil || !pod.BindsTerminationFile(c) {
+		return cs
+	}
+	file, err := shim.ReadTerminationFile(filepath.Join(b.podDir(rec.UID), shimDir, c.Name))
+	msg := "Error on reading the termination message file: "
+	if err == nil {
+		msg = pod.TerminationMessage(c, term.ExitCode, file, func() ([]byte, error) {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			var buf bytes.Buffer
+			err := b.Logs(ctx, backend.LogRequest{LogStruct: interlink.LogStruct{PodUID: rec.UID, Namespace: rec.Namespace,
+				PodName: rec.Name, ContainerName: c.Name, Opts: interlink.LogOpts{Tail: pod.MaxTerminationLogLines}}}, &buf)
+			return buf.Bytes(), err
+		})
+	} else {
+		msg += err.Error()
+	}
+	t := pod.Termination{Message: term.Message}.WithMessage(msg)
+	term.Message = t.Message
+	return cs
 }
 
 // readEviction reads the eviction the job recorded, nil when there is none.

@@ -11,7 +11,7 @@ import (
 	"github.com/spf13/pflag"
 	v1 "k8s.io/api/core/v1"
 
-	"github.com/interlink-hq/interlink-dispatcher/dispatcher/client"
+	"github.com/interlink-hq/interlink-dispatcher/dispatcher/adminapi"
 )
 
 var describeOpts struct{ podRef }
@@ -46,7 +46,7 @@ func runDescribe(ctx context.Context, e *env, _ *pflag.FlagSet, args []string) e
 }
 
 // describe prints a pod as kubectl describe does: its identity, where it runs, and every container's state.
-func (e *env) describe(w io.Writer, d client.PodDetail) {
+func (e *env) describe(w io.Writer, d adminapi.PodDetail) {
 	p := d.Pod
 	field := func(k, v string) { fmt.Fprintf(w, "%-14s%s\n", k+":", v) }
 	field("Name", p.Name)
@@ -56,16 +56,13 @@ func (e *env) describe(w io.Writer, d client.PodDetail) {
 	field("Remote ID", dash(p.RemoteID))
 	field("Created", stamp(p.Created))
 	field("Phase", e.phase(podPhase(p)))
-	field("Status time", stamp(p.StatusTime))
+	field("Status time", stampOf(p.StatusTime))
 	field("Ready", fmt.Sprintf("%d/%d", p.Ready, p.Containers))
 	field("Restarts", strconv.Itoa(p.Restarts))
-	var inits, mains []v1.ContainerStatus
-	if d.Status != nil {
-		inits, mains = d.Status.InitContainers, d.Status.Containers
-	}
+	inits, mains := d.Status.InitContainers, d.Status.Containers
 	section := func(title string, init bool, live []v1.ContainerStatus) {
 		printed := false
-		for _, cd := range p.Detail {
+		for _, cd := range p.ContainersDetail {
 			if cd.Init != init {
 				continue
 			}
@@ -77,12 +74,12 @@ func (e *env) describe(w io.Writer, d client.PodDetail) {
 		}
 		// Containers the backend reports that the summary has not listed yet.
 		for i := range live {
-			if !hasDetail(p.Detail, live[i].Name, init) {
+			if !hasDetail(p.ContainersDetail, live[i].Name, init) {
 				if !printed {
 					fmt.Fprintf(w, "%s:\n", title)
 					printed = true
 				}
-				e.describeContainer(w, client.ContainerDetail{Name: live[i].Name, Init: init}, &live[i])
+				e.describeContainer(w, adminapi.ContainerSummary{Name: live[i].Name, Init: init}, &live[i])
 			}
 		}
 	}
@@ -90,7 +87,7 @@ func (e *env) describe(w io.Writer, d client.PodDetail) {
 	section("Containers", false, mains)
 }
 
-func hasDetail(ds []client.ContainerDetail, name string, init bool) bool {
+func hasDetail(ds []adminapi.ContainerSummary, name string, init bool) bool {
 	for _, d := range ds {
 		if d.Name == name && d.Init == init {
 			return true
@@ -110,7 +107,7 @@ func find(sts []v1.ContainerStatus, name string) *v1.ContainerStatus {
 
 // describeContainer prints one container: from the backend's status asked now when there is one, else
 // from the dispatcher's last known summary.
-func (e *env) describeContainer(w io.Writer, cd client.ContainerDetail, live *v1.ContainerStatus) {
+func (e *env) describeContainer(w io.Writer, cd adminapi.ContainerSummary, live *v1.ContainerStatus) {
 	fmt.Fprintf(w, "  %s:\n", cd.Name)
 	line := func(k, v string) {
 		if v != "" {
@@ -122,10 +119,10 @@ func (e *env) describeContainer(w io.Writer, cd client.ContainerDetail, live *v1
 		line("Reason", cd.Reason)
 		line("Message", cd.Message)
 		if cd.ExitCode != nil {
-			line("Exit Code", strconv.Itoa(*cd.ExitCode))
+			line("Exit Code", strconv.Itoa(int(*cd.ExitCode)))
 		}
 		line("Ready", strconv.FormatBool(cd.Ready))
-		line("Restart Count", strconv.Itoa(cd.RestartCount))
+		line("Restart Count", strconv.Itoa(int(cd.Restarts)))
 		return
 	}
 	line("Image", live.Image)
@@ -161,6 +158,14 @@ func (e *env) describeContainer(w io.Writer, cd client.ContainerDetail, live *v1
 	line("Restart Count", strconv.Itoa(int(live.RestartCount)))
 }
 
+// stampOf is stamp of *t, "-" when nil.
+func stampOf(t *time.Time) string {
+	if t == nil {
+		return "-"
+	}
+	return stamp(*t)
+}
+
 func stamp(t time.Time) string {
 	if t.IsZero() {
 		return "-"
@@ -188,7 +193,7 @@ func runBackends(ctx context.Context, e *env, _ *pflag.FlagSet, args []string) e
 	}
 	if o.output == "json" || o.output == "yaml" {
 		if bs == nil {
-			bs = []client.Backend{}
+			bs = []adminapi.Backend{}
 		}
 		return printAs(e.stdout, o.output, map[string]any{"backends": bs})
 	}
@@ -199,8 +204,12 @@ func runBackends(ctx context.Context, e *env, _ *pflag.FlagSet, args []string) e
 	}
 	t.add(head...)
 	for _, b := range bs {
-		row := []string{b.Name, b.State, strconv.Itoa(b.Pods), strconv.Itoa(b.Restarts), dash(b.Capacity.CPU),
-			dash(b.Capacity.Memory), dash(b.Capacity.Pods), dash(b.Capacity.GPUs), dash(b.Version)}
+		capacity := adminapi.Capacity{}
+		if b.Capacity != nil {
+			capacity = *b.Capacity
+		}
+		row := []string{b.Name, b.State, strconv.Itoa(b.Pods), strconv.Itoa(b.Restarts), dash(capacity.CPU),
+			dash(capacity.Memory), dash(capacity.Pods), dash(capacity.GPUs), dash(b.Version)}
 		if o.output == "wide" {
 			row = append(row, dash(b.Engine))
 		}

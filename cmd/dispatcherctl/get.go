@@ -11,7 +11,9 @@ import (
 	"time"
 
 	"github.com/spf13/pflag"
+	v1 "k8s.io/api/core/v1"
 
+	"github.com/interlink-hq/interlink-dispatcher/dispatcher/adminapi"
 	"github.com/interlink-hq/interlink-dispatcher/dispatcher/client"
 )
 
@@ -54,7 +56,7 @@ func runGet(ctx context.Context, e *env, _ *pflag.FlagSet, args []string) error 
 	if err != nil {
 		return err
 	}
-	f := client.PodFilter{Backend: o.backend, Namespace: o.namespace, Name: name, Phase: o.phase}
+	f := client.PodFilter{Backend: o.backend, Namespace: o.namespace, Name: name, Phase: v1.PodPhase(o.phase)}
 	pods, err := c.ListPods(ctx, f)
 	if err != nil {
 		return err
@@ -86,9 +88,9 @@ func runGet(ctx context.Context, e *env, _ *pflag.FlagSet, args []string) error 
 	return watchPods(ctx, e, c, f, pods, t, o.output, o.interval)
 }
 
-func nonNil(p []client.PodSummary) []client.PodSummary {
+func nonNil(p []adminapi.PodSummary) []adminapi.PodSummary {
 	if p == nil {
-		return []client.PodSummary{}
+		return []adminapi.PodSummary{}
 	}
 	return p
 }
@@ -103,14 +105,14 @@ func (e *env) podTable(wide bool) *table {
 	return t
 }
 
-func podPhase(p client.PodSummary) string {
+func podPhase(p adminapi.PodSummary) string {
 	if p.Phase == "" {
 		return "Pending" // no status yet: what Kubernetes would show
 	}
-	return p.Phase
+	return string(p.Phase)
 }
 
-func podRow(p client.PodSummary, wide bool) []string {
+func podRow(p adminapi.PodSummary, wide bool) []string {
 	row := []string{p.Name, p.Namespace, dash(p.Backend), podPhase(p), fmt.Sprintf("%d/%d", p.Ready, p.Containers),
 		strconv.Itoa(p.Restarts), since(p.Created, now())}
 	if wide {
@@ -127,13 +129,13 @@ func dash(s string) string {
 }
 
 // reason is the first reason a container gives: what a pod waits on, or how it ended.
-func reason(p client.PodSummary) string {
-	for _, d := range p.Detail {
+func reason(p adminapi.PodSummary) string {
+	for _, d := range p.ContainersDetail {
 		if d.State == "waiting" && d.Reason != "" {
 			return d.Reason
 		}
 	}
-	for _, d := range p.Detail {
+	for _, d := range p.ContainersDetail {
 		if d.State == "terminated" && d.ExitCode != nil && *d.ExitCode != 0 {
 			r := d.Reason
 			if r == "" {
@@ -147,14 +149,14 @@ func reason(p client.PodSummary) string {
 
 // watchPods polls the list and prints a pod's row whenever it changes (the age aside), and a row with
 // phase Deleted when a pod leaves the list, as kubectl get -w does.
-func watchPods(ctx context.Context, e *env, c *client.Client, f client.PodFilter, pods []client.PodSummary, t *table, output string, interval time.Duration) error {
+func watchPods(ctx context.Context, e *env, c *client.Client, f client.PodFilter, pods []adminapi.PodSummary, t *table, output string, interval time.Duration) error {
 	wide := output == "wide"
-	key := func(p client.PodSummary) string {
+	key := func(p adminapi.PodSummary) string {
 		r := podRow(p, true)
 		r[6] = "" // the age changes by itself
 		return strings.Join(r, "\x00")
 	}
-	seen := map[string]client.PodSummary{}
+	seen := map[string]adminapi.PodSummary{}
 	for _, p := range pods {
 		seen[p.UID] = p
 	}
@@ -180,7 +182,7 @@ func watchPods(ctx context.Context, e *env, c *client.Client, f client.PodFilter
 			return err
 		}
 		now := map[string]bool{}
-		var changed []client.PodSummary
+		var changed []adminapi.PodSummary
 		for _, p := range next {
 			now[p.UID] = true
 			old, ok := seen[p.UID]

@@ -12,6 +12,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 
+	"github.com/interlink-hq/interlink-dispatcher/dispatcher/adminapi"
 	"github.com/interlink-hq/interlink-dispatcher/dispatcher/client"
 	"github.com/interlink-hq/interlink-dispatcher/shared/interlink"
 )
@@ -25,13 +26,13 @@ func (r *podRef) flags(fs *pflag.FlagSet) {
 }
 
 // resolve finds the pod called args[0]. With --uid, the name and namespace are taken as given.
-func (r *podRef) resolve(ctx context.Context, c *client.Client, cmd string, args []string) (client.PodSummary, error) {
+func (r *podRef) resolve(ctx context.Context, c *client.Client, cmd string, args []string) (adminapi.PodSummary, error) {
 	if len(args) != 1 {
 		if len(args) == 0 && r.uid == "" {
-			return client.PodSummary{}, usagef("%s needs the pod's name", cmd)
+			return adminapi.PodSummary{}, usagef("%s needs the pod's name", cmd)
 		}
 		if len(args) > 1 {
-			return client.PodSummary{}, usagef("%s takes one pod name, not %s", cmd, strings.Join(args, " "))
+			return adminapi.PodSummary{}, usagef("%s takes one pod name, not %s", cmd, strings.Join(args, " "))
 		}
 	}
 	name := ""
@@ -54,16 +55,16 @@ func (r *podRef) resolve(ctx context.Context, c *client.Client, cmd string, args
 		}
 		var na *client.NoAdminAPIError
 		if !errors.As(err, &na) {
-			return client.PodSummary{}, err
+			return adminapi.PodSummary{}, err
 		}
 		if name == "" {
-			return client.PodSummary{}, usagef("%s: this dispatcher has no admin API to look the UID up in; give the pod's name too", cmd)
+			return adminapi.PodSummary{}, usagef("%s: this dispatcher has no admin API to look the UID up in; give the pod's name too", cmd)
 		}
 		ns := r.namespace
 		if ns == "" {
 			ns = "default"
 		}
-		return client.PodSummary{UID: r.uid, Name: name, Namespace: ns}, nil
+		return adminapi.PodSummary{UID: r.uid, Name: name, Namespace: ns}, nil
 	}
 	return c.FindPod(ctx, r.namespace, name)
 }
@@ -130,7 +131,7 @@ func runLogs(ctx context.Context, e *env, _ *pflag.FlagSet, args []string) error
 	name := o.container
 	if name == "" {
 		var names []string
-		for _, d := range p.Detail {
+		for _, d := range p.ContainersDetail {
 			if !d.Init {
 				names = append(names, d.Name)
 			}

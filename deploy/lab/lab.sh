@@ -4,14 +4,21 @@
 #
 #   lab.sh up [--no-kubernetes]
 #                  install what is missing (apt), write the host config, start what is not running, seed images;
-#                  then build (once per version) and start the Kubernetes chain of kube.sh: control plane,
-#                  interLink API server and virtual kubelet, and a dispatcher with all three backends behind them
-#   lab.sh status  one line per service: up/down, version, address
-#   lab.sh down    stop the services this script started (by PID), nothing else
+#                  then build (once per version) and start the two Kubernetes clusters of kube.sh: the main one
+#                  (control plane, interLink API server and virtual kubelet, a dispatcher with all three backends
+#                  behind them) and, beside it, the remote one (the same chain on other ports, a Docker-only
+#                  dispatcher: the cluster the Kubernetes backend offloads to)
+#   lab.sh up --remote-only
+#                  only the remote cluster (the engines and the main cluster are left as they are)
+#   lab.sh status  one line per service: up/down, version, address (the remote cluster's say remote-)
+#   lab.sh down [--remote-only]
+#                  stop the services this script started (by PID), nothing else; or the remote cluster's only
 #   lab.sh restart docker|podman|slurmctld
 #                  stop one engine and start it again as `up` does (the fault-injection tests' engine restart)
-#   lab.sh kubeconfig      print the path of the lab cluster's admin kubeconfig
-#   lab.sh kubectl ARGS... run the lab's kubectl with it
+#   lab.sh kubeconfig [remote]
+#                  print the path of the main (or the remote) cluster's admin kubeconfig
+#   lab.sh kubectl [--remote] ARGS...
+#                  run the lab's kubectl with it
 #
 # Every service runs as a plain background process. What the script starts is recorded under $LAB_STATE/pids,
 # so `down` stops only those. Logs are in $LAB_STATE/logs. See the README ("The test lab") for what it changes.
@@ -417,6 +424,12 @@ cmd_up() {
 	# Services inherit the working directory; keep whatever they drop there (conmon writes an "oom" file on
 	# OOM kills) out of the caller's checkout.
 	cd "$LAB_STATE"
+	if [ "${1:-}" = --remote-only ]; then
+		cmd_up_kubernetes remote
+		say "remote cluster is up"
+		cmd_status
+		return
+	fi
 	install_packages
 	up_registry
 	up_docker
@@ -424,15 +437,15 @@ cmd_up() {
 	up_slurm
 	seed_images
 	case "${1:-}" in
-	--no-kubernetes) say "kubernetes: left as it is (--no-kubernetes)" ;;
+	--no-kubernetes) say "kubernetes: both clusters left as they are (--no-kubernetes)" ;;
 	'') cmd_up_kubernetes ;;
-	*) die "up takes no argument but --no-kubernetes" ;;
+	*) die "up takes no argument but --no-kubernetes or --remote-only" ;;
 	esac
 	say "lab is up"
 	cmd_status
 }
 
-line() { printf '%-10s %-5s %-22s %s\n' "$@"; }
+line() { printf '%-17s %-5s %-22s %s\n' "$@"; }
 
 # engine_version prints the Version an engine's REST API answers at url, or nothing: a busy engine slow to
 # answer makes its status line say "?", never ends the status.
@@ -523,16 +536,24 @@ cmd_restart() {
 
 cmd_down() {
 	[ "$(id -u)" = 0 ] || die "run as root"
-	local any= i
-	# Reverse order of start: the Kubernetes chain before the engines its dispatcher uses, SLURM before munge,
-	# engines before the registry they pull from.
-	for ((i = ${#KUBE_SERVICES[@]} - 1; i >= 0; i--)); do
-		if [ -f "$PIDS/${KUBE_SERVICES[i]}" ]; then any=1; stop_pid "${KUBE_SERVICES[i]}"; fi
-	done
+	STOPPED=
+	case "${1:-}" in
+	--remote-only)
+		down_kubernetes remote
+		[ -n "$STOPPED" ] || say "nothing of the remote cluster is recorded in $PIDS"
+		cmd_status
+		return
+		;;
+	'') ;;
+	*) die "down takes no argument but --remote-only" ;;
+	esac
+	# Reverse order of start: the Kubernetes chains before the engines their dispatchers use, SLURM before
+	# munge, engines before the registry they pull from.
+	down_kubernetes
 	for name in slurmd slurmctld munge podman docker registry; do
-		if [ -f "$PIDS/$name" ]; then any=1; stop_pid "$name"; fi
+		if [ -f "$PIDS/$name" ]; then STOPPED=1; stop_pid "$name"; fi
 	done
-	[ -n "$any" ] || say "nothing started by this script is recorded in $PIDS"
+	[ -n "$STOPPED" ] || say "nothing started by this script is recorded in $PIDS"
 	rm -f "$PODMAN_SOCK"
 	cmd_status
 }
@@ -554,15 +575,15 @@ esac
 case "${1:-}" in
 up) cmd_up "${2:-}" ;;
 status) cmd_status ;;
-down) cmd_down ;;
+down) cmd_down "${2:-}" ;;
 restart) cmd_restart "${2:-}" ;;
-kubeconfig) cmd_kubeconfig ;;
+kubeconfig) cmd_kubeconfig "${2:-}" ;;
 kubectl)
 	shift
 	cmd_kubectl "$@"
 	;;
 *)
-	echo "usage: $0 up [--no-kubernetes]|status|down|restart docker|podman|slurmctld|kubeconfig|kubectl ARGS..." >&2
+	echo "usage: $0 up [--no-kubernetes|--remote-only]|status|down [--remote-only]|restart docker|podman|slurmctld|kubeconfig [remote]|kubectl [--remote] ARGS..." >&2
 	exit 2
 	;;
 esac

@@ -8,70 +8,18 @@ import (
 	"net/url"
 	"sort"
 	"strings"
-	"time"
 
-	"github.com/interlink-hq/interlink-dispatcher/shared/interlink"
+	v1 "k8s.io/api/core/v1"
+
+	"github.com/interlink-hq/interlink-dispatcher/dispatcher/adminapi"
 )
 
 // The admin routes (/api/v1), served beside the interLink ones behind the same access control.
 
-// PodSummary is one pod as the dispatcher's journal and last known status hold it.
-type PodSummary struct {
-	UID        string            `json:"uid"`
-	Namespace  string            `json:"namespace"`
-	Name       string            `json:"name"`
-	Backend    string            `json:"backend"`
-	RemoteID   string            `json:"remote_id"`
-	Created    time.Time         `json:"created"`
-	Phase      string            `json:"phase"` // Pending|Running|Succeeded|Failed|Unknown, "" when no status is known yet
-	StatusTime time.Time         `json:"status_time,omitzero"`
-	Ready      int               `json:"ready"`
-	Containers int               `json:"containers"`
-	Restarts   int               `json:"restarts"`
-	Detail     []ContainerDetail `json:"containers_detail"`
-}
-
-// ContainerDetail is one container's last known state.
-type ContainerDetail struct {
-	Name         string `json:"name"`
-	Init         bool   `json:"init"`
-	State        string `json:"state"` // waiting|running|terminated
-	Reason       string `json:"reason,omitempty"`
-	Message      string `json:"message,omitempty"`
-	ExitCode     *int   `json:"exit_code,omitempty"`
-	Ready        bool   `json:"ready"`
-	RestartCount int    `json:"restart_count"`
-}
-
-// PodDetail is one pod's summary, refreshed, with the status its backend answers now.
-type PodDetail struct {
-	Pod    PodSummary           `json:"pod"`
-	Status *interlink.PodStatus `json:"status,omitempty"`
-}
-
-// Backend is one configured backend and its health.
-type Backend struct {
-	Name     string   `json:"name"`
-	State    string   `json:"state"` // up|degraded|down|disabled|misconfigured
-	Reason   string   `json:"reason,omitempty"`
-	Version  string   `json:"version,omitempty"`
-	Engine   string   `json:"engine,omitempty"`
-	Capacity Capacity `json:"capacity"`
-	Pods     int      `json:"pods"`
-	Restarts int      `json:"restarts"`
-}
-
-// Capacity is what a backend can run, as Kubernetes quantities; "" is unknown.
-type Capacity struct {
-	CPU    string `json:"cpu,omitempty"`
-	Memory string `json:"memory,omitempty"`
-	Pods   string `json:"pods,omitempty"`
-	GPUs   string `json:"gpus,omitempty"`
-}
-
 // PodFilter narrows ListPods; empty fields match every pod.
 type PodFilter struct {
-	Backend, Namespace, Name, Phase string
+	Backend, Namespace, Name string
+	Phase                    v1.PodPhase
 }
 
 // admin calls an admin route, turning the dispatcher's answer for an unknown route into NoAdminAPIError.
@@ -86,9 +34,9 @@ func (c *Client) admin(ctx context.Context, path string, out any) error {
 }
 
 // ListPods is GET /api/v1/pods, sorted by namespace and name.
-func (c *Client) ListPods(ctx context.Context, f PodFilter) ([]PodSummary, error) {
+func (c *Client) ListPods(ctx context.Context, f PodFilter) ([]adminapi.PodSummary, error) {
 	q := url.Values{}
-	for k, v := range map[string]string{"backend": f.Backend, "namespace": f.Namespace, "name": f.Name, "phase": f.Phase} {
+	for k, v := range map[string]string{"backend": f.Backend, "namespace": f.Namespace, "name": f.Name, "phase": string(f.Phase)} {
 		if v != "" {
 			q.Set(k, v)
 		}
@@ -97,9 +45,7 @@ func (c *Client) ListPods(ctx context.Context, f PodFilter) ([]PodSummary, error
 	if len(q) > 0 {
 		path += "?" + q.Encode()
 	}
-	var out struct {
-		Pods []PodSummary `json:"pods"`
-	}
+	var out adminapi.PodList
 	if err := c.admin(ctx, path, &out); err != nil {
 		return nil, err
 	}
@@ -114,27 +60,25 @@ func (c *Client) ListPods(ctx context.Context, f PodFilter) ([]PodSummary, error
 }
 
 // GetPod is GET /api/v1/pods/{uid}.
-func (c *Client) GetPod(ctx context.Context, uid string) (PodDetail, error) {
-	var out PodDetail
+func (c *Client) GetPod(ctx context.Context, uid string) (adminapi.PodDetail, error) {
+	var out adminapi.PodDetail
 	err := c.admin(ctx, "/api/v1/pods/"+url.PathEscape(uid), &out)
 	return out, err
 }
 
 // Backends is GET /api/v1/backends, in config order.
-func (c *Client) Backends(ctx context.Context) ([]Backend, error) {
-	var out struct {
-		Backends []Backend `json:"backends"`
-	}
+func (c *Client) Backends(ctx context.Context) ([]adminapi.Backend, error) {
+	var out adminapi.BackendList
 	err := c.admin(ctx, "/api/v1/backends", &out)
 	return out.Backends, err
 }
 
 // FindPod is the one pod called name (in namespace, or in any namespace when namespace is ""). It fails
 // with a sentence when there is none, or several in different namespaces.
-func (c *Client) FindPod(ctx context.Context, namespace, name string) (PodSummary, error) {
+func (c *Client) FindPod(ctx context.Context, namespace, name string) (adminapi.PodSummary, error) {
 	pods, err := c.ListPods(ctx, PodFilter{Namespace: namespace, Name: name})
 	if err != nil {
-		return PodSummary{}, err
+		return adminapi.PodSummary{}, err
 	}
 	switch len(pods) {
 	case 0:
@@ -142,7 +86,7 @@ func (c *Client) FindPod(ctx context.Context, namespace, name string) (PodSummar
 		if namespace != "" {
 			where = "in namespace " + namespace
 		}
-		return PodSummary{}, &APIError{Code: http.StatusNotFound, Message: fmt.Sprintf("the dispatcher at %s knows no pod called %s %s", c.display, name, where)}
+		return adminapi.PodSummary{}, &APIError{Code: http.StatusNotFound, Message: fmt.Sprintf("the dispatcher at %s knows no pod called %s %s", c.display, name, where)}
 	case 1:
 		return pods[0], nil
 	}
@@ -150,5 +94,5 @@ func (c *Client) FindPod(ctx context.Context, namespace, name string) (PodSummar
 	for _, p := range pods {
 		nss = append(nss, p.Namespace)
 	}
-	return PodSummary{}, fmt.Errorf("pods called %s are in several namespaces (%s); choose one with -n", name, strings.Join(nss, ", "))
+	return adminapi.PodSummary{}, fmt.Errorf("pods called %s are in several namespaces (%s); choose one with -n", name, strings.Join(nss, ", "))
 }

@@ -3,14 +3,18 @@
 package faults
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
-	"net/http/httptest"
+	"net"
+	"net/http"
 	"os"
+	"os/exec"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -27,13 +31,15 @@ import (
 	"github.com/interlink-hq/interlink-dispatcher/shared/pod"
 )
 
-// fakeBackend is a backend with no engine, for measuring the dispatcher alone: it keeps its pods in a map
-// and answers every one Running at once.
+// fakeBackend is a backend with no engine, for measuring the dispatcher alone: it keeps the names of its
+// pods and answers every one Running at once, from the containers of the pod it is asked about.
 type fakeBackend struct {
 	mu      sync.RWMutex
-	pods    map[string]*v1.Pod
+	pods    map[string]fakePod // by UID
 	started time.Time
 }
+
+type fakePod struct{ namespace, name string }
 
 func (f *fakeBackend) Describe(context.Context) (backend.Description, error) {
 	return backend.Description{Name: "fake", Version: "bench", ProtocolVersion: backend.ProtocolVersion, Engine: "none"}, nil
@@ -46,7 +52,7 @@ func (f *fakeBackend) Capacity(context.Context) (backend.Capacity, error) {
 func (f *fakeBackend) Create(_ context.Context, req backend.CreateRequest) (backend.CreateResult, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.pods[string(req.Pod.UID)] = req.Pod
+	f.pods[string(req.Pod.UID)] = fakePod{req.Pod.Namespace, req.Pod.Name}
 	return backend.CreateResult{RemoteID: "fake-" + string(req.Pod.UID)}, nil
 }
 
@@ -82,7 +88,7 @@ func (f *fakeBackend) List(context.Context) ([]backend.PodRecord, error) {
 	defer f.mu.RUnlock()
 	out := make([]backend.PodRecord, 0, len(f.pods))
 	for uid, p := range f.pods {
-		out = append(out, backend.PodRecord{UID: uid, Namespace: p.Namespace, Name: p.Name, RemoteID: "fake-" + uid,
+		out = append(out, backend.PodRecord{UID: uid, Namespace: p.namespace, Name: p.name, RemoteID: "fake-" + uid,
 			Phase: v1.PodRunning, Created: f.started})
 	}
 	return out, nil
@@ -112,43 +118,42 @@ func benchPod(i int) *v1.Pod {
 	}
 }
 
-// BenchmarkDispatcherJournal measures the dispatcher alone over a fake in-process backend with
-// BENCH_JOURNAL_PODS (10,000) journaled pods: the single-pod /status p50/p99 at concurrency 8 over
-// BENCH_JOURNAL_CALLS (5,000) calls, and the process's RSS. Run it with -benchtime 1x.
-func BenchmarkDispatcherJournal(b *testing.B) {
-	n, err := strconv.Atoi(envOr("BENCH_JOURNAL_PODS", "10000"))
-	if err != nil || n <= 0 {
-		b.Fatalf("BENCH_JOURNAL_PODS: %q is not a positive number", os.Getenv("BENCH_JOURNAL_PODS"))
-	}
-	calls, err := strconv.Atoi(envOr("BENCH_JOURNAL_CALLS", "5000"))
-	if err != nil || calls <= 0 {
-		b.Fatalf("BENCH_JOURNAL_CALLS: %q is not a positive number", os.Getenv("BENCH_JOURNAL_CALLS"))
-	}
-	baseRSS, _ := procMemory(os.Getpid())
+// The dispatcher-only benchmark runs the dispatcher in a process of its own (this test binary again, with
+// benchDispatcherEnv set to its data directory), so that its RSS is the dispatcher's and its fake backend's,
+// not the load generator's.
+const (
+	benchDispatcherEnv     = "INTERLINK_BENCH_DISPATCHER_DATA"
+	benchDispatcherPodsEnv = "INTERLINK_BENCH_DISPATCHER_PODS"
+)
 
-	// The pods are journaled as the dispatcher journals accepted creates, a thousand per transaction; the
-	// fake has them too, so the start's reconciliation finds nothing to adopt or miss.
-	dataDir := b.TempDir()
+func TestMain(m *testing.M) {
+	if dir := os.Getenv(benchDispatcherEnv); dir != "" {
+		if err := serveDispatcherAlone(dir, os.Getenv(benchDispatcherPodsEnv)); err != nil {
+			fmt.Fprintln(os.Stderr, "dispatcher alone:", err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// serveDispatcherAlone is the benchmark's dispatcher process: the journal in dataDir, the fake backend
+// holding the first pods benchPods, an HTTP listener on loopback whose address it prints on stdout; it ends
+// when stdin closes.
+func serveDispatcherAlone(dataDir, pods string) error {
+	n, err := strconv.Atoi(pods)
+	if err != nil {
+		return fmt.Errorf("%s: %w", benchDispatcherPodsEnv, err)
+	}
+	fake := &fakeBackend{pods: make(map[string]fakePod, n), started: time.Now()}
+	for i := range n {
+		p := benchPod(i)
+		fake.pods[string(p.UID)] = fakePod{p.Namespace, p.Name}
+	}
 	j, err := dispatcher.OpenJournal(dataDir)
 	if err != nil {
-		b.Fatal(err)
+		return err
 	}
-	fake := &fakeBackend{pods: map[string]*v1.Pod{}, started: time.Now()}
-	pods := make([]*v1.Pod, n)
-	var batch []dispatcher.Entry
-	for i := range pods {
-		pods[i] = benchPod(i)
-		fake.pods[string(pods[i].UID)] = pods[i]
-		batch = append(batch, dispatcher.Entry{UID: string(pods[i].UID), Backend: "fake", RemoteID: "fake-" + string(pods[i].UID),
-			Namespace: pods[i].Namespace, Name: pods[i].Name, Created: time.Now().UTC()})
-		if len(batch) == 1000 || i == n-1 {
-			if err := j.PutAll(batch); err != nil {
-				b.Fatal(err)
-			}
-			batch = batch[:0]
-		}
-	}
-
 	cfg := dispatcher.DefaultConfig()
 	cfg.DataDir, cfg.Instance = dataDir, "bench"
 	cfg.Backends = []dispatcher.BackendConfig{{Name: "fake", Binary: "/bin/true"}}
@@ -168,22 +173,89 @@ func BenchmarkDispatcherJournal(b *testing.B) {
 	}
 	sup, err := dispatcher.NewSupervisor(cfg, launch, log, nil)
 	if err != nil {
-		b.Fatal(err)
+		return err
 	}
 	srv, err := dispatcher.NewServer(dispatcher.Options{Config: cfg, Journal: j, Backends: sup, Logger: log})
 	if err != nil {
-		b.Fatal(err)
+		return err
 	}
 	sup.Start(context.Background())
 	defer sup.Stop()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	if err := sup.WaitUp(ctx); err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = hs.Serve(ln) }()
+	defer hs.Close()
+	fmt.Println(ln.Addr().String())
+	_, _ = io.Copy(io.Discard, os.Stdin)
+	return nil
+}
+
+// BenchmarkDispatcherJournal measures the dispatcher alone over a fake in-process backend with
+// BENCH_JOURNAL_PODS (10,000) journaled pods: the single-pod /status p50/p99 at concurrency 8 over
+// BENCH_JOURNAL_CALLS (5,000) calls, and the RSS of the dispatcher's process. Run it with -benchtime 1x.
+func BenchmarkDispatcherJournal(b *testing.B) {
+	n, err := strconv.Atoi(envOr("BENCH_JOURNAL_PODS", "10000"))
+	if err != nil || n <= 0 {
+		b.Fatalf("BENCH_JOURNAL_PODS: %q is not a positive number", os.Getenv("BENCH_JOURNAL_PODS"))
+	}
+	calls, err := strconv.Atoi(envOr("BENCH_JOURNAL_CALLS", "5000"))
+	if err != nil || calls <= 0 {
+		b.Fatalf("BENCH_JOURNAL_CALLS: %q is not a positive number", os.Getenv("BENCH_JOURNAL_CALLS"))
+	}
+
+	// The pods are journaled as the dispatcher journals accepted creates, a thousand per transaction; the
+	// fake has them too, so the start's reconciliation finds nothing to adopt or miss.
+	dataDir := b.TempDir()
+	j, err := dispatcher.OpenJournal(dataDir)
+	if err != nil {
 		b.Fatal(err)
 	}
-	hs := httptest.NewServer(srv.Handler())
-	defer hs.Close()
-	p := &proc{t: b, api: hs.URL, client: hs.Client()}
+	pods := make([]*v1.Pod, n)
+	var batch []dispatcher.Entry
+	for i := range pods {
+		pods[i] = benchPod(i)
+		batch = append(batch, dispatcher.Entry{UID: string(pods[i].UID), Backend: "fake", RemoteID: "fake-" + string(pods[i].UID),
+			Namespace: pods[i].Namespace, Name: pods[i].Name, Created: time.Now().UTC()})
+		if len(batch) == 1000 || i == n-1 {
+			if err := j.PutAll(batch); err != nil {
+				b.Fatal(err)
+			}
+			batch = batch[:0]
+		}
+	}
+	if err := j.Close(); err != nil {
+		b.Fatal(err)
+	}
+
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), benchDispatcherEnv+"="+dataDir, benchDispatcherPodsEnv+"="+strconv.Itoa(n))
+	cmd.Stderr = os.Stderr
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	defer func() { _ = stdin.Close(); _ = cmd.Wait() }()
+	addr, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil {
+		b.Fatalf("the dispatcher process did not say where it listens: %v", err)
+	}
+	p := &proc{t: b, api: "http://" + strings.TrimSpace(addr), client: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: benchConcurrency}}}
+	startRSS, _ := procMemory(cmd.Process.Pid)
 
 	// A few hundred creates through /create, for the rate of the journaled path.
 	creates := min(200, n)
@@ -197,10 +269,10 @@ func BenchmarkDispatcherJournal(b *testing.B) {
 	// later polls of an unchanged pod are not. Both passes ask the same pods, spread over the journal.
 	cold := pollJournaled(b, p, pods, calls)
 	warm := pollJournaled(b, p, pods, calls)
-	rss, hwm := procMemory(os.Getpid())
+	rss, hwm := procMemory(cmd.Process.Pid)
 	printJournalTable(os.Stdout, journalRow{pods: n, calls: calls, createRate: createRate,
 		coldP50: percentile(cold, 0.5), coldP99: percentile(cold, 0.99), p50: percentile(warm, 0.5), p99: percentile(warm, 0.99),
-		rss: rss, hwm: hwm, baseRSS: baseRSS})
+		rss: rss, hwm: hwm, startRSS: startRSS})
 }
 
 // pollJournaled asks /status for one pod at a time, benchConcurrency at once, calls times over pods

@@ -114,6 +114,9 @@ const (
 	FeatureProbes                 = "probes" // liveness/readiness/startup probes
 	FeatureLifecycleHooks         = "lifecycle"
 	FeatureStdin                  = "stdin" // stdin/tty
+	// FeatureTerminationMessage: the file at terminationMessagePath and FallbackToLogsOnError give the
+	// terminated state's message, as the kubelet makes it (pod.TerminationMessage).
+	FeatureTerminationMessage = "terminationMessage"
 )
 
 // Capacity is what a backend offers. A nil field means "unknown" and is left out of the ping.

@@ -39,11 +39,13 @@ const (
 	ScenarioInitFailure      = "init-failure"
 	ScenarioMultiContainer   = "multi-container"
 	ScenarioEnv              = "env"
+	ScenarioTermination      = "termination-message"
 	ScenarioConfigMap        = "volumes/configMap"
 	ScenarioSecret           = "volumes/secret"
 	ScenarioProjected        = "volumes/projected"
 	ScenarioEmptyDir         = "volumes/emptyDir"
 	ScenarioSubPath          = "volumes/subPath"
+	ScenarioSubPathExpr      = "volumes/subPathExpr"
 	ScenarioLogsAll          = "logs/all"
 	ScenarioLogsTail         = "logs/tail"
 	ScenarioLogsBytes        = "logs/bytes"
@@ -202,8 +204,8 @@ func Run(t *testing.T, b backend.Backend, opts Options) {
 
 // Scenarios are the names of every scenario Run runs, in order.
 var Scenarios = []string{ScenarioSingleContainer, ScenarioFailingContainer, ScenarioInitContainers, ScenarioInitFailure,
-	ScenarioMultiContainer, ScenarioEnv, ScenarioConfigMap, ScenarioSecret, ScenarioProjected, ScenarioEmptyDir,
-	ScenarioSubPath, ScenarioLogsAll, ScenarioLogsTail, ScenarioLogsBytes, ScenarioLogsTimestamps, ScenarioLogsSinceTime,
+	ScenarioMultiContainer, ScenarioEnv, ScenarioTermination, ScenarioConfigMap, ScenarioSecret, ScenarioProjected, ScenarioEmptyDir,
+	ScenarioSubPath, ScenarioSubPathExpr, ScenarioLogsAll, ScenarioLogsTail, ScenarioLogsBytes, ScenarioLogsTimestamps, ScenarioLogsSinceTime,
 	ScenarioLogsSinceSeconds, ScenarioLogsUnknown, ScenarioLogsFollow, ScenarioLogsNoContainer, ScenarioLogsPrevious,
 	ScenarioDeleteRunning, ScenarioDeleteFinished, ScenarioDeleteUnknown, ScenarioDeleteByRemoteID, ScenarioDeleteTwice,
 	ScenarioVanished, ScenarioIdempotentCreate, ScenarioStatusUnknown, ScenarioStatusBatch, ScenarioList,
@@ -216,6 +218,7 @@ func (h *harness) all(t *testing.T) {
 	h.run(t, ScenarioInitFailure, h.needs(backend.FeatureInitContainers), h.initFailure)
 	h.run(t, ScenarioMultiContainer, h.needs(backend.FeatureMultipleContainers), h.multiContainer)
 	h.run(t, ScenarioEnv, nil, h.env)
+	h.run(t, ScenarioTermination, h.needs(backend.FeatureTerminationMessage), h.terminationMessage)
 	t.Run("volumes", func(t *testing.T) {
 		h.parallel(t)
 		h.run(t, ScenarioConfigMap, h.needs("configMap"), h.configMapVolume)
@@ -223,6 +226,7 @@ func (h *harness) all(t *testing.T) {
 		h.run(t, ScenarioProjected, h.needs("projected"), h.projectedVolume)
 		h.run(t, ScenarioEmptyDir, h.needs("emptyDir", backend.FeatureMultipleContainers), h.emptyDirVolume)
 		h.run(t, ScenarioSubPath, h.needs("configMap", "emptyDir", backend.FeatureSubPath), h.subPathVolume)
+		h.run(t, ScenarioSubPathExpr, h.needs("emptyDir", backend.FeatureSubPath), h.subPathExprVolume)
 	})
 	t.Run("logs", func(t *testing.T) {
 		h.parallel(t)

@@ -187,6 +187,58 @@ func (h *harness) env(t *testing.T) {
 		"special="+specialValue+"|\n")
 }
 
+// terminationMessage runs the Kubernetes conformance cases of termination messages: the file at
+// terminationMessagePath (also for a non-root user at a path of its own), and FallbackToLogsOnError, which
+// takes the end of the log only when the run failed and left the file empty.
+func (h *harness) terminationMessage(t *testing.T) {
+	type tc struct {
+		name, script string
+		path         string
+		policy       v1.TerminationMessagePolicy
+		user         bool
+		phase        v1.PodPhase
+		exit         int32
+		want         string
+	}
+	cases := []tc{
+		{"file", "printf DONE > /dev/termination-log", "", v1.TerminationMessageReadFile, false, v1.PodSucceeded, 0, "DONE"},
+		{"fallback-log", "printf DONE; exit 1", "", v1.TerminationMessageFallbackToLogsOnError, false, v1.PodFailed, 1, "DONE"},
+		{"fallback-success", "echo DONE; true", "", v1.TerminationMessageFallbackToLogsOnError, false, v1.PodSucceeded, 0, ""},
+		{"fallback-file", "printf OK > /dev/termination-log; echo DONE; true", "", v1.TerminationMessageFallbackToLogsOnError, false, v1.PodSucceeded, 0, "OK"},
+	}
+	if slices.Contains(h.caps.Features, backend.FeatureRunAsUser) {
+		cases = append(cases, tc{"non-root-path", "printf DONE > /dev/termination-custom-log", "/dev/termination-custom-log",
+			v1.TerminationMessageReadFile, true, v1.PodSucceeded, 0, "DONE"})
+	}
+	pods := make([]*v1.Pod, len(cases))
+	for i, c := range cases {
+		ctr := ShellContainer("main", c.script)
+		ctr.TerminationMessagePath, ctr.TerminationMessagePolicy = podlayer.DefaultTerminationMessagePath, c.policy
+		if c.path != "" {
+			ctr.TerminationMessagePath = c.path
+		}
+		if c.user {
+			uid := int64(1000)
+			ctr.SecurityContext = &v1.SecurityContext{RunAsUser: &uid}
+		}
+		pods[i] = NewPod("termination-"+c.name, ctr)
+		h.create(t, pods[i], Objects{})
+	}
+	for i, c := range cases {
+		st := h.waitPhase(t, pods[i], c.phase)
+		term := terminated(t, st, "main", c.exit, "")
+		if term.Message != c.want {
+			t.Errorf("%s: termination message %q, want %q", c.name, term.Message, c.want)
+		}
+		if c.name == "fallback-log" {
+			// A last line without its newline is a line of its own, for a tail too.
+			if got := h.mustLogs(t, pods[i], "main", interlink.LogOpts{Tail: 1}); got != "DONE" {
+				t.Errorf("%s: log with Tail 1 = %q, want %q", c.name, got, "DONE")
+			}
+		}
+	}
+}
+
 func (h *harness) configMapVolume(t *testing.T) {
 	cm := NewConfigMap(DefaultNamespace, "cf-config", map[string]string{
 		"app.conf": "key=value\nother=2\n", "unused": "not mounted through items\n"})
@@ -255,6 +307,34 @@ func (h *harness) subPathVolume(t *testing.T) {
 	if got := h.mustLogs(t, pod, "main", interlink.LogOpts{}); got != "from-subpath\nno-other\nvia-subpath\n" {
 		t.Errorf("log = %q: a configMap key mounted by subPath, or an emptyDir subdirectory mounted by subPath, "+
 			"is not where it belongs", got)
+	}
+}
+
+// subPathExprVolume is Kubernetes' conformance case of subPathExpr ("should allow substituting values in a
+// volume subpath"): the expression expands with the container's environment, here the pod's name; an
+// expression naming a variable without a value, or leading out of its volume, is refused at create.
+func (h *harness) subPathExprVolume(t *testing.T) {
+	c := ShellContainer("main", `echo via-expr > /logs/x; cat "/all/$POD_NAME/x"`)
+	c.Env = []v1.EnvVar{FieldRefEnv("POD_NAME", "metadata.name")}
+	c = Mount(c, "scratch", "/all", "", false)
+	c = Mount(c, "scratch", "/logs", "", false)
+	c.VolumeMounts[1].SubPathExpr = "$(POD_NAME)"
+	pod := WithVolumes(NewPod("subpathexpr", c), EmptyDirVolume("scratch"))
+	h.create(t, pod, Objects{})
+	h.waitPhase(t, pod, v1.PodSucceeded)
+	if got := h.mustLogs(t, pod, "main", interlink.LogOpts{}); got != "via-expr\n" {
+		t.Errorf("log = %q: the emptyDir subdirectory named by subPathExpr $(POD_NAME) is not where it belongs", got)
+	}
+	for expr, env := range map[string]v1.EnvVar{"$(MISSING)": {Name: "OTHER", Value: "x"}, "$(UP)/x": {Name: "UP", Value: ".."}} {
+		c := Mount(ShellContainer("main", "true"), "scratch", "/logs", "", false)
+		c.Env = []v1.EnvVar{env}
+		c.VolumeMounts[0].SubPathExpr = expr
+		bad := WithVolumes(NewPod("subpathexpr-bad", c), EmptyDirVolume("scratch"))
+		res, err := h.b.Create(h.ctx(t), h.request(bad, Objects{}))
+		h.deleteAtEnd(t, bad, &res)
+		if backend.KindOf(err) != backend.KindInvalid || !strings.Contains(err.Error(), "subPathExpr") {
+			t.Errorf("Create with subPathExpr %q (env %s=%q): %v, want it refused as invalid, naming subPathExpr", expr, env.Name, env.Value, err)
+		}
 	}
 }
 

@@ -211,6 +211,29 @@ func (v *validator) pod(p *v1.Pod) {
 	}
 }
 
+// DefaultTerminationMessagePath is where the API server puts every container's termination message file.
+const DefaultTerminationMessagePath = "/dev/termination-log"
+
+// terminationMessage refuses what a pod asks of termination messages on a backend that does not report
+// them: a path or a policy of its own choosing. The API server's defaults (DefaultTerminationMessagePath,
+// policy File) are on every pod, so they are taken as they are: the message is then empty.
+func (v *validator) terminationMessage(path string, c *v1.Container) {
+	switch c.TerminationMessagePolicy {
+	case "", v1.TerminationMessageReadFile:
+	case v1.TerminationMessageFallbackToLogsOnError:
+		v.need(path+".terminationMessagePolicy", backend.FeatureTerminationMessage, "terminationMessagePolicy FallbackToLogsOnError")
+	default:
+		v.add(path+".terminationMessagePolicy", "%q is not a termination message policy: use File or FallbackToLogsOnError", c.TerminationMessagePolicy)
+	}
+	switch p := c.TerminationMessagePath; {
+	case p == "" || p == DefaultTerminationMessagePath:
+	case !strings.HasPrefix(p, "/"):
+		v.add(path+".terminationMessagePath", "%q must be an absolute path", p)
+	default:
+		v.need(path+".terminationMessagePath", backend.FeatureTerminationMessage, "a terminationMessagePath other than "+DefaultTerminationMessagePath)
+	}
+}
+
 func (v *validator) podSecurity(sc *v1.PodSecurityContext) {
 	const path = "spec.securityContext"
 	v.onlyKnown(path, sc, "runAsUser", "runAsGroup", "runAsNonRoot", "seccompProfile", "appArmorProfile",
@@ -404,6 +427,7 @@ func (v *validator) container(p *v1.Pod, path string, c *v1.Container, volumes m
 		"startupProbe", "lifecycle", "stdin", "stdinOnce", "tty",
 		// do not change what runs
 		"terminationMessagePath", "terminationMessagePolicy", "resizePolicy")
+	v.terminationMessage(path, c)
 	if c.Image == "" {
 		v.add(path+".image", "a container needs an image")
 	}
@@ -484,7 +508,7 @@ func (v *validator) volumeMounts(path string, c *v1.Container, volumes map[strin
 	targets := map[string]int{}
 	for i, vm := range c.VolumeMounts {
 		mp := fmt.Sprintf("%s.volumeMounts[%d]", path, i)
-		v.onlyKnown(mp, &c.VolumeMounts[i], "name", "readOnly", "mountPath", "subPath", "mountPropagation", "recursiveReadOnly")
+		v.onlyKnown(mp, &c.VolumeMounts[i], "name", "readOnly", "mountPath", "subPath", "subPathExpr", "mountPropagation", "recursiveReadOnly")
 		if vm.MountPropagation != nil && *vm.MountPropagation != v1.MountPropagationNone {
 			v.add(mp+".mountPropagation", "mount propagation %q is not supported by backend %q", *vm.MountPropagation, v.name)
 		}
@@ -511,6 +535,13 @@ func (v *validator) volumeMounts(path string, c *v1.Container, volumes map[strin
 			v.need(mp+".subPath", backend.FeatureSubPath, "subPath")
 			if err := ValidRelativePath(vm.SubPath, "subPath"); err != nil {
 				v.add(mp+".subPath", "%v", err)
+			}
+		}
+		if vm.SubPathExpr != "" {
+			// Expanded with the container's environment at create (ExpandSubPathExprs), then a subPath.
+			v.need(mp+".subPathExpr", backend.FeatureSubPath, "subPathExpr")
+			if vm.SubPath != "" {
+				v.add(mp+".subPathExpr", "subPath and subPathExpr are mutually exclusive")
 			}
 		}
 	}

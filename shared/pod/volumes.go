@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -551,4 +552,47 @@ const (
 // (which live in podDir/volumes), so that no container can change what is mounted there.
 func PinDir(podDir, container string) string {
 	return filepath.Join(podDir, "subpaths", container)
+}
+
+// ExpandSubPathExprs turns the subPathExpr of every volumeMount of p into its subPath, as the kubelet
+// expands it: $(VAR) references to the container's environment (resolved with objs), each of which must
+// have a value, giving a relative path that stays in its volume. A backend calls it at create, before it
+// reads any mount; p is changed in place (expanding again finds nothing to do).
+func ExpandSubPathExprs(p *v1.Pod, objs *Objects) error {
+	for _, list := range [][]v1.Container{p.Spec.InitContainers, p.Spec.Containers} {
+		for i := range list {
+			c := &list[i]
+			if !slices.ContainsFunc(c.VolumeMounts, func(vm v1.VolumeMount) bool { return vm.SubPathExpr != "" }) {
+				continue
+			}
+			env, err := ResolveEnv(p, c, objs)
+			if err != nil {
+				return fmt.Errorf("container %q: %w", c.Name, err)
+			}
+			values := EnvLookup(env)
+			for j := range c.VolumeMounts {
+				vm := &c.VolumeMounts[j]
+				if vm.SubPathExpr == "" {
+					continue
+				}
+				var missing []string
+				sub := Expand(vm.SubPathExpr, func(name string) (string, bool) {
+					v, ok := values(name)
+					if !ok || v == "" {
+						missing = append(missing, name)
+					}
+					return v, true
+				})
+				field := fmt.Sprintf("container %q volumeMounts[%d].subPathExpr %q", c.Name, j, vm.SubPathExpr)
+				if len(missing) > 0 {
+					return fmt.Errorf("%s: no value for %s in the container's environment", field, strings.Join(missing, ", "))
+				}
+				if err := ValidRelativePath(sub, "its expansion"); err != nil {
+					return fmt.Errorf("%s expands to %q: %v", field, sub, err)
+				}
+				vm.SubPath, vm.SubPathExpr = sub, ""
+			}
+		}
+	}
+	return nil
 }

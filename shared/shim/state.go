@@ -3,10 +3,12 @@ package shim
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	v1 "k8s.io/api/core/v1"
@@ -103,7 +105,7 @@ func ReadState(dir string) (State, error) {
 		return st, fmt.Errorf("cannot read the shim state: %w", err)
 	}
 	read := func(name string) (string, bool, error) {
-		data, err := os.ReadFile(filepath.Join(dir, name))
+		data, err := readStateFile(filepath.Join(dir, name), maxStateFileBytes)
 		if errors.Is(err, os.ErrNotExist) {
 			return "", false, nil
 		}
@@ -183,6 +185,38 @@ func parseExit(v string) (int, time.Time, error) {
 	return code, t, nil
 }
 
+// maxStateFileBytes bounds what the backend reads of one state file.
+const maxStateFileBytes = 64 << 10
+
+// readStateFile reads the last max bytes of the state file at path, on the host. The state directory is
+// the container's to write: whatever it put at path, the read must stay there. A symbolic link (to a host
+// file the container could never read) is refused rather than followed, a FIFO or device does not block
+// or stream (opened non-blocking, then refused as not a regular file), and a huge file is read only at its
+// end.
+func readStateFile(path string, max int64) ([]byte, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
+	if errors.Is(err, syscall.ELOOP) {
+		return nil, fmt.Errorf("%s is a symbolic link, which the shim never writes", path)
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file, which the shim always writes", path)
+	}
+	if off := fi.Size() - max; off > 0 {
+		if _, err := f.Seek(off, io.SeekStart); err != nil {
+			return nil, err
+		}
+	}
+	return io.ReadAll(io.LimitReader(f, max))
+}
+
 // writeFileAtomic writes name in dir through a temporary file and a rename, so that a reader on the host
 // never sees half a file.
 func writeFileAtomic(dir, name string, data []byte, mode os.FileMode) error {
@@ -230,6 +264,11 @@ func (w *stateWriter) reset(gatesReadiness bool) {
 		if f != ReadyFile || !gatesReadiness {
 			os.Remove(filepath.Join(w.dir, f))
 		}
+	}
+	// Bound at terminationMessagePath: emptied, not removed, so that the bind stays the same file.
+	if err := os.Truncate(filepath.Join(w.dir, TerminationFile), 0); err != nil && !errors.Is(err, os.ErrNotExist) && !w.warned {
+		w.warned = true
+		logf("cannot empty the termination message file: %v", err)
 	}
 	if gatesReadiness {
 		w.ready(false)

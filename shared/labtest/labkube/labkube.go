@@ -1,7 +1,9 @@
-// Package labkube lets end-to-end tests require the lab's Kubernetes cluster (deploy/lab/lab.sh): a control
-// plane on loopback and interLink's virtual kubelet in front of the lab's dispatcher. As with labtest's
-// Require* helpers, under CI=true a missing cluster or virtual node fails the test; elsewhere it is skipped.
-// It is its own package so that the many tests that use labtest do not link client-go.
+// Package labkube lets end-to-end tests require the lab's Kubernetes clusters (deploy/lab/lab.sh): the main one,
+// a control plane on loopback and interLink's virtual kubelet in front of the lab's dispatcher, and the remote
+// one, the same chain on other ports in front of a Docker-only dispatcher (the cluster the Kubernetes backend
+// offloads to). As with labtest's Require* helpers, under CI=true a missing cluster or virtual node fails the
+// test; elsewhere it is skipped. It is its own package so that the many tests that use labtest do not link
+// client-go.
 package labkube
 
 import (
@@ -34,6 +36,17 @@ const (
 // KubeconfigEnv names the environment variable that, when set, gives the kubeconfig instead of asking the lab.
 const KubeconfigEnv = "INTERLINK_LAB_KUBECONFIG"
 
+// RemoteKubeconfigEnv names the environment variable that, when set, gives the remote cluster's kubeconfig
+// instead of asking the lab (`lab.sh kubeconfig remote`).
+const RemoteKubeconfigEnv = "INTERLINK_LAB_REMOTE_KUBECONFIG"
+
+// RemoteNode is the name of the remote cluster's virtual node.
+const RemoteNode = "interlink-remote"
+
+// RemoteInstance is the dispatcher instance behind the remote cluster's virtual node: the Docker backend labels
+// the containers of the remote cluster's pods with it.
+const RemoteInstance = "lab-remote"
+
 // NodeEnv names the environment variable that, when set, names the virtual node to use where a cluster has
 // several (one per dispatcher); unset, the first Ready node with interLink's label is used.
 const NodeEnv = "INTERLINK_LAB_NODE"
@@ -52,62 +65,90 @@ type Cluster struct {
 	Taints []v1.Taint
 }
 
-var found struct {
+// lookup is a cluster found once per test process.
+type lookup struct {
 	once    sync.Once
 	cluster *Cluster
 	err     error
 }
 
+var found, foundRemote lookup
+
 // RequireKubernetes requires the lab's cluster with its virtual node Ready, found once per test process.
 func RequireKubernetes(t testing.TB) *Cluster {
 	t.Helper()
-	found.once.Do(func() { found.cluster, found.err = find() })
-	if found.err == nil {
-		return found.cluster
+	return found.require(t, "Kubernetes cluster", "", KubeconfigPath, os.Getenv(NodeEnv))
+}
+
+// RequireRemote requires the lab's remote cluster (the other cluster of the Kubernetes backend) with its
+// virtual node Ready, found once per test process.
+func RequireRemote(t testing.TB) *Cluster {
+	t.Helper()
+	return foundRemote.require(t, "remote Kubernetes cluster", "remote-", RemoteKubeconfigPath, "")
+}
+
+// require finds the cluster of the kubeconfig kubeconfig returns (with its virtual node named node, if not
+// empty) once, and fails the test under CI=true when it is not usable (with the lab's status lines, named with
+// prefix, of its API server and node), else skips it.
+func (l *lookup) require(t testing.TB, what, prefix string, kubeconfig func() (string, error), node string) *Cluster {
+	t.Helper()
+	l.once.Do(func() {
+		var path string
+		if path, l.err = kubeconfig(); l.err == nil {
+			l.cluster, l.err = find(path, node)
+		}
+	})
+	if l.err == nil {
+		return l.cluster
 	}
 	if labtest.InCI() {
-		t.Fatalf("the lab's Kubernetes cluster is required under CI=true and is not usable: %v\nlab status: %s; %s",
-			found.err, labtest.StatusLine("apiserver"), labtest.StatusLine("node"))
+		t.Fatalf("the lab's %s is required under CI=true and is not usable: %v\nlab status: %s; %s",
+			what, l.err, labtest.StatusLine(prefix+"apiserver"), labtest.StatusLine(prefix+"node"))
 	}
-	t.Skipf("the lab's Kubernetes cluster is not usable (%v); start the lab with `bash deploy/lab/lab.sh up` (as root) to run this test", found.err)
+	t.Skipf("the lab's %s is not usable (%v); start the lab with `bash deploy/lab/lab.sh up` (as root) to run this test", what, l.err)
 	return nil
 }
 
 // KubeconfigPath returns the path of the lab's admin kubeconfig: $INTERLINK_LAB_KUBECONFIG when set, else what
 // `deploy/lab/lab.sh kubeconfig` prints (it fails when the lab has no cluster).
-func KubeconfigPath() (string, error) {
-	if p := os.Getenv(KubeconfigEnv); p != "" {
+func KubeconfigPath() (string, error) { return kubeconfigPath(KubeconfigEnv) }
+
+// RemoteKubeconfigPath returns the path of the lab's remote cluster's admin kubeconfig:
+// $INTERLINK_LAB_REMOTE_KUBECONFIG when set, else what `deploy/lab/lab.sh kubeconfig remote` prints
+// ($LAB_STATE/remote/kube/admin.kubeconfig; it fails when the lab has no remote cluster).
+func RemoteKubeconfigPath() (string, error) { return kubeconfigPath(RemoteKubeconfigEnv, "remote") }
+
+func kubeconfigPath(env string, args ...string) (string, error) {
+	if p := os.Getenv(env); p != "" {
 		if _, err := os.Stat(p); err != nil {
-			return "", fmt.Errorf("%s names %s: %w", KubeconfigEnv, p, err)
+			return "", fmt.Errorf("%s names %s: %w", env, p, err)
 		}
 		return p, nil
 	}
 	script := filepath.Join(labtest.RepoRoot(), "deploy", "lab", "lab.sh")
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "bash", script, "kubeconfig")
+	cmd := exec.CommandContext(ctx, "bash", append([]string{script, "kubeconfig"}, args...)...)
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	if err != nil {
-		return "", fmt.Errorf("`bash %s kubeconfig` failed: %v: %s", script, err, strings.TrimSpace(stderr.String()))
+		return "", fmt.Errorf("`%s` failed: %v: %s", strings.Join(cmd.Args, " "), err, strings.TrimSpace(stderr.String()))
 	}
 	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
 	p := strings.TrimSpace(lines[len(lines)-1])
 	if p == "" {
-		return "", fmt.Errorf("`bash %s kubeconfig` printed no path", script)
+		return "", fmt.Errorf("`%s` printed no path", strings.Join(cmd.Args, " "))
 	}
 	if _, err := os.Stat(p); err != nil {
-		return "", fmt.Errorf("`bash %s kubeconfig` printed %s: %w", script, p, err)
+		return "", fmt.Errorf("`%s` printed %s: %w", strings.Join(cmd.Args, " "), p, err)
 	}
 	return p, nil
 }
 
-func find() (*Cluster, error) {
-	path, err := KubeconfigPath()
-	if err != nil {
-		return nil, err
-	}
+// find builds the cluster of the kubeconfig at path, with its Ready virtual node (the one named node, if not
+// empty).
+func find(path, node string) (*Cluster, error) {
 	cfg, err := clientcmd.BuildConfigFromFlags("", path)
 	if err != nil {
 		return nil, fmt.Errorf("kubeconfig %s: %w", path, err)
@@ -118,12 +159,12 @@ func find() (*Cluster, error) {
 	if err != nil {
 		return nil, err
 	}
-	node, err := readyVirtualNode(core, os.Getenv(NodeEnv))
+	n, err := readyVirtualNode(core, node)
 	if err != nil {
 		return nil, err
 	}
-	c := &Cluster{Kubeconfig: path, Config: cfg, Node: node.Name}
-	for _, t := range node.Spec.Taints {
+	c := &Cluster{Kubeconfig: path, Config: cfg, Node: n.Name}
+	for _, t := range n.Spec.Taints {
 		// The node lifecycle controller's taints come and go with the node's conditions.
 		if t.Effect == v1.TaintEffectNoSchedule && !strings.HasPrefix(t.Key, "node.kubernetes.io/") {
 			c.Taints = append(c.Taints, t)
