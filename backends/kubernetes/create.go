@@ -47,6 +47,13 @@ func (b *Backend) Create(ctx context.Context, req backend.CreateRequest) (backen
 	if err := pod.Validate(p, b.capabilities(), b.env.Name); err != nil {
 		return backend.CreateResult{}, err
 	}
+	// subPathExpr is expanded here, as the other backends do, with the environment the remote pod gets
+	// literally (below): the remote kubelet would expand it alike, but a reference without a value or an
+	// expansion leaving the volume is refused now, not met later as a remote container that never starts.
+	p = p.DeepCopy()
+	if err := pod.ExpandSubPathExprs(p, pod.NewObjects(req.Containers)); err != nil {
+		return backend.CreateResult{}, backend.Errorf(backend.KindInvalid, "%w", err)
+	}
 	uid := string(p.UID)
 	name, ns := remoteName(uid), b.cfg.remoteNamespace(p.Namespace)
 	remoteID := ns + "/" + name

@@ -222,6 +222,8 @@ func (b *Backend) capabilities() backend.Capabilities {
 			backend.FeatureRestartPolicyAlways, backend.FeatureRestartPolicyOnFailure,
 			backend.FeatureTerminationGrace, backend.FeatureHostNetwork, pod.FeatureNoNewPrivileges,
 			backend.FeatureProbes, backend.FeatureLifecycleHooks,
+			// The remote kubelet makes the termination message; the status carries it as it is.
+			backend.FeatureTerminationMessage,
 		},
 		ExtendedResources: ext,
 	}
