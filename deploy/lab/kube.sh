@@ -25,7 +25,7 @@ REPO_DIR=$(cd "$LAB_DIR/../.." && pwd)
 # kube_cluster main|remote: point the functions below at one of the lab's two clusters. They share the built
 # binaries and differ in state folder, ports, names and the dispatcher behind their virtual node:
 #   main    state $LAB_STATE, API server :6443, node interlink-lab, dispatcher lab-kube (config.yaml's docker,
-#           podman and slurm)
+#           podman and slurm, and its kubernetes, turned on here, toward the remote cluster)
 #   remote  state $LAB_STATE/remote, API server :7443, node interlink-remote, dispatcher lab-remote (Docker only):
 #           the "other cluster" the Kubernetes backend offloads pods to (lab.sh kubeconfig remote)
 # The remote cluster has its own CA, so that no credential of one cluster is accepted by the other: a test or
@@ -36,7 +36,7 @@ kube_cluster() {
 	main)
 		CLUSTER_STATE=$LAB_STATE SVC= CLUSTER_NAME=interlink-lab ADMIN_USER=lab-admin ETCD_NAME=lab ETCD_PORT=2379
 		APISERVER_PORT=6443 CTRL_PORT=10257 SCHED_PORT=10259 VK_NODE=interlink-lab VK_PORT=10250
-		KDISP_INSTANCE=lab-kube KDISP_BACKENDS=(docker podman slurm)
+		KDISP_INSTANCE=lab-kube KDISP_BACKENDS=(docker podman slurm kubernetes)
 		;;
 	remote)
 		CLUSTER_STATE=$LAB_STATE/remote SVC=remote- CLUSTER_NAME=interlink-remote ADMIN_USER=remote-admin
@@ -364,7 +364,10 @@ up_dispatcher() {
 	rm -rf "$bin"
 	mv "$bin.new" "$bin"
 	mv "$KDISP_STATE/config.yaml.new" "$KDISP_STATE/config.yaml"
-	for b in "${KDISP_BACKENDS[@]}"; do env+=("INTERLINK_DISPATCHER_BACKENDS_${b^^}_BINARY=$bin/backend-$b"); done
+	# Every backend listed is turned on: config.yaml ships the kubernetes one off (it needs a remote cluster).
+	for b in "${KDISP_BACKENDS[@]}"; do
+		env+=("INTERLINK_DISPATCHER_BACKENDS_${b^^}_BINARY=$bin/backend-$b" "INTERLINK_DISPATCHER_BACKENDS_${b^^}_ENABLED=true")
+	done
 	say "${SVC}dispatcher: starting on $KDISP_SOCK (instance $KDISP_INSTANCE, backends ${KDISP_BACKENDS[*]}; data in $KDISP_STATE/data)"
 	start "${SVC}dispatcher" "$LOGS/${SVC}dispatcher.log" env \
 		INTERLINK_DISPATCHER_INSTANCE=$KDISP_INSTANCE INTERLINK_DISPATCHER_DATA_DIR="$KDISP_STATE/data" \

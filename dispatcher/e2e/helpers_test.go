@@ -33,7 +33,9 @@ import (
 )
 
 // The backends of the lab's dispatcher, which a pod chooses with backendAnnotation (docker when it has none).
-var backends = []string{"docker", "podman", "slurm"}
+// kubernetes offloads the pod to the lab's second cluster, whose virtual node runs it on a second dispatcher's
+// Docker (deploy/lab/kube.sh, config.yaml): the chain twice over.
+var backends = []string{"docker", "podman", "slurm", "kubernetes"}
 
 const backendAnnotation = "dispatcher.interlink.eu/backend"
 
@@ -55,6 +57,9 @@ const (
 	// node has (16), so a SLURM pod's job may wait in the queue for others to end, some of which run for a
 	// minute or more.
 	slurmQueueWait = 4 * time.Minute
+	// A pod on the kubernetes backend goes through two virtual kubelets, each with its own 5 s status loop,
+	// and two dispatchers, under the load of the whole suite.
+	kubernetesChainWait = 2 * time.Minute
 )
 
 // runLabel labels every namespace of the suite with the run's runID, so that what a killed run left behind
@@ -198,9 +203,13 @@ func forEachBackend(t *testing.T, f func(e *env)) {
 
 func newEnv(t *testing.T, c *cluster, backend string) *env {
 	e := &env{t: t, c: c, backend: backend, ctx: t.Context(), startTimeout: baseStartTimeout, finishTimeout: baseFinishTimeout}
-	if backend == "slurm" {
+	switch backend {
+	case "slurm":
 		e.startTimeout += slurmQueueWait
 		e.finishTimeout += slurmQueueWait
+	case "kubernetes":
+		e.startTimeout += kubernetesChainWait
+		e.finishTimeout += kubernetesChainWait
 	}
 	e.ns = namespaceName(t.Name(), backend)
 	ns := &v1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: e.ns, Labels: map[string]string{runLabel: runID}}}

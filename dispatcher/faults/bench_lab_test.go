@@ -37,7 +37,7 @@ import (
 // They print one table per backend with the ratios and the targets (bench_table_test.go) marked met or not met.
 //
 //	BENCH_N="100 400"                 pods per run (SLURM: held jobs)
-//	BENCH_BACKENDS="docker podman slurm"
+//	BENCH_BACKENDS="docker podman slurm"   (kubernetes too: bench_kube_test.go)
 //	BENCH_POLL=30s                    how long the virtual-kubelet-like poll loop runs at each N
 //
 // Each figure is measured once per run: they are benchmarks to read, not timed tests.
@@ -67,6 +67,7 @@ type labRow struct {
 	dispRSS, dispHWM, backRSS int64 // kB
 	backHWM                   int64
 	createWhere, deleteWhere  string // where a create's and a delete's time went
+	statusWhere               string // how the poll loop's statuses were answered (kubernetes)
 }
 
 func benchNs(tb testing.TB) []int {
@@ -101,7 +102,7 @@ func BenchmarkLab(b *testing.B) {
 			b.Fatalf("BENCH_BACKENDS: no backend %q", name)
 		}
 		b.Run(k.name, func(b *testing.B) {
-			k := withPodLimit(k, slices.Max(ns))
+			k := withRemoteNamespace(b, withPodLimit(k, slices.Max(ns)))
 			p := start(b, "bench-"+k.name, k)
 			var rows []labRow
 			for _, n := range ns {
@@ -125,7 +126,7 @@ func withPodLimit(k kind, n int) kind {
 }
 
 func benchKind(name string) (kind, bool) {
-	for _, k := range allKinds {
+	for _, k := range append(slices.Clone(allKinds), kubeKind) {
 		if k.name == name {
 			return k, true
 		}
@@ -138,6 +139,9 @@ func benchKind(name string) (kind, bool) {
 func benchOne(b *testing.B, p *proc, k kind, n int, poll time.Duration) labRow {
 	row := labRow{n: n}
 	raw := newRawEngine(b, k, fmt.Sprintf("%s-raw%d", p.instance, n))
+	if k.name == kubeKind.name {
+		raw.kube = newKubeRaw(b, k)
+	}
 	time.Sleep(benchSettle)
 	row.rawCreate = rate(n, timed(func() { parallelN(b, n, raw.create) }))
 	row.rawDelete = rate(n, timed(func() { parallelN(b, n, raw.remove) }))
@@ -161,11 +165,16 @@ func benchOne(b *testing.B, p *proc, k kind, n int, poll time.Duration) labRow {
 	}))
 	row.createWhere = breakdown(m0, scrape(p), k.name, "create")
 
-	before, known := engineCalls(scrape(p), k.name)
+	m0 = scrape(p)
+	before, known := engineCalls(m0, k.name)
 	start := time.Now()
 	lat, errs := pollLoop(p, pods, poll)
 	row.poll = time.Since(start)
-	after, known2 := engineCalls(scrape(p), k.name)
+	m1 := scrape(p)
+	after, known2 := engineCalls(m1, k.name)
+	if k.name == kubeKind.name {
+		row.statusWhere = kubeStatusSources(m0, m1, k.name)
+	}
 	row.calls, row.callsKnown = after-before, known && known2
 	row.statuses, row.statusErrors = len(lat), errs
 	row.p50, row.p99 = percentile(lat, 0.50), percentile(lat, 0.99)
@@ -329,6 +338,10 @@ func engineCalls(fams map[string]*dto.MetricFamily, name string) (float64, bool)
 	if v, _, ok := total(fams, "interlink_backend_engine_calls_total", "backend="+name); ok {
 		return v, true
 	}
+	// Kubernetes: every HTTP request to the remote API server (a watch counts once, when it starts).
+	if v, _, ok := total(fams, "interlink_backend_"+name+"_api_requests_total", "backend="+name); ok {
+		return v, true
+	}
 	if v, _, ok := total(fams, "interlink_backend_"+name+"_engine_request_duration_seconds", "backend="+name); ok {
 		return v, true
 	}
@@ -396,6 +409,7 @@ func procMemory(pid int) (rss, hwm int64) {
 type rawEngine struct {
 	k        kind
 	instance string
+	kube     *kubeRaw // the kubernetes kind's: the remote API server
 	mu       sync.Mutex
 	ids      map[int]string
 	sandbox  map[int]string // Docker: the sandbox container of pod i
@@ -430,6 +444,8 @@ func (r *rawEngine) create(i int) error {
 	labels := map[string]string{pod.LabelInstance: r.instance}
 	cmd := []string{"sh", "-c", "sleep 3600"}
 	switch r.k.name {
+	case kubeKind.name:
+		return r.kube.create(r.instance, i)
 	case dockerKind.name:
 		cli, err := dockerClient()
 		if err != nil {
@@ -487,6 +503,8 @@ func (r *rawEngine) remove(i int) error {
 	defer cancel()
 	id := r.id(i)
 	switch r.k.name {
+	case kubeKind.name:
+		return r.kube.remove(r.instance, i)
 	case dockerKind.name:
 		cli, err := dockerClient()
 		if err != nil {
@@ -524,6 +542,8 @@ func (r *rawEngine) list(tb testing.TB, instance string) {
 	defer cancel()
 	var err error
 	switch r.k.name {
+	case kubeKind.name:
+		err = r.kube.list(instance)
 	case dockerKind.name:
 		cli, cerr := dockerClient()
 		if err = cerr; err == nil {

@@ -62,6 +62,9 @@ func printLabTable(w io.Writer, backend string, rows []labRow) {
 	for _, r := range rows {
 		fmt.Fprintf(w, "  N=%d mean %s\n", r.n, r.createWhere)
 		fmt.Fprintf(w, "  N=%d mean %s\n", r.n, r.deleteWhere)
+		if r.statusWhere != "" {
+			fmt.Fprintf(w, "  N=%d poll loop: %s\n", r.n, r.statusWhere)
+		}
 	}
 	if len(rows) == 0 {
 		return
