@@ -333,3 +333,68 @@ func TestStatusFromListAndInspect(t *testing.T) {
 		})
 	}
 }
+
+// The service ends the stream at every rotation of its events file: reconnected from before it ended, the
+// view holds as it did (no list); past the freshness bound without a reconnection it lists. After a real
+// outage, the pods listed before it are refreshed by one list of every pod, never by a list per pod.
+func TestViewThroughStreamRotationAndReconnection(t *testing.T) {
+	var pods []*v1.Pod
+	eng := &tableEngine{}
+	for i := 0; i < 10; i++ {
+		p := newPod("rot", busybox("main", "sleep 1"))
+		pods = append(pods, p)
+		eng.ctrs = append(eng.ctrs, libpod.ListContainer{ID: "c" + string(p.UID), Labels: labelsOf(string(p.UID), "main", pod.RoleContainer), State: "created"})
+	}
+	b := tableBackend(t, eng)
+	for _, p := range pods {
+		recordPod(b, p, false)
+	}
+	now := time.Now()
+	b.view.now = func() time.Time { return now }
+	if err := b.view.listAll(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	askAll := func() {
+		t.Helper()
+		for _, p := range pods {
+			if _, err := b.Status(context.Background(), []*v1.Pod{p}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	now = now.Add(time.Minute)
+	askAll()
+	l0, pl0, _ := eng.counts()
+
+	// A rotation: the stream ends and is connected again at once from a little before.
+	b.view.disconnected(nil)
+	now = now.Add(100 * time.Millisecond)
+	b.view.connected(now.Add(-2 * time.Second))
+	select {
+	case <-b.view.kick:
+		t.Fatal("a reconnection from before the rotation asked for a resync")
+	default:
+	}
+	askAll()
+	if l, pl, _ := eng.counts(); l != l0 || pl != pl0 {
+		t.Fatalf("statuses after a rotation: %d lists, %d pod lists; want none", l-l0, pl-pl0)
+	}
+
+	// Ended, and not reconnected within the bound: the view no longer trusts the stream.
+	b.view.disconnected(nil)
+	now = now.Add(3 * time.Second)
+	askAll()
+	if l, pl, _ := eng.counts(); l != l0+1 || pl != pl0 {
+		t.Fatalf("statuses past the bound after the stream ended: %d lists, %d pod lists; want 1 list", l-l0, pl-pl0)
+	}
+
+	// A real outage, then a reconnection: what was listed before it is refreshed by one list of every pod.
+	b.view.disconnected(io.ErrUnexpectedEOF)
+	now = now.Add(time.Minute)
+	b.view.connected(now.Add(-2 * time.Second))
+	<-b.view.kick
+	askAll()
+	if l, pl, _ := eng.counts(); l != l0+2 || pl != pl0 {
+		t.Fatalf("statuses after a reconnection: %d lists, %d pod lists; want 1 more list and no pod list", l-l0, pl-pl0)
+	}
+}

@@ -44,7 +44,11 @@ type view struct {
 	lseq   uint64              // seq when it was asked
 	// since is the time from which the connected stream delivers every event (it is asked from a little
 	// before it connected); zero while the stream is down.
-	since        time.Time
+	since time.Time
+	// gapFrom is when a stream the service ended (it does on every rotation of its events file) ended,
+	// zero otherwise: since is kept through the reconnection, whose replay from a little before covers the
+	// gap, but only for freshness (see streamingLocked).
+	gapFrom      time.Time
 	broken       bool // the stream's outage was logged
 	missedLogged bool // a change the stream missed was logged
 	reconnect    context.CancelFunc
@@ -68,6 +72,7 @@ type podView struct {
 type flight struct {
 	done chan struct{}
 	err  error
+	seq  uint64 // the view's seq when the list was asked
 }
 
 // perPodLists is how many stale pods one Status refreshes by a list each; more take one list of every pod.
@@ -142,8 +147,9 @@ func (v *view) watch(ctx context.Context) {
 			return
 		}
 		if err == nil && time.Since(started) > time.Second {
-			// Podman ends the stream when it rotates its events file: connect again at once (the events
-			// since a little before are asked again, and the reconnection resyncs).
+			// Podman ends the stream when it rotates its events file (every megabyte of events: every
+			// minute or so under load), keeping the newer half: connect again at once, asking the events
+			// since a little before, which replays whatever came meanwhile (see connected).
 			v.disconnected(nil)
 			delay = time.Second
 			continue
@@ -166,7 +172,15 @@ func (v *view) watch(ctx context.Context) {
 
 func (v *view) connected(since time.Time) {
 	v.mu.Lock()
-	v.since = since
+	if !v.since.IsZero() && !v.gapFrom.IsZero() && !since.After(v.gapFrom) {
+		// Reconnected after the service ended the stream, from before it ended: no event can have been
+		// missed, and the view holds as it did (a full list of every pod at each rotation would be
+		// answered late, and meanwhile every status would list its pod).
+		v.gapFrom = time.Time{}
+		v.mu.Unlock()
+		return
+	}
+	v.since, v.gapFrom = since, time.Time{}
 	if v.broken {
 		v.log.Info("the Podman event stream is connected again; resyncing the status view")
 		v.broken = false
@@ -184,11 +198,15 @@ func (v *view) connected(since time.Time) {
 func (v *view) disconnected(err error) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	v.since = time.Time{}
 	if err == nil {
+		// Kept through a quick reconnection (connected); the gap counts against freshness meanwhile.
+		if v.gapFrom.IsZero() {
+			v.gapFrom = v.now()
+		}
 		v.log.Debug("the Podman event stream ended; connecting again")
 		return
 	}
+	v.since, v.gapFrom = time.Time{}, time.Time{}
 	if !v.broken {
 		v.log.Warn("the Podman event stream broke; the status view lists the engine (at most once per status_max_age) until it is back", "err", err, "status_max_age", v.freshness)
 		v.broken = true
@@ -237,7 +255,13 @@ func (v *view) freshLocked(uid string, now time.Time) bool {
 
 // holds tells whether what was listed at at still holds at now, barring an event.
 func (v *view) holds(at, now time.Time) bool {
-	return (!v.since.IsZero() && !at.Before(v.since)) || now.Sub(at) <= v.freshness
+	return (v.streamingLocked(now) && !at.Before(v.since)) || now.Sub(at) <= v.freshness
+}
+
+// streamingLocked tells whether every event since v.since has been applied, give or take freshness: the
+// stream is connected, or the service ended it less than freshness ago and it is being reconnected.
+func (v *view) streamingLocked(now time.Time) bool {
+	return !v.since.IsZero() && (v.gapFrom.IsZero() || now.Sub(v.gapFrom) <= v.freshness)
 }
 
 // pods returns the containers of each pod of uids (infra containers included), listing the engine first for
@@ -246,16 +270,30 @@ func (v *view) containers(ctx context.Context, uids []string) (map[string]podVie
 	now := v.now()
 	v.mu.Lock()
 	var stale []string
+	// full: a list of every pod is what refreshes the stale ones: one of them is stale by age alone (its
+	// list is older than the stream's connection: only the resync that follows a connection or a full list
+	// while the stream is down refreshes it, and a list per pod of every pod asked meanwhile would flood the
+	// engine), or a full list asked since their last events is in flight already.
+	full := false
+	inFlight := v.full != nil
 	for _, uid := range uids {
-		if !v.freshLocked(uid, now) {
-			stale = append(stale, uid)
+		if v.freshLocked(uid, now) {
+			continue
+		}
+		stale = append(stale, uid)
+		pv, ok := v.pods[uid]
+		if !ok || pv.evSeq <= pv.atSeq && !pv.at.IsZero() {
+			full = true
+		} else if inFlight && v.full.seq < pv.evSeq {
+			inFlight = false
 		}
 	}
-	streaming := !v.since.IsZero()
+	full = full || inFlight && len(stale) > 0
+	streaming := v.streamingLocked(now)
 	v.mu.Unlock()
 	switch {
 	case len(stale) == 0:
-	case !streaming || len(stale) > perPodLists:
+	case full || !streaming || len(stale) > perPodLists:
 		if err := v.listAll(ctx); err != nil {
 			return nil, err
 		}
@@ -320,9 +358,9 @@ func (v *view) listAll(ctx context.Context) error {
 	v.mu.Lock()
 	f := v.full
 	if f == nil {
-		f = &flight{done: make(chan struct{})}
-		v.full = f
 		at, seq := v.now(), v.seq
+		f = &flight{done: make(chan struct{}), seq: seq}
+		v.full = f
 		go func() {
 			lctx, cancel := context.WithTimeout(v.ctx, listTimeout)
 			defer cancel()
@@ -458,7 +496,7 @@ func (v *view) applyAll(list []libpod.ListContainer, at time.Time, seq uint64) {
 			v.log.Warn("the Podman event stream missed a change the resync found; reconnecting it", "pod_uid", missed)
 			v.missedLogged = true
 		}
-		v.since = time.Time{}
+		v.since, v.gapFrom = time.Time{}, time.Time{}
 		if v.reconnect != nil {
 			v.reconnect()
 		}
@@ -507,7 +545,7 @@ func (v *view) forget(uid string) {
 func (v *view) unchanged(id string, seq uint64, t time.Time) bool {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	return !v.since.IsZero() && !t.Before(v.since) && v.ctrSeq[id] <= seq
+	return v.streamingLocked(v.now()) && !t.Before(v.since) && v.ctrSeq[id] <= seq
 }
 
 // mark returns the view's seq and the time, to stamp what is asked of the engine now (see unchanged).
