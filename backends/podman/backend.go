@@ -63,6 +63,10 @@ type Backend struct {
 	lastStates map[string]lastRun
 	// inspects caches the last inspect of each container, see inspect.
 	inspects map[string]inspectEntry
+	// imageConfigs caches the configuration of each image id a pull named, see imageConfig.
+	imageConfigs map[string]libpod.ImageConfig
+
+	pulls pullQueue // image pulls shared by concurrent launches
 }
 
 var _ backend.Backend = (*Backend)(nil)
