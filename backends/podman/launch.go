@@ -210,14 +210,15 @@ func (b *Backend) launchOnce(ctx context.Context, r *record, prep *prepared, fre
 			}
 		}
 	}
-	if ok, err := b.ensurePod(ctx, r, prep, fresh); err != nil || !ok {
+	infra, ok, err := b.ensurePod(ctx, r, prep, fresh)
+	if err != nil || !ok {
 		return err
 	}
 	// The mesh/tunnel text of the annotations runs in the pod's network namespace before any container.
 	if ok, err := b.preExec(ctx, r); err != nil || !ok {
 		return err
 	}
-	if ok, err := b.createContainers(ctx, r, prep, byName, imageIDs, fresh); err != nil || !ok {
+	if ok, err := b.createContainers(ctx, r, prep, byName, imageIDs, infra, fresh); err != nil || !ok {
 		return err
 	}
 	if ok, err := b.runContainers(ctx, r, prep); err != nil || !ok {
@@ -256,53 +257,59 @@ func (b *Backend) pullImages(ctx context.Context, r *record, prep *prepared) (id
 }
 
 // ensurePod creates the Podman pod unless it exists (fresh: without asking first), and the pod's memory
-// volumes. When either cannot be made for good, what was made is removed, every container gets the failure
-// recorded and ok is false.
-func (b *Backend) ensurePod(ctx context.Context, r *record, prep *prepared, fresh bool) (ok bool, err error) {
+// volumes; infra tells whether the pod has an infra container (needsInfra, or what the pod found has).
+// When either cannot be made for good, what was made is removed, every container gets the failure recorded
+// and ok is false.
+func (b *Backend) ensurePod(ctx context.Context, r *record, prep *prepared, fresh bool) (infra, ok bool, err error) {
 	p := r.Pod
 	var pods []libpod.ListPod
 	if !fresh {
 		if pods, err = b.api.PodList(ctx, b.podLabels(string(p.UID))); err != nil {
-			return false, err
+			return false, false, err
 		}
+	}
+	infra = needsInfra(p)
+	if len(pods) > 0 {
+		// Made by an earlier launch, perhaps of a backend that gave every pod an infra container.
+		infra = pods[0].InfraID != ""
 	}
 	if len(pods) == 0 {
 		unlock, ok := b.lockRecorded(ctx, r)
 		if !ok {
-			return false, errNotRecorded
+			return false, false, errNotRecorded
 		}
-		_, err := b.api.PodCreate(ctx, b.podSpec(p, r.PodName))
+		_, err := b.api.PodCreate(ctx, b.podSpec(p, r.PodName, infra))
 		unlock()
 		if err != nil {
 			if isTransient(err) {
-				return false, err
+				return false, false, err
 			}
 			if fresh && libpod.IsConflict(err) {
-				return false, errExists
+				return false, false, errExists
 			}
 			b.removeEngineObjects(context.WithoutCancel(ctx), string(p.UID), nil, true)
 			for _, c := range allContainers(p) {
 				b.fail(r, c.Name, failure{Reason: pod.ReasonCreateContainerError, Message: "cannot create the Podman pod: " + err.Error()})
 			}
-			return false, nil
+			return false, false, nil
 		}
 	}
 	if err := b.createMemoryVolumes(ctx, r, prep.vols); err != nil {
 		if isTransient(err) {
-			return false, err
+			return false, false, err
 		}
 		b.removeEngineObjects(context.WithoutCancel(ctx), string(p.UID), nil, true)
 		for _, c := range allContainers(p) {
 			b.fail(r, c.Name, failure{Reason: pod.ReasonCreateContainerError, Message: err.Error()})
 		}
-		return false, nil
+		return false, false, nil
 	}
-	return true, nil
+	return infra, true, nil
 }
 
-// createContainers creates each container not already in byName (those on the engine). When one cannot
-// be created for good, failAll undoes the pod and ok is false.
-func (b *Backend) createContainers(ctx context.Context, r *record, prep *prepared, byName map[string]libpod.ListContainer, imageIDs map[string]string, fresh bool) (ok bool, err error) {
+// createContainers creates each container not already in byName (those on the engine), in a pod with an
+// infra container or not (infra). When one cannot be created for good, failAll undoes the pod and ok is false.
+func (b *Backend) createContainers(ctx context.Context, r *record, prep *prepared, byName map[string]libpod.ListContainer, imageIDs map[string]string, infra, fresh bool) (ok bool, err error) {
 	for _, cp := range prep.specs {
 		if _, ok := byName[cp.c.Name]; ok {
 			continue
@@ -322,6 +329,9 @@ func (b *Backend) createContainers(ctx context.Context, r *record, prep *prepare
 		if err != nil {
 			b.failAll(ctx, r, cp.c.Name, err)
 			return false, nil
+		}
+		if !infra {
+			spec = withOwnNamespaces(spec, r.Pod)
 		}
 		if _, err := b.api.ContainerCreate(ctx, spec); err != nil {
 			if isTransient(err) {
