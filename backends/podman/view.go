@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -526,6 +527,18 @@ func changedUnannounced(old, cur []libpod.ListContainer, at time.Time) bool {
 		}
 	}
 	return false
+}
+
+// fresh returns the containers of pod uid as the view holds them, if it may answer for the pod without
+// asking the engine (see freshLocked); ok is false otherwise, or when the view has no entry of the pod.
+func (v *view) fresh(uid string) (ctrs []libpod.ListContainer, ok bool) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	pv, have := v.pods[uid]
+	if !have || !v.freshLocked(uid, v.now()) {
+		return nil, false
+	}
+	return slices.Clone(pv.ctrs), true
 }
 
 // forget records that pod uid has nothing on the engine as of now: its delete removed everything.
