@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -396,5 +397,44 @@ func TestViewThroughStreamRotationAndReconnection(t *testing.T) {
 	askAll()
 	if l, pl, _ := eng.counts(); l != l0+2 || pl != pl0 {
 		t.Fatalf("statuses after a reconnection: %d lists, %d pod lists; want 1 more list and no pod list", l-l0, pl-pl0)
+	}
+}
+
+// A running container that Podman never restarts (restart policy Never, or an init container) is reported
+// from the list alone, its start to the second: a pod's first status costs no inspect. One that may restart
+// is inspected for its restart count.
+func TestRunningNeverRestartedWithoutInspect(t *testing.T) {
+	started := time.Now().Add(-time.Minute).Truncate(time.Second)
+	eng := &tableEngine{inspects: map[string]libpod.InspectContainer{}}
+	var pods []*v1.Pod
+	for i, policy := range []v1.RestartPolicy{v1.RestartPolicyNever, v1.RestartPolicyAlways} {
+		p := newPod("first", busybox("main", "sleep 100"))
+		p.Spec.RestartPolicy = policy
+		id := "c" + strconv.Itoa(i)
+		eng.ctrs = append(eng.ctrs, libpod.ListContainer{ID: id, Labels: labelsOf(string(p.UID), "main", pod.RoleContainer), State: "running", StartedAt: started.Unix(), Pid: 10 + i})
+		eng.inspects[id] = libpod.InspectContainer{ID: id, RestartCount: 2, State: libpod.ContainerState{Status: "running", Running: true, StartedAt: started}}
+		pods = append(pods, p)
+	}
+	b := tableBackend(t, eng)
+	for _, p := range pods {
+		recordPod(b, p, true)
+	}
+	st, err := b.Status(context.Background(), pods[:1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs := st[0].Containers[0]
+	if cs.State.Running == nil || !cs.State.Running.StartedAt.Time.Equal(started) || cs.RestartCount != 0 {
+		t.Fatalf("restart policy Never: %s started %v, want running since %v", stateString(cs), cs.State.Running, started)
+	}
+	if _, _, in := eng.counts(); in != 0 {
+		t.Fatalf("the first status of a running pod of restart policy Never made %d inspects, want none", in)
+	}
+	st, err = b.Status(context.Background(), pods[1:])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cs := st[0].Containers[0]; cs.RestartCount != 2 {
+		t.Fatalf("restart policy Always: %s, want the inspect's 2 restarts", stateString(cs))
 	}
 }
