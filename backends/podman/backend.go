@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -125,6 +126,7 @@ func newBackend(ctx context.Context, env backend.Env) (*Backend, error) {
 	}
 	b.view = newView(b.ctx, b.eng, map[string]string{pod.LabelInstance: env.Instance, pod.LabelBackend: env.Name}, freshness, resync, b.log)
 	b.view.onList = b.pruneCache
+	b.view.sameClock = strings.HasPrefix(cfg.URI, "unix://")
 	b.view.run(b.ctx, &b.wg)
 	// Ask about the host now, so that the first capacity report and pod with limits find the answer ready,
 	// but do not let a slow answer hold the start for long, nor fail it: whoever needs it next waits for it.

@@ -438,3 +438,115 @@ func TestRunningNeverRestartedWithoutInspect(t *testing.T) {
 		t.Fatalf("restart policy Always: %s, want the inspect's 2 restarts", stateString(cs))
 	}
 }
+
+// On the service's own host, an event stamped before the pod's list (one delivered late) marks nothing: the
+// list showed its change. One stamped after marks the pod stale as ever.
+func TestViewLateEventOfAListedChange(t *testing.T) {
+	p := newPod("late", busybox("main", "sleep 100"))
+	uid := string(p.UID)
+	eng := &tableEngine{ctrs: []libpod.ListContainer{{ID: "c1", Labels: labelsOf(uid, "main", pod.RoleContainer), State: "running", StartedAt: time.Now().Unix(), Pid: 7}}}
+	b := tableBackend(t, eng)
+	b.view.sameClock = true
+	recordPod(b, p, true)
+	now := time.Now()
+	b.view.now = func() time.Time { return now }
+	if err := b.view.listAll(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	ask := func() {
+		t.Helper()
+		if _, err := b.Status(context.Background(), []*v1.Pod{p}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	late := ctrEvent("c1", uid, "start")
+	late.TimeNano = now.Add(-time.Second).UnixNano()
+	b.view.event(late)
+	ask()
+	if l, pl, _ := eng.counts(); l != 1 || pl != 0 {
+		t.Fatalf("after an event older than the list: %d lists, %d pod lists; want the first list only", l, pl)
+	}
+	after := ctrEvent("c1", uid, "died")
+	after.TimeNano = now.Add(time.Second).UnixNano()
+	b.view.event(after)
+	ask()
+	if l, pl, _ := eng.counts(); l != 1 || pl != 1 {
+		t.Fatalf("after an event newer than the list: %d lists, %d pod lists; want one pod list", l, pl)
+	}
+}
+
+// An event applied while a list of its pod was on its way, stamped before that list was asked, leaves the
+// pod fresh once the list is applied (on the service's host); one stamped after leaves it stale.
+func TestViewEventDuringAList(t *testing.T) {
+	p := newPod("during", busybox("main", "sleep 100"))
+	uid := string(p.UID)
+	eng := &tableEngine{ctrs: []libpod.ListContainer{{ID: "c1", Labels: labelsOf(uid, "main", pod.RoleContainer), State: "running", StartedAt: time.Now().Unix(), Pid: 7}}}
+	b := tableBackend(t, eng)
+	b.view.sameClock = true
+	recordPod(b, p, true)
+	now := time.Now()
+	b.view.now = func() time.Time { return now.Add(-10 * time.Second) }
+	if err := b.view.listAll(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	b.view.now = func() time.Time { return now }
+	for _, c := range []struct {
+		stamped time.Duration
+		stale   bool
+	}{{-time.Second, false}, {time.Second, true}} {
+		b.view.mu.Lock()
+		seq := b.view.seq
+		b.view.mu.Unlock()
+		e := ctrEvent("c1", uid, "start")
+		e.TimeNano = now.Add(c.stamped).UnixNano()
+		b.view.event(e)
+		b.view.mu.Lock()
+		b.view.applyPod(uid, eng.ctrs, now, seq)
+		stale := !b.view.freshLocked(uid, now)
+		b.view.mu.Unlock()
+		if stale != c.stale {
+			t.Errorf("an event stamped %v from the list's asking, applied during it: stale %v, want %v", c.stamped, stale, c.stale)
+		}
+	}
+}
+
+// Whatever the clocks, a list that has a container running since an event's second shows that event if it
+// is part of the container's start; it never shows a died (nor a start that followed one).
+func TestViewStartShownByTheList(t *testing.T) {
+	p := newPod("shown", busybox("main", "sleep 100"))
+	uid := string(p.UID)
+	now := time.Now()
+	listed := []libpod.ListContainer{{ID: "c1", Labels: labelsOf(uid, "main", pod.RoleContainer), State: "running", StartedAt: now.Unix(), Pid: 7}}
+	eng := &tableEngine{ctrs: listed}
+	b := tableBackend(t, eng)
+	recordPod(b, p, true)
+	if err := b.view.listAll(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		actions []string
+		stale   bool
+	}{{[]string{"create", "init", "start"}, false}, {[]string{"died", "start"}, true}, {[]string{"start"}, false}} {
+		b.view.mu.Lock()
+		seq := b.view.seq
+		b.view.mu.Unlock()
+		for _, a := range c.actions {
+			e := ctrEvent("c1", uid, a)
+			e.TimeNano = now.UnixNano()
+			b.view.event(e)
+		}
+		b.view.mu.Lock()
+		asked := time.Now()
+		b.view.applyPod(uid, listed, asked, seq)
+		stale := !b.view.freshLocked(uid, asked)
+		b.view.mu.Unlock()
+		if stale != c.stale {
+			t.Errorf("events %v during a list that has the container running since their second: stale %v, want %v", c.actions, stale, c.stale)
+		}
+		if stale {
+			if err := b.view.listPod(context.Background(), uid); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+}

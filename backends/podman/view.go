@@ -33,6 +33,10 @@ type view struct {
 	now       func() time.Time
 	ctx       context.Context // the backend's lifetime: lists in flight run under it, not under a caller's
 
+	// sameClock is set when the service runs on this host (a unix socket): its events' times and the view's
+	// clock agree, so an event timed before a pod's list is one the list already showed (see event).
+	sameClock bool
+
 	kick chan struct{} // asks the resync loop for a full list now
 	// onList, when set, is told the ids of every container a full list found (outside the view's lock).
 	onList func(seen map[string]bool)
@@ -65,10 +69,25 @@ type podView struct {
 	// atSeq is the view's seq when the list was asked; evSeq the seq of the pod's last event. A pod with
 	// evSeq > atSeq is stale. A pod made by an event alone has a zero at: stale too.
 	atSeq, evSeq uint64
+	// recent are the pod's events since its list was asked (at most maxRecent; overflow once more came),
+	// so that a list applied after them can tell whether it shows them (see settle).
+	recent   []podEvent
+	overflow bool
 	// alone is set when the entry came from a list of this pod only: an empty one confirms the pod has
 	// nothing on the engine (a full list of Podman 4.3 can miss a container it is cleaning up).
 	alone bool
 }
+
+// podEvent is what settle needs of one event.
+type podEvent struct {
+	seq      uint64
+	id       string
+	action   string
+	timeNano int64
+}
+
+// maxRecent bounds the events kept per pod for settle; a pod with more waits for a list asked after them.
+const maxRecent = 16
 
 type flight struct {
 	done chan struct{}
@@ -233,15 +252,69 @@ func (v *view) event(e libpod.Event) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	v.seq++
+	if e.Actor.ID != "" {
+		v.ctrSeq[e.Actor.ID] = v.seq
+	}
 	pv := v.pods[uid]
 	if pv == nil {
 		pv = &podView{}
 		v.pods[uid] = pv
 	}
-	pv.evSeq = v.seq
-	if e.Actor.ID != "" {
-		v.ctrSeq[e.Actor.ID] = v.seq
+	if v.sameClock && e.TimeNano > 0 && !pv.at.IsZero() && e.Time().Before(pv.at) {
+		// Podman stamps an event once the change is made, and the pod was listed after: the list shows it.
+		// Events reach the stream a while after their change (seconds on a busy service): each one of a
+		// pod's start would otherwise make its next status list the pod again.
+		return
 	}
+	pv.evSeq = v.seq
+	if len(pv.recent) < maxRecent {
+		pv.recent = append(pv.recent, podEvent{seq: v.seq, id: e.Actor.ID, action: e.Action, timeNano: e.TimeNano})
+	} else {
+		pv.overflow = true
+	}
+}
+
+// settle makes pv, just listed, fresh despite the events applied while its list was on its way, when the
+// list shows every one of them: a list is answered a while after it is asked (seconds on a busy service),
+// and the events of a pod's start arriving meanwhile would otherwise make its next status list it again,
+// every pod of a burst of creates once. An event shows in the list when it was stamped before the list was
+// asked (same clock only, see event), or when it is part of a start (create, init, start) of a container
+// the list has running since the event's second or later: any later change of it (a died, a restart) is an
+// event of its own, which does not show so.
+func (v *view) settle(pv *podView) {
+	var keep []podEvent
+	for _, e := range pv.recent {
+		if e.seq > pv.atSeq {
+			keep = append(keep, e)
+		}
+	}
+	pv.recent = keep
+	if pv.evSeq <= pv.atSeq {
+		pv.overflow = false // the list was asked after every event, those not kept too
+		return
+	}
+	if pv.overflow {
+		return
+	}
+	byID := make(map[string]*libpod.ListContainer, len(pv.ctrs))
+	for i := range pv.ctrs {
+		byID[pv.ctrs[i].ID] = &pv.ctrs[i]
+	}
+	for _, e := range keep {
+		if v.sameClock && e.timeNano > 0 && time.Unix(0, e.timeNano).Before(pv.at) {
+			continue
+		}
+		c := byID[e.id]
+		switch {
+		case e.timeNano <= 0 || c == nil || c.State != "running":
+			return
+		case e.action != "create" && e.action != "init" && e.action != "start":
+			return
+		case c.StartedAt < time.Unix(0, e.timeNano).Unix():
+			return
+		}
+	}
+	pv.atSeq, pv.recent = pv.evSeq, nil
 }
 
 // freshLocked tells whether the view may answer for pod uid at now without asking the engine.
@@ -431,11 +504,12 @@ func (v *view) applyPod(uid string, list []libpod.ListContainer, at time.Time, s
 	old := v.pods[uid]
 	pv := &podView{ctrs: list, at: at, atSeq: seq, alone: true}
 	if old != nil {
-		pv.evSeq = old.evSeq
+		pv.evSeq, pv.recent, pv.overflow = old.evSeq, old.recent, old.overflow
 		if old.newerThan(at, seq) {
 			return // a later list (or the pod's delete) already answered
 		}
 	}
+	v.settle(pv)
 	v.pods[uid] = pv
 }
 
@@ -471,10 +545,11 @@ func (v *view) applyAll(list []libpod.ListContainer, at time.Time, seq uint64) {
 				pods[uid] = old
 				continue
 			}
-			pv.evSeq = old.evSeq
+			pv.evSeq, pv.recent, pv.overflow = old.evSeq, old.recent, old.overflow
 			if missed == "" && old.evSeq <= seq && !old.at.IsZero() && !v.since.IsZero() && !old.at.Before(v.since) && changedUnannounced(old.ctrs, ctrs, at) {
 				missed = uid
 			}
+			v.settle(pv)
 		}
 		pods[uid] = pv
 	}
