@@ -1,6 +1,7 @@
 // Package podman is the Podman backend: each Kubernetes pod becomes one native Podman pod, whose infra
 // container holds the network, IPC and UTS namespaces its containers share (so they reach each other on
-// localhost), driven through Podman's libpod REST API by the thin client in ./libpod.
+// localhost; a pod of one container needs none, see needsInfra), driven through Podman's libpod REST API by
+// the thin client in ./libpod.
 package podman
 
 import (
