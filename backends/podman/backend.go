@@ -128,6 +128,14 @@ func newBackend(ctx context.Context, env backend.Env) (*Backend, error) {
 	b.view = newView(b.ctx, b.eng, map[string]string{pod.LabelInstance: env.Instance, pod.LabelBackend: env.Name}, freshness, resync, b.log)
 	b.view.onList = b.pruneCache
 	b.view.sameClock = strings.HasPrefix(cfg.URI, "unix://")
+	b.view.podName = func(uid string) string {
+		b.mu.RLock()
+		defer b.mu.RUnlock()
+		if r := b.records[uid]; r != nil {
+			return r.PodName
+		}
+		return ""
+	}
 	b.view.run(b.ctx, &b.wg)
 	// Ask about the host now, so that the first capacity report and pod with limits find the answer ready,
 	// but do not let a slow answer hold the start for long, nor fail it: whoever needs it next waits for it.

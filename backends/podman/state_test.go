@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"slices"
 	"strconv"
 	"sync"
 	"testing"
@@ -21,13 +22,14 @@ import (
 
 // tableEngine answers from tables and counts what it is asked.
 type tableEngine struct {
-	mu       sync.Mutex
-	ctrs     []libpod.ListContainer
-	inspects map[string]libpod.InspectContainer
-	events   []libpod.Event // for non-streaming queries, filtered by container id
-	lists    int
-	podLists int
-	inspectN int
+	mu        sync.Mutex
+	ctrs      []libpod.ListContainer
+	inspects  map[string]libpod.InspectContainer
+	events    []libpod.Event // for non-streaming queries, filtered by container id
+	lists     int
+	podLists  int
+	podsLists int // lists of several Podman pods
+	inspectN  int
 }
 
 func (e *tableEngine) ContainerList(_ context.Context, labels map[string]string) ([]libpod.ListContainer, error) {
@@ -41,6 +43,19 @@ func (e *tableEngine) ContainerList(_ context.Context, labels map[string]string)
 	var out []libpod.ListContainer
 	for _, c := range e.ctrs {
 		if uid := labels[pod.LabelPodUID]; uid == "" || c.Labels[pod.LabelPodUID] == uid {
+			out = append(out, c)
+		}
+	}
+	return out, nil
+}
+
+func (e *tableEngine) ContainerListInPods(_ context.Context, labels map[string]string, pods []string) ([]libpod.ListContainer, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.podsLists++
+	var out []libpod.ListContainer
+	for _, c := range e.ctrs {
+		if slices.Contains(pods, c.PodName) {
 			out = append(out, c)
 		}
 	}
@@ -501,7 +516,7 @@ func TestViewEventDuringAList(t *testing.T) {
 		e.TimeNano = now.Add(c.stamped).UnixNano()
 		b.view.event(e)
 		b.view.mu.Lock()
-		b.view.applyPod(uid, eng.ctrs, now, seq)
+		b.view.applyPod(uid, eng.ctrs, now, seq, true)
 		stale := !b.view.freshLocked(uid, now)
 		b.view.mu.Unlock()
 		if stale != c.stale {
@@ -537,7 +552,7 @@ func TestViewStartShownByTheList(t *testing.T) {
 		}
 		b.view.mu.Lock()
 		asked := time.Now()
-		b.view.applyPod(uid, listed, asked, seq)
+		b.view.applyPod(uid, listed, asked, seq, true)
 		stale := !b.view.freshLocked(uid, asked)
 		b.view.mu.Unlock()
 		if stale != c.stale {
@@ -548,5 +563,56 @@ func TestViewStartShownByTheList(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
+	}
+}
+
+// A batch with more pods stale by their events than lists per pod is refreshed by one list of their Podman
+// pods, not by a list of every pod; each pod's status is then what that list says.
+func TestBatchListsStalePodsTogether(t *testing.T) {
+	eng := &tableEngine{}
+	var pods []*v1.Pod
+	for i := 0; i < 10; i++ {
+		p := newPod("batch", busybox("main", "sleep 100"))
+		pods = append(pods, p)
+		eng.ctrs = append(eng.ctrs, libpod.ListContainer{ID: "c" + strconv.Itoa(i), PodName: podmanName(p), Labels: labelsOf(string(p.UID), "main", pod.RoleContainer), State: "created"})
+	}
+	b := tableBackend(t, eng)
+	b.view.podName = func(uid string) string {
+		if r := b.records[uid]; r != nil {
+			return r.PodName
+		}
+		return ""
+	}
+	for _, p := range pods {
+		recordPod(b, p, false)
+	}
+	if err := b.view.listAll(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	started := time.Now().Add(-time.Minute)
+	eng.mu.Lock()
+	for i := 0; i < 6; i++ {
+		eng.ctrs[i].State, eng.ctrs[i].StartedAt, eng.ctrs[i].Pid = "running", started.Unix(), 100+i
+	}
+	eng.mu.Unlock()
+	for i := 0; i < 6; i++ {
+		e := ctrEvent("c"+strconv.Itoa(i), string(pods[i].UID), "died") // not a start: stale for sure
+		b.view.event(e)
+	}
+	st, err := b.Status(context.Background(), pods)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, s := range st {
+		running := s.Containers[0].State.Running != nil
+		if running != (i < 6) {
+			t.Errorf("pod %d: %s, want running: %v", i, describe(s), i < 6)
+		}
+	}
+	eng.mu.Lock()
+	lists, podLists, podsLists := eng.lists, eng.podLists, eng.podsLists
+	eng.mu.Unlock()
+	if lists != 1 || podLists != 0 || podsLists != 1 {
+		t.Fatalf("a batch with 6 stale pods: %d full lists (1 before it), %d pod lists, %d lists of pods; want 1 list of their pods", lists, podLists, podsLists)
 	}
 }

@@ -40,6 +40,9 @@ type view struct {
 	kick chan struct{} // asks the resync loop for a full list now
 	// onList, when set, is told the ids of every container a full list found (outside the view's lock).
 	onList func(seen map[string]bool)
+	// podName, when set, names the Podman pod of a pod UID the backend has recorded ("" otherwise), so that
+	// several stale pods are listed by one list of their Podman pods (see containers).
+	podName func(uid string) string
 
 	mu     sync.Mutex
 	pods   map[string]*podView // by pod UID
@@ -365,8 +368,26 @@ func (v *view) containers(ctx context.Context, uids []string) (map[string]podVie
 	full = full || inFlight && len(stale) > 0
 	streaming := v.streamingLocked(now)
 	v.mu.Unlock()
+	var names []string
+	if !full && streaming && len(stale) > perPodLists && len(stale) <= maxPodsPerList && v.podName != nil {
+		for _, uid := range stale {
+			name := v.podName(uid)
+			if name == "" {
+				names = nil
+				break
+			}
+			names = append(names, name)
+		}
+	}
 	switch {
 	case len(stale) == 0:
+	case names != nil:
+		// More stale pods than lists per pod, fewer than a list of every pod is worth: one list of their
+		// Podman pods, whose cost on the service grows with what it lists, not with every container it has
+		// (a list of every pod at N = 400 takes a second and held up the creates of a burst).
+		if err := v.listPods(ctx, stale, names); err != nil {
+			return nil, err
+		}
 	case full || !streaming || len(stale) > perPodLists:
 		if err := v.listAll(ctx); err != nil {
 			return nil, err
@@ -460,6 +481,35 @@ func (v *view) listAll(ctx context.Context) error {
 	return wait(ctx, f)
 }
 
+// maxPodsPerList bounds the stale pods refreshed by one list of their Podman pods; more take a full list.
+const maxPodsPerList = 64
+
+// listPods lists the containers of the pods uids, whose Podman pods are names, in one list (every container
+// of a pod is in its Podman pod, made first), and applies what it found of each as a list of it (not alone:
+// an empty answer for a launched pod is checked by a list of that pod, as after a full list).
+func (v *view) listPods(ctx context.Context, uids, names []string) error {
+	v.mu.Lock()
+	at, seq := v.now(), v.seq
+	v.mu.Unlock()
+	lctx, cancel := context.WithTimeout(ctx, listTimeout)
+	defer cancel()
+	list, err := v.eng.ContainerListInPods(lctx, v.labels, names)
+	if err != nil {
+		return err
+	}
+	byPod := map[string][]libpod.ListContainer{}
+	for _, c := range list {
+		uid := c.Labels[pod.LabelPodUID]
+		byPod[uid] = append(byPod[uid], c)
+	}
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	for _, uid := range uids {
+		v.applyPod(uid, byPod[uid], at, seq, false)
+	}
+	return nil
+}
+
 // listPod lists the containers of pod uid alone, one list shared by every caller asking meanwhile.
 func (v *view) listPod(ctx context.Context, uid string) error {
 	v.mu.Lock()
@@ -478,7 +528,7 @@ func (v *view) listPod(ctx context.Context, uid string) error {
 			list, err := v.eng.ContainerList(lctx, labels)
 			v.mu.Lock()
 			if err == nil {
-				v.applyPod(uid, list, at, seq)
+				v.applyPod(uid, list, at, seq, true)
 			}
 			f.err = err
 			delete(v.one, uid)
@@ -499,10 +549,11 @@ func wait(ctx context.Context, f *flight) error {
 	}
 }
 
-// applyPod replaces the entry of pod uid by what a list of it alone, asked at at (seq), found.
-func (v *view) applyPod(uid string, list []libpod.ListContainer, at time.Time, seq uint64) {
+// applyPod replaces the entry of pod uid by what a list of it, asked at at (seq), found; alone when it
+// listed that pod only.
+func (v *view) applyPod(uid string, list []libpod.ListContainer, at time.Time, seq uint64, alone bool) {
 	old := v.pods[uid]
-	pv := &podView{ctrs: list, at: at, atSeq: seq, alone: true}
+	pv := &podView{ctrs: list, at: at, atSeq: seq, alone: alone}
 	if old != nil {
 		pv.evSeq, pv.recent, pv.overflow = old.evSeq, old.recent, old.overflow
 		if old.newerThan(at, seq) {
