@@ -1,6 +1,7 @@
 // Package podman is the Podman backend: each Kubernetes pod becomes one native Podman pod, whose infra
 // container holds the network, IPC and UTS namespaces its containers share (so they reach each other on
-// localhost), driven through Podman's libpod REST API by the thin client in ./libpod.
+// localhost; a pod of one container needs none, see needsInfra), driven through Podman's libpod REST API by
+// the thin client in ./libpod.
 package podman
 
 import (
@@ -8,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -66,6 +68,10 @@ type Backend struct {
 	// logTails caches the end of the log of ended runs, read for their termination message, keyed by
 	// container id and "@" the run's end.
 	logTails map[string][]byte
+	// imageConfigs caches the configuration of each image id a pull named, see imageConfig.
+	imageConfigs map[string]libpod.ImageConfig
+
+	pulls pullQueue // image pulls shared by concurrent launches
 }
 
 var _ backend.Backend = (*Backend)(nil)
@@ -125,6 +131,15 @@ func newBackend(ctx context.Context, env backend.Env) (*Backend, error) {
 	}
 	b.view = newView(b.ctx, b.eng, map[string]string{pod.LabelInstance: env.Instance, pod.LabelBackend: env.Name}, freshness, resync, b.log)
 	b.view.onList = b.pruneCache
+	b.view.sameClock = strings.HasPrefix(cfg.URI, "unix://")
+	b.view.podName = func(uid string) string {
+		b.mu.RLock()
+		defer b.mu.RUnlock()
+		if r := b.records[uid]; r != nil {
+			return r.PodName
+		}
+		return ""
+	}
 	b.view.run(b.ctx, &b.wg)
 	// Ask about the host now, so that the first capacity report and pod with limits find the answer ready,
 	// but do not let a slow answer hold the start for long, nor fail it: whoever needs it next waits for it.

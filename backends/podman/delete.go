@@ -40,18 +40,23 @@ func (b *Backend) Delete(ctx context.Context, req backend.DeleteRequest) error {
 	if grace < 0 {
 		grace = 0
 	}
+	b.mu.RLock()
+	r := b.records[uid]
+	launched := r != nil && r.Launched
+	b.mu.RUnlock()
 	// One list of the pod's containers (its infra container included) names its Podman pods too: the stop
-	// and the removal ask nothing more of what exists.
-	ctrs, err := b.api.ContainerList(ctx, b.podLabels(uid))
-	if err != nil {
-		return engineError(err)
+	// and the removal ask nothing more of what exists. The live view's, when it holds every container of
+	// the pod (see complete); else the engine's.
+	ctrs, ok := b.view.fresh(uid)
+	if !ok || !launched || !complete(r.Pod, ctrs) {
+		var err error
+		if ctrs, err = b.api.ContainerList(ctx, b.podLabels(uid)); err != nil {
+			return engineError(err)
+		}
 	}
 	if err := b.stopPod(ctx, uid, ctrs, grace); err != nil {
 		return engineError(err)
 	}
-	b.mu.RLock()
-	r := b.records[uid]
-	b.mu.RUnlock()
 	// Only a pod with a memory emptyDir has volumes; an unknown pod may have had any.
 	vols := r == nil || slices.ContainsFunc(r.Pod.Spec.Volumes, func(v v1.Volume) bool {
 		return v.EmptyDir != nil && v.EmptyDir.Medium == v1.StorageMediumMemory
@@ -68,6 +73,21 @@ func (b *Backend) Delete(ctx context.Context, req backend.DeleteRequest) error {
 	}
 	b.podLog(req.Pod).Info("pod deleted")
 	return nil
+}
+
+// complete tells whether ctrs, the containers of pod p as the live view holds them (fresh), once its launch
+// is over (Delete stopped it) and had made every container (Launched), are all p has on the engine: every
+// container of the pod is there, so the view's list was taken after the last of them was made (the pre-exec
+// helper comes before), and nothing makes one since. Without that check, the event of the launch's last
+// create still on its way would leave a container out.
+func complete(p *v1.Pod, ctrs []libpod.ListContainer) bool {
+	have := byName(ctrs)
+	for _, c := range allContainers(p) {
+		if _, ok := have[c.Name]; !ok {
+			return false
+		}
+	}
+	return true
 }
 
 // stopPod stops every Podman pod of uid's containers ctrs: each container gets its stop signal, SIGKILL

@@ -44,11 +44,17 @@ func TestGracefulDelete(t *testing.T) {
 	if err != nil || len(vols) != 1 {
 		t.Fatalf("the Memory emptyDir has %d Podman volumes (%v), want 1", len(vols), err)
 	}
+	waitLaunchDone(t, b, p, time.Minute)
+	status(t, b, p) // the view holds the pod from here: the delete asks no list of what it has
+	lists := calls(t, b, "GET", "/containers/json")
 	start := time.Now()
 	if err := b.Delete(context.Background(), backend.DeleteRequest{Pod: p, GracePeriod: 3 * time.Second}); err != nil {
 		t.Fatal(err)
 	}
 	took := time.Since(start)
+	if n := calls(t, b, "GET", "/containers/json") - lists; n != 0 {
+		t.Errorf("the delete listed the engine's containers %d times; the live view knew them", n)
+	}
 	// The shims kill at the end of the request's grace, the engine only shimStopMargin later.
 	if took < 3*time.Second || took > 3*time.Second+shimStopMargin*time.Second-time.Second {
 		t.Errorf("delete took %v; the stubborn container should have been killed after the 3 s grace period", took)

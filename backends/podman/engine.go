@@ -11,6 +11,7 @@ import (
 // tables (state_test.go), while the lab tests drive the real client. Launches and deletes use the client.
 type stateEngine interface {
 	ContainerList(ctx context.Context, labels map[string]string) ([]libpod.ListContainer, error)
+	ContainerListInPods(ctx context.Context, labels map[string]string, pods []string) ([]libpod.ListContainer, error)
 	ContainerInspect(ctx context.Context, nameOrID string) (libpod.InspectContainer, error)
 	Events(ctx context.Context, opt libpod.EventOptions, fn func(libpod.Event) error) error
 }

@@ -194,7 +194,8 @@ func (b *Backend) launchOnce(ctx context.Context, r *record, prep *prepared, fre
 		return errNotRecorded
 	}
 	// Images first: a pod whose image cannot be had is not created at all.
-	if ok, err := b.pullImages(ctx, r, prep); err != nil || !ok {
+	imageIDs, ok, err := b.pullImages(ctx, r, prep)
+	if err != nil || !ok {
 		return err
 	}
 	byName := map[string]libpod.ListContainer{}
@@ -209,14 +210,15 @@ func (b *Backend) launchOnce(ctx context.Context, r *record, prep *prepared, fre
 			}
 		}
 	}
-	if ok, err := b.ensurePod(ctx, r, prep, fresh); err != nil || !ok {
+	infra, ok, err := b.ensurePod(ctx, r, prep, fresh)
+	if err != nil || !ok {
 		return err
 	}
 	// The mesh/tunnel text of the annotations runs in the pod's network namespace before any container.
 	if ok, err := b.preExec(ctx, r); err != nil || !ok {
 		return err
 	}
-	if ok, err := b.createContainers(ctx, r, prep, byName, fresh); err != nil || !ok {
+	if ok, err := b.createContainers(ctx, r, prep, byName, imageIDs, infra, fresh); err != nil || !ok {
 		return err
 	}
 	if ok, err := b.runContainers(ctx, r, prep); err != nil || !ok {
@@ -226,77 +228,88 @@ func (b *Backend) launchOnce(ctx context.Context, r *record, prep *prepared, fre
 	return nil
 }
 
-// pullImages pulls each image the pod's containers need, once per image and pull policy. A container whose
-// image cannot be had gets the failure recorded, and ok is false: the pod is not created.
-func (b *Backend) pullImages(ctx context.Context, r *record, prep *prepared) (ok bool, err error) {
+// pullImages pulls each image the pod's containers need, once per image and pull policy, and returns the
+// ids the pulls named, by image. A container whose image cannot be had gets the failure recorded, and ok is
+// false: the pod is not created.
+func (b *Backend) pullImages(ctx context.Context, r *record, prep *prepared) (ids map[string]string, ok bool, err error) {
 	pulled := map[string]bool{}
+	ids = map[string]string{}
 	failed := false
 	for _, cp := range prep.specs {
 		key := cp.spec.Image + "|" + string(pod.PullPolicy(cp.c))
 		if pulled[key] {
 			continue
 		}
-		if f, err := b.pullImage(ctx, cp.c, cp.spec.Image); err != nil {
-			return false, err
+		id, f, err := b.pullImage(ctx, cp.c, cp.spec.Image)
+		if err != nil {
+			return nil, false, err
 		} else if f != nil {
 			b.fail(r, cp.c.Name, *f)
 			failed = true
 			continue
 		}
+		if id != "" {
+			ids[cp.spec.Image] = id
+		}
 		pulled[key] = true
 	}
-	return !failed, nil
+	return ids, !failed, nil
 }
 
 // ensurePod creates the Podman pod unless it exists (fresh: without asking first), and the pod's memory
-// volumes. When either cannot be made for good, what was made is removed, every container gets the failure
-// recorded and ok is false.
-func (b *Backend) ensurePod(ctx context.Context, r *record, prep *prepared, fresh bool) (ok bool, err error) {
+// volumes; infra tells whether the pod has an infra container (needsInfra, or what the pod found has).
+// When either cannot be made for good, what was made is removed, every container gets the failure recorded
+// and ok is false.
+func (b *Backend) ensurePod(ctx context.Context, r *record, prep *prepared, fresh bool) (infra, ok bool, err error) {
 	p := r.Pod
 	var pods []libpod.ListPod
 	if !fresh {
 		if pods, err = b.api.PodList(ctx, b.podLabels(string(p.UID))); err != nil {
-			return false, err
+			return false, false, err
 		}
+	}
+	infra = needsInfra(p)
+	if len(pods) > 0 {
+		// Made by an earlier launch, perhaps of a backend that gave every pod an infra container.
+		infra = pods[0].InfraID != ""
 	}
 	if len(pods) == 0 {
 		unlock, ok := b.lockRecorded(ctx, r)
 		if !ok {
-			return false, errNotRecorded
+			return false, false, errNotRecorded
 		}
-		_, err := b.api.PodCreate(ctx, b.podSpec(p, r.PodName))
+		_, err := b.api.PodCreate(ctx, b.podSpec(p, r.PodName, infra))
 		unlock()
 		if err != nil {
 			if isTransient(err) {
-				return false, err
+				return false, false, err
 			}
 			if fresh && libpod.IsConflict(err) {
-				return false, errExists
+				return false, false, errExists
 			}
 			b.removeEngineObjects(context.WithoutCancel(ctx), string(p.UID), nil, true)
 			for _, c := range allContainers(p) {
 				b.fail(r, c.Name, failure{Reason: pod.ReasonCreateContainerError, Message: "cannot create the Podman pod: " + err.Error()})
 			}
-			return false, nil
+			return false, false, nil
 		}
 	}
 	if err := b.createMemoryVolumes(ctx, r, prep.vols); err != nil {
 		if isTransient(err) {
-			return false, err
+			return false, false, err
 		}
 		b.removeEngineObjects(context.WithoutCancel(ctx), string(p.UID), nil, true)
 		for _, c := range allContainers(p) {
 			b.fail(r, c.Name, failure{Reason: pod.ReasonCreateContainerError, Message: err.Error()})
 		}
-		return false, nil
+		return false, false, nil
 	}
-	return true, nil
+	return infra, true, nil
 }
 
-// createContainers creates each container not already in byName (those on the engine). When one cannot
-// be created for good, failAll undoes the pod and ok is false.
-func (b *Backend) createContainers(ctx context.Context, r *record, prep *prepared, byName map[string]libpod.ListContainer, fresh bool) (ok bool, err error) {
-	images := map[string]libpod.InspectImage{} // one inspect per image of the pod
+// createContainers creates each container not already in byName (those on the engine), in a pod with an
+// infra container or not (infra). When one cannot be created for good, failAll undoes the pod and ok is false.
+func (b *Backend) createContainers(ctx context.Context, r *record, prep *prepared, byName map[string]libpod.ListContainer, imageIDs map[string]string, infra, fresh bool) (ok bool, err error) {
 	for _, cp := range prep.specs {
 		if _, ok := byName[cp.c.Name]; ok {
 			continue
@@ -304,21 +317,21 @@ func (b *Backend) createContainers(ctx context.Context, r *record, prep *prepare
 		if !b.recorded(ctx, r) {
 			return false, errNotRecorded
 		}
-		img, seen := images[cp.spec.Image]
-		if !seen {
-			if img, err = b.api.ImageInspect(ctx, cp.spec.Image); err != nil {
-				if isTransient(err) {
-					return false, err
-				}
-				b.failAll(ctx, r, cp.c.Name, fmt.Errorf("cannot read the configuration of image %q: %w", cp.c.Image, err))
-				return false, nil
+		img, err := b.imageConfig(ctx, cp.spec.Image, imageIDs[cp.spec.Image])
+		if err != nil {
+			if isTransient(err) {
+				return false, err
 			}
-			images[cp.spec.Image] = img
+			b.failAll(ctx, r, cp.c.Name, fmt.Errorf("cannot read the configuration of image %q: %w", cp.c.Image, err))
+			return false, nil
 		}
-		spec, err := b.withShim(cp, img.Config, b.shimDir(string(r.Pod.UID), cp.c.Name))
+		spec, err := b.withShim(cp, img, b.shimDir(string(r.Pod.UID), cp.c.Name))
 		if err != nil {
 			b.failAll(ctx, r, cp.c.Name, err)
 			return false, nil
+		}
+		if !infra {
+			spec = withOwnNamespaces(spec, r.Pod)
 		}
 		if _, err := b.api.ContainerCreate(ctx, spec); err != nil {
 			if isTransient(err) {
@@ -335,6 +348,39 @@ func (b *Backend) createContainers(ctx context.Context, r *record, prep *prepare
 	}
 	return true, nil
 }
+
+// imageConfig is the configuration of image, whose id the pull named (empty when it did not): an image id
+// names its content, so what one inspect of it said is kept and serves every later pod of that id.
+func (b *Backend) imageConfig(ctx context.Context, image, id string) (libpod.ImageConfig, error) {
+	if id != "" {
+		b.cacheMu.Lock()
+		cfg, ok := b.imageConfigs[id]
+		b.cacheMu.Unlock()
+		if ok {
+			return cfg, nil
+		}
+	}
+	ref := image
+	if id != "" {
+		ref = id
+	}
+	img, err := b.api.ImageInspect(ctx, ref)
+	if err != nil {
+		return libpod.ImageConfig{}, err
+	}
+	if id != "" {
+		b.cacheMu.Lock()
+		if b.imageConfigs == nil || len(b.imageConfigs) >= maxImageConfigs {
+			b.imageConfigs = map[string]libpod.ImageConfig{} // a handful of images in practice: start over
+		}
+		b.imageConfigs[id] = img.Config
+		b.cacheMu.Unlock()
+	}
+	return img.Config, nil
+}
+
+// maxImageConfigs bounds the image configurations kept.
+const maxImageConfigs = 256
 
 // runContainers runs the init containers to completion, in order, then starts the app containers. ok is
 // false when an init container ended the pod.
@@ -479,9 +525,10 @@ func (b *Backend) clearFailure(r *record, name string) {
 	}
 }
 
-// pullImage makes the container's image present as its pull policy says. A nil failure and nil error mean
-// the image is there; a failure is the image's fault (a missing image, a registry's refusal).
-func (b *Backend) pullImage(ctx context.Context, c *v1.Container, image string) (f *failure, err error) {
+// pullImage makes the container's image present as its pull policy says, and returns its id when the pull
+// named it (not for a pull policy Never). A nil failure and nil error mean the image is there; a failure is
+// the image's fault (a missing image, a registry's refusal). Concurrent launches share pulls (pullQueue).
+func (b *Backend) pullImage(ctx context.Context, c *v1.Container, image string) (id string, f *failure, err error) {
 	ctx, cancel := context.WithTimeout(ctx, b.pullTimeout)
 	defer cancel()
 	policy := pod.PullPolicy(c)
@@ -499,19 +546,29 @@ func (b *Backend) pullImage(ctx context.Context, c *v1.Container, image string) 
 	case v1.PullNever:
 		ok, err := b.api.ImageExists(ctx, image)
 		if err != nil {
-			return nil, err
+			return "", nil, err
 		}
 		if !ok {
-			return &failure{Reason: pod.ReasonErrImageNeverPull, Message: fmt.Sprintf("Container image %q is not present with pull policy of Never", c.Image)}, nil
+			return "", &failure{Reason: pod.ReasonErrImageNeverPull, Message: fmt.Sprintf("Container image %q is not present with pull policy of Never", c.Image)}, nil
 		}
-		return nil, nil
+		return "", nil, nil
 	case v1.PullIfNotPresent:
-		_, err := b.api.ImagePull(ctx, image, libpod.PullMissing)
-		return pullFailure(c, err)
+		id, err = b.pulls.pull(ctx, image, libpod.PullMissing, b.pullNow)
 	default:
-		_, err := b.api.ImagePull(ctx, image, libpod.PullAlways)
-		return pullFailure(c, err)
+		id, err = b.pulls.pull(ctx, image, libpod.PullAlways, b.pullNow)
 	}
+	f, err = pullFailure(c, err)
+	if f != nil || err != nil {
+		return "", f, err
+	}
+	return id, nil, nil
+}
+
+// pullNow makes one pull of the service, shared by the launches waiting for it (pullQueue).
+func (b *Backend) pullNow(image, policy string) (string, error) {
+	ctx, cancel := context.WithTimeout(b.ctx, b.pullTimeout)
+	defer cancel()
+	return b.api.ImagePull(ctx, image, policy)
 }
 
 func pullFailure(c *v1.Container, err error) (*failure, error) {

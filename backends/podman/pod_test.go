@@ -367,3 +367,39 @@ func TestCreateAndStartErrors(t *testing.T) {
 		t.Fatalf("phase %s, want Failed", pod.Phase(st))
 	}
 }
+
+// A pod of one container is a Podman pod without an infra container (one container on the engine, not
+// two), whose container has the pod's hostname and a network of its own; a pod of two keeps its infra
+// container (TestContainersTalkOverLocalhost).
+func TestLoneContainerPodWithoutInfra(t *testing.T) {
+	t.Parallel()
+	b := newTestBackend(t, testEnv(t))
+	p := newPod("lone", busybox("web", "hostname; mkdir -p /www && echo pong > /www/ping && httpd -p 127.0.0.1:8080 -h /www && wget -q -O - http://localhost:8080/ping"))
+	p.Spec.Hostname = "lone-host"
+	create(t, b, p)
+	st := waitFor(t, b, p, time.Minute, "the pod to end", func(st interlink.PodStatus) bool { return st.Containers[0].State.Terminated != nil })
+	if cs := st.Containers[0]; cs.State.Terminated.ExitCode != 0 {
+		t.Fatalf("web: %s, want terminated 0", stateString(cs))
+	}
+	if got := strings.Fields(logs(t, b, p, "web", interlink.LogOpts{})); len(got) != 2 || got[0] != "lone-host" || got[1] != "pong" {
+		t.Fatalf("log %q, want the hostname lone-host and pong from its own localhost", got)
+	}
+	pair := newPod("pair", busybox("a", "exec sleep 300"), busybox("b", "exec sleep 300"))
+	create(t, b, pair)
+	waitFor(t, b, pair, time.Minute, "the pair to run", phaseIs(v1.PodRunning))
+
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	for _, want := range []struct {
+		p     *v1.Pod
+		infra bool
+	}{{p, false}, {pair, true}} {
+		pods, err := b.api.PodList(ctx, b.podLabels(string(want.p.UID)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(pods) != 1 || (pods[0].InfraID != "") != want.infra {
+			t.Fatalf("pod %s: Podman pods %+v, want one, with an infra container: %v", want.p.Name, pods, want.infra)
+		}
+	}
+}

@@ -96,7 +96,7 @@ func (b *Backend) launchPreExec(ctx context.Context, r *record, name, dir, text 
 	}
 	helper := &v1.Container{Name: pod.PreExecContainer, Image: defaultPreExecImage, ImagePullPolicy: v1.PullIfNotPresent}
 	image := normalizeImage(helper.Image)
-	if f, err := b.pullImage(ctx, helper, image); err != nil {
+	if _, f, err := b.pullImage(ctx, helper, image); err != nil {
 		return err
 	} else if f != nil {
 		b.failPreExec(r, "pre-exec helper: "+f.Message)

@@ -51,35 +51,61 @@ func normalizeImage(ref string) string {
 	return "docker.io/" + ref
 }
 
+// needsInfra tells whether the Podman pod of p needs an infra container: it holds the network, IPC and UTS
+// namespaces the pod's containers share, and a lone container (no init container, no pre-exec helper)
+// shares them with none. Without it a pod costs the engine one container instead of two (the infra
+// container is created, started, stopped and removed like any other): a lone container then has its own
+// namespaces, hostname, host entries and host ports (hostNetwork). One difference stays: a lone container
+// that its restart policy restarts gets a new network namespace, so a new address on the engine's network.
+func needsInfra(p *v1.Pod) bool {
+	return len(p.Spec.InitContainers)+len(p.Spec.Containers) > 1 || pod.PreExecText(p) != ""
+}
+
 // podSpec is the Podman pod of p: the namespaces a Kubernetes pod shares, its hostname, and the host ports
-// its containers ask for (in a Podman pod, ports are published by the pod, not by its containers).
-func (b *Backend) podSpec(p *v1.Pod, name string) libpod.PodSpec {
+// its containers ask for (in a Podman pod, ports are published by the pod, not by its containers). Without
+// an infra container (infra false), the pod holds none of them: withOwnNamespaces gives them to its container.
+func (b *Backend) podSpec(p *v1.Pod, name string, infra bool) libpod.PodSpec {
 	labels := pod.Labels(p, b.env.Instance, b.env.Name)
 	labels[pod.LabelRole] = pod.RolePod
-	hostname := p.Spec.Hostname
+	if !infra {
+		return libpod.PodSpec{Name: name, Labels: labels, NoInfra: true}
+	}
+	spec := libpod.PodSpec{Name: name, Labels: labels, Share: []string{"ipc", "net", "uts"}}
+	spec.Hostname, spec.PortMappings, spec.HostAdd, spec.Sysctl = podNamespaces(p)
+	return spec
+}
+
+// withOwnNamespaces gives spec, the lone container of a pod without an infra container, what the infra
+// container would hold for it: the pod's hostname, host entries, host ports and sysctls.
+func withOwnNamespaces(spec libpod.ContainerSpec, p *v1.Pod) libpod.ContainerSpec {
+	spec.Hostname, spec.PortMappings, spec.HostAdd, spec.Sysctl = podNamespaces(p)
+	return spec
+}
+
+// podNamespaces are the pod's hostname, the host ports its containers ask for, its host entries (its
+// hostAliases, see pod.HostAliasEntries) and its sysctls.
+func podNamespaces(p *v1.Pod) (hostname string, ports []libpod.PortMapping, hostAdd []string, sysctl map[string]string) {
+	hostname = p.Spec.Hostname
 	if hostname == "" {
 		hostname = p.Name
 	}
 	if len(hostname) > 63 {
 		hostname = strings.TrimRight(hostname[:63], "-.")
 	}
-	spec := libpod.PodSpec{Name: name, Labels: labels, Hostname: hostname, Share: []string{"ipc", "net", "uts"}}
 	for _, cs := range [][]v1.Container{p.Spec.InitContainers, p.Spec.Containers} {
 		for _, c := range cs {
 			for _, port := range c.Ports {
 				if port.HostPort == 0 {
 					continue // reachable on the pod's address, as in Kubernetes; nothing to publish
 				}
-				spec.PortMappings = append(spec.PortMappings, libpod.PortMapping{
+				ports = append(ports, libpod.PortMapping{
 					HostIP: port.HostIP, HostPort: uint16(port.HostPort), ContainerPort: uint16(port.ContainerPort),
 					Protocol: strings.ToLower(string(port.Protocol)),
 				})
 			}
 		}
 	}
-	spec.HostAdd = pod.HostAliasEntries(p)
-	spec.Sysctl = pod.Sysctls(p)
-	return spec
+	return hostname, ports, pod.HostAliasEntries(p), pod.Sysctls(p)
 }
 
 // containerSpec is the Podman container of c in the pod named podName, with its volume mounts, whose

@@ -4,6 +4,8 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"slices"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -20,13 +22,14 @@ import (
 
 // tableEngine answers from tables and counts what it is asked.
 type tableEngine struct {
-	mu       sync.Mutex
-	ctrs     []libpod.ListContainer
-	inspects map[string]libpod.InspectContainer
-	events   []libpod.Event // for non-streaming queries, filtered by container id
-	lists    int
-	podLists int
-	inspectN int
+	mu        sync.Mutex
+	ctrs      []libpod.ListContainer
+	inspects  map[string]libpod.InspectContainer
+	events    []libpod.Event // for non-streaming queries, filtered by container id
+	lists     int
+	podLists  int
+	podsLists int // lists of several Podman pods
+	inspectN  int
 }
 
 func (e *tableEngine) ContainerList(_ context.Context, labels map[string]string) ([]libpod.ListContainer, error) {
@@ -40,6 +43,19 @@ func (e *tableEngine) ContainerList(_ context.Context, labels map[string]string)
 	var out []libpod.ListContainer
 	for _, c := range e.ctrs {
 		if uid := labels[pod.LabelPodUID]; uid == "" || c.Labels[pod.LabelPodUID] == uid {
+			out = append(out, c)
+		}
+	}
+	return out, nil
+}
+
+func (e *tableEngine) ContainerListInPods(_ context.Context, labels map[string]string, pods []string) ([]libpod.ListContainer, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.podsLists++
+	var out []libpod.ListContainer
+	for _, c := range e.ctrs {
+		if slices.Contains(pods, c.PodName) {
 			out = append(out, c)
 		}
 	}
@@ -331,5 +347,272 @@ func TestStatusFromListAndInspect(t *testing.T) {
 				t.Errorf("List: %+v, want phase %s", recs, pod.Phase(st[0]))
 			}
 		})
+	}
+}
+
+// The service ends the stream at every rotation of its events file: reconnected from before it ended, the
+// view holds as it did (no list); past the freshness bound without a reconnection it lists. After a real
+// outage, the pods listed before it are refreshed by one list of every pod, never by a list per pod.
+func TestViewThroughStreamRotationAndReconnection(t *testing.T) {
+	var pods []*v1.Pod
+	eng := &tableEngine{}
+	for i := 0; i < 10; i++ {
+		p := newPod("rot", busybox("main", "sleep 1"))
+		pods = append(pods, p)
+		eng.ctrs = append(eng.ctrs, libpod.ListContainer{ID: "c" + string(p.UID), Labels: labelsOf(string(p.UID), "main", pod.RoleContainer), State: "created"})
+	}
+	b := tableBackend(t, eng)
+	for _, p := range pods {
+		recordPod(b, p, false)
+	}
+	now := time.Now()
+	b.view.now = func() time.Time { return now }
+	if err := b.view.listAll(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	askAll := func() {
+		t.Helper()
+		for _, p := range pods {
+			if _, err := b.Status(context.Background(), []*v1.Pod{p}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	now = now.Add(time.Minute)
+	askAll()
+	l0, pl0, _ := eng.counts()
+
+	// A rotation: the stream ends and is connected again at once from a little before.
+	b.view.disconnected(nil)
+	now = now.Add(100 * time.Millisecond)
+	b.view.connected(now.Add(-2 * time.Second))
+	select {
+	case <-b.view.kick:
+		t.Fatal("a reconnection from before the rotation asked for a resync")
+	default:
+	}
+	askAll()
+	if l, pl, _ := eng.counts(); l != l0 || pl != pl0 {
+		t.Fatalf("statuses after a rotation: %d lists, %d pod lists; want none", l-l0, pl-pl0)
+	}
+
+	// Ended, and not reconnected within the bound: the view no longer trusts the stream.
+	b.view.disconnected(nil)
+	now = now.Add(3 * time.Second)
+	askAll()
+	if l, pl, _ := eng.counts(); l != l0+1 || pl != pl0 {
+		t.Fatalf("statuses past the bound after the stream ended: %d lists, %d pod lists; want 1 list", l-l0, pl-pl0)
+	}
+
+	// A real outage, then a reconnection: what was listed before it is refreshed by one list of every pod.
+	b.view.disconnected(io.ErrUnexpectedEOF)
+	now = now.Add(time.Minute)
+	b.view.connected(now.Add(-2 * time.Second))
+	<-b.view.kick
+	askAll()
+	if l, pl, _ := eng.counts(); l != l0+2 || pl != pl0 {
+		t.Fatalf("statuses after a reconnection: %d lists, %d pod lists; want 1 more list and no pod list", l-l0, pl-pl0)
+	}
+}
+
+// A running container that Podman never restarts (restart policy Never, or an init container) is reported
+// from the list alone, its start to the second: a pod's first status costs no inspect. One that may restart
+// is inspected for its restart count.
+func TestRunningNeverRestartedWithoutInspect(t *testing.T) {
+	started := time.Now().Add(-time.Minute).Truncate(time.Second)
+	eng := &tableEngine{inspects: map[string]libpod.InspectContainer{}}
+	var pods []*v1.Pod
+	for i, policy := range []v1.RestartPolicy{v1.RestartPolicyNever, v1.RestartPolicyAlways} {
+		p := newPod("first", busybox("main", "sleep 100"))
+		p.Spec.RestartPolicy = policy
+		id := "c" + strconv.Itoa(i)
+		eng.ctrs = append(eng.ctrs, libpod.ListContainer{ID: id, Labels: labelsOf(string(p.UID), "main", pod.RoleContainer), State: "running", StartedAt: started.Unix(), Pid: 10 + i})
+		eng.inspects[id] = libpod.InspectContainer{ID: id, RestartCount: 2, State: libpod.ContainerState{Status: "running", Running: true, StartedAt: started}}
+		pods = append(pods, p)
+	}
+	b := tableBackend(t, eng)
+	for _, p := range pods {
+		recordPod(b, p, true)
+	}
+	st, err := b.Status(context.Background(), pods[:1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs := st[0].Containers[0]
+	if cs.State.Running == nil || !cs.State.Running.StartedAt.Time.Equal(started) || cs.RestartCount != 0 {
+		t.Fatalf("restart policy Never: %s started %v, want running since %v", stateString(cs), cs.State.Running, started)
+	}
+	if _, _, in := eng.counts(); in != 0 {
+		t.Fatalf("the first status of a running pod of restart policy Never made %d inspects, want none", in)
+	}
+	st, err = b.Status(context.Background(), pods[1:])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cs := st[0].Containers[0]; cs.RestartCount != 2 {
+		t.Fatalf("restart policy Always: %s, want the inspect's 2 restarts", stateString(cs))
+	}
+}
+
+// On the service's own host, an event stamped before the pod's list (one delivered late) marks nothing: the
+// list showed its change. One stamped after marks the pod stale as ever.
+func TestViewLateEventOfAListedChange(t *testing.T) {
+	p := newPod("late", busybox("main", "sleep 100"))
+	uid := string(p.UID)
+	eng := &tableEngine{ctrs: []libpod.ListContainer{{ID: "c1", Labels: labelsOf(uid, "main", pod.RoleContainer), State: "running", StartedAt: time.Now().Unix(), Pid: 7}}}
+	b := tableBackend(t, eng)
+	b.view.sameClock = true
+	recordPod(b, p, true)
+	now := time.Now()
+	b.view.now = func() time.Time { return now }
+	if err := b.view.listAll(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	ask := func() {
+		t.Helper()
+		if _, err := b.Status(context.Background(), []*v1.Pod{p}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	late := ctrEvent("c1", uid, "start")
+	late.TimeNano = now.Add(-time.Second).UnixNano()
+	b.view.event(late)
+	ask()
+	if l, pl, _ := eng.counts(); l != 1 || pl != 0 {
+		t.Fatalf("after an event older than the list: %d lists, %d pod lists; want the first list only", l, pl)
+	}
+	after := ctrEvent("c1", uid, "died")
+	after.TimeNano = now.Add(time.Second).UnixNano()
+	b.view.event(after)
+	ask()
+	if l, pl, _ := eng.counts(); l != 1 || pl != 1 {
+		t.Fatalf("after an event newer than the list: %d lists, %d pod lists; want one pod list", l, pl)
+	}
+}
+
+// An event applied while a list of its pod was on its way, stamped before that list was asked, leaves the
+// pod fresh once the list is applied (on the service's host); one stamped after leaves it stale.
+func TestViewEventDuringAList(t *testing.T) {
+	p := newPod("during", busybox("main", "sleep 100"))
+	uid := string(p.UID)
+	eng := &tableEngine{ctrs: []libpod.ListContainer{{ID: "c1", Labels: labelsOf(uid, "main", pod.RoleContainer), State: "running", StartedAt: time.Now().Unix(), Pid: 7}}}
+	b := tableBackend(t, eng)
+	b.view.sameClock = true
+	recordPod(b, p, true)
+	now := time.Now()
+	b.view.now = func() time.Time { return now.Add(-10 * time.Second) }
+	if err := b.view.listAll(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	b.view.now = func() time.Time { return now }
+	for _, c := range []struct {
+		stamped time.Duration
+		stale   bool
+	}{{-time.Second, false}, {time.Second, true}} {
+		b.view.mu.Lock()
+		seq := b.view.seq
+		b.view.mu.Unlock()
+		e := ctrEvent("c1", uid, "start")
+		e.TimeNano = now.Add(c.stamped).UnixNano()
+		b.view.event(e)
+		b.view.mu.Lock()
+		b.view.applyPod(uid, eng.ctrs, now, seq, true)
+		stale := !b.view.freshLocked(uid, now)
+		b.view.mu.Unlock()
+		if stale != c.stale {
+			t.Errorf("an event stamped %v from the list's asking, applied during it: stale %v, want %v", c.stamped, stale, c.stale)
+		}
+	}
+}
+
+// Whatever the clocks, a list that has a container running since an event's second shows that event if it
+// is part of the container's start; it never shows a died (nor a start that followed one).
+func TestViewStartShownByTheList(t *testing.T) {
+	p := newPod("shown", busybox("main", "sleep 100"))
+	uid := string(p.UID)
+	now := time.Now()
+	listed := []libpod.ListContainer{{ID: "c1", Labels: labelsOf(uid, "main", pod.RoleContainer), State: "running", StartedAt: now.Unix(), Pid: 7}}
+	eng := &tableEngine{ctrs: listed}
+	b := tableBackend(t, eng)
+	recordPod(b, p, true)
+	if err := b.view.listAll(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		actions []string
+		stale   bool
+	}{{[]string{"create", "init", "start"}, false}, {[]string{"died", "start"}, true}, {[]string{"start"}, false}} {
+		b.view.mu.Lock()
+		seq := b.view.seq
+		b.view.mu.Unlock()
+		for _, a := range c.actions {
+			e := ctrEvent("c1", uid, a)
+			e.TimeNano = now.UnixNano()
+			b.view.event(e)
+		}
+		b.view.mu.Lock()
+		asked := time.Now()
+		b.view.applyPod(uid, listed, asked, seq, true)
+		stale := !b.view.freshLocked(uid, asked)
+		b.view.mu.Unlock()
+		if stale != c.stale {
+			t.Errorf("events %v during a list that has the container running since their second: stale %v, want %v", c.actions, stale, c.stale)
+		}
+		if stale {
+			if err := b.view.listPod(context.Background(), uid); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+}
+
+// A batch with more pods stale by their events than lists per pod is refreshed by one list of their Podman
+// pods, not by a list of every pod; each pod's status is then what that list says.
+func TestBatchListsStalePodsTogether(t *testing.T) {
+	eng := &tableEngine{}
+	var pods []*v1.Pod
+	for i := 0; i < 10; i++ {
+		p := newPod("batch", busybox("main", "sleep 100"))
+		pods = append(pods, p)
+		eng.ctrs = append(eng.ctrs, libpod.ListContainer{ID: "c" + strconv.Itoa(i), PodName: podmanName(p), Labels: labelsOf(string(p.UID), "main", pod.RoleContainer), State: "created"})
+	}
+	b := tableBackend(t, eng)
+	b.view.podName = func(uid string) string {
+		if r := b.records[uid]; r != nil {
+			return r.PodName
+		}
+		return ""
+	}
+	for _, p := range pods {
+		recordPod(b, p, false)
+	}
+	if err := b.view.listAll(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	started := time.Now().Add(-time.Minute)
+	eng.mu.Lock()
+	for i := 0; i < 6; i++ {
+		eng.ctrs[i].State, eng.ctrs[i].StartedAt, eng.ctrs[i].Pid = "running", started.Unix(), 100+i
+	}
+	eng.mu.Unlock()
+	for i := 0; i < 6; i++ {
+		e := ctrEvent("c"+strconv.Itoa(i), string(pods[i].UID), "died") // not a start: stale for sure
+		b.view.event(e)
+	}
+	st, err := b.Status(context.Background(), pods)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, s := range st {
+		running := s.Containers[0].State.Running != nil
+		if running != (i < 6) {
+			t.Errorf("pod %d: %s, want running: %v", i, describe(s), i < 6)
+		}
+	}
+	eng.mu.Lock()
+	lists, podLists, podsLists := eng.lists, eng.podLists, eng.podsLists
+	eng.mu.Unlock()
+	if lists != 1 || podLists != 0 || podsLists != 1 {
+		t.Fatalf("a batch with 6 stale pods: %d full lists (1 before it), %d pod lists, %d lists of pods; want 1 list of their pods", lists, podLists, podsLists)
 	}
 }

@@ -206,10 +206,13 @@ func (b *Backend) initStatus(ctx context.Context, c *v1.Container, lc *libpod.Li
 	}
 	switch lc.State {
 	case "running", "paused", "stopping":
-		ins, err := b.inspect(ctx, lc, false, cheap)
+		// Podman never restarts an init container (the backend does, counted in the record): the list's
+		// start time, to the second as a status reports it, is all there is to read.
 		started := time.Unix(lc.StartedAt, 0)
-		if err == nil {
-			started = ins.State.StartedAt
+		if lc.StartedAt <= 0 {
+			if ins, err := b.inspect(ctx, lc, false, cheap); err == nil {
+				started = ins.State.StartedAt
+			}
 		}
 		return pod.WithLastState(b.runningStatus(c, lc, started, restarts), last)
 	case "exited", "stopped":
@@ -244,6 +247,12 @@ func (b *Backend) regularStatus(ctx context.Context, c *v1.Container, lc *libpod
 	}
 	switch lc.State {
 	case "running", "paused", "stopping":
+		if snap.policy == v1.RestartPolicyNever && lc.StartedAt > 0 {
+			// Never restarted (restart policy "no"): no restart count nor last run to read, and the list's
+			// start time, to the second as a status reports it, is the inspect's. A pod's first status
+			// costs no inspect.
+			return b.runningStatus(c, lc, time.Unix(lc.StartedAt, 0), 0)
+		}
 		ins, err := b.inspect(ctx, lc, snap.policy != v1.RestartPolicyNever, cheap)
 		if err != nil {
 			return b.runningStatus(c, lc, time.Unix(lc.StartedAt, 0), 0)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -32,9 +33,16 @@ type view struct {
 	now       func() time.Time
 	ctx       context.Context // the backend's lifetime: lists in flight run under it, not under a caller's
 
+	// sameClock is set when the service runs on this host (a unix socket): its events' times and the view's
+	// clock agree, so an event timed before a pod's list is one the list already showed (see event).
+	sameClock bool
+
 	kick chan struct{} // asks the resync loop for a full list now
 	// onList, when set, is told the ids of every container a full list found (outside the view's lock).
 	onList func(seen map[string]bool)
+	// podName, when set, names the Podman pod of a pod UID the backend has recorded ("" otherwise), so that
+	// several stale pods are listed by one list of their Podman pods (see containers).
+	podName func(uid string) string
 
 	mu     sync.Mutex
 	pods   map[string]*podView // by pod UID
@@ -44,7 +52,11 @@ type view struct {
 	lseq   uint64              // seq when it was asked
 	// since is the time from which the connected stream delivers every event (it is asked from a little
 	// before it connected); zero while the stream is down.
-	since        time.Time
+	since time.Time
+	// gapFrom is when a stream the service ended (it does on every rotation of its events file) ended,
+	// zero otherwise: since is kept through the reconnection, whose replay from a little before covers the
+	// gap, but only for freshness (see streamingLocked).
+	gapFrom      time.Time
 	broken       bool // the stream's outage was logged
 	missedLogged bool // a change the stream missed was logged
 	reconnect    context.CancelFunc
@@ -60,14 +72,30 @@ type podView struct {
 	// atSeq is the view's seq when the list was asked; evSeq the seq of the pod's last event. A pod with
 	// evSeq > atSeq is stale. A pod made by an event alone has a zero at: stale too.
 	atSeq, evSeq uint64
+	// recent are the pod's events since its list was asked (at most maxRecent; overflow once more came),
+	// so that a list applied after them can tell whether it shows them (see settle).
+	recent   []podEvent
+	overflow bool
 	// alone is set when the entry came from a list of this pod only: an empty one confirms the pod has
 	// nothing on the engine (a full list of Podman 4.3 can miss a container it is cleaning up).
 	alone bool
 }
 
+// podEvent is what settle needs of one event.
+type podEvent struct {
+	seq      uint64
+	id       string
+	action   string
+	timeNano int64
+}
+
+// maxRecent bounds the events kept per pod for settle; a pod with more waits for a list asked after them.
+const maxRecent = 16
+
 type flight struct {
 	done chan struct{}
 	err  error
+	seq  uint64 // the view's seq when the list was asked
 }
 
 // perPodLists is how many stale pods one Status refreshes by a list each; more take one list of every pod.
@@ -142,8 +170,9 @@ func (v *view) watch(ctx context.Context) {
 			return
 		}
 		if err == nil && time.Since(started) > time.Second {
-			// Podman ends the stream when it rotates its events file: connect again at once (the events
-			// since a little before are asked again, and the reconnection resyncs).
+			// Podman ends the stream when it rotates its events file (every megabyte of events: every
+			// minute or so under load), keeping the newer half: connect again at once, asking the events
+			// since a little before, which replays whatever came meanwhile (see connected).
 			v.disconnected(nil)
 			delay = time.Second
 			continue
@@ -166,7 +195,15 @@ func (v *view) watch(ctx context.Context) {
 
 func (v *view) connected(since time.Time) {
 	v.mu.Lock()
-	v.since = since
+	if !v.since.IsZero() && !v.gapFrom.IsZero() && !since.After(v.gapFrom) {
+		// Reconnected after the service ended the stream, from before it ended: no event can have been
+		// missed, and the view holds as it did (a full list of every pod at each rotation would be
+		// answered late, and meanwhile every status would list its pod).
+		v.gapFrom = time.Time{}
+		v.mu.Unlock()
+		return
+	}
+	v.since, v.gapFrom = since, time.Time{}
 	if v.broken {
 		v.log.Info("the Podman event stream is connected again; resyncing the status view")
 		v.broken = false
@@ -184,11 +221,15 @@ func (v *view) connected(since time.Time) {
 func (v *view) disconnected(err error) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	v.since = time.Time{}
 	if err == nil {
+		// Kept through a quick reconnection (connected); the gap counts against freshness meanwhile.
+		if v.gapFrom.IsZero() {
+			v.gapFrom = v.now()
+		}
 		v.log.Debug("the Podman event stream ended; connecting again")
 		return
 	}
+	v.since, v.gapFrom = time.Time{}, time.Time{}
 	if !v.broken {
 		v.log.Warn("the Podman event stream broke; the status view lists the engine (at most once per status_max_age) until it is back", "err", err, "status_max_age", v.freshness)
 		v.broken = true
@@ -214,15 +255,69 @@ func (v *view) event(e libpod.Event) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	v.seq++
+	if e.Actor.ID != "" {
+		v.ctrSeq[e.Actor.ID] = v.seq
+	}
 	pv := v.pods[uid]
 	if pv == nil {
 		pv = &podView{}
 		v.pods[uid] = pv
 	}
-	pv.evSeq = v.seq
-	if e.Actor.ID != "" {
-		v.ctrSeq[e.Actor.ID] = v.seq
+	if v.sameClock && e.TimeNano > 0 && !pv.at.IsZero() && e.Time().Before(pv.at) {
+		// Podman stamps an event once the change is made, and the pod was listed after: the list shows it.
+		// Events reach the stream a while after their change (seconds on a busy service): each one of a
+		// pod's start would otherwise make its next status list the pod again.
+		return
 	}
+	pv.evSeq = v.seq
+	if len(pv.recent) < maxRecent {
+		pv.recent = append(pv.recent, podEvent{seq: v.seq, id: e.Actor.ID, action: e.Action, timeNano: e.TimeNano})
+	} else {
+		pv.overflow = true
+	}
+}
+
+// settle makes pv, just listed, fresh despite the events applied while its list was on its way, when the
+// list shows every one of them: a list is answered a while after it is asked (seconds on a busy service),
+// and the events of a pod's start arriving meanwhile would otherwise make its next status list it again,
+// every pod of a burst of creates once. An event shows in the list when it was stamped before the list was
+// asked (same clock only, see event), or when it is part of a start (create, init, start) of a container
+// the list has running since the event's second or later: any later change of it (a died, a restart) is an
+// event of its own, which does not show so.
+func (v *view) settle(pv *podView) {
+	var keep []podEvent
+	for _, e := range pv.recent {
+		if e.seq > pv.atSeq {
+			keep = append(keep, e)
+		}
+	}
+	pv.recent = keep
+	if pv.evSeq <= pv.atSeq {
+		pv.overflow = false // the list was asked after every event, those not kept too
+		return
+	}
+	if pv.overflow {
+		return
+	}
+	byID := make(map[string]*libpod.ListContainer, len(pv.ctrs))
+	for i := range pv.ctrs {
+		byID[pv.ctrs[i].ID] = &pv.ctrs[i]
+	}
+	for _, e := range keep {
+		if v.sameClock && e.timeNano > 0 && time.Unix(0, e.timeNano).Before(pv.at) {
+			continue
+		}
+		c := byID[e.id]
+		switch {
+		case e.timeNano <= 0 || c == nil || c.State != "running":
+			return
+		case e.action != "create" && e.action != "init" && e.action != "start":
+			return
+		case c.StartedAt < time.Unix(0, e.timeNano).Unix():
+			return
+		}
+	}
+	pv.atSeq, pv.recent = pv.evSeq, nil
 }
 
 // freshLocked tells whether the view may answer for pod uid at now without asking the engine.
@@ -237,7 +332,13 @@ func (v *view) freshLocked(uid string, now time.Time) bool {
 
 // holds tells whether what was listed at at still holds at now, barring an event.
 func (v *view) holds(at, now time.Time) bool {
-	return (!v.since.IsZero() && !at.Before(v.since)) || now.Sub(at) <= v.freshness
+	return (v.streamingLocked(now) && !at.Before(v.since)) || now.Sub(at) <= v.freshness
+}
+
+// streamingLocked tells whether every event since v.since has been applied, give or take freshness: the
+// stream is connected, or the service ended it less than freshness ago and it is being reconnected.
+func (v *view) streamingLocked(now time.Time) bool {
+	return !v.since.IsZero() && (v.gapFrom.IsZero() || now.Sub(v.gapFrom) <= v.freshness)
 }
 
 // pods returns the containers of each pod of uids (infra containers included), listing the engine first for
@@ -246,16 +347,48 @@ func (v *view) containers(ctx context.Context, uids []string) (map[string]podVie
 	now := v.now()
 	v.mu.Lock()
 	var stale []string
+	// full: a list of every pod is what refreshes the stale ones: one of them is stale by age alone (its
+	// list is older than the stream's connection: only the resync that follows a connection or a full list
+	// while the stream is down refreshes it, and a list per pod of every pod asked meanwhile would flood the
+	// engine), or a full list asked since their last events is in flight already.
+	full := false
+	inFlight := v.full != nil
 	for _, uid := range uids {
-		if !v.freshLocked(uid, now) {
-			stale = append(stale, uid)
+		if v.freshLocked(uid, now) {
+			continue
+		}
+		stale = append(stale, uid)
+		pv, ok := v.pods[uid]
+		if !ok || pv.evSeq <= pv.atSeq && !pv.at.IsZero() {
+			full = true
+		} else if inFlight && v.full.seq < pv.evSeq {
+			inFlight = false
 		}
 	}
-	streaming := !v.since.IsZero()
+	full = full || inFlight && len(stale) > 0
+	streaming := v.streamingLocked(now)
 	v.mu.Unlock()
+	var names []string
+	if !full && streaming && len(stale) > perPodLists && len(stale) <= maxPodsPerList && v.podName != nil {
+		for _, uid := range stale {
+			name := v.podName(uid)
+			if name == "" {
+				names = nil
+				break
+			}
+			names = append(names, name)
+		}
+	}
 	switch {
 	case len(stale) == 0:
-	case !streaming || len(stale) > perPodLists:
+	case names != nil:
+		// More stale pods than lists per pod, fewer than a list of every pod is worth: one list of their
+		// Podman pods, whose cost on the service grows with what it lists, not with every container it has
+		// (a list of every pod at N = 400 takes a second and held up the creates of a burst).
+		if err := v.listPods(ctx, stale, names); err != nil {
+			return nil, err
+		}
+	case full || !streaming || len(stale) > perPodLists:
 		if err := v.listAll(ctx); err != nil {
 			return nil, err
 		}
@@ -320,9 +453,9 @@ func (v *view) listAll(ctx context.Context) error {
 	v.mu.Lock()
 	f := v.full
 	if f == nil {
-		f = &flight{done: make(chan struct{})}
-		v.full = f
 		at, seq := v.now(), v.seq
+		f = &flight{done: make(chan struct{}), seq: seq}
+		v.full = f
 		go func() {
 			lctx, cancel := context.WithTimeout(v.ctx, listTimeout)
 			defer cancel()
@@ -348,6 +481,35 @@ func (v *view) listAll(ctx context.Context) error {
 	return wait(ctx, f)
 }
 
+// maxPodsPerList bounds the stale pods refreshed by one list of their Podman pods; more take a full list.
+const maxPodsPerList = 64
+
+// listPods lists the containers of the pods uids, whose Podman pods are names, in one list (every container
+// of a pod is in its Podman pod, made first), and applies what it found of each as a list of it (not alone:
+// an empty answer for a launched pod is checked by a list of that pod, as after a full list).
+func (v *view) listPods(ctx context.Context, uids, names []string) error {
+	v.mu.Lock()
+	at, seq := v.now(), v.seq
+	v.mu.Unlock()
+	lctx, cancel := context.WithTimeout(ctx, listTimeout)
+	defer cancel()
+	list, err := v.eng.ContainerListInPods(lctx, v.labels, names)
+	if err != nil {
+		return err
+	}
+	byPod := map[string][]libpod.ListContainer{}
+	for _, c := range list {
+		uid := c.Labels[pod.LabelPodUID]
+		byPod[uid] = append(byPod[uid], c)
+	}
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	for _, uid := range uids {
+		v.applyPod(uid, byPod[uid], at, seq, false)
+	}
+	return nil
+}
+
 // listPod lists the containers of pod uid alone, one list shared by every caller asking meanwhile.
 func (v *view) listPod(ctx context.Context, uid string) error {
 	v.mu.Lock()
@@ -366,7 +528,7 @@ func (v *view) listPod(ctx context.Context, uid string) error {
 			list, err := v.eng.ContainerList(lctx, labels)
 			v.mu.Lock()
 			if err == nil {
-				v.applyPod(uid, list, at, seq)
+				v.applyPod(uid, list, at, seq, true)
 			}
 			f.err = err
 			delete(v.one, uid)
@@ -387,16 +549,18 @@ func wait(ctx context.Context, f *flight) error {
 	}
 }
 
-// applyPod replaces the entry of pod uid by what a list of it alone, asked at at (seq), found.
-func (v *view) applyPod(uid string, list []libpod.ListContainer, at time.Time, seq uint64) {
+// applyPod replaces the entry of pod uid by what a list of it, asked at at (seq), found; alone when it
+// listed that pod only.
+func (v *view) applyPod(uid string, list []libpod.ListContainer, at time.Time, seq uint64, alone bool) {
 	old := v.pods[uid]
-	pv := &podView{ctrs: list, at: at, atSeq: seq, alone: true}
+	pv := &podView{ctrs: list, at: at, atSeq: seq, alone: alone}
 	if old != nil {
-		pv.evSeq = old.evSeq
+		pv.evSeq, pv.recent, pv.overflow = old.evSeq, old.recent, old.overflow
 		if old.newerThan(at, seq) {
 			return // a later list (or the pod's delete) already answered
 		}
 	}
+	v.settle(pv)
 	v.pods[uid] = pv
 }
 
@@ -432,10 +596,11 @@ func (v *view) applyAll(list []libpod.ListContainer, at time.Time, seq uint64) {
 				pods[uid] = old
 				continue
 			}
-			pv.evSeq = old.evSeq
+			pv.evSeq, pv.recent, pv.overflow = old.evSeq, old.recent, old.overflow
 			if missed == "" && old.evSeq <= seq && !old.at.IsZero() && !v.since.IsZero() && !old.at.Before(v.since) && changedUnannounced(old.ctrs, ctrs, at) {
 				missed = uid
 			}
+			v.settle(pv)
 		}
 		pods[uid] = pv
 	}
@@ -458,7 +623,7 @@ func (v *view) applyAll(list []libpod.ListContainer, at time.Time, seq uint64) {
 			v.log.Warn("the Podman event stream missed a change the resync found; reconnecting it", "pod_uid", missed)
 			v.missedLogged = true
 		}
-		v.since = time.Time{}
+		v.since, v.gapFrom = time.Time{}, time.Time{}
 		if v.reconnect != nil {
 			v.reconnect()
 		}
@@ -490,6 +655,18 @@ func changedUnannounced(old, cur []libpod.ListContainer, at time.Time) bool {
 	return false
 }
 
+// fresh returns the containers of pod uid as the view holds them, if it may answer for the pod without
+// asking the engine (see freshLocked); ok is false otherwise, or when the view has no entry of the pod.
+func (v *view) fresh(uid string) (ctrs []libpod.ListContainer, ok bool) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	pv, have := v.pods[uid]
+	if !have || !v.freshLocked(uid, v.now()) {
+		return nil, false
+	}
+	return slices.Clone(pv.ctrs), true
+}
+
 // forget records that pod uid has nothing on the engine as of now: its delete removed everything.
 func (v *view) forget(uid string) {
 	v.mu.Lock()
@@ -507,7 +684,7 @@ func (v *view) forget(uid string) {
 func (v *view) unchanged(id string, seq uint64, t time.Time) bool {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	return !v.since.IsZero() && !t.Before(v.since) && v.ctrSeq[id] <= seq
+	return v.streamingLocked(v.now()) && !t.Before(v.since) && v.ctrSeq[id] <= seq
 }
 
 // mark returns the view's seq and the time, to stamp what is asked of the engine now (see unchanged).

@@ -229,9 +229,15 @@ func keepLabelled[T any](items []T, labels func(*T) map[string]string, want map[
 	return out
 }
 
-// labelFilters encodes label selectors ("key=value" or "key") as the libpod filters query parameter.
-func labelFilters(labels map[string]string) string {
+// labelFilters encodes label selectors ("key=value" or "key") as the libpod filters query parameter, with
+// the pods (names or ids, any of them) a container list may keep to.
+func labelFilters(labels map[string]string, pods ...[]string) string {
 	f := map[string][]string{}
+	for _, ps := range pods {
+		if len(ps) > 0 {
+			f["pod"] = append(f["pod"], ps...)
+		}
+	}
 	for k, v := range labels {
 		if v == "" {
 			f["label"] = append(f["label"], k)

@@ -13,6 +13,11 @@ type ContainerSpec struct {
 	WorkDir    string            `json:"work_dir,omitempty"`
 	Labels     map[string]string `json:"labels,omitempty"`
 	Hostname   string            `json:"hostname,omitempty"`
+	// PortMappings, HostAdd and Sysctl are a container's own only in a pod without an infra container
+	// (which otherwise holds them for every container of the pod).
+	PortMappings []PortMapping     `json:"portmappings,omitempty"`
+	HostAdd      []string          `json:"hostadd,omitempty"`
+	Sysctl       map[string]string `json:"sysctl,omitempty"`
 
 	Mounts  []Mount        `json:"mounts,omitempty"`
 	Volumes []*NamedVolume `json:"volumes,omitempty"`

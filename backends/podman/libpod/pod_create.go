@@ -14,9 +14,12 @@ type PodSpec struct {
 	HostAdd []string  `json:"hostadd,omitempty"`
 	// Sysctl is set in the pod's namespaces (its infra container's).
 	Sysctl map[string]string `json:"sysctl,omitempty"`
+	// NoInfra makes a pod without an infra container: its containers share no namespace, and each sets its
+	// own hostname, host entries and published ports.
+	NoInfra bool `json:"no_infra,omitempty"`
 }
 
-// PodCreate creates a pod with its infra container and returns its id.
+// PodCreate creates a pod, with its infra container unless spec.NoInfra, and returns its id.
 func (c *Client) PodCreate(ctx context.Context, spec PodSpec) (string, error) {
 	var out struct {
 		ID string `json:"Id"`
