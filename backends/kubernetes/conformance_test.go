@@ -22,4 +22,5 @@ func TestConformance(t *testing.T) {
 // dispatcher/e2e tests named ...InVirtualKubelet). This backend passes the remote statuses on as they are.
 var virtualKubeletQuirks = map[string]string{
 	conformance.ScenarioFailingContainer: "the lab's remote node is interLink's virtual kubelet, which overwrites every terminated reason with \"Error: <exit code>\" (dispatcher/e2e TestMemoryLimitKillsButOOMKilledReasonLostInVirtualKubelet); this backend reports the remote reason as it is",
+	conformance.ScenarioRunAsNonRoot:     "the refused container's reason, CreateContainerConfigError, is overwritten with \"Error: <exit code>\" by the lab's remote node, interLink's virtual kubelet; a real remote kubelet refuses such a container itself",
 }

@@ -222,8 +222,11 @@ func (b *Backend) capabilities() backend.Capabilities {
 			backend.FeatureRestartPolicyAlways, backend.FeatureRestartPolicyOnFailure,
 			backend.FeatureTerminationGrace, backend.FeatureHostNetwork, pod.FeatureNoNewPrivileges,
 			backend.FeatureProbes, backend.FeatureLifecycleHooks,
-			// The remote kubelet makes the termination message; the status carries it as it is.
-			backend.FeatureTerminationMessage,
+			// The remote kubelet does these itself from the pod's spec, which goes there as it is: the
+			// termination message (the status carries it), hostAliases, safe sysctls, supplementalGroups and
+			// runAsNonRoot against the image's user.
+			backend.FeatureTerminationMessage, backend.FeatureHostAliases, backend.FeatureSysctls,
+			backend.FeatureSupplementalGroups, backend.FeatureRunAsNonRoot,
 		},
 		ExtendedResources: ext,
 	}
