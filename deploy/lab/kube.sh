@@ -336,7 +336,8 @@ backends:
   - name: docker
     binary: bin/backend-docker
     enabled: true
-    config: {}
+    config:
+      pods: 500          # the remote virtual node offers 500 pods; the backend's default (110) would refuse the rest
 EOF
 }
 
