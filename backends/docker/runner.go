@@ -46,6 +46,10 @@ type runner struct {
 	// seed is what the first step knows without asking: Create just made and started the pause container
 	// of a pod that has nothing else yet (nil: ask).
 	seed *podContainers
+	// ran names the regular containers this runner has seen a run of. Under restartPolicy Never, one of them
+	// that the engine no longer has was removed behind the backend's back: it is not made again (the kubelet
+	// does not run a container of such a pod twice), and its status says it is gone.
+	ran map[string]bool
 	// steps counts the steps taken, for tests.
 	steps atomic.Int64
 }
@@ -301,6 +305,9 @@ func (r *runner) containers(pc *podContainers, pauseID string) (time.Duration, b
 		c := &p.Spec.Containers[i]
 		runs := pc.runs[c.Name]
 		if len(runs) == 0 {
+			if policy == v1.RestartPolicyNever && r.ran[c.Name] {
+				continue // it vanished: never made again
+			}
 			if !r.act() {
 				return 0, false, errUnsure
 			}
@@ -308,6 +315,10 @@ func (r *runner) containers(pc *podContainers, pauseID string) (time.Duration, b
 			soonest(r.launch(c, pod.RoleContainer, 0, pauseID))
 			continue
 		}
+		if r.ran == nil {
+			r.ran = map[string]bool{}
+		}
+		r.ran[c.Name] = true
 		last := runs[len(runs)-1]
 		info, err := r.b.runInfo(ctx, last)
 		if err != nil {
