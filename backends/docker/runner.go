@@ -239,13 +239,10 @@ func (r *runner) stepOn(list bool) (time.Duration, bool, error) {
 	return wait, finished, err
 }
 
-// containers runs the init containers, then the regular ones, as far as their state allows now.
-func (r *runner) containers(pc *podContainers, pauseID string) (time.Duration, bool, error) {
+// initContainers runs the init containers in order, as far as their state allows now; done is true once
+// every one has succeeded, else wait, finished and err are the step's answer.
+func (r *runner) initContainers(pc *podContainers, pauseID string, policy v1.RestartPolicy) (wait time.Duration, finished, done bool, err error) {
 	ctx, p := r.ctx, r.rec.Pod
-	if ready, wait, err := r.preExec(pc, pauseID); !ready || err != nil {
-		return wait, false, err
-	}
-	policy := pod.RestartPolicy(p)
 	// Init containers that succeeded are never run again, whatever the pod's policy.
 	initPolicy := policy
 	if initPolicy == v1.RestartPolicyAlways {
@@ -256,24 +253,24 @@ func (r *runner) containers(pc *podContainers, pauseID string) (time.Duration, b
 		runs := pc.runs[c.Name]
 		if len(runs) == 0 {
 			if !r.act() {
-				return 0, false, errUnsure
+				return 0, false, false, errUnsure
 			}
-			return r.launch(c, pod.RoleInit, 0, pauseID), false, nil
+			return r.launch(c, pod.RoleInit, 0, pauseID), false, false, nil
 		}
 		last := runs[len(runs)-1]
 		info, err := r.b.runInfo(ctx, last)
 		if err != nil {
-			return 0, false, err
+			return 0, false, false, err
 		}
 		switch info.phase() {
 		case runPending:
 			if !r.act() {
-				return 0, false, errUnsure
+				return 0, false, false, errUnsure
 			}
-			return r.startCreated(c, last), false, nil
+			return r.startCreated(c, last), false, false, nil
 		case runRunning:
 			r.watch(last.ID)
-			return 0, false, nil
+			return 0, false, false, nil
 		}
 		t := info.termination(last.ID)
 		if t.ExitCode == 0 {
@@ -281,19 +278,31 @@ func (r *runner) containers(pc *podContainers, pauseID string) (time.Duration, b
 		}
 		if !pod.ShouldRestart(initPolicy, int(t.ExitCode)) {
 			if !r.act() {
-				return 0, false, errUnsure
+				return 0, false, false, errUnsure
 			}
-			return 0, r.finish(pauseID), nil
+			return 0, r.finish(pauseID), false, nil
 		}
 		if d := r.restartDelay(attemptOf(last), t); d > 0 {
-			return d, false, nil
+			return d, false, false, nil
 		}
 		if !r.act() {
-			return 0, false, errUnsure
+			return 0, false, false, errUnsure
 		}
-		return r.launch(c, pod.RoleInit, attemptOf(last)+1, pauseID), false, nil
+		return r.launch(c, pod.RoleInit, attemptOf(last)+1, pauseID), false, false, nil
 	}
+	return 0, false, true, nil
+}
 
+// containers runs the init containers, then the regular ones, as far as their state allows now.
+func (r *runner) containers(pc *podContainers, pauseID string) (time.Duration, bool, error) {
+	ctx, p := r.ctx, r.rec.Pod
+	if ready, wait, err := r.preExec(pc, pauseID); !ready || err != nil {
+		return wait, false, err
+	}
+	policy := pod.RestartPolicy(p)
+	if wait, finished, done, err := r.initContainers(pc, pauseID, policy); !done {
+		return wait, finished, err
+	}
 	var wait time.Duration
 	soonest := func(d time.Duration) {
 		if d > 0 && (wait == 0 || d < wait) {

@@ -68,7 +68,7 @@ func TestRemoteName(t *testing.T) {
 	if got := remoteName(uid); got != "il-"+uid {
 		t.Errorf("remoteName(%s) = %s", uid, got)
 	}
-	if remoteName(uid) != remoteName(uid) {
+	if again := remoteName(uid); again != remoteName(uid) {
 		t.Error("remoteName is not deterministic")
 	}
 	// UIDs the contract accepts that are no DNS label: hashed, under their own prefix, never equal.

@@ -149,10 +149,11 @@ func (b *Backend) createObject(ctx context.Context, ns string, o remoteObject, o
 // service account, token, scheduling constraints or pull secrets; the config's node selector, tolerations and
 // priority class; env resolved from what interLink sent; every configMap, secret and computed projected or
 // downward API volume pointing at a remote object made from interLink's data (returned beside).
-func (b *Backend) remotePod(p *v1.Pod, objs *pod.Objects, name, ns string) (*v1.Pod, []remoteObject, error) {
+// remoteMeta is the remote pod's metadata: its name, the backend's labels, and the local pod's annotations
+// less the local dispatcher's own (its routing is not the remote side's), then the config's.
+func (b *Backend) remoteMeta(p *v1.Pod, name, ns string) metav1.ObjectMeta {
 	meta := metav1.ObjectMeta{Name: name, Namespace: ns, Labels: b.labels(p), Annotations: map[string]string{}}
 	for k, v := range p.Annotations {
-		// The local dispatcher's own annotations (its routing) are not the remote side's.
 		if !strings.HasPrefix(k, labelPrefix) && !strings.HasPrefix(k, "kubectl.kubernetes.io/") {
 			meta.Annotations[k] = v
 		}
@@ -160,6 +161,13 @@ func (b *Backend) remotePod(p *v1.Pod, objs *pod.Objects, name, ns string) (*v1.
 	for k, v := range b.annotations(p) {
 		meta.Annotations[k] = v
 	}
+	return meta
+}
+
+// remoteSpec is p's spec rewritten for the remote side, before its volumes and env: no local node, service
+// account or scheduling of the local cluster; the config's node selector, tolerations and priority class;
+// behind the backend's scheduling gate.
+func (b *Backend) remoteSpec(p *v1.Pod) *v1.PodSpec {
 	s := p.Spec.DeepCopy()
 	s.NodeName = ""
 	s.ServiceAccountName, s.DeprecatedServiceAccount = "", ""
@@ -176,6 +184,33 @@ func (b *Backend) remotePod(p *v1.Pod, objs *pod.Objects, name, ns string) (*v1.
 	if s.Hostname == "" && len(validation.IsDNS1123Label(p.Name)) == 0 {
 		s.Hostname = p.Name // the pod sees its own name, as it would locally
 	}
+	return s
+}
+
+// remoteEnvs sets every container's env of s to the literal values resolved from p's (remoteEnv) and returns
+// what could not be resolved.
+func remoteEnvs(p *v1.Pod, s *v1.PodSpec, objs *pod.Objects) pod.Problems {
+	var problems pod.Problems
+	for _, list := range []struct {
+		field string
+		cs    []v1.Container
+	}{{"spec.initContainers", s.InitContainers}, {"spec.containers", s.Containers}} {
+		for i := range list.cs {
+			c := &list.cs[i]
+			env, err := remoteEnv(p, c, objs)
+			if err != nil {
+				problems = append(problems, fmt.Sprintf("%s[%d].env: %v", list.field, i, err))
+				continue
+			}
+			c.Env, c.EnvFrom = env, nil
+		}
+	}
+	return problems
+}
+
+func (b *Backend) remotePod(p *v1.Pod, objs *pod.Objects, name, ns string) (*v1.Pod, []remoteObject, error) {
+	meta := b.remoteMeta(p, name, ns)
+	s := b.remoteSpec(p)
 	var out []remoteObject
 	made := map[string]bool{}
 	add := func(o remoteObject) {
@@ -281,20 +316,7 @@ func (b *Backend) remotePod(p *v1.Pod, objs *pod.Objects, name, ns string) (*v1.
 			problems = append(problems, err.Error())
 		}
 	}
-	for _, list := range []struct {
-		field string
-		cs    []v1.Container
-	}{{"spec.initContainers", s.InitContainers}, {"spec.containers", s.Containers}} {
-		for i := range list.cs {
-			c := &list.cs[i]
-			env, err := remoteEnv(p, c, objs)
-			if err != nil {
-				problems = append(problems, fmt.Sprintf("%s[%d].env: %v", list.field, i, err))
-				continue
-			}
-			c.Env, c.EnvFrom = env, nil
-		}
-	}
+	problems = append(problems, remoteEnvs(p, s, objs)...)
 	if len(problems) > 0 {
 		return nil, nil, &backend.Error{Kind: backend.KindInvalid, Msg: problems.Error(), Err: problems}
 	}

@@ -169,23 +169,7 @@ func (v *validator) pod(p *v1.Pod) {
 	if s.HostNetwork {
 		v.need("spec.hostNetwork", backend.FeatureHostNetwork, "hostNetwork")
 	}
-	if len(s.HostAliases) > 0 {
-		v.need("spec.hostAliases", backend.FeatureHostAliases, "hostAliases")
-	}
-	for i, a := range s.HostAliases {
-		ap := fmt.Sprintf("spec.hostAliases[%d]", i)
-		if net.ParseIP(a.IP) == nil {
-			v.add(ap+".ip", "%q is not an IP address", a.IP)
-		}
-		if len(a.Hostnames) == 0 {
-			v.add(ap+".hostnames", "an alias needs at least one hostname")
-		}
-		for j, h := range a.Hostnames {
-			if h == "" || strings.ContainsFunc(h, func(r rune) bool { return r <= ' ' || r == '#' || r > '~' }) {
-				v.add(fmt.Sprintf("%s.hostnames[%d]", ap, j), "%q is not a hostname (no spaces, control characters or #)", h)
-			}
-		}
-	}
+	v.hostAliases(s.HostAliases)
 	if s.ShareProcessNamespace != nil && *s.ShareProcessNamespace {
 		v.add("spec.shareProcessNamespace", "a shared process namespace is not supported by backend %q", v.name)
 	}
@@ -250,6 +234,27 @@ func (v *validator) terminationMessage(path string, c *v1.Container) {
 		v.add(path+".terminationMessagePath", "%q must be an absolute path", p)
 	default:
 		v.need(path+".terminationMessagePath", backend.FeatureTerminationMessage, "a terminationMessagePath other than "+DefaultTerminationMessagePath)
+	}
+}
+
+// hostAliases checks spec.hostAliases: each an IP and hostnames that can stand on a hosts file's line.
+func (v *validator) hostAliases(aliases []v1.HostAlias) {
+	if len(aliases) > 0 {
+		v.need("spec.hostAliases", backend.FeatureHostAliases, "hostAliases")
+	}
+	for i, a := range aliases {
+		ap := fmt.Sprintf("spec.hostAliases[%d]", i)
+		if net.ParseIP(a.IP) == nil {
+			v.add(ap+".ip", "%q is not an IP address", a.IP)
+		}
+		if len(a.Hostnames) == 0 {
+			v.add(ap+".hostnames", "an alias needs at least one hostname")
+		}
+		for j, h := range a.Hostnames {
+			if h == "" || strings.ContainsFunc(h, func(r rune) bool { return r <= ' ' || r == '#' || r > '~' }) {
+				v.add(fmt.Sprintf("%s.hostnames[%d]", ap, j), "%q is not a hostname (no spaces, control characters or #)", h)
+			}
+		}
 	}
 }
 
