@@ -72,34 +72,14 @@ func writeRecord(dir string, r *podRecord) error {
 }
 
 // writeDraftRecord writes the record a Create makes before sbatch (no job id yet: "a submission is under way,
-// or was cut short") through a temporary file and a rename, so that a status reading it meanwhile never sees
-// a part, but without syncing: the record with the job id, written after sbatch, is the one synced.
+// or was cut short") atomically, so that a status reading it meanwhile never sees a part, but without
+// syncing (records.ReplaceFile): the record with the job id, written after sbatch, is the one synced.
 func writeDraftRecord(dir string, r *podRecord) error {
 	data, err := json.MarshalIndent(r, "", "  ")
 	if err != nil {
 		return err
 	}
-	path := filepath.Join(dir, recordFile)
-	f, err := os.CreateTemp(dir, "."+recordFile+".tmp-*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Chmod(0o644)
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		_ = os.Remove(tmp)
-		return fmt.Errorf("cannot write %s: %w", path, err)
-	}
-	return nil
+	return records.ReplaceFile(filepath.Join(dir, recordFile), data, 0o644)
 }
 
 // writeJobFile writes a file of a pod's new directory that nothing reads before the job starts, which is after

@@ -17,6 +17,16 @@ import (
 // WriteFile replaces path with data, with permissions mode, atomically and durably (see the package doc).
 // The directory must exist.
 func WriteFile(path string, data []byte, mode os.FileMode) error {
+	return replace(path, data, mode, true)
+}
+
+// ReplaceFile is WriteFile without the syncs: a reader never sees a part of the file, but a crash may lose
+// it. For a file that a durable one written later supersedes.
+func ReplaceFile(path string, data []byte, mode os.FileMode) error {
+	return replace(path, data, mode, false)
+}
+
+func replace(path string, data []byte, mode os.FileMode, durable bool) error {
 	dir, base := filepath.Split(path)
 	if dir == "" {
 		dir = "."
@@ -30,7 +40,7 @@ func WriteFile(path string, data []byte, mode os.FileMode) error {
 	if err == nil {
 		err = f.Chmod(mode) // CreateTemp makes 0600 whatever the umask
 	}
-	if err == nil {
+	if err == nil && durable {
 		err = f.Sync()
 	}
 	if cerr := f.Close(); err == nil {
@@ -42,6 +52,9 @@ func WriteFile(path string, data []byte, mode os.FileMode) error {
 	if err != nil {
 		_ = os.Remove(tmp)
 		return fmt.Errorf("cannot write %s: %w", path, unwrapPath(err))
+	}
+	if !durable {
+		return nil
 	}
 	if err := syncDir(dir); err != nil {
 		return fmt.Errorf("cannot write %s: syncing its directory: %w", path, unwrapPath(err))

@@ -160,3 +160,24 @@ func TestReadJSONNamesADamagedRecord(t *testing.T) {
 		t.Fatalf("err = %v; want one saying %s is damaged", err, path)
 	}
 }
+
+// ReplaceFile replaces as WriteFile does (whole file, the mode whatever the umask, no temporary left),
+// only without syncing.
+func TestReplaceFile(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "draft.json")
+	for _, data := range []string{"first", "second"} {
+		if err := ReplaceFile(path, []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := os.ReadFile(path); err != nil || string(got) != data {
+			t.Fatalf("read %q, %v; want %q", got, err, data)
+		}
+	}
+	if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != 0o644 {
+		t.Errorf("mode %v, %v; want 0644", fi, err)
+	}
+	if ents, _ := os.ReadDir(dir); len(ents) != 1 {
+		t.Errorf("%d entries in the directory, want the file alone", len(ents))
+	}
+}
