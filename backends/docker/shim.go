@@ -109,10 +109,7 @@ func (b *Backend) terminationMessage(ctx context.Context, c *v1.Container, run c
 		return ""
 	}
 	file, err := shim.ReadTerminationFile(b.shimDir(run.Labels[pod.LabelPodUID], c.Name, attemptOf(run)))
-	if err != nil {
-		return "Error on reading the termination message file: " + err.Error()
-	}
-	return pod.TerminationMessage(c, t.ExitCode, file, func() ([]byte, error) { return b.logTail(ctx, run.ID) })
+	return pod.TerminationMessage(c, t.ExitCode, file, err, func() ([]byte, error) { return b.logTail(ctx, run.ID) })
 }
 
 // logTail is the end of an ended run's log, stdout and stderr together, asked of the engine once a run.

@@ -306,10 +306,7 @@ func (b *Backend) terminationMessage(ctx context.Context, lc *libpod.ListContain
 		return ""
 	}
 	file, err := shim.ReadTerminationFile(b.shimDir(uid, c.Name))
-	if err != nil {
-		return "Error on reading the termination message file: " + err.Error()
-	}
-	return pod.TerminationMessage(c, t.ExitCode, file, func() ([]byte, error) {
+	return pod.TerminationMessage(c, t.ExitCode, file, err, func() ([]byte, error) {
 		key := lc.ID + "@" + t.FinishedAt.Format(time.RFC3339Nano)
 		b.cacheMu.Lock()
 		tail, ok := b.logTails[key]

@@ -158,21 +158,15 @@ func (b *Backend) withTerminationMessage(rec *podRecord, c *v1.Container, cs v1.
 		return cs
 	}
 	file, err := shim.ReadTerminationFile(filepath.Join(b.podDir(rec.UID), shimDir, c.Name))
-	msg := "Error on reading the termination message file: "
-	if err == nil {
-		msg = pod.TerminationMessage(c, term.ExitCode, file, func() ([]byte, error) {
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			var buf bytes.Buffer
-			err := b.Logs(ctx, backend.LogRequest{LogStruct: interlink.LogStruct{PodUID: rec.UID, Namespace: rec.Namespace,
-				PodName: rec.Name, ContainerName: c.Name, Opts: interlink.LogOpts{Tail: pod.MaxTerminationLogLines}}}, &buf)
-			return buf.Bytes(), err
-		})
-	} else {
-		msg += err.Error()
-	}
-	t := pod.Termination{Message: term.Message}.WithMessage(msg)
-	term.Message = t.Message
+	msg := pod.TerminationMessage(c, term.ExitCode, file, err, func() ([]byte, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		var buf bytes.Buffer
+		err := b.Logs(ctx, backend.LogRequest{LogStruct: interlink.LogStruct{PodUID: rec.UID, Namespace: rec.Namespace,
+			PodName: rec.Name, ContainerName: c.Name, Opts: interlink.LogOpts{Tail: pod.MaxTerminationLogLines}}}, &buf)
+		return buf.Bytes(), err
+	})
+	term.Message = pod.Termination{Message: term.Message}.WithMessage(msg).Message
 	return cs
 }
 

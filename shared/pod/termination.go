@@ -33,10 +33,14 @@ func BindsTerminationFile(c *v1.Container) bool {
 }
 
 // TerminationMessage is the termination message of a run of c that ended with exitCode: file is what its
-// terminationMessagePath file held (its last MaxTerminationMessageBytes), logTail reads the end of its log
-// (at least its last MaxTerminationLogLines lines, stdout and stderr together), called only when the policy
-// falls back to it. A log that cannot be read gives a message saying so, as the kubelet's does.
-func TerminationMessage(c *v1.Container, exitCode int32, file []byte, logTail func() ([]byte, error)) string {
+// terminationMessagePath file held (its last MaxTerminationMessageBytes) or fileErr why it could not be
+// read, logTail reads the end of its log (at least its last MaxTerminationLogLines lines, stdout and stderr
+// together), called only when the policy falls back to it. A file or log that cannot be read gives a
+// message saying so, as the kubelet's does.
+func TerminationMessage(c *v1.Container, exitCode int32, file []byte, fileErr error, logTail func() ([]byte, error)) string {
+	if fileErr != nil {
+		return "Error on reading the termination message file: " + fileErr.Error()
+	}
 	if len(file) > 0 {
 		return string(LastBytes(file, MaxTerminationMessageBytes))
 	}

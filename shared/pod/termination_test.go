@@ -40,9 +40,17 @@ func TestTerminationMessage(t *testing.T) {
 		{"fallback: at most 2 KiB", fallback, 2, "", logs(wide.String()), lastN(wide.String(), MaxTerminationLogBytes)},
 		{"fallback: an unreadable log says so", fallback, 1, "", func() ([]byte, error) { return nil, errors.New("gone") }, "Error on reading termination message from logs: gone"},
 	} {
-		if got := TerminationMessage(tc.c, tc.exit, []byte(tc.file), tc.logs); got != tc.want {
+		if got := TerminationMessage(tc.c, tc.exit, []byte(tc.file), nil, tc.logs); got != tc.want {
 			t.Errorf("%s: %q, want %q", tc.name, got, tc.want)
 		}
+	}
+}
+
+func TestTerminationMessageUnreadableFile(t *testing.T) {
+	c := &v1.Container{Name: "c", TerminationMessagePolicy: v1.TerminationMessageFallbackToLogsOnError}
+	got := TerminationMessage(c, 1, nil, errors.New("a link"), func() ([]byte, error) { return []byte("log"), nil })
+	if got != "Error on reading the termination message file: a link" {
+		t.Errorf("%q, want the file's error, not the log", got)
 	}
 }
 
