@@ -122,24 +122,27 @@ type inspectCache struct {
 type inspectEntry struct {
 	state string
 	info  runInfo
-	// tail is the end of an ended run's log, once read for its termination message (logTail).
-	tail []byte
+	// message is an ended run's termination message, once made (terminationMessage); nil until then.
+	message *string
 }
 
-// tail returns the log end cached for container id by setTail.
-func (c *inspectCache) tail(id string) ([]byte, bool) {
+// message returns the termination message cached for container id by setMessage.
+func (c *inspectCache) message(id string) (string, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	e, ok := c.entries[id]
-	return e.tail, ok && e.tail != nil
+	e := c.entries[id]
+	if e.message == nil {
+		return "", false
+	}
+	return *e.message, true
 }
 
-// setTail caches the end of the log of id, an ended run, beside its inspect.
-func (c *inspectCache) setTail(id string, tail []byte) {
+// setMessage caches the termination message of id, an ended run, beside its inspect.
+func (c *inspectCache) setMessage(id, msg string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if e, ok := c.entries[id]; ok {
-		e.tail = append([]byte{}, tail...)
+		e.message = &msg
 		c.entries[id] = e
 	}
 }

@@ -103,20 +103,30 @@ func (b *Backend) prepareShim(ctx context.Context, p *v1.Pod, c *v1.Container, a
 
 // terminationMessage is the termination message of run, an ended run of c that ended with t (see
 // pod.TerminationMessage): what the run wrote to its termination file, or the end of its log when c's
-// policy falls back to it (asked of the engine once a run).
+// policy falls back to it. An ended run's message never changes: it is made once a run (unless reading
+// failed) and kept beside the run's inspect, so that a status of a finished pod reads no file.
 func (b *Backend) terminationMessage(ctx context.Context, c *v1.Container, run container.Summary, t pod.Termination) string {
 	if !pod.BindsTerminationFile(c) {
 		return ""
 	}
+	if msg, ok := b.inspects.message(run.ID); ok {
+		return msg
+	}
 	file, err := shim.ReadTerminationFile(b.shimDir(run.Labels[pod.LabelPodUID], c.Name, attemptOf(run)))
-	return pod.TerminationMessage(c, t.ExitCode, file, err, func() ([]byte, error) { return b.logTail(ctx, run.ID) })
+	failed := err != nil
+	msg := pod.TerminationMessage(c, t.ExitCode, file, err, func() ([]byte, error) {
+		tail, err := b.logTail(ctx, run.ID)
+		failed = failed || err != nil
+		return tail, err
+	})
+	if !failed {
+		b.inspects.setMessage(run.ID, msg)
+	}
+	return msg
 }
 
-// logTail is the end of an ended run's log, stdout and stderr together, asked of the engine once a run.
+// logTail is the end of an ended run's log, stdout and stderr together.
 func (b *Backend) logTail(ctx context.Context, id string) ([]byte, error) {
-	if tail, ok := b.inspects.tail(id); ok {
-		return tail, nil
-	}
 	start := time.Now()
 	rc, err := b.cli.ContainerLogs(ctx, id, container.LogsOptions{ShowStdout: true, ShowStderr: true, Tail: strconv.Itoa(pod.MaxTerminationLogLines)})
 	b.metrics.observe("container_logs", start, err)
@@ -128,7 +138,6 @@ func (b *Backend) logTail(ctx context.Context, id string) ([]byte, error) {
 	if _, err := stdcopy.StdCopy(&buf, &buf, io.LimitReader(rc, 1<<20)); err != nil {
 		return nil, err
 	}
-	b.inspects.setTail(id, buf.Bytes())
 	return buf.Bytes(), nil
 }
 

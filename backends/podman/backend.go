@@ -65,9 +65,9 @@ type Backend struct {
 	lastStates map[string]lastRun
 	// inspects caches the last inspect of each container, see inspect.
 	inspects map[string]inspectEntry
-	// logTails caches the end of the log of ended runs, read for their termination message, keyed by
-	// container id and "@" the run's end.
-	logTails map[string][]byte
+	// termMessages caches the termination message of ended runs, keyed by container id and "@" the run's
+	// end (see terminationMessage).
+	termMessages map[string]string
 	// imageConfigs caches the configuration of each image id a pull named, see imageConfig.
 	imageConfigs map[string]libpod.ImageConfig
 
@@ -115,14 +115,14 @@ func newBackend(ctx context.Context, env backend.Env) (*Backend, error) {
 	resync := durationOr(cfg.ResyncInterval, defaultResyncInterval)
 	b := &Backend{
 		env: env, cfg: cfg, pullTimeout: pullTimeout, api: api, eng: api,
-		engine:     "Podman " + v,
-		log:        slog.Default().With("backend", env.Name),
-		metrics:    m,
-		running:    map[string]launchHandle{},
-		watches:    map[string]launchHandle{},
-		lastStates: map[string]lastRun{},
-		inspects:   map[string]inspectEntry{},
-		logTails:   map[string][]byte{},
+		engine:       "Podman " + v,
+		log:          slog.Default().With("backend", env.Name),
+		metrics:      m,
+		running:      map[string]launchHandle{},
+		watches:      map[string]launchHandle{},
+		lastStates:   map[string]lastRun{},
+		inspects:     map[string]inspectEntry{},
+		termMessages: map[string]string{},
 	}
 	b.ctx, b.cancel = context.WithCancel(context.Background())
 	if b.records, err = b.loadRecords(); err != nil {

@@ -299,32 +299,36 @@ func (b *Backend) termination(ctx context.Context, ins libpod.InspectContainer, 
 
 // terminationMessage is the termination message of the run of c that ended with t (see
 // pod.TerminationMessage): what it wrote to its termination file, or the end of its log when c's policy
-// falls back to it (read once a run).
+// falls back to it. An ended run's message never changes: it is made once a run (unless reading failed)
+// and kept, so that a status of a finished pod reads no file.
 func (b *Backend) terminationMessage(ctx context.Context, lc *libpod.ListContainer, c *v1.Container, t pod.Termination) string {
 	uid := lc.Labels[pod.LabelPodUID]
 	if !pod.BindsTerminationFile(c) || pod.ValidPodUID(uid) != nil {
 		return ""
 	}
+	key := lc.ID + "@" + t.FinishedAt.Format(time.RFC3339Nano)
+	b.cacheMu.Lock()
+	msg, ok := b.termMessages[key]
+	b.cacheMu.Unlock()
+	if ok {
+		return msg
+	}
 	file, err := shim.ReadTerminationFile(b.shimDir(uid, c.Name))
-	return pod.TerminationMessage(c, t.ExitCode, file, err, func() ([]byte, error) {
-		key := lc.ID + "@" + t.FinishedAt.Format(time.RFC3339Nano)
-		b.cacheMu.Lock()
-		tail, ok := b.logTails[key]
-		b.cacheMu.Unlock()
-		if ok {
-			return tail, nil
-		}
+	failed := err != nil
+	msg = pod.TerminationMessage(c, t.ExitCode, file, err, func() ([]byte, error) {
 		var buf bytes.Buffer
 		req := backend.LogRequest{LogStruct: interlink.LogStruct{PodUID: uid, Namespace: lc.Labels[pod.LabelNamespace],
 			PodName: lc.Labels[pod.LabelPodName], ContainerName: c.Name, Opts: interlink.LogOpts{Tail: pod.MaxTerminationLogLines}}}
-		if err := b.Logs(ctx, req, &buf); err != nil {
-			return nil, err
-		}
-		b.cacheMu.Lock()
-		b.logTails[key] = buf.Bytes()
-		b.cacheMu.Unlock()
-		return buf.Bytes(), nil
+		err := b.Logs(ctx, req, &buf)
+		failed = failed || err != nil
+		return buf.Bytes(), err
 	})
+	if !failed {
+		b.cacheMu.Lock()
+		b.termMessages[key] = msg
+		b.cacheMu.Unlock()
+	}
+	return msg
 }
 
 // runningStatus is the status of a running container, ready and started as its probes say (the shim's
@@ -430,9 +434,9 @@ func (b *Backend) pruneCache(seen map[string]bool) {
 			delete(b.lastStates, id)
 		}
 	}
-	for key := range b.logTails {
+	for key := range b.termMessages {
 		if id, _, _ := strings.Cut(key, "@"); !seen[id] {
-			delete(b.logTails, key)
+			delete(b.termMessages, key)
 		}
 	}
 }
