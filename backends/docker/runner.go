@@ -46,7 +46,7 @@ type runner struct {
 	// seed is what the first step knows without asking: Create just made and started the pause container
 	// of a pod that has nothing else yet (nil: ask).
 	seed *podContainers
-	// ran names the regular containers this runner has seen a run of. Under restartPolicy Never, one of them
+	// ran names the regular containers this runner has made or seen a run of. Under restartPolicy Never, one of them
 	// that the engine no longer has was removed behind the backend's back: it is not made again (the kubelet
 	// does not run a container of such a pod twice), and its status says it is gone.
 	ran map[string]bool
@@ -293,6 +293,14 @@ func (r *runner) initContainers(pc *podContainers, pauseID string, policy v1.Res
 	return 0, false, true, nil
 }
 
+// sawRun records that a run of regular container name exists (see ran).
+func (r *runner) sawRun(name string) {
+	if r.ran == nil {
+		r.ran = map[string]bool{}
+	}
+	r.ran[name] = true
+}
+
 // containers runs the init containers, then the regular ones, as far as their state allows now.
 func (r *runner) containers(pc *podContainers, pauseID string) (time.Duration, bool, error) {
 	ctx, p := r.ctx, r.rec.Pod
@@ -324,10 +332,7 @@ func (r *runner) containers(pc *podContainers, pauseID string) (time.Duration, b
 			soonest(r.launch(c, pod.RoleContainer, 0, pauseID))
 			continue
 		}
-		if r.ran == nil {
-			r.ran = map[string]bool{}
-		}
-		r.ran[c.Name] = true
+		r.sawRun(c.Name)
 		last := runs[len(runs)-1]
 		info, err := r.b.runInfo(ctx, last)
 		if err != nil {
@@ -544,6 +549,9 @@ func (r *runner) launch(c *v1.Container, role string, attempt int, pauseID strin
 	}
 	r.b.setError(uid, c.Name, attempt, "", "")
 	delete(r.failures, c.Name)
+	if role == pod.RoleContainer {
+		r.sawRun(c.Name) // made: from now on a run of it exists or vanished
+	}
 	// A start failure leaves the container created with the engine's error, which Status reports as a
 	// terminated run (StartError), as the kubelet does.
 	if errors.Is(r.start(resp.ID), errEngineStopping) {
