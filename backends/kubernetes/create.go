@@ -89,7 +89,7 @@ func (b *Backend) Create(ctx context.Context, req backend.CreateRequest) (backen
 	case err != nil:
 		return backend.CreateResult{}, b.apiError(err, "the remote cluster refused pod %s", remoteID)
 	}
-	b.markCreated(uid)
+	b.markCreated(uid, got)
 	owner := metav1.OwnerReference{APIVersion: "v1", Kind: "Pod", Name: got.Name, UID: got.UID}
 	for _, o := range objs {
 		if err := b.createObject(ctx, ns, o, owner); err != nil {

@@ -56,8 +56,8 @@ type Backend struct {
 	locks [64]sync.Mutex // striped per-pod locks: Create and Delete of one pod never interleave
 
 	mu       sync.Mutex
-	extended []string             // extended resources the remote nodes offer, for the capabilities
-	created  map[string]time.Time // pods this process created, by UID, until the informer has seen them
+	extended []string              // extended resources the remote nodes offer, for the capabilities
+	created  map[string]createdPod // pods this process created, by UID, until the informer has seen them
 
 	metrics *metrics
 }
@@ -101,7 +101,7 @@ func NewBackend(ctx context.Context, env backend.Env) (*Backend, error) {
 	}
 	b := &Backend{env: env, cfg: cfg, rest: rc, cli: cli, log: slog.Default().With("backend", env.Name),
 		stop: make(chan struct{}), informers: map[string]cache.SharedIndexInformer{},
-		created: map[string]time.Time{}, metrics: m}
+		created: map[string]createdPod{}, metrics: m}
 	start := time.Now()
 	v, err := cli.Discovery().ServerVersion()
 	b.metrics.observe("version", start, err)
@@ -250,9 +250,20 @@ func (b *Backend) lock(uid string) func() {
 	return m.Unlock
 }
 
-func (b *Backend) markCreated(uid string) {
+// createdPod is a remote pod this process created and the watch has not shown yet: the API server's answer
+// to the create, and when it came.
+type createdPod struct {
+	pod *v1.Pod
+	at  time.Time
+}
+
+// unseenFor is how long a created pod is kept for the watch to show; past it the watch has missed nothing
+// that reads of the cache do not see.
+const unseenFor = time.Minute
+
+func (b *Backend) markCreated(uid string, rp *v1.Pod) {
 	b.mu.Lock()
-	b.created[uid] = time.Now()
+	b.created[uid] = createdPod{pod: rp, at: time.Now()}
 	b.mu.Unlock()
 }
 
@@ -266,12 +277,28 @@ func (b *Backend) seen(uid string) {
 func (b *Backend) justCreated(uid string) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	t, ok := b.created[uid]
-	if ok && time.Since(t) > time.Minute {
+	c, ok := b.created[uid]
+	if ok && time.Since(c.at) > unseenFor {
 		delete(b.created, uid)
 		return false
 	}
 	return ok
+}
+
+// unseen returns the pods this process created a moment ago that the watch has not shown yet, as the API
+// server answered their create: a List right after a Create shows the pod.
+func (b *Backend) unseen() []*v1.Pod {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var out []*v1.Pod
+	for uid, c := range b.created {
+		if time.Since(c.at) > unseenFor {
+			delete(b.created, uid)
+			continue
+		}
+		out = append(out, c.pod)
+	}
+	return out
 }
 
 // cached returns the remote pod of local UID uid from the informers: in namespace ns when given, else in

@@ -3,11 +3,11 @@ package kubernetes
 import (
 	"strings"
 	"testing"
-	"time"
 
 	v1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/tools/cache"
 
 	"github.com/interlink-hq/interlink-dispatcher/shared/backend"
 	"github.com/interlink-hq/interlink-dispatcher/shared/conformance"
@@ -20,7 +20,7 @@ func offline(t *testing.T, raw string) *Backend {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &Backend{env: backend.Env{Name: "kube", Instance: "i1"}, cfg: cfg, created: map[string]time.Time{}}
+	return &Backend{env: backend.Env{Name: "kube", Instance: "i1"}, cfg: cfg, created: map[string]createdPod{}}
 }
 
 // TestRemotePod checks the rewrite of a pod for the remote side: identity, scheduling, objects, env.
@@ -230,5 +230,34 @@ func TestStatusOfPendingPlaceholder(t *testing.T) {
 	rp.Status.Phase = v1.PodRunning
 	if c := statusOf(p, rp).Containers[0]; c.State.Running == nil || !c.Ready {
 		t.Errorf("app container of a Running remote pod: %+v", c)
+	}
+}
+
+// TestListShowsAPodTheWatchHasNotShownYet checks read-your-writes: a pod created a moment ago is listed from
+// the create's answer until the watch's cache holds it, and only once.
+func TestListShowsAPodTheWatchHasNotShownYet(t *testing.T) {
+	b := offline(t, `{"namespace":"remote"}`)
+	b.informers = map[string]cache.SharedIndexInformer{
+		"remote": cache.NewSharedIndexInformer(&cache.ListWatch{}, &v1.Pod{}, 0, cache.Indexers{})}
+	p := conformance.NewPod("unseen", conformance.ShellContainer("main", "true"))
+	rp, _, err := b.remotePod(p, pod.NewObjects(nil), remoteName(string(p.UID)), "remote")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rp.Namespace = "remote"
+	b.markCreated(string(p.UID), rp)
+	want := backend.PodRecord{UID: string(p.UID), Namespace: p.Namespace, Name: p.Name,
+		RemoteID: "remote/" + remoteName(string(p.UID)), Phase: v1.PodPending}
+	recs, err := b.List(t.Context())
+	if err != nil || len(recs) != 1 || recs[0] != want {
+		t.Fatalf("List before the watch shows the pod = %+v, %v; want only %+v", recs, err, want)
+	}
+	// The watch shows it: the store's copy is listed, once.
+	if err := b.informers["remote"].GetStore().Add(rp); err != nil {
+		t.Fatal(err)
+	}
+	b.seen(string(p.UID))
+	if recs, err := b.List(t.Context()); err != nil || len(recs) != 1 || recs[0] != want {
+		t.Errorf("List once the watch shows the pod = %+v, %v; want only %+v", recs, err, want)
 	}
 }
