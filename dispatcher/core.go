@@ -49,9 +49,10 @@ type Core struct {
 	// asked are the first status requests for pods not known yet, whose create may be on its way (unknown.go).
 	asked asks
 
-	// rememberMu is held by remember from its journal write to its memory update, and taken by journalDelete
-	// before it forgets a pod's memory: see remember.
-	rememberMu sync.Mutex
+	// rememberMu is held for reading by remember from its journal write to its memory update (remembers run
+	// at once, and share the journal's fsync), and for writing by journalDelete before it forgets a pod's
+	// memory: see remember.
+	rememberMu sync.RWMutex
 	statusMu   sync.Mutex
 	lastStatus map[string]interlink.PodStatus // last status per journaled pod UID
 	statusAt   map[string]time.Time           // when each of lastStatus was last answered
@@ -157,10 +158,10 @@ func (c *Core) journalDelete(uid string) error {
 	return err
 }
 
-// locate finds the backend of a pod: the journal first, then routing. err is a *RouteError when no
-// backend can be named.
+// locate finds the backend of a pod: its journal entry first (without its last status, which memory has),
+// then routing. err is a *RouteError when no backend can be named.
 func (c *Core) locate(p *v1.Pod) (name string, entry Entry, journaled bool, err error) {
-	e, found, err := c.journal.Get(string(p.UID))
+	e, found, err := c.journal.Head(string(p.UID))
 	if err != nil {
 		return "", Entry{}, false, fmt.Errorf("cannot read the journal: %w", err)
 	}

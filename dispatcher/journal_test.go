@@ -68,6 +68,48 @@ func TestJournalSurvivesReopen(t *testing.T) {
 	}
 }
 
+// TestJournalConcurrentWritesShareAndKeepTheLaterStatus checks the journal's batched writes: many at once
+// all land, Head reads an entry without its status, and a status known earlier never replaces one known
+// later (two remembers of one pod run at once).
+func TestJournalConcurrentWritesShareAndKeepTheLaterStatus(t *testing.T) {
+	j, err := OpenJournal(tempDir(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	var wg sync.WaitGroup
+	for i := range 50 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := j.Put(Entry{UID: fmt.Sprintf("u%d", i), Backend: "docker"}); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	if all, err := j.Heads(); err != nil || len(all) != 50 {
+		t.Fatalf("%d entries after 50 concurrent puts (%v)", len(all), err)
+	}
+	running := interlink.PodStatus{PodUID: "u1", Containers: []v1.ContainerStatus{{Name: "c", State: v1.ContainerState{Running: &v1.ContainerStateRunning{}}}}}
+	waiting := interlink.PodStatus{PodUID: "u1", Containers: []v1.ContainerStatus{{Name: "c", State: v1.ContainerState{Waiting: &v1.ContainerStateWaiting{}}}}}
+	later := time.Now()
+	if _, err := j.SetStatuses(map[string]interlink.PodStatus{"u1": running}, later); err != nil {
+		t.Fatal(err)
+	}
+	if written, err := j.SetStatuses(map[string]interlink.PodStatus{"u1": waiting}, later.Add(-time.Second)); err != nil || !written["u1"] {
+		t.Fatalf("SetStatuses of an older status: %v, %v; want u1 reported as journaled", written, err)
+	}
+	e, found, err := j.Get("u1")
+	if err != nil || !found || e.LastStatus == nil || e.LastStatus.Containers[0].State.Running == nil || !e.StatusTime.Equal(later.UTC()) {
+		t.Fatalf("entry after an older status = %+v, %v, %v; want the later, running one", e, found, err)
+	}
+	h, found, err := j.Head("u1")
+	if err != nil || !found || h.LastStatus != nil || h.Backend != "docker" || !h.StatusTime.Equal(later.UTC()) {
+		t.Fatalf("Head = %+v, %v, %v; want the entry without its status", h, found, err)
+	}
+}
+
 // A dispatcher restarted on the same data directory routes by the journal, answers create retries from
 // it, and answers last known statuses of a backend that is down.
 func TestDispatcherRestartKeepsJournal(t *testing.T) {

@@ -159,16 +159,20 @@ func (c *Core) remember(out []interlink.PodStatus, entries []Entry, journaled, f
 	at := map[string]int{} // index in out of each changed pod
 	now := time.Now().UTC()
 	// Held until memory agrees with the journal: a delete forgets a pod's memory only after this write, so
-	// that the status of a pod whose entry it removed is never kept here.
-	c.rememberMu.Lock()
-	defer c.rememberMu.Unlock()
+	// that the status of a pod whose entry it removed is never kept here. Remembers run at once: of two
+	// answers for one pod, the one remembered later stands, in memory and in the journal (both keep the
+	// time of each).
+	c.rememberMu.RLock()
+	defer c.rememberMu.RUnlock()
 	c.statusMu.Lock()
 	for i, st := range out {
 		if !journaled[i] || !fresh[i] {
 			continue
 		}
 		if last, ok := c.lastStatus[st.PodUID]; ok && reflect.DeepEqual(last, st) {
-			c.statusAt[st.PodUID] = now // still remembered: its entry is there (see journalDelete)
+			if now.After(c.statusAt[st.PodUID]) {
+				c.statusAt[st.PodUID] = now // still remembered: its entry is there (see journalDelete)
+			}
 			continue
 		}
 		changed[st.PodUID], at[st.PodUID] = st, i
@@ -186,7 +190,7 @@ func (c *Core) remember(out []interlink.PodStatus, entries []Entry, journaled, f
 		c.log.Warn("cannot record the last known statuses in the journal", "pods", len(changed), "err", err)
 		written = make(map[string]bool, len(changed))
 		for uid := range changed {
-			_, found, gerr := c.journal.Get(uid)
+			_, found, gerr := c.journal.Head(uid)
 			written[uid] = found || gerr != nil
 		}
 	}
@@ -197,8 +201,8 @@ func (c *Core) remember(out []interlink.PodStatus, entries []Entry, journaled, f
 	var runs []started
 	c.statusMu.Lock()
 	for uid, st := range changed {
-		if !written[uid] {
-			continue // deleted since the backend answered
+		if !written[uid] || c.statusAt[uid].After(now) {
+			continue // deleted since the backend answered, or answered again since
 		}
 		c.lastStatus[uid], c.statusAt[uid] = st, now
 		if phase := pod.Phase(st); phase != v1.PodPending && !c.seenRunning[uid] {
