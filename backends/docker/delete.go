@@ -103,40 +103,39 @@ func (b *Backend) removePod(ctx context.Context, uid string, grace time.Duration
 	if err := shim.WriteStopGrace(filepath.Join(b.podDir(uid), "shim"), grace); err != nil {
 		b.log.Warn("the shims stop with the pod's grace period", "pod_uid", uid, "err", err)
 	}
-	// Every workload container gets its stop signal at once, as the kubelet does, then the pause goes.
-	for _, runs := range pc.runs {
-		for _, run := range runs {
-			if run.State != "running" {
-				continue
-			}
-			wg.Add(1)
-			go func(id string) {
-				defer wg.Done()
-				// The shim in the container runs preStop and sends the stop signal on SIGTERM, and
-				// kills the command when the grace period is over.
-				secs := stopSeconds(grace.Seconds())
-				start := time.Now()
-				err := b.cli.ContainerStop(ctx, id, container.StopOptions{Timeout: &secs})
-				b.metrics.observe("container_stop", start, err)
-				keep("cannot stop container "+shortID(id), err)
-			}(run.ID)
-		}
-	}
-	wg.Wait()
-	// Then every run goes at once, and the pause, whose namespaces they joined, last.
+	// Every workload container gets its stop signal at once, as the kubelet does, and is removed as soon as
+	// it stopped; the pause, whose namespaces they joined, goes once they all stopped (a stopped container
+	// needs them no more), beside the removals still under way.
+	var stopped sync.WaitGroup
 	for _, runs := range pc.runs {
 		for _, run := range runs {
 			wg.Add(1)
-			go func(id string) {
+			stopped.Add(1)
+			go func(id string, running bool) {
 				defer wg.Done()
+				if running {
+					// The shim in the container runs preStop and sends the stop signal on SIGTERM, and
+					// kills the command when the grace period is over.
+					secs := stopSeconds(grace.Seconds())
+					start := time.Now()
+					err := b.cli.ContainerStop(ctx, id, container.StopOptions{Timeout: &secs})
+					b.metrics.observe("container_stop", start, err)
+					keep("cannot stop container "+shortID(id), err)
+				}
+				stopped.Done()
 				keep("cannot remove container "+shortID(id), b.cli.ContainerRemove(ctx, id, container.RemoveOptions{Force: true}))
-			}(run.ID)
+			}(run.ID, run.State == "running")
 		}
 	}
-	wg.Wait()
 	if pc.pause != nil {
-		keep("cannot remove the pause container", b.cli.ContainerRemove(ctx, pc.pause.ID, container.RemoveOptions{Force: true}))
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			stopped.Wait()
+			keep("cannot remove the pause container", b.cli.ContainerRemove(ctx, pc.pause.ID, container.RemoveOptions{Force: true}))
+		}()
 	}
+	wg.Wait()
 	if b.mayHaveVolumes(uid) {
 		vols, err := b.cli.VolumeList(ctx, volume.ListOptions{Filters: b.ownFilter(pod.LabelPodUID, uid)})
 		keep("cannot list the pod's volumes", err)
