@@ -34,9 +34,8 @@ func withDisabled(t *testing.T) (*testEnv, *labtest.Buffer) {
 	cfg := testConfig(t, dir, "alpha", "beta")
 	off := false
 	cfg.Backends[1].Enabled = &off
-	e := startEnv(t, cfg, map[string]*memBackend{"alpha": newMem("alpha")})
 	var buf labtest.Buffer
-	e.srv.core.log = slog.New(slog.NewTextHandler(&buf, nil))
+	e := startEnvLogged(t, cfg, map[string]*memBackend{"alpha": newMem("alpha")}, nil, slog.New(slog.NewTextHandler(&buf, nil)))
 	return e, &buf
 }
 

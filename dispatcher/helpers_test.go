@@ -347,6 +347,12 @@ func startEnvPartial(t testing.TB, cfg Config, mems map[string]*memBackend, wait
 // startEnvWith is startEnvPartial with an observer.
 func startEnvWith(t testing.TB, cfg Config, mems map[string]*memBackend, obs Observer, waitUp ...string) *testEnv {
 	t.Helper()
+	return startEnvLogged(t, cfg, mems, obs, quietLogger(t), waitUp...)
+}
+
+// startEnvLogged is startEnvWith with the Core's logger given, set before anything runs.
+func startEnvLogged(t testing.TB, cfg Config, mems map[string]*memBackend, obs Observer, log *slog.Logger, waitUp ...string) *testEnv {
+	t.Helper()
 	j, err := OpenJournal(cfg.DataDir)
 	if err != nil {
 		t.Fatal(err)
@@ -362,7 +368,7 @@ func startEnvWith(t testing.TB, cfg Config, mems map[string]*memBackend, obs Obs
 	if err != nil {
 		t.Fatal(err)
 	}
-	opts := Options{Config: cfg, Journal: j, Backends: sup, Logger: quietLogger(t), Observer: obs}
+	opts := Options{Config: cfg, Journal: j, Backends: sup, Logger: log, Observer: obs}
 	m, withMetrics := obs.(*Metrics)
 	if withMetrics {
 		// Wired as the command wires it.
