@@ -161,12 +161,20 @@ func (c *Core) journalDelete(uid string) error {
 // locate finds the backend of a pod: its journal entry first (without its last status, which memory has),
 // then routing. err is a *RouteError when no backend can be named.
 func (c *Core) locate(p *v1.Pod) (name string, entry Entry, journaled bool, err error) {
-	e, found, err := c.journal.Head(string(p.UID))
+	hs, err := c.journal.HeadsOf([]string{string(p.UID)})
 	if err != nil {
 		return "", Entry{}, false, fmt.Errorf("cannot read the journal: %w", err)
 	}
-	if found {
-		return e.Backend, e, true, nil
+	return c.locateFrom(p, hs[0])
+}
+
+// locateFrom is locate with the pod's journal entry read already.
+func (c *Core) locateFrom(p *v1.Pod, h HeadOf) (name string, entry Entry, journaled bool, err error) {
+	switch {
+	case h.Err != nil:
+		return "", Entry{}, false, fmt.Errorf("cannot read the journal: %w", h.Err)
+	case h.Found:
+		return h.Entry.Backend, h.Entry, true, nil
 	}
 	rt, err := c.router.Route(p)
 	if err != nil {

@@ -162,20 +162,41 @@ func (j *Journal) Get(uid string) (Entry, bool, error) {
 // Head returns the entry of uid without its LastStatus, which is not even decoded: what a caller that
 // takes the status from memory (the Core keeps every one it recorded) reads, as Heads does for all.
 func (j *Journal) Head(uid string) (Entry, bool, error) {
-	var h entryHead
-	var found bool
+	hs, err := j.HeadsOf([]string{uid})
+	if err != nil {
+		return Entry{}, false, err
+	}
+	return hs[0].Entry, hs[0].Found, hs[0].Err
+}
+
+// HeadOf is what HeadsOf read of one UID.
+type HeadOf struct {
+	Entry Entry // without its LastStatus
+	Found bool  // the UID has an entry
+	Err   error // the entry cannot be decoded
+}
+
+// HeadsOf is Head for several UIDs in one read transaction, in their order; err is the transaction's.
+func (j *Journal) HeadsOf(uids []string) ([]HeadOf, error) {
+	out := make([]HeadOf, len(uids))
 	err := j.view(func(tx *bolt.Tx) error {
-		b := tx.Bucket(podsBucket).Get([]byte(uid))
-		if b == nil {
-			return nil
-		}
-		found = true
-		if err := json.Unmarshal(b, &h); err != nil {
-			return fmt.Errorf("journal entry %q is corrupt: %w", uid, err)
+		b := tx.Bucket(podsBucket)
+		for i, uid := range uids {
+			data := b.Get([]byte(uid))
+			if data == nil {
+				continue
+			}
+			var h entryHead
+			out[i].Found = true
+			if err := json.Unmarshal(data, &h); err != nil {
+				out[i].Err = fmt.Errorf("journal entry %q is corrupt: %w", uid, err)
+				continue
+			}
+			out[i].Entry = h.Entry
 		}
 		return nil
 	})
-	return h.Entry, found, err
+	return out, err
 }
 
 // Put writes e, replacing any entry of the same UID, and is durable when it returns.

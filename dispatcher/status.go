@@ -45,8 +45,20 @@ func (c *Core) statuses(ctx context.Context, pods []*v1.Pod) []interlink.PodStat
 	entries := make([]Entry, len(pods))
 	journaled := make([]bool, len(pods))
 	fresh := make([]bool, len(pods)) // answered by the backend just now
+	// One read of the journal for the whole request.
+	uids := make([]string, len(pods))
 	for i, p := range pods {
-		name, e, inJournal, err := c.locate(p)
+		uids[i] = string(p.UID)
+	}
+	heads, jerr := c.journal.HeadsOf(uids)
+	for i, p := range pods {
+		var h HeadOf
+		if jerr != nil {
+			h.Err = jerr
+		} else {
+			h = heads[i]
+		}
+		name, e, inJournal, err := c.locateFrom(p, h)
 		entries[i], journaled[i] = e, inJournal
 		var re *RouteError
 		switch {
