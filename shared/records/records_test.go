@@ -16,28 +16,38 @@ type rec struct {
 	N    int    `json:"n"`
 }
 
-func TestWriteFileReplacesAndLeavesNoTemporary(t *testing.T) {
-	dir := t.TempDir()
-	path := filepath.Join(dir, "r.json")
-	for _, text := range []string{"first", "second, longer than the first"} {
-		if err := WriteFile(path, []byte(text), 0o640); err != nil {
-			t.Fatal(err)
-		}
-		got, err := os.ReadFile(path)
-		if err != nil || string(got) != text {
-			t.Fatalf("read %q, %v; want %q", got, err, text)
-		}
-	}
-	fi, err := os.Stat(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if fi.Mode().Perm() != 0o640 {
-		t.Errorf("mode %v, want 0640", fi.Mode().Perm())
-	}
-	entries, _ := os.ReadDir(dir)
-	if len(entries) != 1 {
-		t.Errorf("the directory holds %d entries, want only the record: %v", len(entries), entries)
+// WriteFile and ReplaceFile (which only does not sync) replace the whole file, give it the mode whatever the
+// umask, and leave no temporary behind.
+func TestWriteFileAndReplaceFileReplaceAndLeaveNoTemporary(t *testing.T) {
+	for _, w := range []struct {
+		name  string
+		write func(string, []byte, os.FileMode) error
+		mode  os.FileMode
+	}{{"WriteFile", WriteFile, 0o640}, {"ReplaceFile", ReplaceFile, 0o644}} {
+		t.Run(w.name, func(t *testing.T) {
+			dir := t.TempDir()
+			path := filepath.Join(dir, "r.json")
+			for _, text := range []string{"first", "second, longer than the first", "third"} {
+				if err := w.write(path, []byte(text), w.mode); err != nil {
+					t.Fatal(err)
+				}
+				got, err := os.ReadFile(path)
+				if err != nil || string(got) != text {
+					t.Fatalf("read %q, %v; want %q", got, err, text)
+				}
+			}
+			fi, err := os.Stat(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if fi.Mode().Perm() != w.mode {
+				t.Errorf("mode %v, want %v", fi.Mode().Perm(), w.mode)
+			}
+			entries, _ := os.ReadDir(dir)
+			if len(entries) != 1 {
+				t.Errorf("the directory holds %d entries, want only the record: %v", len(entries), entries)
+			}
+		})
 	}
 }
 
@@ -158,26 +168,5 @@ func TestReadJSONNamesADamagedRecord(t *testing.T) {
 	err := ReadJSON(path, &r)
 	if err == nil || !strings.Contains(err.Error(), "damaged") || !strings.Contains(err.Error(), path) {
 		t.Fatalf("err = %v; want one saying %s is damaged", err, path)
-	}
-}
-
-// ReplaceFile replaces as WriteFile does (whole file, the mode whatever the umask, no temporary left),
-// only without syncing.
-func TestReplaceFile(t *testing.T) {
-	dir := t.TempDir()
-	path := filepath.Join(dir, "draft.json")
-	for _, data := range []string{"first", "second"} {
-		if err := ReplaceFile(path, []byte(data), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		if got, err := os.ReadFile(path); err != nil || string(got) != data {
-			t.Fatalf("read %q, %v; want %q", got, err, data)
-		}
-	}
-	if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != 0o644 {
-		t.Errorf("mode %v, %v; want 0644", fi, err)
-	}
-	if ents, _ := os.ReadDir(dir); len(ents) != 1 {
-		t.Errorf("%d entries in the directory, want the file alone", len(ents))
 	}
 }
