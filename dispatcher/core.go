@@ -161,11 +161,7 @@ func (c *Core) journalDelete(uid string) error {
 // locate finds the backend of a pod: its journal entry first (without its last status, which memory has),
 // then routing. err is a *RouteError when no backend can be named.
 func (c *Core) locate(p *v1.Pod) (name string, entry Entry, journaled bool, err error) {
-	hs, err := c.journal.HeadsOf([]string{string(p.UID)})
-	if err != nil {
-		return "", Entry{}, false, fmt.Errorf("cannot read the journal: %w", err)
-	}
-	return c.locateFrom(p, hs[0])
+	return c.locateFrom(p, c.journal.HeadsOf([]string{string(p.UID)})[0])
 }
 
 // locateFrom is locate with the pod's journal entry read already.

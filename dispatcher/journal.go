@@ -162,41 +162,37 @@ func (j *Journal) Get(uid string) (Entry, bool, error) {
 // Head returns the entry of uid without its LastStatus, which is not even decoded: what a caller that
 // takes the status from memory (the Core keeps every one it recorded) reads, as Heads does for all.
 func (j *Journal) Head(uid string) (Entry, bool, error) {
-	hs, err := j.HeadsOf([]string{uid})
-	if err != nil {
-		return Entry{}, false, err
-	}
-	return hs[0].Entry, hs[0].Found, hs[0].Err
+	h := j.HeadsOf([]string{uid})[0]
+	return h.Entry, h.Found, h.Err
 }
 
 // HeadOf is what HeadsOf read of one UID.
 type HeadOf struct {
 	Entry Entry // without its LastStatus
 	Found bool  // the UID has an entry
-	Err   error // the entry cannot be decoded
+	Err   error // the journal could not be read, or the entry cannot be decoded
 }
 
-// HeadsOf is Head for several UIDs in one read transaction, in their order; err is the transaction's.
-func (j *Journal) HeadsOf(uids []string) ([]HeadOf, error) {
+// HeadsOf is Head for several UIDs in one read transaction, in their order. When the journal cannot be read
+// at all, every one carries that error.
+func (j *Journal) HeadsOf(uids []string) []HeadOf {
 	out := make([]HeadOf, len(uids))
 	err := j.view(func(tx *bolt.Tx) error {
 		b := tx.Bucket(podsBucket)
 		for i, uid := range uids {
-			data := b.Get([]byte(uid))
-			if data == nil {
-				continue
+			if data := b.Get([]byte(uid)); data != nil {
+				out[i].Found = true
+				out[i].Entry, out[i].Err = decodeHead(uid, data)
 			}
-			var h entryHead
-			out[i].Found = true
-			if err := json.Unmarshal(data, &h); err != nil {
-				out[i].Err = fmt.Errorf("journal entry %q is corrupt: %w", uid, err)
-				continue
-			}
-			out[i].Entry = h.Entry
 		}
 		return nil
 	})
-	return out, err
+	if err != nil {
+		for i := range out {
+			out[i] = HeadOf{Err: err}
+		}
+	}
+	return out
 }
 
 // Put writes e, replacing any entry of the same UID, and is durable when it returns.
@@ -371,11 +367,11 @@ func (j *Journal) Heads() ([]Entry, error) {
 	var out []Entry
 	err := j.view(func(tx *bolt.Tx) error {
 		return tx.Bucket(podsBucket).ForEach(func(k, v []byte) error {
-			var h entryHead
-			if err := json.Unmarshal(v, &h); err != nil {
-				return fmt.Errorf("journal entry %q is corrupt: %w", k, err)
+			e, err := decodeHead(string(k), v)
+			if err != nil {
+				return err
 			}
-			out = append(out, h.Entry)
+			out = append(out, e)
 			return nil
 		})
 	})
@@ -386,6 +382,15 @@ func (j *Journal) Heads() ([]Entry, error) {
 type entryHead struct {
 	Entry
 	LastStatus skipJSON `json:"lastStatus,omitempty"`
+}
+
+// decodeHead reads the journal record of uid without its LastStatus.
+func decodeHead(uid string, data []byte) (Entry, error) {
+	var h entryHead
+	if err := json.Unmarshal(data, &h); err != nil {
+		return Entry{}, fmt.Errorf("journal entry %q is corrupt: %w", uid, err)
+	}
+	return h.Entry, nil
 }
 
 // skipJSON decodes any JSON value to nothing.

@@ -50,15 +50,9 @@ func (c *Core) statuses(ctx context.Context, pods []*v1.Pod) []interlink.PodStat
 	for i, p := range pods {
 		uids[i] = string(p.UID)
 	}
-	heads, jerr := c.journal.HeadsOf(uids)
+	heads := c.journal.HeadsOf(uids)
 	for i, p := range pods {
-		var h HeadOf
-		if jerr != nil {
-			h.Err = jerr
-		} else {
-			h = heads[i]
-		}
-		name, e, inJournal, err := c.locateFrom(p, h)
+		name, e, inJournal, err := c.locateFrom(p, heads[i])
 		entries[i], journaled[i] = e, inJournal
 		var re *RouteError
 		switch {
