@@ -159,13 +159,6 @@ func (j *Journal) Get(uid string) (Entry, bool, error) {
 	return e, found, err
 }
 
-// Head returns the entry of uid without its LastStatus, which is not even decoded: what a caller that
-// takes the status from memory (the Core keeps every one it recorded) reads, as Heads does for all.
-func (j *Journal) Head(uid string) (Entry, bool, error) {
-	h := j.HeadsOf([]string{uid})[0]
-	return h.Entry, h.Found, h.Err
-}
-
 // HeadOf is what HeadsOf read of one UID.
 type HeadOf struct {
 	Entry Entry // without its LastStatus
@@ -173,8 +166,9 @@ type HeadOf struct {
 	Err   error // the journal could not be read, or the entry cannot be decoded
 }
 
-// HeadsOf is Head for several UIDs in one read transaction, in their order. When the journal cannot be read
-// at all, every one carries that error.
+// HeadsOf returns the entries of uids without their LastStatus, which is not even decoded (what a caller
+// that takes the statuses from memory reads: the Core keeps every one it recorded), in one read transaction
+// and in their order. When the journal cannot be read at all, every one carries that error.
 func (j *Journal) HeadsOf(uids []string) []HeadOf {
 	out := make([]HeadOf, len(uids))
 	err := j.view(func(tx *bolt.Tx) error {

@@ -69,7 +69,7 @@ func TestJournalSurvivesReopen(t *testing.T) {
 }
 
 // TestJournalConcurrentWritesShareAndKeepTheLaterStatus checks the journal's batched writes: many at once
-// all land, Head reads an entry without its status, and a status known earlier never replaces one known
+// all land, HeadsOf reads entries without their status, and a status known earlier never replaces one known
 // later (two remembers of one pod run at once).
 func TestJournalConcurrentWritesShareAndKeepTheLaterStatus(t *testing.T) {
 	j, err := OpenJournal(tempDir(t))
@@ -104,9 +104,9 @@ func TestJournalConcurrentWritesShareAndKeepTheLaterStatus(t *testing.T) {
 	if err != nil || !found || e.LastStatus == nil || e.LastStatus.Containers[0].State.Running == nil || !e.StatusTime.Equal(later.UTC()) {
 		t.Fatalf("entry after an older status = %+v, %v, %v; want the later, running one", e, found, err)
 	}
-	h, found, err := j.Head("u1")
-	if err != nil || !found || h.LastStatus != nil || h.Backend != "docker" || !h.StatusTime.Equal(later.UTC()) {
-		t.Fatalf("Head = %+v, %v, %v; want the entry without its status", h, found, err)
+	h := j.HeadsOf([]string{"u1"})[0]
+	if h.Err != nil || !h.Found || h.Entry.LastStatus != nil || h.Entry.Backend != "docker" || !h.Entry.StatusTime.Equal(later.UTC()) {
+		t.Fatalf("HeadsOf(u1) = %+v; want the entry without its status", h)
 	}
 	hs := j.HeadsOf([]string{"u2", "nope", "u1"})
 	if len(hs) != 3 || !hs[0].Found || hs[0].Entry.UID != "u2" || hs[1].Found || !hs[2].Found ||

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"reflect"
+	"slices"
 	"sync"
 	"time"
 
@@ -194,10 +196,10 @@ func (c *Core) remember(out []interlink.PodStatus, entries []Entry, journaled, f
 		// Only the survival of these statuses across a restart is lost; the answer stands, and memory keeps
 		// them for every pod not known to be deleted.
 		c.log.Warn("cannot record the last known statuses in the journal", "pods", len(changed), "err", err)
-		written = make(map[string]bool, len(changed))
-		for uid := range changed {
-			_, found, gerr := c.journal.Head(uid)
-			written[uid] = found || gerr != nil
+		uids := slices.Collect(maps.Keys(changed))
+		written = make(map[string]bool, len(uids))
+		for i, h := range c.journal.HeadsOf(uids) {
+			written[uids[i]] = h.Found || h.Err != nil
 		}
 	}
 	type started struct {
