@@ -70,7 +70,7 @@ func TestLifecycleHooks(t *testing.T) {
 		// last line before the delete removes the container: the line, not the stream's race with removal,
 		// is what is under test.
 		c := sh("main", busybox, `trap 'echo "got-TERM prestop=$(cat /tmp/prestop 2>/dev/null)"; sleep 3; exit 0' TERM
-for i in $(seq 1 60); do [ -f /tmp/poststart ] && break; sleep 1; done
+for i in $(seq 1 60); do [ -s /tmp/poststart ] && break; sleep 1; done
 echo "poststart=$(cat /tmp/poststart 2>/dev/null)"
 while true; do sleep 1; done`)
 		c.Lifecycle = &v1.Lifecycle{
