@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -123,7 +124,7 @@ func (b *Backend) removePod(ctx context.Context, uid string, grace time.Duration
 					keep("cannot stop container "+shortID(id), err)
 				}
 				stopped.Done()
-				keep("cannot remove container "+shortID(id), b.cli.ContainerRemove(ctx, id, container.RemoveOptions{Force: true}))
+				keep("cannot remove container "+shortID(id), b.removeContainer(ctx, id))
 			}(run.ID, run.State == "running")
 		}
 	}
@@ -132,7 +133,7 @@ func (b *Backend) removePod(ctx context.Context, uid string, grace time.Duration
 		go func() {
 			defer wg.Done()
 			stopped.Wait()
-			keep("cannot remove the pause container", b.cli.ContainerRemove(ctx, pc.pause.ID, container.RemoveOptions{Force: true}))
+			keep("cannot remove the pause container", b.removeContainer(ctx, pc.pause.ID))
 		}()
 	}
 	wg.Wait()
@@ -152,6 +153,31 @@ func (b *Backend) removePod(ctx context.Context, uid string, grace time.Duration
 	b.view.forget(uid)
 	return nil
 }
+
+// removeContainer force-removes container id and returns once it is gone. A removal the engine already has
+// under way (a supervisor's, whose request was cancelled when the delete stopped it: the engine goes on with
+// it) is waited for rather than reported.
+func (b *Backend) removeContainer(ctx context.Context, id string) error {
+	err := b.cli.ContainerRemove(ctx, id, container.RemoveOptions{Force: true})
+	if !cerrdefs.IsConflict(err) || !strings.Contains(err.Error(), "already in progress") {
+		return err
+	}
+	wctx, cancel := context.WithTimeout(ctx, removalWait)
+	defer cancel()
+	for {
+		if _, err := b.cli.ContainerInspect(wctx, id); cerrdefs.IsNotFound(err) {
+			return nil
+		}
+		select {
+		case <-wctx.Done():
+			return fmt.Errorf("container %s was still being removed by the engine after %s", shortID(id), removalWait)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// removalWait bounds the wait for a removal the engine already has under way.
+const removalWait = 30 * time.Second
 
 // mayHaveVolumes tells whether pod uid may have Docker volumes: its record is unreadable, or names a Memory
 // emptyDir (the only volumes the backend makes).
