@@ -676,6 +676,7 @@ func (b *Backend) recover(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	var unfinished []string
 	for _, e := range entries {
 		if !e.IsDir() || pod.ValidPodUID(e.Name()) != nil {
 			continue
@@ -683,15 +684,40 @@ func (b *Backend) recover(ctx context.Context) error {
 		uid := e.Name()
 		rec, err := b.readRecord(uid)
 		if err != nil || rec.RemoteID == "" {
-			b.log.Info("removing a pod whose creation did not finish", "pod_uid", uid)
-			if err := b.removePod(ctx, uid, 0); err != nil {
-				return err
-			}
+			unfinished = append(unfinished, uid)
 			continue
 		}
 		b.startRunner(rec, nil)
 	}
-	return nil
+	return b.removeUnfinished(ctx, unfinished)
+}
+
+// recoveryRemovals bounds how many half-created pods recover removes at once.
+const recoveryRemovals = 8
+
+// removeUnfinished removes the pods whose Create never finished, a few at a time: a backend killed in a storm
+// of creates leaves dozens, and the backend is not ready (the dispatcher's creates wait for it) until they
+// are gone. It returns the first failure, once every removal has ended.
+func (b *Backend) removeUnfinished(ctx context.Context, uids []string) error {
+	var (
+		wg    sync.WaitGroup
+		slots = make(chan struct{}, recoveryRemovals)
+		once  sync.Once
+		first error
+	)
+	for _, uid := range uids {
+		b.log.Info("removing a pod whose creation did not finish", "pod_uid", uid)
+		slots <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-slots; wg.Done() }()
+			if err := b.removePod(ctx, uid, 0); err != nil {
+				once.Do(func() { first = err })
+			}
+		}()
+	}
+	wg.Wait()
+	return first
 }
 
 func (c *inspectCache) forget(id string) {

@@ -31,6 +31,9 @@ func TestBackendKilledDuringCreateStorm(t *testing.T) {
 		t.Run(k.name, func(t *testing.T) {
 			t.Parallel()
 			d := start(t, "storm-"+k.name, k)
+			// The first reconciliation ends before the storm: /readyz does not wait for it, and under load its
+			// List may otherwise still run when the backend is killed, and end as an error.
+			d.waitMetric(90*time.Second, 1, "interlink_dispatcher_reconciliations_total", "backend="+k.name, "outcome=ok")
 			victim := d.backendPID(k.name)
 			pods := make([]*v1.Pod, stormSize)
 			for i := range pods {
@@ -104,7 +107,7 @@ func TestBackendKilledDuringCreateStorm(t *testing.T) {
 				t.Fatal("no create was accepted: the storm did not reach the backend")
 			}
 
-			// Back up, and reconciled once more after the restart (the first one ran at start).
+			// Back up, and reconciled once more after the restart.
 			d.waitMetric(90*time.Second, 1, "interlink_dispatcher_backend_restarts_total", "backend="+k.name)
 			d.waitMetric(90*time.Second, 1, "interlink_dispatcher_backend_up", "backend="+k.name)
 			d.waitMetric(90*time.Second, 2, "interlink_dispatcher_reconciliations_total", "backend="+k.name, "outcome=ok")
