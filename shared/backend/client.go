@@ -2,7 +2,6 @@ package backend
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -91,13 +90,13 @@ func (c *Client) Delete(ctx context.Context, req DeleteRequest) error {
 
 // Status implements Backend.
 func (c *Client) Status(ctx context.Context, pods []*v1.Pod) ([]interlink.PodStatus, error) {
-	in := &backendpb.StatusRequest{}
-	for _, pod := range pods {
-		b, err := encodeJSON("the pod", pod)
+	in := &backendpb.StatusRequest{Pods: make([][]byte, len(pods))}
+	for i, pod := range pods {
+		b, err := encodeKube("the pod", pod)
 		if err != nil {
 			return nil, err
 		}
-		in.Pods = append(in.Pods, b)
+		in.Pods[i] = b
 	}
 	r, err := c.rpc.Status(ctx, in)
 	if err != nil {
@@ -107,9 +106,9 @@ func (c *Client) Status(ctx context.Context, pods []*v1.Pod) ([]interlink.PodSta
 		return nil, Errorf(KindInternal, "the backend answered %d statuses for %d pods", len(r.GetStatuses()), len(pods))
 	}
 	sts := make([]interlink.PodStatus, len(r.GetStatuses()))
-	for i, b := range r.GetStatuses() {
-		if err := json.Unmarshal(b, &sts[i]); err != nil {
-			return nil, Errorf(KindInternal, "the backend sent a status that is not valid JSON: %w", err)
+	for i, ps := range r.GetStatuses() {
+		if sts[i], err = statusFromProto(ps); err != nil {
+			return nil, err
 		}
 	}
 	return sts, nil

@@ -14,9 +14,9 @@ import (
 	"github.com/interlink-hq/interlink-dispatcher/shared/interlink"
 )
 
-// The conversions between the Go contract and its wire form. Kubernetes objects go as their JSON so that
-// nothing the Go types know is lost; a decoding failure on either side is the other side's bug, so it is an
-// internal error naming what could not be read.
+// The conversions between the Go contract and its wire form. Kubernetes objects go in Kubernetes' protobuf
+// encoding, interLink's own types as their JSON (see proto/backend.proto); a decoding failure on either side
+// is the other side's bug, so it is an error naming what could not be read.
 
 func encodeJSON(what string, v any) ([]byte, error) {
 	b, err := json.Marshal(v)
@@ -26,10 +26,24 @@ func encodeJSON(what string, v any) ([]byte, error) {
 	return b, nil
 }
 
+// kubeMessage is a Kubernetes API type with the protobuf encoding k8s.io/api generates for it.
+type kubeMessage interface {
+	Marshal() ([]byte, error)
+	Unmarshal([]byte) error
+}
+
+func encodeKube(what string, m kubeMessage) ([]byte, error) {
+	b, err := m.Marshal()
+	if err != nil {
+		return nil, Errorf(KindInternal, "cannot encode %s: %w", what, err)
+	}
+	return b, nil
+}
+
 func decodePod(b []byte) (*v1.Pod, error) {
 	pod := &v1.Pod{}
-	if err := json.Unmarshal(b, pod); err != nil {
-		return nil, Errorf(KindInvalid, "the pod sent to the backend is not valid Kubernetes JSON: %w", err)
+	if err := pod.Unmarshal(b); err != nil {
+		return nil, Errorf(KindInvalid, "the pod sent to the backend is not a Kubernetes protobuf encoding of a pod: %w", err)
 	}
 	return pod, nil
 }
@@ -73,7 +87,7 @@ func capacityToProto(c Capacity) (*backendpb.CapacityResponse, error) {
 		Accelerators: c.Accelerators,
 	}
 	for i := range c.Taints {
-		b, err := encodeJSON("a taint", &c.Taints[i])
+		b, err := encodeKube("a taint", &c.Taints[i])
 		if err != nil {
 			return nil, err
 		}
@@ -91,8 +105,8 @@ func capacityFromProto(r *backendpb.CapacityResponse) (Capacity, error) {
 	}
 	for _, b := range r.GetTaints() {
 		var t v1.Taint
-		if err := json.Unmarshal(b, &t); err != nil {
-			return Capacity{}, Errorf(KindInternal, "the backend sent a taint that is not valid JSON: %w", err)
+		if err := t.Unmarshal(b); err != nil {
+			return Capacity{}, Errorf(KindInternal, "the backend sent a taint that cannot be decoded: %w", err)
 		}
 		c.Taints = append(c.Taints, t)
 	}
@@ -103,7 +117,7 @@ func createRequestToProto(req CreateRequest) (*backendpb.CreateRequest, error) {
 	if req.Pod == nil {
 		return nil, Invalid("the create request has no pod")
 	}
-	pod, err := encodeJSON("the pod", req.Pod)
+	pod, err := encodeKube("the pod", req.Pod)
 	if err != nil {
 		return nil, err
 	}
@@ -138,7 +152,7 @@ func deleteRequestToProto(req DeleteRequest) (*backendpb.DeleteRequest, error) {
 	if req.Pod == nil {
 		return nil, Invalid("the delete request has no pod")
 	}
-	pod, err := encodeJSON("the pod", req.Pod)
+	pod, err := encodeKube("the pod", req.Pod)
 	if err != nil {
 		return nil, err
 	}
@@ -254,13 +268,54 @@ func metricsFromProto(r *backendpb.MetricsResponse) ([]*dto.MetricFamily, error)
 }
 
 func statusesToProto(sts []interlink.PodStatus) (*backendpb.StatusResponse, error) {
-	r := &backendpb.StatusResponse{}
+	r := &backendpb.StatusResponse{Statuses: make([]*backendpb.PodStatus, len(sts))}
 	for i := range sts {
-		b, err := encodeJSON(fmt.Sprintf("the status of pod %s", sts[i].PodUID), &sts[i])
+		st := &sts[i]
+		ps := &backendpb.PodStatus{Name: st.PodName, Uid: st.PodUID, Namespace: st.PodNamespace, JobId: st.JobID}
+		var err error
+		if ps.Containers, err = encodeContainerStatuses(st.PodUID, st.Containers); err != nil {
+			return nil, err
+		}
+		if ps.InitContainers, err = encodeContainerStatuses(st.PodUID, st.InitContainers); err != nil {
+			return nil, err
+		}
+		r.Statuses[i] = ps
+	}
+	return r, nil
+}
+
+func encodeContainerStatuses(uid string, css []v1.ContainerStatus) ([][]byte, error) {
+	out := make([][]byte, len(css))
+	for i := range css {
+		b, err := encodeKube(fmt.Sprintf("the status of container %s of pod %s", css[i].Name, uid), &css[i])
 		if err != nil {
 			return nil, err
 		}
-		r.Statuses = append(r.Statuses, b)
+		out[i] = b
 	}
-	return r, nil
+	return out, nil
+}
+
+// statusFromProto is the status of one pod. Its container lists are never nil: interLink is answered
+// [] rather than null for a pod without containers of a kind.
+func statusFromProto(ps *backendpb.PodStatus) (interlink.PodStatus, error) {
+	st := interlink.PodStatus{PodName: ps.GetName(), PodUID: ps.GetUid(), PodNamespace: ps.GetNamespace(), JobID: ps.GetJobId()}
+	var err error
+	if st.Containers, err = decodeContainerStatuses(st.PodUID, ps.GetContainers()); err != nil {
+		return interlink.PodStatus{}, err
+	}
+	if st.InitContainers, err = decodeContainerStatuses(st.PodUID, ps.GetInitContainers()); err != nil {
+		return interlink.PodStatus{}, err
+	}
+	return st, nil
+}
+
+func decodeContainerStatuses(uid string, bs [][]byte) ([]v1.ContainerStatus, error) {
+	out := make([]v1.ContainerStatus, len(bs))
+	for i, b := range bs {
+		if err := out[i].Unmarshal(b); err != nil {
+			return nil, Errorf(KindInternal, "the backend sent a container status of pod %s that cannot be decoded: %w", uid, err)
+		}
+	}
+	return out, nil
 }

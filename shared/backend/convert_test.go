@@ -116,3 +116,52 @@ func TestPodRecordRoundTrip(t *testing.T) {
 		}
 	}
 }
+
+// A status crosses the wire whole, and two decodings of one answer are reflect.DeepEqual: the dispatcher
+// takes a status that compares unequal to the last one for a change, and journals it.
+func TestStatusesLossless(t *testing.T) {
+	started := metav1.NewTime(time.Date(2026, 12, 2, 10, 0, 0, 0, time.UTC))
+	finished := metav1.NewTime(started.Add(90 * time.Second))
+	yes := true
+	sts := []interlink.PodStatus{
+		{PodName: "p", PodUID: "u1", PodNamespace: "ns", JobID: "42",
+			InitContainers: []v1.ContainerStatus{{Name: "init", Ready: false, Image: "busybox:latest", ImageID: "sha256:ab",
+				State: v1.ContainerState{Terminated: &v1.ContainerStateTerminated{ExitCode: 0, Reason: "Completed",
+					StartedAt: started, FinishedAt: finished}}}},
+			Containers: []v1.ContainerStatus{{Name: "c", Ready: true, Started: &yes, RestartCount: 3, ContainerID: "docker://abc",
+				State: v1.ContainerState{Running: &v1.ContainerStateRunning{StartedAt: finished}},
+				LastTerminationState: v1.ContainerState{Terminated: &v1.ContainerStateTerminated{ExitCode: 137,
+					Reason: "OOMKilled", Message: "out of memory", Signal: 9, StartedAt: started, FinishedAt: finished}},
+				AllocatedResources: v1.ResourceList{v1.ResourceMemory: resource.MustParse("64Mi")}}},
+		},
+		{PodName: "q", PodUID: "u2", PodNamespace: "ns", Containers: []v1.ContainerStatus{{Name: "c",
+			State: v1.ContainerState{Waiting: &v1.ContainerStateWaiting{Reason: "ImagePullBackOff", Message: "no such image"}}}}},
+	}
+	in, err := statusesToProto(sts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	decode := func() []interlink.PodStatus {
+		var out []interlink.PodStatus
+		for _, ps := range wire(t, in).GetStatuses() {
+			st, err := statusFromProto(ps)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, st)
+		}
+		return out
+	}
+	got := decode()
+	// Only a missing list changes: null becomes [].
+	normal := append([]interlink.PodStatus(nil), sts...)
+	normal[1].InitContainers = []v1.ContainerStatus{}
+	want, _ := json.Marshal(normal)
+	have, _ := json.Marshal(got)
+	if string(want) != string(have) {
+		t.Errorf("statuses changed on the wire:\n got %s\nwant %s", have, want)
+	}
+	if again := decode(); !reflect.DeepEqual(got, again) {
+		t.Error("two decodings of one answer are not reflect.DeepEqual: every poll would look like a change")
+	}
+}

@@ -7,11 +7,13 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -404,17 +406,18 @@ func TestProtocolVersionMismatch(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 
-	_, err := backend.Launch(ctx, backend.LaunchConfig{Name: "old", Path: path, Args: []string{"-serve-protocol", "2"},
+	other := backend.ProtocolVersion + 1
+	_, err := backend.Launch(ctx, backend.LaunchConfig{Name: "old", Path: path, Args: []string{"-serve-protocol", strconv.Itoa(other)},
 		Logger: slog.New(newRecorder())})
-	want := `backend "old" (` + path + `) speaks backend protocol version 2, but this dispatcher speaks version 1`
+	want := fmt.Sprintf(`backend "old" (%s) speaks backend protocol version %d, but this dispatcher speaks version %d`, path, other, backend.ProtocolVersion)
 	if err == nil || !strings.Contains(err.Error(), want) {
-		t.Errorf("Launch of a protocol-2 binary: %v\nwant it to contain: %s", err, want)
+		t.Errorf("Launch of a protocol-%d binary: %v\nwant it to contain: %s", other, err, want)
 	}
 
 	// A binary that passes the handshake but describes itself with another version is refused the same way.
 	_, err = backend.Launch(ctx, backend.LaunchConfig{Name: "liar", Path: path, Logger: slog.New(newRecorder()),
 		Env: backend.Env{Config: json.RawMessage(`{"describeProtocol": 7}`)}})
-	want = `backend "liar" (` + path + `) speaks backend protocol version 7, but this dispatcher speaks version 1`
+	want = fmt.Sprintf(`backend "liar" (%s) speaks backend protocol version 7, but this dispatcher speaks version %d`, path, backend.ProtocolVersion)
 	if err == nil || !strings.Contains(err.Error(), want) {
 		t.Errorf("Launch of a binary describing protocol 7: %v\nwant it to contain: %s", err, want)
 	}

@@ -11,8 +11,9 @@ import (
 
 // ProtocolVersion is the version of the contract this build of the dispatcher and of its backends speak.
 // Raise it on any change a backend built against the previous version would get wrong; go-plugin then
-// refuses to pair a dispatcher and a backend of different versions at the handshake.
-const ProtocolVersion = 1
+// refuses to pair a dispatcher and a backend of different versions at the handshake. Version 2 carries
+// Kubernetes objects in their protobuf encoding where version 1 carried their JSON.
+const ProtocolVersion = 2
 
 // PluginName is the name the backend is dispensed under in the go-plugin plugin set.
 const PluginName = "backend"

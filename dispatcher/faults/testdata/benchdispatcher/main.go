@@ -1,7 +1,8 @@
 // Command benchdispatcher is the dispatcher process of the dispatcher-only benchmark
 // (dispatcher/faults/bench_dispatcher_test.go, make bench): the dispatcher over a fake backend served in
 // process, on the journal in the directory given as its argument, with nothing else in the binary, so
-// that its RSS is the dispatcher's. It prints the address it listens on and ends when stdin closes.
+// that its RSS is the dispatcher's. It prints the address it listens on and ends when stdin closes. With
+// BENCH_CPUPROFILE set, it writes a CPU profile there.
 package main
 
 import (
@@ -12,6 +13,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"runtime/pprof"
 	"sync"
 	"time"
 
@@ -168,6 +170,18 @@ func serve(dataDir string) error {
 	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = hs.Serve(ln) }()
 	defer hs.Close()
+	// BENCH_CPUPROFILE names a file for a CPU profile of the process, from now until stdin closes.
+	if path := os.Getenv("BENCH_CPUPROFILE"); path != "" {
+		f, err := os.Create(path)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
 	fmt.Println(ln.Addr().String())
 	_, _ = io.Copy(io.Discard, os.Stdin)
 	return nil
