@@ -97,6 +97,27 @@ func (s *Server) logRequests(next http.Handler) http.Handler {
 		}
 		s.obs.Request(RequestInfo{Route: route, Method: r.Method, Code: code, Duration: d,
 			RequestBytes: body.n, ResponseBytes: int64(ww.BytesWritten())})
+		level := slog.LevelInfo
+		switch {
+		case slices.Contains(opsPaths, r.URL.Path) && code != http.StatusUnauthorized && code != http.StatusForbidden:
+			// Scrapes and probes come every few seconds, and a /readyz 503 says what the supervisor has
+			// already logged once (a backend down, degraded or misconfigured).
+			level = slog.LevelDebug
+		case code >= 500:
+			level = slog.LevelError
+		case code >= 400:
+			level = slog.LevelWarn
+		case r.URL.Path == "/status":
+			// The virtual kubelet asks the status of every pod every few seconds, and the ping comes every
+			// 30 s: at INFO a site of a few thousand pods would log hundreds of lines a second. A status
+			// changes nothing; the request metrics count them.
+			level = slog.LevelDebug
+		case strings.HasPrefix(r.URL.Path, adminPrefix):
+			level = slog.LevelDebug // a watching client asks every second or two
+		}
+		if !s.log.Enabled(r.Context(), level) {
+			return
+		}
 		attrs := []any{"session", r.Header.Get(SessionHeader), "method", r.Method, "path", r.URL.Path,
 			"status", code, "duration", d, "bytes", ww.BytesWritten()}
 		if ri.uid != "" {
@@ -110,21 +131,6 @@ func (s *Server) logRequests(next http.Handler) http.Handler {
 		}
 		if ri.remote != "" {
 			attrs = append(attrs, "remote", ri.remote)
-		}
-		level := slog.LevelInfo
-		switch {
-		case slices.Contains(opsPaths, r.URL.Path) && code != http.StatusUnauthorized && code != http.StatusForbidden:
-			// Scrapes and probes come every few seconds, and a /readyz 503 says what the supervisor has
-			// already logged once (a backend down, degraded or misconfigured).
-			level = slog.LevelDebug
-		case code >= 500:
-			level = slog.LevelError
-		case code >= 400:
-			level = slog.LevelWarn
-		case r.URL.Path == "/status" && r.ContentLength <= 2:
-			level = slog.LevelDebug // the ping comes every 30 s
-		case strings.HasPrefix(r.URL.Path, adminPrefix):
-			level = slog.LevelDebug // a watching client asks every second or two
 		}
 		s.log.Log(r.Context(), level, "request", attrs...)
 	})

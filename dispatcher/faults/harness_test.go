@@ -213,13 +213,21 @@ func (p *proc) cleanup() {
 // do sends one request to the interLink API, with a body as JSON unless nil. It never fails the test, so
 // that it can be called from many goroutines at once.
 func (p *proc) do(method, path string, body any) (int, string, error) {
-	var rd io.Reader
+	var raw []byte
 	if body != nil {
-		raw, err := json.Marshal(body)
-		if err != nil {
+		var err error
+		if raw, err = json.Marshal(body); err != nil {
 			return 0, "", err
 		}
-		rd = bytes.NewReader(raw)
+	}
+	return p.doRaw(method, path, raw)
+}
+
+// doRaw sends body, already encoded (nil: none), and returns the answer's code and body.
+func (p *proc) doRaw(method, path string, body []byte) (int, string, error) {
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
 	}
 	req, err := http.NewRequest(method, p.api+path, rd)
 	if err != nil {
