@@ -100,10 +100,23 @@ func (v *view) replacePod(uid string, cs []container.Summary, seen uint64) {
 	}
 }
 
+// podRef names a pod by the labels of its containers.
+type podRef struct{ uid, namespace, name string }
+
+// refOf names the pod of the containers cs (a pod's, by ID), from the labels of any of them.
+func refOf(uid string, cs ...map[string]container.Summary) podRef {
+	for _, m := range cs {
+		for _, c := range m {
+			return podRef{uid: uid, namespace: c.Labels[pod.LabelNamespace], name: c.Labels[pod.LabelPodName]}
+		}
+	}
+	return podRef{uid: uid}
+}
+
 // replaceAll puts the result of a full list, begun at start after event number seen, in place of the
 // whole view. It returns the pods whose containers differ from what the view held while no event said
 // so: a stream that missed events without breaking.
-func (v *view) replaceAll(cs []container.Summary, start time.Time, seen uint64) (diverged []string) {
+func (v *view) replaceAll(cs []container.Summary, start time.Time, seen uint64) (diverged []podRef) {
 	next := map[string]map[string]container.Summary{}
 	for _, c := range cs {
 		uid := c.Labels[pod.LabelPodUID]
@@ -117,7 +130,7 @@ func (v *view) replaceAll(cs []container.Summary, start time.Time, seen uint64) 
 	if v.streamUp {
 		for uid := range unionKeys(v.pods, next) {
 			if _, touched := v.dirty[uid]; !touched && !sameContainers(v.pods[uid], next[uid]) {
-				diverged = append(diverged, uid)
+				diverged = append(diverged, refOf(uid, next[uid], v.pods[uid]))
 			}
 		}
 	}
@@ -355,8 +368,9 @@ func (b *Backend) resync(ctx context.Context, after time.Time) error {
 	}
 	b.inspects.prune(cs)
 	if diverged := b.view.replaceAll(cs, start, seen); len(diverged) > 0 {
+		first := diverged[0]
 		b.log.Warn("the view of the engine differed from a full list without an event saying so; it follows the list",
-			"pods", len(diverged), "pod_uid", diverged[0])
+			"pods", len(diverged), "pod_uid", first.uid, "namespace", first.namespace, "name", first.name)
 	}
 	return nil
 }

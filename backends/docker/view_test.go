@@ -154,9 +154,11 @@ func TestViewNoticesMissedEvents(t *testing.T) {
 	v.replaceAll([]container.Summary{summary("a", "p1", "POD", "0", "running"), summary("b", "p2", "POD", "0", "running")}, now, v.mark())
 	v.setStream(true)
 	v.apply(event(events.ActionDie, "b", "p2")) // b changed and said so
-	diverged := v.replaceAll([]container.Summary{summary("a", "p1", "POD", "0", "exited"), summary("b", "p2", "POD", "0", "exited")}, now, v.mark())
-	if len(diverged) != 1 || diverged[0] != "a" {
-		t.Errorf("diverged pods = %v, want [a]: only a changed without an event", diverged)
+	exited := summary("a", "p1", "POD", "0", "exited")
+	exited.Labels[pod.LabelNamespace], exited.Labels[pod.LabelPodName] = "ns", "web"
+	diverged := v.replaceAll([]container.Summary{exited, summary("b", "p2", "POD", "0", "exited")}, now, v.mark())
+	if len(diverged) != 1 || diverged[0] != (podRef{uid: "a", namespace: "ns", name: "web"}) {
+		t.Errorf("diverged pods = %+v, want [a of ns/web]: only a changed without an event (and the log names it)", diverged)
 	}
 	if pc, _ := v.pod("a", now, time.Second); pc == nil || pc.pause == nil || pc.pause.State != "exited" {
 		t.Errorf("the view did not follow the list: %+v", pc)

@@ -585,7 +585,7 @@ func (v *view) applyAll(list []libpod.ListContainer, at time.Time, seq uint64) {
 		byPod[uid] = append(byPod[uid], c)
 		seen[c.ID] = true
 	}
-	missed := ""
+	var missed *libpod.ListContainer // a container of the first pod found changed without an event
 	pods := make(map[string]*podView, len(byPod))
 	for uid, ctrs := range byPod {
 		pv := &podView{ctrs: ctrs, at: at, atSeq: seq}
@@ -597,8 +597,8 @@ func (v *view) applyAll(list []libpod.ListContainer, at time.Time, seq uint64) {
 				continue
 			}
 			pv.evSeq, pv.recent, pv.overflow = old.evSeq, old.recent, old.overflow
-			if missed == "" && old.evSeq <= seq && !old.at.IsZero() && !v.since.IsZero() && !old.at.Before(v.since) && changedUnannounced(old.ctrs, ctrs, at) {
-				missed = uid
+			if missed == nil && old.evSeq <= seq && !old.at.IsZero() && !v.since.IsZero() && !old.at.Before(v.since) && changedUnannounced(old.ctrs, ctrs, at) {
+				missed = &ctrs[0]
 			}
 			v.settle(pv)
 		}
@@ -618,9 +618,10 @@ func (v *view) applyAll(list []libpod.ListContainer, at time.Time, seq uint64) {
 			delete(v.ctrSeq, id)
 		}
 	}
-	if missed != "" {
+	if missed != nil {
 		if !v.missedLogged {
-			v.log.Warn("the Podman event stream missed a change the resync found; reconnecting it", "pod_uid", missed)
+			v.log.Warn("the Podman event stream missed a change the resync found; reconnecting it", "pod_uid",
+				missed.Labels[pod.LabelPodUID], "namespace", missed.Labels[pod.LabelNamespace], "name", missed.Labels[pod.LabelPodName])
 			v.missedLogged = true
 		}
 		v.since, v.gapFrom = time.Time{}, time.Time{}
