@@ -222,6 +222,13 @@ func newEnv(t *testing.T, c *cluster, backend string) *env {
 		_, err := c.core.ServiceAccounts(e.ns).Get(e.ctx, "default", metav1.GetOptions{})
 		return err == nil, fmt.Sprint(err)
 	})
+	// The virtual kubelet reads the service-account volume's kube-root-ca.crt once, when the pod comes, and
+	// never sends the create when it is missing; the controller manager publishes it into a new namespace
+	// shortly after the namespace is made (CI saw a pod come first, and wait forever).
+	e.poll(30*time.Second, "the kube-root-ca.crt ConfigMap of "+e.ns, func() (bool, string) {
+		_, err := c.core.ConfigMaps(e.ns).Get(e.ctx, "kube-root-ca.crt", metav1.GetOptions{})
+		return err == nil, fmt.Sprint(err)
+	})
 	return e
 }
 
