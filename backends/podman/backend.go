@@ -278,7 +278,12 @@ func (b *Backend) podLog(p *v1.Pod) *slog.Logger {
 
 // labelLog is podLog for an engine object, from the labels the backend put on it.
 func (b *Backend) labelLog(labels map[string]string) *slog.Logger {
-	return b.log.With("pod_uid", labels[pod.LabelPodUID], "namespace", labels[pod.LabelNamespace], "name", labels[pod.LabelPodName])
+	return withPodLabels(b.log, labels)
+}
+
+// withPodLabels is log for lines about the pod of an engine object with these labels.
+func withPodLabels(log *slog.Logger, labels map[string]string) *slog.Logger {
+	return log.With("pod_uid", labels[pod.LabelPodUID], "namespace", labels[pod.LabelNamespace], "name", labels[pod.LabelPodName])
 }
 
 // engineError gives an engine failure its kind: unreachable is Unavailable, the rest Internal.

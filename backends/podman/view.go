@@ -620,8 +620,7 @@ func (v *view) applyAll(list []libpod.ListContainer, at time.Time, seq uint64) {
 	}
 	if missed != nil {
 		if !v.missedLogged {
-			v.log.Warn("the Podman event stream missed a change the resync found; reconnecting it", "pod_uid",
-				missed.Labels[pod.LabelPodUID], "namespace", missed.Labels[pod.LabelNamespace], "name", missed.Labels[pod.LabelPodName])
+			withPodLabels(v.log, missed.Labels).Warn("the Podman event stream missed a change the resync found; reconnecting it")
 			v.missedLogged = true
 		}
 		v.since, v.gapFrom = time.Time{}, time.Time{}
