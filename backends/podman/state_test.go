@@ -454,6 +454,50 @@ func TestRunningNeverRestartedWithoutInspect(t *testing.T) {
 	}
 }
 
+// A list behind the engine (the event of a restart not yet in, or missed) still shows the run that failed;
+// the inspect, newer, shows the run Podman started since, whose exit code reads 0. The status follows the
+// inspect (running, never completed: interLink takes a completed pod for final), and the pod is listed again
+// at its next status.
+func TestStatusWhenTheListIsBehind(t *testing.T) {
+	start := time.Now().Add(-time.Minute).Truncate(time.Second)
+	again := start.Add(5 * time.Second)
+	p := newPod("behind", busybox("main", "exit 1"))
+	p.Spec.RestartPolicy = v1.RestartPolicyOnFailure
+	uid := string(p.UID)
+	listed := libpod.ListContainer{ID: "c1", Labels: labelsOf(uid, "main", pod.RoleContainer), State: "exited", StartedAt: start.Unix(), ExitedAt: start.Add(time.Second).Unix(), ExitCode: 1}
+	eng := &tableEngine{
+		ctrs: []libpod.ListContainer{listed},
+		inspects: map[string]libpod.InspectContainer{"c1": {ID: "c1", RestartCount: 1,
+			State: libpod.ContainerState{Status: "running", Running: true, Pid: 42, StartedAt: again, FinishedAt: start.Add(time.Second)}}},
+		events: []libpod.Event{
+			{Type: "container", Action: "start", TimeNano: start.UnixNano()},
+			{Type: "container", Action: "died", TimeNano: start.Add(time.Second).UnixNano()},
+		},
+	}
+	for i := range eng.events {
+		eng.events[i].Actor.ID = "c1"
+	}
+	eng.events[1].Actor.Attributes = map[string]string{"containerExitCode": "1"}
+	b := tableBackend(t, eng)
+	recordPod(b, p, true)
+	for i := range 2 {
+		st, err := b.Status(context.Background(), []*v1.Pod{p})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cs := st[0].Containers[0]
+		if cs.State.Running == nil || !cs.State.Running.StartedAt.Time.Equal(again) || cs.RestartCount != 1 {
+			t.Fatalf("status %d: %s, want running since the restart at %v", i, stateString(cs), again)
+		}
+		if last := cs.LastTerminationState.Terminated; last == nil || last.ExitCode != 1 {
+			t.Fatalf("status %d: last state %+v, want the failed run's exit code 1", i, last)
+		}
+	}
+	if lists, podLists, _ := eng.counts(); lists+podLists != 2 {
+		t.Fatalf("%d lists, want 2: the inspect that found the list behind marks the pod stale", lists+podLists)
+	}
+}
+
 // On the service's own host, an event stamped before the pod's list (one delivered late) marks nothing: the
 // list showed its change. One stamped after marks the pod stale as ever.
 func TestViewLateEventOfAListedChange(t *testing.T) {

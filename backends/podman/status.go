@@ -204,34 +204,35 @@ func (b *Backend) initStatus(ctx context.Context, c *v1.Container, lc *libpod.Li
 	if f, ok := snap.failures[c.Name]; ok && f.Terminated {
 		return f.status(c, restarts)
 	}
-	switch lc.State {
-	case "running", "paused", "stopping":
+	if !runningState(lc.State) && !finishedState(lc.State) {
+		return notCreatedInit(c, snap, restarts, last)
+	}
+	if runningState(lc.State) && lc.StartedAt > 0 {
 		// Podman never restarts an init container (the backend does, counted in the record): the list's
 		// start time, to the second as a status reports it, is all there is to read.
-		started := time.Unix(lc.StartedAt, 0)
-		if lc.StartedAt <= 0 {
-			if ins, err := b.inspect(ctx, lc, false, cheap); err == nil {
-				started = ins.State.StartedAt
-			}
-		}
-		return pod.WithLastState(b.runningStatus(c, lc, started, restarts), last)
-	case "exited", "stopped":
-		ins, err := b.inspect(ctx, lc, false, cheap)
-		if err != nil {
-			return pod.Waiting(c, pod.ReasonUnknown, err.Error(), restarts)
-		}
-		if ins.State.StartedAt.IsZero() {
-			if f, ok := snap.failures[c.Name]; ok {
-				return pod.WithLastState(f.status(c, restarts), last)
-			}
-			return pod.WithLastState(pod.Waiting(c, pod.ReasonPodInitializing, "", restarts), last)
-		}
-		t := b.termination(ctx, ins, lc, c)
-		if t.ExitCode != 0 && snap.initFailed != c.Name && pod.ShouldRestart(snap.policy, int(t.ExitCode)) {
-			return pod.WithLastState(pod.Waiting(c, pod.ReasonCrashLoopBackOff, messageBackOff, restarts), &t)
-		}
-		return pod.WithLastState(pod.Terminated(c, t, restarts), last)
+		return pod.WithLastState(b.runningStatus(c, lc, time.Unix(lc.StartedAt, 0), restarts), last)
 	}
+	listed := lc
+	lc, ins, err := b.look(ctx, lc, false, cheap)
+	switch {
+	case err != nil && runningState(listed.State):
+		return pod.WithLastState(b.runningStatus(c, listed, time.Unix(listed.StartedAt, 0), restarts), last)
+	case err != nil:
+		return pod.Waiting(c, pod.ReasonUnknown, err.Error(), restarts)
+	case runningState(lc.State):
+		return pod.WithLastState(b.runningStatus(c, lc, ins.State.StartedAt, restarts), last)
+	case !finishedState(lc.State) || ins.State.StartedAt.IsZero():
+		return notCreatedInit(c, snap, restarts, last)
+	}
+	t := b.termination(ctx, ins, lc, c)
+	if t.ExitCode != 0 && snap.initFailed != c.Name && pod.ShouldRestart(snap.policy, int(t.ExitCode)) {
+		return pod.WithLastState(pod.Waiting(c, pod.ReasonCrashLoopBackOff, messageBackOff, restarts), &t)
+	}
+	return pod.WithLastState(pod.Terminated(c, t, restarts), last)
+}
+
+// notCreatedInit is the status of an init container that is made but has not run (yet, or again).
+func notCreatedInit(c *v1.Container, snap snapshot, restarts int32, last *pod.Termination) v1.ContainerStatus {
 	if f, ok := snap.failures[c.Name]; ok {
 		return pod.WithLastState(f.status(c, restarts), last) // created, and never started
 	}
@@ -245,37 +246,46 @@ func (b *Backend) regularStatus(ctx context.Context, c *v1.Container, lc *libpod
 	if f, ok := snap.failures[c.Name]; ok && f.Terminated {
 		return f.status(c, 0)
 	}
-	switch lc.State {
-	case "running", "paused", "stopping":
-		if snap.policy == v1.RestartPolicyNever && lc.StartedAt > 0 {
-			// Never restarted (restart policy "no"): no restart count nor last run to read, and the list's
-			// start time, to the second as a status reports it, is the inspect's. A pod's first status
-			// costs no inspect.
-			return b.runningStatus(c, lc, time.Unix(lc.StartedAt, 0), 0)
-		}
-		ins, err := b.inspect(ctx, lc, snap.policy != v1.RestartPolicyNever, cheap)
-		if err != nil {
-			return b.runningStatus(c, lc, time.Unix(lc.StartedAt, 0), 0)
-		}
-		return pod.WithLastState(b.runningStatus(c, lc, ins.State.StartedAt, ins.RestartCount), b.lastRun(ctx, ins, true, cheap))
-	case "exited", "stopped":
-		ins, err := b.inspect(ctx, lc, snap.policy != v1.RestartPolicyNever, cheap)
-		if err != nil {
-			return pod.Waiting(c, pod.ReasonUnknown, err.Error(), 0)
-		}
-		if ins.State.StartedAt.IsZero() {
-			return notCreated(c, snap, initsDone)
-		}
-		t := b.termination(ctx, ins, lc, c)
-		if pod.ShouldRestart(snap.policy, int(t.ExitCode)) {
-			// Podman restarts it at once; until then Kubernetes would show it waiting, not finished, and
-			// a pod that looks finished is final for interLink.
-			return pod.WithLastState(pod.Waiting(c, pod.ReasonCrashLoopBackOff, messageBackOff, ins.RestartCount), &t)
-		}
-		return pod.WithLastState(pod.Terminated(c, t, ins.RestartCount), b.lastRun(ctx, ins, false, cheap))
+	switch {
+	case runningState(lc.State) && snap.policy == v1.RestartPolicyNever && lc.StartedAt > 0:
+		// Never restarted (restart policy "no"): no restart count nor last run to read, and the list's
+		// start time, to the second as a status reports it, is the inspect's. A pod's first status
+		// costs no inspect.
+		return b.runningStatus(c, lc, time.Unix(lc.StartedAt, 0), 0)
+	case !runningState(lc.State) && !finishedState(lc.State):
+		return notCreated(c, snap, initsDone)
 	}
-	return notCreated(c, snap, initsDone)
+	listed := lc
+	lc, ins, err := b.look(ctx, lc, snap.policy != v1.RestartPolicyNever, cheap)
+	switch {
+	case err != nil && runningState(listed.State):
+		return b.runningStatus(c, listed, time.Unix(listed.StartedAt, 0), 0)
+	case err != nil:
+		return pod.Waiting(c, pod.ReasonUnknown, err.Error(), 0)
+	case runningState(lc.State):
+		return pod.WithLastState(b.runningStatus(c, lc, ins.State.StartedAt, ins.RestartCount), b.lastRun(ctx, ins, true, cheap))
+	case !finishedState(lc.State) && ins.RestartCount > 0:
+		// Between two runs of a restart (Podman made it again and has not started it yet).
+		return pod.WithLastState(pod.Waiting(c, pod.ReasonCrashLoopBackOff, messageBackOff, ins.RestartCount), b.lastRun(ctx, ins, true, cheap))
+	case !finishedState(lc.State) || ins.State.StartedAt.IsZero():
+		return notCreated(c, snap, initsDone)
+	}
+	t := b.termination(ctx, ins, lc, c)
+	if pod.ShouldRestart(snap.policy, int(t.ExitCode)) {
+		// Podman restarts it at once; until then Kubernetes would show it waiting, not finished, and
+		// a pod that looks finished is final for interLink.
+		return pod.WithLastState(pod.Waiting(c, pod.ReasonCrashLoopBackOff, messageBackOff, ins.RestartCount), &t)
+	}
+	return pod.WithLastState(pod.Terminated(c, t, ins.RestartCount), b.lastRun(ctx, ins, false, cheap))
 }
+
+// runningState and finishedState sort Podman's container states: a process runs (or is paused, or is being
+// stopped), or it has run and ended; any other state (created, configured, initialized) has no process yet.
+func runningState(state string) bool {
+	return state == "running" || state == "paused" || state == "stopping"
+}
+
+func finishedState(state string) bool { return state == "exited" || state == "stopped" }
 
 // termination reads a finished run of c from an inspect, with the reason and message the shim left when it
 // caused the end (a command that could not start, a failed probe or postStart hook), then the run's
@@ -357,13 +367,31 @@ func (b *Backend) shimState(lc *libpod.ListContainer, name string) (shim.State, 
 	return st, true
 }
 
+// look inspects the container of list entry lc, and returns the entry as that inspect has it: the inspect
+// is the newer of the two. A list behind it (a change whose event has not arrived yet, or was missed) would
+// otherwise pair a state with another run's details: a list still showing an exit of code 1 with the
+// inspect of the run Podman restarted since, whose exit code is 0, made a pod that runs look completed.
+// The pod's view entry is then marked stale, so that its next status lists it again.
+func (b *Backend) look(ctx context.Context, lc *libpod.ListContainer, restarting, cheap bool) (*libpod.ListContainer, libpod.InspectContainer, error) {
+	ins, err := b.inspect(ctx, lc, restarting, cheap)
+	if err != nil || inspectKey(ins) == listKey(lc) {
+		return lc, ins, err
+	}
+	cur := *lc
+	cur.State, cur.Pid, cur.ExitCode = ins.State.Status, ins.State.Pid, ins.State.ExitCode
+	cur.StartedAt, cur.ExitedAt = ins.State.StartedAt.Unix(), ins.State.FinishedAt.Unix()
+	b.view.behind(lc.Labels[pod.LabelPodUID], lc.ID)
+	return &cur, ins, nil
+}
+
 // inspect returns a container's inspect, reusing the last one while the list shows the same state, process,
-// start and exit: a restart changes the process and an exit the state. An exited container that its restart
-// policy brings back may cycle within one second unseen by the list's whole-second times, so it is inspected
-// afresh unless the event stream says it has not changed since the last inspect. A cheap look that finds
-// no inspect to reuse reads the list's entry instead of asking the engine.
+// start and exit as that inspect did: a restart changes the process and an exit the state. An exited
+// container that its restart policy brings back may cycle within one second unseen by the list's
+// whole-second times, so it is inspected afresh unless the event stream says it has not changed since the
+// last inspect. A cheap look that finds no inspect to reuse reads the list's entry instead of asking the
+// engine.
 func (b *Backend) inspect(ctx context.Context, lc *libpod.ListContainer, restarting, cheap bool) (libpod.InspectContainer, error) {
-	key := cacheKey{state: lc.State, pid: lc.Pid, started: lc.StartedAt, exited: lc.ExitedAt}
+	key := listKey(lc)
 	fresh := restarting && (lc.State == "exited" || lc.State == "stopped")
 	b.cacheMu.Lock()
 	e, ok := b.inspects[lc.ID]
@@ -383,7 +411,7 @@ func (b *Backend) inspect(ctx context.Context, lc *libpod.ListContainer, restart
 		ins.State.OOMKilled = b.oomKilled(ctx, ins)
 	}
 	b.cacheMu.Lock()
-	b.inspects[lc.ID] = inspectEntry{key: key, ins: ins, seq: seq, at: at}
+	b.inspects[lc.ID] = inspectEntry{key: inspectKey(ins), ins: ins, seq: seq, at: at}
 	b.cacheMu.Unlock()
 	return ins, nil
 }
@@ -406,10 +434,20 @@ func listedInspect(lc *libpod.ListContainer) libpod.InspectContainer {
 	return ins
 }
 
+// cacheKey is what both a list entry and an inspect say of a container's state, process, start and exit
+// (times to the second, zero when there is none).
 type cacheKey struct {
 	state           string
 	pid             int
 	started, exited int64
+}
+
+func listKey(lc *libpod.ListContainer) cacheKey {
+	return cacheKey{state: lc.State, pid: lc.Pid, started: max(lc.StartedAt, 0), exited: max(lc.ExitedAt, 0)}
+}
+
+func inspectKey(ins libpod.InspectContainer) cacheKey {
+	return cacheKey{state: ins.State.Status, pid: ins.State.Pid, started: max(ins.State.StartedAt.Unix(), 0), exited: max(ins.State.FinishedAt.Unix(), 0)}
 }
 
 type inspectEntry struct {

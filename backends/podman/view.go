@@ -269,12 +269,31 @@ func (v *view) event(e libpod.Event) {
 		// pod's start would otherwise make its next status list the pod again.
 		return
 	}
-	pv.evSeq = v.seq
+	pv.note(podEvent{seq: v.seq, id: e.Actor.ID, action: e.Action, timeNano: e.TimeNano})
+}
+
+// note makes the pod stale by event e, kept for settle.
+func (pv *podView) note(e podEvent) {
+	pv.evSeq = e.seq
 	if len(pv.recent) < maxRecent {
-		pv.recent = append(pv.recent, podEvent{seq: v.seq, id: e.Actor.ID, action: e.Action, timeNano: e.TimeNano})
+		pv.recent = append(pv.recent, e)
 	} else {
 		pv.overflow = true
 	}
+}
+
+// behind records that an inspect of container id of pod uid found it changed since the pod's entry was
+// listed: the entry is stale as if by an event, one that no list asked before now shows (see settle).
+func (v *view) behind(uid, id string) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	pv := v.pods[uid]
+	if pv == nil {
+		return
+	}
+	v.seq++
+	v.ctrSeq[id] = v.seq
+	pv.note(podEvent{seq: v.seq, id: id, action: "inspect"})
 }
 
 // settle makes pv, just listed, fresh despite the events applied while its list was on its way, when the
