@@ -415,6 +415,78 @@ func TestViewThroughStreamRotationAndReconnection(t *testing.T) {
 	}
 }
 
+// rotatingEngine's stream delivers one event, late, then ends as Podman ends it at a rotation of its events
+// file; the next connection stays open. It records the since of each connection.
+type rotatingEngine struct {
+	tableEngine
+	event  libpod.Event
+	mu     sync.Mutex
+	sinces []time.Time
+}
+
+func (e *rotatingEngine) Events(ctx context.Context, opt libpod.EventOptions, fn func(libpod.Event) error) error {
+	if !opt.Stream {
+		return e.tableEngine.Events(ctx, opt, fn)
+	}
+	e.mu.Lock()
+	e.sinces = append(e.sinces, opt.Since)
+	first := len(e.sinces) == 1
+	e.mu.Unlock()
+	opt.Connected()
+	if first {
+		if err := fn(e.event); err != nil {
+			return err
+		}
+		select {
+		case <-time.After(1100 * time.Millisecond):
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	<-ctx.Done()
+	return ctx.Err()
+}
+
+func (e *rotatingEngine) connections() []time.Time {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return slices.Clone(e.sinces)
+}
+
+// Podman ends the stream at a rotation once it has read the old file; what was written to the new one
+// meanwhile is only in a replay. Under load the stream runs seconds late, so the reconnection asks from
+// before the last event it delivered, not from a little before now, and the view holds through it.
+func TestViewReconnectsFromBeforeTheLastEvent(t *testing.T) {
+	late := time.Now().Add(-10 * time.Second)
+	eng := &rotatingEngine{}
+	eng.event = ctrEvent("c1", "some-pod", "died")
+	eng.event.TimeNano = late.UnixNano()
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer cancel()
+	v := newView(ctx, eng, map[string]string{pod.LabelInstance: tableInstance, pod.LabelBackend: "podman"}, 2*time.Second, time.Hour, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	v.run(ctx, &wg)
+	deadline := time.Now().Add(10 * time.Second)
+	for len(eng.connections()) < 2 {
+		if time.Now().After(deadline) {
+			t.Fatal("the view did not connect the stream again after the service ended it")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	sinces := eng.connections()
+	if want := late.Add(-replayMargin); sinces[1].After(want) {
+		t.Errorf("reconnected from %v, want at or before %v (the last event, less the margin)", sinces[1], want)
+	}
+	v.mu.Lock()
+	since := v.since
+	v.mu.Unlock()
+	if !since.Equal(sinces[0]) {
+		t.Errorf("the view's stream is taken as connected since %v after the reconnection, want %v: a replay from before the end covers the gap", since, sinces[0])
+	}
+}
+
 // A running container that Podman never restarts (restart policy Never, or an init container) is reported
 // from the list alone, its start to the second: a pod's first status costs no inspect. One that may restart
 // is inspected for its restart count.

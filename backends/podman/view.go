@@ -3,6 +3,7 @@ package podman
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"slices"
 	"sync"
@@ -54,9 +55,11 @@ type view struct {
 	// before it connected); zero while the stream is down.
 	since time.Time
 	// gapFrom is when a stream the service ended (it does on every rotation of its events file) ended,
-	// zero otherwise: since is kept through the reconnection, whose replay from a little before covers the
-	// gap, but only for freshness (see streamingLocked).
-	gapFrom      time.Time
+	// zero otherwise: since is kept through the reconnection, whose replay from before the last event
+	// delivered covers the gap, but only for freshness (see streamingLocked).
+	gapFrom time.Time
+	// lastEvent is the time of the latest event the stream delivered: a reconnection asks from before it.
+	lastEvent    time.Time
 	broken       bool // the stream's outage was logged
 	missedLogged bool // a change the stream missed was logged
 	reconnect    context.CancelFunc
@@ -149,10 +152,17 @@ func (v *view) watch(ctx context.Context) {
 	delay := time.Second
 	for ctx.Err() == nil {
 		// From a little before the connection: Podman may start reading its events after it answered, and
-		// an event seen twice only marks a pod stale once more.
-		since := v.now().Add(-2 * time.Second)
+		// an event seen twice only marks a pod stale once more. And from before the last event delivered:
+		// Podman ends a stream at each rotation of its events file once it has read the old file, and what
+		// was written to the new one meanwhile (the event that rotated it first) is only in a replay; under
+		// load that end comes seconds after the rotation. Events are stamped before they are written, in
+		// an order the file need not keep: hence the margin.
+		since := v.now().Add(-replayMargin)
 		sctx, cancel := context.WithCancel(ctx)
 		v.mu.Lock()
+		if !v.lastEvent.IsZero() && v.lastEvent.Add(-replayMargin).Before(since) {
+			since = v.lastEvent.Add(-replayMargin)
+		}
 		v.reconnect = cancel
 		v.mu.Unlock()
 		started := time.Now()
@@ -165,9 +175,14 @@ func (v *view) watch(ctx context.Context) {
 			v.event(e)
 			return nil
 		})
+		deliberate := sctx.Err() != nil
 		cancel()
 		if ctx.Err() != nil {
 			return
+		}
+		if deliberate {
+			// Reconnected by the view itself (a resync found a change the stream missed; logged there).
+			continue
 		}
 		if err == nil && time.Since(started) > time.Second {
 			// Podman ends the stream when it rotates its events file (every megabyte of events: every
@@ -236,11 +251,22 @@ func (v *view) disconnected(err error) {
 	}
 }
 
+// replayMargin is how far before the connection, and before the last event delivered, a connection of the
+// event stream asks its events from.
+const replayMargin = 2 * time.Second
+
 // ignoredActions change nothing a status reports.
 var ignoredActions = map[string]bool{"exec": true, "exec_died": true, "attach": true, "mount": true, "unmount": true, "checkpoint": true, "export": true, "commit": true}
 
 // event applies one event: the pod it names is stale from now on.
 func (v *view) event(e libpod.Event) {
+	if e.TimeNano > 0 {
+		v.mu.Lock()
+		if t := e.Time(); t.After(v.lastEvent) {
+			v.lastEvent = t
+		}
+		v.mu.Unlock()
+	}
 	if e.Type != "container" || ignoredActions[e.Action] {
 		return
 	}
@@ -604,7 +630,10 @@ func (v *view) applyAll(list []libpod.ListContainer, at time.Time, seq uint64) {
 		byPod[uid] = append(byPod[uid], c)
 		seen[c.ID] = true
 	}
-	var missed *libpod.ListContainer // a container of the first pod found changed without an event
+	var (
+		missed *libpod.ListContainer // the first container found changed without an event
+		change string                // how
+	)
 	pods := make(map[string]*podView, len(byPod))
 	for uid, ctrs := range byPod {
 		pv := &podView{ctrs: ctrs, at: at, atSeq: seq}
@@ -616,8 +645,10 @@ func (v *view) applyAll(list []libpod.ListContainer, at time.Time, seq uint64) {
 				continue
 			}
 			pv.evSeq, pv.recent, pv.overflow = old.evSeq, old.recent, old.overflow
-			if missed == nil && old.evSeq <= seq && !old.at.IsZero() && !v.since.IsZero() && !old.at.Before(v.since) && changedUnannounced(old.ctrs, ctrs, at) {
-				missed = &ctrs[0]
+			// Only an entry the view took for fresh can show a missed event: one stale already had an event
+			// announce its change.
+			if missed == nil && old.evSeq <= old.atSeq && !old.at.IsZero() && !v.since.IsZero() && !old.at.Before(v.since) {
+				missed, change = changedUnannounced(old.ctrs, ctrs, at)
 			}
 			v.settle(pv)
 		}
@@ -639,7 +670,8 @@ func (v *view) applyAll(list []libpod.ListContainer, at time.Time, seq uint64) {
 	}
 	if missed != nil {
 		if !v.missedLogged {
-			withPodLabels(v.log, missed.Labels).Warn("the Podman event stream missed a change the resync found; reconnecting it")
+			withPodLabels(v.log, missed.Labels).Warn("the Podman event stream missed a change the resync found; reconnecting it",
+				"container", missed.Labels[pod.LabelContainer], "change", change)
 			v.missedLogged = true
 		}
 		v.since, v.gapFrom = time.Time{}, time.Time{}
@@ -652,15 +684,15 @@ func (v *view) applyAll(list []libpod.ListContainer, at time.Time, seq uint64) {
 // missSlack is how long after a change its event may still be on its way.
 const missSlack = 5 * time.Second
 
-// changedUnannounced tells whether a pod's containers, listed at at, differ from an earlier list by a
-// change older than missSlack (whose event should have arrived by then).
-func changedUnannounced(old, cur []libpod.ListContainer, at time.Time) bool {
+// changedUnannounced finds a container of a pod, listed at at, that differs from an earlier list by a change
+// older than missSlack (whose event should have arrived by then), and says how it changed; nil if none.
+func changedUnannounced(old, cur []libpod.ListContainer, at time.Time) (*libpod.ListContainer, string) {
 	before := map[string]libpod.ListContainer{}
 	for _, c := range old {
 		before[c.ID] = c
 	}
 	limit := at.Add(-missSlack).Unix()
-	for _, c := range cur {
+	for i, c := range cur {
 		o, ok := before[c.ID]
 		changed := !ok || o.State != c.State || o.Pid != c.Pid || o.StartedAt != c.StartedAt || o.ExitedAt != c.ExitedAt
 		if !changed {
@@ -668,10 +700,14 @@ func changedUnannounced(old, cur []libpod.ListContainer, at time.Time) bool {
 		}
 		last := max(c.Created.Unix(), c.StartedAt, c.ExitedAt)
 		if last > 0 && last < limit {
-			return true
+			if !ok {
+				return &cur[i], fmt.Sprintf("appeared %s", c.State)
+			}
+			return &cur[i], fmt.Sprintf("%s (pid %d, started %d, exited %d) became %s (pid %d, started %d, exited %d)",
+				o.State, o.Pid, o.StartedAt, o.ExitedAt, c.State, c.Pid, c.StartedAt, c.ExitedAt)
 		}
 	}
-	return false
+	return nil, ""
 }
 
 // fresh returns the containers of pod uid as the view holds them, if it may answer for the pod without
