@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +15,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 
+	"github.com/interlink-hq/interlink-dispatcher/backends/podman/libpod"
 	"github.com/interlink-hq/interlink-dispatcher/shared/backend"
 	"github.com/interlink-hq/interlink-dispatcher/shared/conformance"
 	"github.com/interlink-hq/interlink-dispatcher/shared/interlink"
@@ -116,10 +118,56 @@ func waitFor(t *testing.T, b *Backend, p *v1.Pod, timeout time.Duration, what st
 			return st
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("pod %s: %s did not happen within %v; last status: %s", p.Name, what, timeout, describe(st))
+			t.Fatalf("pod %s: %s did not happen within %v; last status: %s\n%s", p.Name, what, timeout, describe(st), engineSide(b, p))
 		}
 		time.Sleep(300 * time.Millisecond)
 	}
+}
+
+// engineSide says, for a failure message, what the engine itself lists of pod p's containers, what the
+// status view holds of them, and where the pod's launch is, if one still runs: a status that stays wrong is
+// then told apart from a launch that stopped making progress.
+func engineSide(b *Backend, p *v1.Pod) string {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	uid := string(p.UID)
+	labels := map[string]string{pod.LabelPodUID: uid}
+	for k, v := range b.view.labels {
+		labels[k] = v
+	}
+	var out strings.Builder
+	list := func(what string, ctrs []libpod.ListContainer) {
+		fmt.Fprintf(&out, "%s:", what)
+		for _, c := range ctrs {
+			if !c.IsInfra {
+				fmt.Fprintf(&out, " %s=%s(started %d, exited %d, code %d)", c.Labels[pod.LabelContainer], c.State, c.StartedAt, c.ExitedAt, c.ExitCode)
+			}
+		}
+		out.WriteString("\n")
+	}
+	if ctrs, err := b.eng.ContainerList(ctx, labels); err != nil {
+		fmt.Fprintf(&out, "engine: cannot list: %v\n", err)
+	} else {
+		list("engine", ctrs)
+	}
+	b.view.mu.Lock()
+	pv, ok := b.view.pods[uid]
+	var entry podView
+	if ok {
+		entry = *pv
+	}
+	fresh := b.view.freshLocked(uid, b.view.now())
+	streaming := b.view.streamingLocked(b.view.now())
+	b.view.mu.Unlock()
+	list(fmt.Sprintf("view (entry %v, fresh %v, streaming %v, atSeq %d, evSeq %d, recent %d)", ok, fresh, streaming, entry.atSeq, entry.evSeq, len(entry.recent)), entry.ctrs)
+	buf := make([]byte, 1<<20)
+	buf = buf[:runtime.Stack(buf, true)]
+	for _, g := range strings.Split(string(buf), "\n\n") {
+		if strings.Contains(g, "(*Backend).launch") {
+			out.WriteString("launch still running:\n" + g + "\n")
+		}
+	}
+	return out.String()
 }
 
 // waitLaunchDone waits until the backend's launch of pod p, if one runs, has ended: from then on nothing of the
