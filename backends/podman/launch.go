@@ -59,7 +59,7 @@ func (b *Backend) stopLaunch(uid string) {
 }
 
 // launch brings the pod up: images, the Podman pod, its containers, the init containers one after another
-// (each to completion, detected by the engine's wait), then the regular containers together. Every step is
+// (each to completion, detected by its died event or the engine's wait), then the regular containers together. Every step is
 // idempotent, so a backend restarted halfway runs it again from the top and only does what is missing.
 // An engine that cannot be reached is waited for; any other failure is recorded on the container it
 // concerns, and a Podman pod left half-made is removed.
@@ -420,8 +420,9 @@ func (b *Backend) failAll(ctx context.Context, r *record, name string, err error
 	}
 }
 
-// runInit runs one init container to completion: its exit is the engine's answer to wait. A failed run is
-// retried with a growing delay when the restart policy says so; otherwise the pod ends there (ok false).
+// runInit runs one init container to completion: its exit is its died event or the engine's answer to wait
+// (see waitExit). A failed run is retried with a growing delay when the restart policy says so; otherwise
+// the pod ends there (ok false).
 func (b *Backend) runInit(ctx context.Context, r *record, cp containerPlan) (ok bool, err error) {
 	name := cp.spec.Name
 	ins, err := b.api.ContainerInspect(ctx, name)
@@ -457,17 +458,42 @@ func (b *Backend) runInit(ctx context.Context, r *record, cp containerPlan) (ok 
 			}
 			delay = min(2*delay, 5*time.Minute)
 		}
+		died, release := b.view.exitSignal(ins.ID)
 		if ins.State.Status != "running" {
 			if started, err := b.start(ctx, r, cp); err != nil || !started {
+				release()
 				return false, err
 			}
 		}
-		if _, err := b.api.ContainerWait(ctx, name, "exited", "stopped"); err != nil {
+		err := b.waitExit(ctx, name, died)
+		release()
+		if err != nil {
 			return false, err
 		}
 		if ins, err = b.api.ContainerInspect(ctx, name); err != nil {
 			return false, err
 		}
+	}
+}
+
+// waitExit waits for the end of container name's run: the engine's wait, or the container's died event
+// (died), whichever comes first. Podman 4.3's wait answers once the container is cleaned up, which conmon's
+// cleanup process does seconds late on a busy machine (and then 4.3 waits up to 20 s more); the died event
+// is written as soon as Podman notices the exit. The caller inspects the container after: a wake by a
+// replayed event of an earlier run finds it still running, and waits again.
+func (b *Backend) waitExit(ctx context.Context, name string, died <-chan struct{}) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		_, err := b.api.ContainerWait(ctx, name, "exited", "stopped")
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		return err
+	case <-died:
+		return nil
 	}
 }
 

@@ -4,8 +4,11 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -730,5 +733,76 @@ func TestBatchListsStalePodsTogether(t *testing.T) {
 	eng.mu.Unlock()
 	if lists != 1 || podLists != 0 || podsLists != 1 {
 		t.Fatalf("a batch with 6 stale pods: %d full lists (1 before it), %d pod lists, %d lists of pods; want 1 list of their pods", lists, podLists, podsLists)
+	}
+}
+
+// An init container's run ends, for the launch, at its died event: Podman 4.3's wait answers only once the
+// container is cleaned up, seconds late on a busy machine (and up to 20 s more). The engine's wait is then
+// given up, and a wait that answers first still ends it.
+func TestInitWaitEndsAtTheDiedEvent(t *testing.T) {
+	waits := make(chan struct{}, 4)
+	left := make(chan struct{}, 4)
+	answer := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !strings.HasSuffix(r.URL.Path, "/wait") {
+			http.NotFound(w, r)
+			return
+		}
+		waits <- struct{}{}
+		select {
+		case <-r.Context().Done():
+			left <- struct{}{}
+		case <-answer:
+			io.WriteString(w, "0")
+		}
+	}))
+	defer srv.Close()
+	api, err := libpod.New("tcp://"+srv.Listener.Addr().String(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := tableBackend(t, &tableEngine{})
+	b.api = api
+	p := newPod("init-wait", busybox("main", "true"))
+
+	died, release := b.view.exitSignal("c1")
+	defer release()
+	done := make(chan error, 1)
+	go func() { done <- b.waitExit(context.Background(), "first", died) }()
+	<-waits
+	b.view.event(ctrEvent("c2", string(p.UID), "died")) // another container's end
+	select {
+	case err := <-done:
+		t.Fatalf("the wait ended (%v) at the died event of another container", err)
+	case <-time.After(100 * time.Millisecond):
+	}
+	b.view.event(ctrEvent("c1", string(p.UID), "died"))
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the wait did not end at the container's died event")
+	}
+	select {
+	case <-left:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the engine's wait was not given up")
+	}
+
+	// Without the event, the engine's answer ends it.
+	died, release2 := b.view.exitSignal("c1")
+	defer release2()
+	go func() { done <- b.waitExit(context.Background(), "first", died) }()
+	<-waits
+	close(answer)
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the wait did not end at the engine's answer")
 	}
 }

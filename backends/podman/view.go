@@ -65,6 +65,8 @@ type view struct {
 	reconnect    context.CancelFunc
 	full         *flight
 	one          map[string]*flight
+	// exits are the channels to close at a died event, by container id (see exitSignal).
+	exits map[string][]chan struct{}
 }
 
 // podView is what the engine listed for one pod: its containers (the infra one included), when, and the
@@ -111,6 +113,7 @@ func newView(ctx context.Context, eng stateEngine, labels map[string]string, fre
 	return &view{
 		eng: eng, labels: labels, freshness: freshness, resync: resync, log: log, now: time.Now, ctx: ctx,
 		kick: make(chan struct{}, 1), pods: map[string]*podView{}, ctrSeq: map[string]uint64{}, one: map[string]*flight{},
+		exits: map[string][]chan struct{}{},
 	}
 }
 
@@ -280,6 +283,12 @@ func (v *view) event(e libpod.Event) {
 	}
 	v.mu.Lock()
 	defer v.mu.Unlock()
+	if e.Action == "died" {
+		for _, ch := range v.exits[e.Actor.ID] {
+			close(ch)
+		}
+		delete(v.exits, e.Actor.ID)
+	}
 	v.seq++
 	if e.Actor.ID != "" {
 		v.ctrSeq[e.Actor.ID] = v.seq
@@ -296,6 +305,24 @@ func (v *view) event(e libpod.Event) {
 		return
 	}
 	pv.note(podEvent{seq: v.seq, id: e.Actor.ID, action: e.Action, timeNano: e.TimeNano})
+}
+
+// exitSignal returns a channel closed when a died event of container id arrives, from now on (or a replayed
+// one: whoever waits checks the container after), and the function that gives it up.
+func (v *view) exitSignal(id string) (<-chan struct{}, func()) {
+	ch := make(chan struct{})
+	v.mu.Lock()
+	v.exits[id] = append(v.exits[id], ch)
+	v.mu.Unlock()
+	return ch, func() {
+		v.mu.Lock()
+		defer v.mu.Unlock()
+		if rest := slices.DeleteFunc(v.exits[id], func(c chan struct{}) bool { return c == ch }); len(rest) > 0 {
+			v.exits[id] = rest
+		} else {
+			delete(v.exits, id)
+		}
+	}
 }
 
 // note makes the pod stale by event e, kept for settle.
