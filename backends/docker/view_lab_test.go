@@ -96,6 +96,7 @@ func TestSteadyRunnerAsksTheEngineNothing(t *testing.T) {
 	}
 	b.mu.Unlock()
 	before := b.metrics.callCount("container_list", "container_inspect", "container_create", "container_start")
+	beforeLists := b.metrics.callCount("container_list")
 	for i, r := range runners {
 		if r == nil {
 			t.Fatalf("pod %s has no runner", pods[i].Name)
@@ -114,11 +115,13 @@ func TestSteadyRunnerAsksTheEngineNothing(t *testing.T) {
 		}
 	}
 	calls := b.metrics.callCount("container_list", "container_inspect", "container_create", "container_start") - before
-	t.Logf("%d steps of %d running pods' runners cost %.0f engine lists, inspects, creates and starts", n*rounds, n, calls)
-	// One list is allowed for an event stream that broke and was listed again meanwhile; a list per step is
-	// what the runners did before they read the view.
-	if calls > 1 {
-		t.Errorf("%d steps of steady runners cost %.0f engine calls, want none", n*rounds, calls)
+	lists := b.metrics.callCount("container_list") - beforeLists
+	t.Logf("%d steps of %d running pods' runners cost %.0f engine lists, inspects, creates and starts (%.0f lists)", n*rounds, n, calls, lists)
+	// Allowed: a list of each pod whose start event reached the view after the statuses above (a loaded
+	// engine delivers events seconds late), and one for an event stream that broke and was listed again
+	// meanwhile. A list per step, what the runners did before they read the view, is n*rounds.
+	if calls > n+1 || calls != lists {
+		t.Errorf("%d steps of steady runners cost %.0f engine calls (%.0f of them lists), want at most %d lists", n*rounds, calls, lists, n+1)
 	}
 	for _, p := range pods {
 		if st := waitPhase(t, b, p, v1.PodRunning); st.Containers[0].RestartCount != 0 {
