@@ -46,7 +46,7 @@ func (b *Backend) Create(ctx context.Context, req backend.CreateRequest) (backen
 		return backend.CreateResult{RemoteID: rec.RemoteID}, nil // a retried create starts nothing twice
 	}
 	if b.mayHaveRemains(uid) {
-		_ = b.removePod(ctx, uid, 0) // the remains of an earlier create that crashed halfway
+		_ = b.removePod(ctx, refOfPod(p), 0) // the remains of an earlier create that crashed halfway
 	}
 	if err := b.reserve(uid); err != nil {
 		return backend.CreateResult{}, err
@@ -55,7 +55,7 @@ func (b *Backend) Create(ctx context.Context, req backend.CreateRequest) (backen
 	done := false
 	defer func() {
 		if !done {
-			_ = b.removePod(context.WithoutCancel(ctx), uid, 0)
+			_ = b.removePod(context.WithoutCancel(ctx), refOfPod(p), 0)
 		}
 	}()
 	rec := &record{Pod: p, Containers: req.Containers, Created: time.Now().UTC()}
@@ -84,7 +84,7 @@ func (b *Backend) Create(ctx context.Context, req backend.CreateRequest) (backen
 	// lists the pod).
 	b.startRunner(rec, &podContainers{pause: &container.Summary{ID: id, State: "running",
 		Labels: pod.ContainerLabels(p, b.env.Instance, b.env.Name, "POD", pod.RolePause)}, runs: map[string][]container.Summary{}})
-	b.log.Info("pod created", "pod_uid", uid, "namespace", p.Namespace, "name", p.Name, "pause", shortID(id))
+	b.podLog(refOfPod(p)).Info("pod created", "pause", shortID(id))
 	return backend.CreateResult{RemoteID: id}, nil
 }
 

@@ -61,10 +61,11 @@ func (b *Backend) Delete(ctx context.Context, req backend.DeleteRequest) error {
 	if unlockDir, err := pod.LockDir(b.podDir(uid)); err == nil {
 		defer unlockDir()
 	}
-	if err := b.removePod(ctx, uid, grace); err != nil {
+	ref := podRef{uid: uid, namespace: namespace, name: name}
+	if err := b.removePod(ctx, ref, grace); err != nil {
 		return err
 	}
-	b.log.Info("pod deleted", "pod_uid", uid, "namespace", namespace, "name", name, "grace", grace)
+	b.podLog(ref).Info("pod deleted", "grace", grace)
 	return nil
 }
 
@@ -82,8 +83,9 @@ func (b *Backend) podOfContainer(ctx context.Context, id string) string {
 	return in.Config.Labels[pod.LabelPodUID]
 }
 
-// removePod removes everything the backend made for pod uid, stopping its containers with grace first.
-func (b *Backend) removePod(ctx context.Context, uid string, grace time.Duration) error {
+// removePod removes everything the backend made for pod ref, stopping its containers with grace first.
+func (b *Backend) removePod(ctx context.Context, ref podRef, grace time.Duration) error {
+	uid := ref.uid
 	pc, err := b.listPod(ctx, uid)
 	if err != nil {
 		return engineError("cannot list the pod's containers", err)
@@ -102,7 +104,7 @@ func (b *Backend) removePod(ctx context.Context, uid string, grace time.Duration
 	}
 	// The shims kill what outlives this stop's grace period, which may be shorter than the pod's.
 	if err := shim.WriteStopGrace(filepath.Join(b.podDir(uid), "shim"), grace); err != nil {
-		b.log.Warn("the shims stop with the pod's grace period", "pod_uid", uid, "err", err)
+		b.podLog(ref).Warn("the shims stop with the pod's grace period", "err", err)
 	}
 	// Every workload container gets its stop signal at once, as the kubelet does, and is removed as soon as
 	// it stopped; the pause, whose namespaces they joined, goes once they all stopped (a stopped container

@@ -21,6 +21,7 @@ import (
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/client"
 	dto "github.com/prometheus/client_model/go"
+	v1 "k8s.io/api/core/v1"
 
 	"github.com/interlink-hq/interlink-dispatcher/shared/backend"
 	"github.com/interlink-hq/interlink-dispatcher/shared/buildinfo"
@@ -229,4 +230,16 @@ func (b *Backend) ownFilter(extra ...string) filters.Args {
 		f.Add("label", extra[i]+"="+extra[i+1])
 	}
 	return f
+}
+
+// podRef names a pod in the log: its UID, namespace and name.
+type podRef struct{ uid, namespace, name string }
+
+func refOfPod(p *v1.Pod) podRef {
+	return podRef{uid: string(p.UID), namespace: p.Namespace, name: p.Name}
+}
+
+// podLog is the backend's log for lines about the pod ref names: every such line names it.
+func (b *Backend) podLog(ref podRef) *slog.Logger {
+	return b.log.With("pod_uid", ref.uid, "namespace", ref.namespace, "name", ref.name)
 }

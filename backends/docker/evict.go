@@ -15,7 +15,6 @@ import (
 // evict stops every running container of the pod within its grace period and records why, as the kubelet
 // evicts a pod whose emptyDir exceeds its sizeLimit: the pod ends Failed and is not restarted.
 func (r *runner) evict(pc *podContainers, message string) {
-	uid := string(r.rec.Pod.UID)
 	r.log.Warn("evicting pod", "reason", message)
 	ev := &pod.Eviction{Message: message, Time: time.Now().UTC()}
 	secs := stopSeconds(pod.GracePeriod(r.rec.Pod).Seconds())
@@ -33,7 +32,7 @@ func (r *runner) evict(pc *podContainers, message string) {
 		}(last.ID)
 	}
 	// Recorded first, so that the containers stopping now are never restarted, even after a crash.
-	r.b.setEviction(uid, ev)
+	r.b.setEviction(r.rec.Pod, ev)
 	wg.Wait()
 }
 

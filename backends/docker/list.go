@@ -61,7 +61,7 @@ func (b *Backend) List(ctx context.Context) ([]backend.PodRecord, error) {
 			if pc == nil {
 				pc = &podContainers{runs: map[string][]container.Summary{}}
 			}
-			r.Phase = pod.Phase(b.podStatus(ctx, rec.Pod, pc, b.readState(uid)))
+			r.Phase = pod.Phase(b.podStatus(ctx, rec.Pod, pc, b.readState(rec.Pod)))
 		}
 		out = append(out, r)
 	}

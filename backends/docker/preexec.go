@@ -48,7 +48,7 @@ func (r *runner) preExec(pc *podContainers, pauseID string) (ready bool, wait ti
 	}
 	if done && rc == 0 {
 		r.preExecDone = true
-		r.b.clearErrors(string(r.rec.Pod.UID))
+		r.b.clearErrors(r.rec.Pod)
 		return true, 0, nil
 	}
 	if done || last.State != "running" {
@@ -135,7 +135,7 @@ func (r *runner) failAll(reason, message string) {
 	p := r.rec.Pod
 	for _, list := range [][]v1.Container{p.Spec.InitContainers, p.Spec.Containers} {
 		for _, c := range list {
-			r.b.setError(string(p.UID), c.Name, preExecAttempt, reason, message)
+			r.b.setError(p, c.Name, preExecAttempt, reason, message)
 		}
 	}
 }
@@ -144,11 +144,11 @@ func (r *runner) failAll(reason, message string) {
 const preExecAttempt = -1
 
 // clearErrors forgets the failures failAll recorded, and only those.
-func (b *Backend) clearErrors(uid string) {
-	st := b.readState(uid)
+func (b *Backend) clearErrors(p *v1.Pod) {
+	st := b.readState(p)
 	for name, e := range st.Errors {
 		if e.Attempt == preExecAttempt {
-			b.setError(uid, name, preExecAttempt, "", "")
+			b.setError(p, name, preExecAttempt, "", "")
 		}
 	}
 }

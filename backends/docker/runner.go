@@ -73,7 +73,7 @@ func (b *Backend) startRunner(rec *record, seed *podContainers) {
 		return
 	}
 	ctx, cancel := context.WithCancel(b.ctx)
-	r := &runner{b: b, rec: rec, ctx: ctx, log: b.log.With("pod_uid", uid, "namespace", rec.Pod.Namespace, "name", rec.Pod.Name), cancel: cancel, done: make(chan struct{}), wake: make(chan struct{}, 1),
+	r := &runner{b: b, rec: rec, ctx: ctx, log: b.podLog(refOfPod(rec.Pod)), cancel: cancel, done: make(chan struct{}), wake: make(chan struct{}, 1),
 		watched: map[string]bool{}, failures: map[string]launchFailure{}, seed: seed}
 	b.runners[uid] = r
 	go r.run()
@@ -195,7 +195,7 @@ func (r *runner) stepOn(list bool) (time.Duration, bool, error) {
 		plan, err := r.b.plan(r.rec)
 		if err != nil {
 			for _, c := range append(append([]v1.Container{}, p.Spec.InitContainers...), p.Spec.Containers...) {
-				r.b.setError(string(p.UID), c.Name, 0, pod.ReasonCreateContainerError, err.Error())
+				r.b.setError(p, c.Name, 0, pod.ReasonCreateContainerError, err.Error())
 			}
 			return time.Minute, false, nil
 		}
@@ -205,7 +205,7 @@ func (r *runner) stepOn(list bool) (time.Duration, bool, error) {
 	if err != nil {
 		return 0, false, err
 	}
-	if r.b.readState(string(p.UID)).Evicted != nil {
+	if r.b.readState(p).Evicted != nil {
 		if !r.act() {
 			return 0, false, errUnsure
 		}
@@ -512,7 +512,7 @@ func (r *runner) restartDelay(attempt int, t pod.Termination) time.Duration {
 // launch pulls the image and creates and starts one attempt of c. A failure is recorded for Status and
 // retried after a back-off, whose length launch returns (0 when the container started).
 func (r *runner) launch(c *v1.Container, role string, attempt int, pauseID string) time.Duration {
-	ctx, p, uid := r.ctx, r.rec.Pod, string(r.rec.Pod.UID)
+	ctx, p := r.ctx, r.rec.Pod
 	if f, ok := r.failures[c.Name]; ok && f.attempt == attempt && time.Now().Before(f.retryAt) {
 		return time.Until(f.retryAt)
 	}
@@ -547,7 +547,7 @@ func (r *runner) launch(c *v1.Container, role string, attempt int, pauseID strin
 		}
 		return r.fail(c, attempt, pod.ReasonCreateContainerError, err.Error())
 	}
-	r.b.setError(uid, c.Name, attempt, "", "")
+	r.b.setError(p, c.Name, attempt, "", "")
 	delete(r.failures, c.Name)
 	if role == pod.RoleContainer {
 		r.sawRun(c.Name) // made: from now on a run of it exists or vanished
@@ -572,7 +572,7 @@ func (r *runner) startCreated(c *v1.Container, run container.Summary) time.Durat
 	if _, err := r.b.pinMounts(r.rec.Pod, c, r.plan); err != nil {
 		return r.fail(c, attempt, pod.ReasonCreateContainerError, err.Error())
 	}
-	r.b.setError(string(r.rec.Pod.UID), c.Name, attempt, "", "")
+	r.b.setError(r.rec.Pod, c.Name, attempt, "", "")
 	delete(r.failures, c.Name)
 	if errors.Is(r.start(run.ID), errEngineStopping) {
 		return engineStoppingRetry
@@ -614,7 +614,7 @@ func (r *runner) fail(c *v1.Container, attempt int, reason, message string) time
 	d = min(d, r.b.cfg.RestartBackoffMax.D())
 	f.retryAt = time.Now().Add(d)
 	r.failures[c.Name] = f
-	r.b.setError(string(r.rec.Pod.UID), c.Name, attempt, reason, message)
+	r.b.setError(r.rec.Pod, c.Name, attempt, reason, message)
 	r.log.Info("container could not be started; retrying", "container", c.Name,
 		"reason", reason, "message", message, "retry_in", d)
 	return d
@@ -706,12 +706,17 @@ func (b *Backend) removeUnfinished(ctx context.Context, uids []string) error {
 		first error
 	)
 	for _, uid := range uids {
-		b.log.Info("removing a pod whose creation did not finish", "pod_uid", uid)
+		// Its record names it, when the create got that far.
+		ref := podRef{uid: uid}
+		if rec, err := b.readRecord(uid); err == nil && rec.Pod != nil {
+			ref = refOfPod(rec.Pod)
+		}
+		b.podLog(ref).Info("removing a pod whose creation did not finish")
 		slots <- struct{}{}
 		wg.Add(1)
 		go func() {
 			defer func() { <-slots; wg.Done() }()
-			if err := b.removePod(ctx, uid, 0); err != nil {
+			if err := b.removePod(ctx, ref, 0); err != nil {
 				once.Do(func() { first = err })
 			}
 		}()

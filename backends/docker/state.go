@@ -65,17 +65,19 @@ func (b *Backend) writeRecord(uid string, r *record) error {
 	return writeJSON(filepath.Join(b.podDir(uid), recordFile), r)
 }
 
-func (b *Backend) readState(uid string) podState {
+func (b *Backend) readState(p *v1.Pod) podState {
+	uid := string(p.UID)
 	defer b.stateLocks.Lock(uid)()
 	var s podState
 	if err := readJSON(filepath.Join(b.podDir(uid), stateFile), &s); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		b.log.Warn("cannot read a pod's state file; its past failures are not reported", "pod_uid", uid, "err", err)
+		b.podLog(refOfPod(p)).Warn("cannot read a pod's state file; its past failures are not reported", "err", err)
 	}
 	return s
 }
 
 // setError records (or, with reason "", clears) the failure of a container's attempt.
-func (b *Backend) setError(uid, container string, attempt int, reason, message string) {
+func (b *Backend) setError(p *v1.Pod, container string, attempt int, reason, message string) {
+	uid := string(p.UID)
 	defer b.stateLocks.Lock(uid)()
 	path := filepath.Join(b.podDir(uid), stateFile)
 	var s podState
@@ -95,19 +97,20 @@ func (b *Backend) setError(uid, container string, attempt int, reason, message s
 		return // the pod was deleted meanwhile
 	}
 	if err := writeJSON(path, &s); err != nil {
-		b.log.Error("cannot record a container failure; it will not survive a restart", "pod_uid", uid, "err", err)
+		b.podLog(refOfPod(p)).Error("cannot record a container failure; it will not survive a restart", "container", container, "err", err)
 	}
 }
 
 // setEviction records the eviction of a pod.
-func (b *Backend) setEviction(uid string, ev *pod.Eviction) {
+func (b *Backend) setEviction(p *v1.Pod, ev *pod.Eviction) {
+	uid := string(p.UID)
 	defer b.stateLocks.Lock(uid)()
 	path := filepath.Join(b.podDir(uid), stateFile)
 	var s podState
 	_ = readJSON(path, &s)
 	s.Evicted = ev
 	if err := writeJSON(path, &s); err != nil {
-		b.log.Error("cannot record a pod's eviction", "pod_uid", uid, "err", err)
+		b.podLog(refOfPod(p)).Error("cannot record a pod's eviction", "err", err)
 	}
 }
 

@@ -53,7 +53,7 @@ func (b *Backend) Status(ctx context.Context, pods []*v1.Pod) ([]interlink.PodSt
 		if pc == nil {
 			pc = &podContainers{runs: map[string][]container.Summary{}}
 		}
-		st := b.podStatus(ctx, p, pc, b.readState(uid))
+		st := b.podStatus(ctx, p, pc, b.readState(p))
 		if pc.pause == nil {
 			if why := b.vanished(ctx, uid); why != "" {
 				endAll(st.InitContainers, why)

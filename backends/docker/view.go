@@ -100,9 +100,6 @@ func (v *view) replacePod(uid string, cs []container.Summary, seen uint64) {
 	}
 }
 
-// podRef names a pod by the labels of its containers.
-type podRef struct{ uid, namespace, name string }
-
 // refOf names the pod of the containers cs (a pod's, by ID), from the labels of any of them.
 func refOf(uid string, cs ...map[string]container.Summary) podRef {
 	for _, m := range cs {
@@ -369,8 +366,8 @@ func (b *Backend) resync(ctx context.Context, after time.Time) error {
 	b.inspects.prune(cs)
 	if diverged := b.view.replaceAll(cs, start, seen); len(diverged) > 0 {
 		first := diverged[0]
-		b.log.Warn("the view of the engine differed from a full list without an event saying so; it follows the list",
-			"pods", len(diverged), "pod_uid", first.uid, "namespace", first.namespace, "name", first.name)
+		b.podLog(first).Warn("the view of the engine differed from a full list without an event saying so; it follows the list",
+			"pods", len(diverged))
 	}
 	return nil
 }

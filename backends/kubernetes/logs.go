@@ -80,7 +80,7 @@ func (b *Backend) Logs(ctx context.Context, req backend.LogRequest, w io.Writer)
 		// status moves on (the container started, or ended: then the log is read whole).
 		b.metrics.followRetries.Inc()
 		b.log.Info("a followed log ended empty while the remote container had not ended; following again once the remote pod's status changes",
-			"pod_uid", req.PodUID, "container", req.ContainerName, "remote_pod", ns+"/"+rp.Name)
+			"pod_uid", req.PodUID, "namespace", req.Namespace, "name", req.PodName, "container", req.ContainerName, "remote_pod", ns+"/"+rp.Name)
 		if !b.waitChange(ctx, req.PodUID, ns, before.ResourceVersion) {
 			return nil // the remote pod is gone, or the caller left
 		}

@@ -98,7 +98,11 @@ func (b *Backend) stopPod(ctx context.Context, uid string, ctrs []libpod.ListCon
 	secs := int(grace.Round(time.Second) / time.Second)
 	// The shims kill what outlives this stop's grace period, which may be shorter than the pod's.
 	if err := shim.WriteStopGrace(filepath.Join(b.podDir(uid), "shim"), grace); err != nil {
-		b.log.Warn("the shims stop with the pod's grace period", "pod_uid", uid, "err", err)
+		log := b.log.With("pod_uid", uid)
+		if len(ctrs) > 0 {
+			log = b.labelLog(ctrs[0].Labels) // the pod's names too
+		}
+		log.Warn("the shims stop with the pod's grace period", "err", err)
 	}
 	for _, id := range pods {
 		if secs == 0 {

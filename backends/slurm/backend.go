@@ -19,6 +19,8 @@ import (
 	"os"
 	"strings"
 
+	v1 "k8s.io/api/core/v1"
+
 	"github.com/interlink-hq/interlink-dispatcher/shared/backend"
 	"github.com/interlink-hq/interlink-dispatcher/shared/buildinfo"
 	"github.com/interlink-hq/interlink-dispatcher/shared/keyed"
@@ -123,4 +125,9 @@ func slurmError(err error, format string, args ...any) error {
 		return backend.Errorf(backend.KindUnavailable, "%s: %w", msg, err)
 	}
 	return backend.Errorf(backend.KindInternal, "%s: %w", msg, err)
+}
+
+// podLog is the backend's log for lines about pod p: every such line names it.
+func (b *Backend) podLog(p *v1.Pod) *slog.Logger {
+	return b.log.With("pod_uid", string(p.UID), "namespace", p.Namespace, "name", p.Name)
 }

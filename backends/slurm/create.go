@@ -51,7 +51,7 @@ func (b *Backend) Create(ctx context.Context, req backend.CreateRequest) (backen
 	case err == nil:
 		// A record without a job id: an earlier Create stopped while sbatch ran, so a job may exist whose
 		// id was never recorded.
-		b.cancelByName(uid)
+		b.cancelByName(p)
 	case !notExist(err):
 		return backend.CreateResult{}, backend.Errorf(backend.KindInternal, "cannot read the pod's directory: %w", err)
 	}
@@ -67,7 +67,7 @@ func (b *Backend) Create(ctx context.Context, req backend.CreateRequest) (backen
 		}
 		return backend.CreateResult{}, err
 	}
-	jobID, err := b.submit(ctx, uid, dir)
+	jobID, err := b.submit(ctx, p, dir)
 	if err != nil {
 		_ = pod.RemoveDir(dir)
 		return backend.CreateResult{}, err
@@ -82,7 +82,7 @@ func (b *Backend) Create(ctx context.Context, req backend.CreateRequest) (backen
 		return backend.CreateResult{}, backend.Errorf(backend.KindInternal, "cannot record job %s in the pod's directory, so it was cancelled: %w", jobID, err)
 	}
 	b.metrics.createSeconds.Observe(time.Since(start).Seconds())
-	b.log.Info("pod submitted", "pod_uid", uid, "namespace", p.Namespace, "name", p.Name, "job_id", jobID, "runtime", rec.Runtime)
+	b.podLog(p).Info("pod submitted", "job_id", jobID, "runtime", rec.Runtime)
 	return backend.CreateResult{RemoteID: jobID}, nil
 }
 

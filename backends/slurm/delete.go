@@ -34,7 +34,7 @@ func (b *Backend) Delete(ctx context.Context, req backend.DeleteRequest) error {
 	rec, err := readRecord(dir)
 	if err != nil {
 		if !notExist(err) {
-			b.cancelByName(uid) // a damaged record may have named a job
+			b.cancelByName(req.Pod) // a damaged record may have named a job
 		}
 		// No record: prepare stopped before it, so sbatch never ran for this directory.
 		return b.discardDir(dir)
@@ -44,7 +44,7 @@ func (b *Backend) Delete(ctx context.Context, req backend.DeleteRequest) error {
 			return err
 		}
 	} else {
-		b.cancelByName(uid) // a submission cut short may have made a job whose id was never recorded
+		b.cancelByName(req.Pod) // a submission cut short may have made a job whose id was never recorded
 	}
 	if err := b.discardDir(dir); err != nil {
 		return err

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	v1 "k8s.io/api/core/v1"
+
 	"github.com/interlink-hq/interlink-dispatcher/shared/backend"
 )
 
@@ -18,7 +20,7 @@ var jobIDPattern = regexp.MustCompile(`^[0-9]+$`)
 // prints on stderr are logged, not failures. A refusal is returned with SLURM's own message; when it is not
 // clear whether a job was made (sbatch timed out, or printed no id), any job of the pod is cancelled so that
 // none is left behind.
-func (b *Backend) submit(ctx context.Context, uid, dir string) (string, error) {
+func (b *Backend) submit(ctx context.Context, p *v1.Pod, dir string) (string, error) {
 	sctx, cancel := context.WithTimeout(ctx, time.Duration(b.cfg.CommandTimeout))
 	defer cancel()
 	b.metrics.sbatchCalls.Inc()
@@ -28,7 +30,7 @@ func (b *Backend) submit(ctx context.Context, uid, dir string) (string, error) {
 	if err != nil {
 		b.metrics.sbatchErrors.Inc()
 		if sctx.Err() != nil {
-			b.cancelByName(uid)
+			b.cancelByName(p)
 			return "", backend.Unavailable("sbatch did not answer within %s; the submission was cancelled, retry later", time.Duration(b.cfg.CommandTimeout))
 		}
 		if unreachable(err) {
@@ -37,29 +39,30 @@ func (b *Backend) submit(ctx context.Context, uid, dir string) (string, error) {
 		return "", backend.Errorf(backend.KindInvalid, "SLURM refused the pod's job: %w", err)
 	}
 	if warn := strings.TrimSpace(string(res.Stderr)); warn != "" {
-		b.log.Warn("sbatch printed warnings", "pod_uid", uid, "stderr", warn)
+		b.podLog(p).Warn("sbatch printed warnings", "stderr", warn)
 	}
 	// --parsable prints "<job id>" or "<job id>;<cluster>".
 	line, _, _ := strings.Cut(strings.TrimSpace(string(res.Stdout)), "\n")
 	id, _, _ := strings.Cut(strings.TrimSpace(line), ";")
 	if !jobIDPattern.MatchString(id) {
 		b.metrics.sbatchErrors.Inc()
-		b.cancelByName(uid)
+		b.cancelByName(p)
 		return "", backend.Errorf(backend.KindInternal, "sbatch printed no job id (it printed %q); any job it made was cancelled", strings.TrimSpace(string(res.Stdout)))
 	}
 	b.queue.touch(id) // before the id is recorded: a status that reads it also waits for a newer squeue
 	return id, nil
 }
 
-// cancelByName cancels every job named after the pod's UID (the job name the backend gives), used when a
+// cancelByName cancels every job named after pod p's UID (the job name the backend gives), used when a
 // submission's outcome is unknown. It uses its own deadline: it must run even when the caller gave up.
-func (b *Backend) cancelByName(uid string) {
+func (b *Backend) cancelByName(p *v1.Pod) {
+	uid := string(p.UID)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(b.cfg.CommandTimeout))
 	defer cancel()
 	b.metrics.scancelCalls.Inc()
 	b.metrics.engineCalls.WithLabelValues("scancel").Inc()
 	if _, err := b.cfg.scancel.run(ctx, "", "--name="+uid); err != nil {
-		b.log.Error("could not cancel the jobs of a failed submission", "pod_uid", uid, "err", err)
+		b.podLog(p).Error("could not cancel the jobs of a failed submission", "err", err)
 	}
 }
 
