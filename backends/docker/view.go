@@ -24,7 +24,9 @@ type view struct {
 	mu    sync.Mutex
 	pods  map[string]map[string]container.Summary // by pod UID, then container id
 	dirty map[string]uint64                       // pods an event touched since they were last listed: that event's number
-	seq   uint64                                  // events applied and pods touched so far
+	// lastEvent is the number of the last event about each pod, kept after it is listed (see unannounced).
+	lastEvent map[string]uint64
+	seq       uint64 // events applied and pods touched so far
 	// applied counts the engine events taken in, for tests that must see the stream work.
 	applied uint64
 	// syncedAt is when the last full list began: the view is at least that fresh. It is zero before the first.
@@ -35,7 +37,7 @@ type view struct {
 }
 
 func newView() *view {
-	return &view{pods: map[string]map[string]container.Summary{}, dirty: map[string]uint64{}}
+	return &view{pods: map[string]map[string]container.Summary{}, dirty: map[string]uint64{}, lastEvent: map[string]uint64{}}
 }
 
 // fresh tells whether the view can answer for pods that are not dirty: every event since its last full
@@ -65,6 +67,7 @@ func (v *view) apply(m events.Message) string {
 	v.seq++
 	v.applied++
 	v.dirty[uid] = v.seq
+	v.lastEvent[uid] = v.seq
 	if m.Action == events.ActionDestroy {
 		delete(v.pods[uid], m.Actor.ID)
 		if len(v.pods[uid]) == 0 {
@@ -137,6 +140,11 @@ func (v *view) replaceAll(cs []container.Summary, start time.Time, seen uint64) 
 			delete(v.dirty, uid)
 		}
 	}
+	for uid, n := range v.lastEvent {
+		if _, ok := next[uid]; !ok && n <= seen {
+			delete(v.lastEvent, uid) // gone since its last event
+		}
+	}
 	v.syncedAt = start
 	return diverged
 }
@@ -155,6 +163,19 @@ func (v *view) forget(uid string) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	delete(v.pods, uid)
+}
+
+// unannounced returns those of pods that no event has named since event number seq.
+func (v *view) unannounced(pods []podRef, seq uint64) []podRef {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	var out []podRef
+	for _, ref := range pods {
+		if v.lastEvent[ref.uid] <= seq {
+			out = append(out, ref)
+		}
+	}
+	return out
 }
 
 // setStream records that the event stream is open and has been since the last full list began (up), or
@@ -258,6 +279,9 @@ func (b *Backend) eventFilter() filters.Args {
 // sinceMargin is how far before a (re)connection the event stream is asked to start: the engine stamps its
 // events with its own clock, which may be a little behind the backend's.
 const sinceMargin = 5 * time.Second
+
+// missSlack is how long after a list the event of a change it showed may still be on its way.
+const missSlack = 5 * time.Second
 
 // streamSettle is how long a new event stream must stay open to be taken as up.
 const streamSettle = time.Second
@@ -365,9 +389,15 @@ func (b *Backend) resync(ctx context.Context, after time.Time) error {
 	}
 	b.inspects.prune(cs)
 	if diverged := b.view.replaceAll(cs, start, seen); len(diverged) > 0 {
-		first := diverged[0]
-		b.podLog(first).Warn("the view of the engine differed from a full list without an event saying so; it follows the list",
-			"pods", len(diverged))
+		// The engine can show a change in a list before its event reaches the stream: a change missed by
+		// the stream is one whose event has not come missSlack after the list.
+		at := b.view.mark()
+		time.AfterFunc(missSlack, func() {
+			if missed := b.view.unannounced(diverged, at); len(missed) > 0 {
+				b.podLog(missed[0]).Warn("the view of the engine differed from a full list without an event saying so; it follows the list",
+					"pods", len(missed))
+			}
+		})
 	}
 	return nil
 }

@@ -163,6 +163,16 @@ func TestViewNoticesMissedEvents(t *testing.T) {
 	if pc, _ := v.pod("a", now, time.Second); pc == nil || pc.pause == nil || pc.pause.State != "exited" {
 		t.Errorf("the view did not follow the list: %+v", pc)
 	}
+	// A change the list showed before its event came is no missed event: only one whose event never comes
+	// is reported.
+	at := v.mark()
+	if missed := v.unannounced(diverged, at); len(missed) != 1 {
+		t.Errorf("unannounced before any event = %+v, want a", missed)
+	}
+	v.apply(event(events.ActionDie, "a", "p1"))
+	if missed := v.unannounced(diverged, at); len(missed) != 0 {
+		t.Errorf("unannounced after a's late event = %+v, want none", missed)
+	}
 }
 
 // Events of other kinds, or of containers without a pod label, are not the view's.
