@@ -57,7 +57,9 @@ func TestInitContainersRunInOrder(t *testing.T) {
 	create(t, b, p)
 
 	sawInitializing := false
-	st := waitFor(t, b, p, time.Minute, "the pod to succeed", func(st interlink.PodStatus) bool {
+	// Three containers one after another, each started, ended and cleaned up by the service: 15 s in one CI
+	// run, 61 s in another, where libpod's TestPodLifecycle took 60 s too (13 s on an idle machine).
+	st := waitFor(t, b, p, 2*time.Minute, "the pod to succeed", func(st interlink.PodStatus) bool {
 		if w := st.Containers[0].State.Waiting; w != nil && w.Reason == pod.ReasonPodInitializing {
 			sawInitializing = true
 		}
