@@ -26,7 +26,10 @@ type view struct {
 	dirty map[string]uint64                       // pods an event touched since they were last listed: that event's number
 	// lastEvent is the number of the last event about each pod, kept after it is listed (see unannounced).
 	lastEvent map[string]uint64
-	seq       uint64 // events applied and pods touched so far
+	// gone are the pods a delete removed (forget), with the view's number then: a list begun before that
+	// shows containers that no longer exist, and must not bring them back.
+	gone map[string]uint64
+	seq  uint64 // events applied and pods touched so far
 	// applied counts the engine events taken in, for tests that must see the stream work.
 	applied uint64
 	// syncedAt is when the last full list began: the view is at least that fresh. It is zero before the first.
@@ -37,7 +40,8 @@ type view struct {
 }
 
 func newView() *view {
-	return &view{pods: map[string]map[string]container.Summary{}, dirty: map[string]uint64{}, lastEvent: map[string]uint64{}}
+	return &view{pods: map[string]map[string]container.Summary{}, dirty: map[string]uint64{}, lastEvent: map[string]uint64{},
+		gone: map[string]uint64{}}
 }
 
 // fresh tells whether the view can answer for pods that are not dirty: every event since its last full
@@ -89,6 +93,9 @@ func (v *view) mark() uint64 {
 func (v *view) replacePod(uid string, cs []container.Summary, seen uint64) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
+	if g, ok := v.gone[uid]; ok && seen < g {
+		return // begun before the pod's delete removed it all
+	}
 	byID := make(map[string]container.Summary, len(cs))
 	for _, c := range cs {
 		byID[c.ID] = c
@@ -127,6 +134,13 @@ func (v *view) replaceAll(cs []container.Summary, start time.Time, seen uint64) 
 	}
 	v.mu.Lock()
 	defer v.mu.Unlock()
+	for uid, g := range v.gone {
+		if seen < g {
+			delete(next, uid) // begun before the pod's delete removed it all
+		} else {
+			delete(v.gone, uid)
+		}
+	}
 	if v.streamUp {
 		for uid := range unionKeys(v.pods, next) {
 			if _, touched := v.dirty[uid]; !touched && !sameContainers(v.pods[uid], next[uid]) {
@@ -157,12 +171,14 @@ func (v *view) touch(uid string) {
 	v.dirty[uid] = v.seq
 }
 
-// forget drops pod uid from the view: Delete removed all of it. An event that comes later marks it dirty,
-// and a list then finds it gone.
+// forget drops pod uid from the view: Delete removed all of it. A list begun before does not bring it
+// back; an event that comes later marks it dirty, and a list then finds it gone.
 func (v *view) forget(uid string) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	delete(v.pods, uid)
+	v.seq++
+	v.gone[uid] = v.seq
 }
 
 // unannounced returns those of pods that no event has named since event number seq.

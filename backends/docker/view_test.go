@@ -175,6 +175,33 @@ func TestViewNoticesMissedEvents(t *testing.T) {
 	}
 }
 
+// A delete forgets its pod. A list begun before the delete ended and answered after shows containers since
+// removed: it must not bring them back (the view never invents a container), nor call them a missed event.
+// A list begun after is the engine's word again.
+func TestViewForgetOutlivesAnEarlierList(t *testing.T) {
+	v := newView()
+	now := time.Now()
+	cs := []container.Summary{summary("a", "p1", "POD", "0", "running"), summary("a", "c1", "main", "0", "running")}
+	v.replaceAll(cs, now, v.mark())
+	v.setStream(true)
+	seen := v.mark() // lists begun now
+	v.forget("a")
+	if diverged := v.replaceAll(cs, now, seen); len(diverged) != 0 {
+		t.Errorf("a list begun before the delete: diverged %+v, want none", diverged)
+	}
+	if pc, fresh := v.pod("a", now, time.Second); pc != nil || !fresh {
+		t.Errorf("after a full list begun before the delete: %+v (fresh %v), want nothing, fresh", pc, fresh)
+	}
+	v.replacePod("a", cs, seen)
+	if pc, fresh := v.pod("a", now, time.Second); pc != nil || !fresh {
+		t.Errorf("after a list of the pod begun before the delete: %+v (fresh %v), want nothing, fresh", pc, fresh)
+	}
+	v.replaceAll(cs, now, v.mark())
+	if pc, _ := v.pod("a", now, time.Second); pc == nil || len(pc.runs) != 1 {
+		t.Errorf("a list begun after the delete: %+v, want the pod it shows", pc)
+	}
+}
+
 // Events of other kinds, or of containers without a pod label, are not the view's.
 func TestViewIgnoresForeignEvents(t *testing.T) {
 	v := newView()
