@@ -19,7 +19,8 @@ import (
 // stream is down) and kept current by the engine's event stream: an event marks its pod dirty, and a dirty
 // pod is listed again before it is answered for. So the view holds only what a list returned (it never
 // invents a container) and drops a container only when a later list lacks it or the engine says it was
-// destroyed (it never forgets one the engine has).
+// destroyed (it never forgets one the engine has). A list clears a pod's events only once it shows them
+// (see settleLocked).
 type view struct {
 	mu    sync.Mutex
 	pods  map[string]map[string]container.Summary // by pod UID, then container id
@@ -29,7 +30,9 @@ type view struct {
 	// gone are the pods a delete removed (forget), with the view's number then: a list begun before that
 	// shows containers that no longer exist, and must not bring them back.
 	gone map[string]uint64
-	seq  uint64 // events applied and pods touched so far
+	// pending are the events of each pod that no list has shown yet: the last of each container, by id.
+	pending map[string]map[string]pendingEvent
+	seq     uint64 // events applied and pods touched so far
 	// applied counts the engine events taken in, for tests that must see the stream work.
 	applied uint64
 	// syncedAt is when the last full list began: the view is at least that fresh. It is zero before the first.
@@ -37,11 +40,22 @@ type view struct {
 	// streamUp says that every event since syncedAt has been applied and the stream is still open, so the
 	// view is as fresh as the engine's events however old syncedAt is.
 	streamUp bool
+	now      func() time.Time
 }
+
+// pendingEvent is an event a list has yet to show, its number and when it came.
+type pendingEvent struct {
+	action events.Action
+	seq    uint64
+	at     time.Time
+}
+
+// settleTimeout is how long after an event a list that does not show it keeps the pod dirty.
+const settleTimeout = 10 * time.Second
 
 func newView() *view {
 	return &view{pods: map[string]map[string]container.Summary{}, dirty: map[string]uint64{}, lastEvent: map[string]uint64{},
-		gone: map[string]uint64{}}
+		gone: map[string]uint64{}, pending: map[string]map[string]pendingEvent{}, now: time.Now}
 }
 
 // fresh tells whether the view can answer for pods that are not dirty: every event since its last full
@@ -72,6 +86,10 @@ func (v *view) apply(m events.Message) string {
 	v.applied++
 	v.dirty[uid] = v.seq
 	v.lastEvent[uid] = v.seq
+	if v.pending[uid] == nil {
+		v.pending[uid] = map[string]pendingEvent{}
+	}
+	v.pending[uid][m.Actor.ID] = pendingEvent{action: m.Action, seq: v.seq, at: v.now()}
 	if m.Action == events.ActionDestroy {
 		delete(v.pods[uid], m.Actor.ID)
 		if len(v.pods[uid]) == 0 {
@@ -105,9 +123,52 @@ func (v *view) replacePod(uid string, cs []container.Summary, seen uint64) {
 	} else {
 		v.pods[uid] = byID
 	}
-	if v.dirty[uid] <= seen {
+	if v.settleLocked(uid, byID, seen) && v.dirty[uid] <= seen {
 		delete(v.dirty, uid)
 	}
+}
+
+// settleLocked drops the pending events of pod uid that a list begun after them (seen) shows in byID, and
+// tells whether every event that list should show it shows. dockerd logs a container's die event before it
+// has cleaned the container up and saved the state its lists read, seconds later on a loaded engine: a list
+// begun at once can still show it running, and clearing the pod then held it running until the next
+// resync. Such an event keeps the pod dirty, so that its next answer lists it again, for up to
+// settleTimeout after it came; then the list is taken at its word.
+func (v *view) settleLocked(uid string, byID map[string]container.Summary, seen uint64) bool {
+	settled := true
+	now := v.now()
+	for id, e := range v.pending[uid] {
+		c, listed := byID[id]
+		switch {
+		case e.seq > seen:
+			// Not the list's to show; the pod stays dirty by its number anyway.
+		case shows(c, listed, e.action) || now.Sub(e.at) > settleTimeout:
+			delete(v.pending[uid], id)
+		default:
+			settled = false
+		}
+	}
+	if len(v.pending[uid]) == 0 {
+		delete(v.pending, uid)
+	}
+	return settled
+}
+
+// shows tells whether a list in which container c is (listed) or is not shows an event of it.
+func shows(c container.Summary, listed bool, action events.Action) bool {
+	switch action {
+	case events.ActionCreate:
+		return listed
+	case events.ActionDestroy:
+		return !listed
+	case events.ActionStart, events.ActionRestart, events.ActionUnPause:
+		return listed && c.State == container.StateRunning
+	case events.ActionPause:
+		return listed && c.State == container.StatePaused
+	case events.ActionDie:
+		return !listed || (c.State != container.StateRunning && c.State != container.StatePaused && c.State != container.StateRestarting)
+	}
+	return true // oom: nothing a list shows
 }
 
 // refOf names the pod of the containers cs (a pod's, by ID), from the labels of any of them.
@@ -150,7 +211,7 @@ func (v *view) replaceAll(cs []container.Summary, start time.Time, seen uint64) 
 	}
 	v.pods = next
 	for uid, n := range v.dirty {
-		if n <= seen {
+		if v.settleLocked(uid, next[uid], seen) && n <= seen {
 			delete(v.dirty, uid)
 		}
 	}
@@ -177,6 +238,7 @@ func (v *view) forget(uid string) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	delete(v.pods, uid)
+	delete(v.pending, uid)
 	v.seq++
 	v.gone[uid] = v.seq
 }

@@ -236,3 +236,42 @@ func TestViewConfig(t *testing.T) {
 		}
 	}
 }
+
+// dockerd logs a container's die event before it saves the state its lists read: a list begun right after
+// the event can still show the container running. That list does not clear the pod, whose next answer lists
+// it again, until a list shows the exit, or settleTimeout after the event (then the list is believed).
+func TestViewWaitsForAListThatShowsTheEvent(t *testing.T) {
+	v := newView()
+	now := time.Now()
+	v.now = func() time.Time { return now }
+	running := []container.Summary{summary("a", "p1", "POD", "0", "running"), summary("a", "c1", "main", "0", "running")}
+	exited := []container.Summary{summary("a", "p1", "POD", "0", "running"), summary("a", "c1", "main", "0", "exited")}
+	v.replaceAll(running, now, v.mark())
+	v.setStream(true)
+	v.apply(event(events.ActionDie, "a", "c1"))
+
+	v.replacePod("a", running, v.mark()) // begun after the event, answered before dockerd saved the exit
+	if _, fresh := v.pod("a", now, time.Second); fresh {
+		t.Fatal("a list that still shows the container running cleared its die event")
+	}
+	v.replaceAll(running, now, v.mark())
+	if _, fresh := v.pod("a", now, time.Second); fresh {
+		t.Fatal("a full list that still shows the container running cleared its die event")
+	}
+	v.replacePod("a", exited, v.mark())
+	if pc, fresh := v.pod("a", now, time.Second); !fresh || pc.runs["main"][0].State != "exited" {
+		t.Fatalf("a list showing the exit: %+v (fresh %v), want the exit, fresh", pc, fresh)
+	}
+
+	// Past settleTimeout, the list is believed whatever it shows.
+	v.apply(event(events.ActionStart, "a", "c2"))
+	v.replacePod("a", exited, v.mark())
+	if _, fresh := v.pod("a", now, time.Second); fresh {
+		t.Fatal("a list without the started container cleared its start event")
+	}
+	now = now.Add(settleTimeout + time.Second)
+	v.replacePod("a", exited, v.mark())
+	if _, fresh := v.pod("a", now, time.Second); !fresh {
+		t.Fatal("a list past settleTimeout did not clear the pod")
+	}
+}
