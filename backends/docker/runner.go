@@ -676,7 +676,7 @@ func (b *Backend) recover(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	var unfinished []string
+	var unfinished []podRef
 	for _, e := range entries {
 		if !e.IsDir() || pod.ValidPodUID(e.Name()) != nil {
 			continue
@@ -684,7 +684,11 @@ func (b *Backend) recover(ctx context.Context) error {
 		uid := e.Name()
 		rec, err := b.readRecord(uid)
 		if err != nil || rec.RemoteID == "" {
-			unfinished = append(unfinished, uid)
+			ref := podRef{uid: uid}
+			if err == nil && rec.Pod != nil {
+				ref = refOfPod(rec.Pod) // its record names it, when the create got that far
+			}
+			unfinished = append(unfinished, ref)
 			continue
 		}
 		b.startRunner(rec, nil)
@@ -698,19 +702,14 @@ const recoveryRemovals = 8
 // removeUnfinished removes the pods whose Create never finished, a few at a time: a backend killed in a storm
 // of creates leaves dozens, and the backend is not ready (the dispatcher's creates wait for it) until they
 // are gone. It returns the first failure, once every removal has ended.
-func (b *Backend) removeUnfinished(ctx context.Context, uids []string) error {
+func (b *Backend) removeUnfinished(ctx context.Context, pods []podRef) error {
 	var (
 		wg    sync.WaitGroup
 		slots = make(chan struct{}, recoveryRemovals)
 		once  sync.Once
 		first error
 	)
-	for _, uid := range uids {
-		// Its record names it, when the create got that far.
-		ref := podRef{uid: uid}
-		if rec, err := b.readRecord(uid); err == nil && rec.Pod != nil {
-			ref = refOfPod(rec.Pod)
-		}
+	for _, ref := range pods {
 		b.podLog(ref).Info("removing a pod whose creation did not finish")
 		slots <- struct{}{}
 		wg.Add(1)
