@@ -59,8 +59,9 @@ func (b *Backend) stopLaunch(uid string) {
 }
 
 // launch brings the pod up: images, the Podman pod, its containers, the init containers one after another
-// (each to completion, detected by its died event or the engine's wait), then the regular containers together. Every step is
-// idempotent, so a backend restarted halfway runs it again from the top and only does what is missing.
+// (each to completion, detected by its died event or the engine's wait), then the regular containers
+// together. Every step is idempotent, so a backend restarted halfway runs it again from the top and only
+// does what is missing.
 // An engine that cannot be reached is waited for; any other failure is recorded on the container it
 // concerns, and a Podman pod left half-made is removed.
 func (b *Backend) launch(ctx context.Context, r *record, prep *prepared) {

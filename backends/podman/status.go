@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io/fs"
 	"sort"
 	"strconv"
@@ -392,7 +393,7 @@ func (b *Backend) look(ctx context.Context, lc *libpod.ListContainer, restarting
 // engine.
 func (b *Backend) inspect(ctx context.Context, lc *libpod.ListContainer, restarting, cheap bool) (libpod.InspectContainer, error) {
 	key := listKey(lc)
-	fresh := restarting && (lc.State == "exited" || lc.State == "stopped")
+	fresh := restarting && finishedState(lc.State)
 	b.cacheMu.Lock()
 	e, ok := b.inspects[lc.ID]
 	b.cacheMu.Unlock()
@@ -440,6 +441,10 @@ type cacheKey struct {
 	state           string
 	pid             int
 	started, exited int64
+}
+
+func (k cacheKey) String() string {
+	return fmt.Sprintf("%s (pid %d, started %d, exited %d)", k.state, k.pid, k.started, k.exited)
 }
 
 func listKey(lc *libpod.ListContainer) cacheKey {

@@ -721,8 +721,7 @@ func changedUnannounced(old, cur []libpod.ListContainer, at time.Time) (*libpod.
 	limit := at.Add(-missSlack).Unix()
 	for i, c := range cur {
 		o, ok := before[c.ID]
-		changed := !ok || o.State != c.State || o.Pid != c.Pid || o.StartedAt != c.StartedAt || o.ExitedAt != c.ExitedAt
-		if !changed {
+		if ok && listKey(&o) == listKey(&c) {
 			continue
 		}
 		last := max(c.Created.Unix(), c.StartedAt, c.ExitedAt)
@@ -730,8 +729,7 @@ func changedUnannounced(old, cur []libpod.ListContainer, at time.Time) (*libpod.
 			if !ok {
 				return &cur[i], fmt.Sprintf("appeared %s", c.State)
 			}
-			return &cur[i], fmt.Sprintf("%s (pid %d, started %d, exited %d) became %s (pid %d, started %d, exited %d)",
-				o.State, o.Pid, o.StartedAt, o.ExitedAt, c.State, c.Pid, c.StartedAt, c.ExitedAt)
+			return &cur[i], fmt.Sprintf("%s became %s", listKey(&o), listKey(&c))
 		}
 	}
 	return nil, ""
