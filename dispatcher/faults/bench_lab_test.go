@@ -67,6 +67,7 @@ type labRow struct {
 	dispRSS, dispHWM, backRSS int64 // kB
 	backHWM                   int64
 	createWhere, deleteWhere  string // where a create's and a delete's time went
+	createCPU, deleteCPU      string // what the machine's CPUs did meanwhile, raw and through the dispatcher
 	statusWhere               string // how the poll loop's statuses were answered (kubernetes)
 }
 
@@ -143,8 +144,13 @@ func benchOne(b *testing.B, p *proc, k kind, n int, poll time.Duration) labRow {
 		raw.kube = newKubeRaw(b, k)
 	}
 	time.Sleep(benchSettle)
+	cpu := func() cpuSample { return sampleCPU(p.dispatcherPID(), p.backendPID(k.name)) }
+	c0 := cpu()
 	row.rawCreate = rate(n, timed(func() { parallelN(b, n, raw.create) }))
+	c1 := cpu()
 	row.rawDelete = rate(n, timed(func() { parallelN(b, n, raw.remove) }))
+	c2 := cpu()
+	rawCreateCPU, rawDeleteCPU := c1.since(c0), c2.since(c1)
 	time.Sleep(benchSettle)
 
 	pods := make([]*v1.Pod, n)
@@ -160,12 +166,14 @@ func benchOne(b *testing.B, p *proc, k kind, n int, poll time.Duration) labRow {
 	// A create is done when the pod runs (a backend may answer before it starts the containers, as the
 	// raw engine's create and start are done when the container runs); SLURM's held job when sbatch took it.
 	m0 := scrape(p)
+	c0 = cpu()
 	row.create = rate(n, timed(func() {
 		p.mustCreateAll(pods)
 		if k.name != slurmKind.name {
 			p.waitRunning(pods, 10*time.Minute)
 		}
 	}))
+	row.createCPU = cpuUse(n, rawCreateCPU, cpu().since(c0))
 	row.createWhere = breakdown(m0, scrape(p), k.name, "create")
 
 	m0 = scrape(p)
@@ -196,7 +204,9 @@ func benchOne(b *testing.B, p *proc, k kind, n int, poll time.Duration) labRow {
 	row.dispRSS, row.dispHWM = procMemory(p.dispatcherPID())
 	row.backRSS, row.backHWM = procMemory(p.backendPID(k.name))
 	m0 = scrape(p)
+	c0 = cpu()
 	row.del = rate(n, timed(func() { p.mustDeleteAll(pods) }))
+	row.deleteCPU = cpuUse(n, rawDeleteCPU, cpu().since(c0))
 	row.deleteWhere = breakdown(m0, scrape(p), k.name, "delete")
 	return row
 }
@@ -378,6 +388,63 @@ func breakdown(before, after map[string]*dto.MetricFamily, backendName, op strin
 			" of which sbatch " + mean("interlink_backend_slurm_sbatch_duration_seconds", "backend="+backendName)
 	}
 	return out
+}
+
+// cpuSample is CPU time so far, in seconds: the whole machine's busy and total (all CPUs, from /proc/stat)
+// and the dispatcher's and the backend's own (user and system, not their children's).
+type cpuSample struct{ busy, total, disp, back float64 }
+
+// clockTick is the unit of /proc's CPU times (USER_HZ, 100 on Linux).
+const clockTick = 0.01
+
+func sampleCPU(dispPID, backPID int) cpuSample {
+	var s cpuSample
+	if data, err := os.ReadFile("/proc/stat"); err == nil {
+		line, _, _ := strings.Cut(string(data), "\n")
+		for i, f := range strings.Fields(line)[1:] {
+			v, _ := strconv.ParseFloat(f, 64)
+			if i >= 8 { // guest times are counted in user already
+				break
+			}
+			s.total += v * clockTick
+			if i != 3 && i != 4 { // idle, iowait
+				s.busy += v * clockTick
+			}
+		}
+	}
+	s.disp, s.back = procCPU(dispPID), procCPU(backPID)
+	return s
+}
+
+// procCPU is a process's user and system CPU seconds (0 when unreadable).
+func procCPU(pid int) float64 {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// The fields after the command's name, which is in parentheses and may hold spaces.
+	_, rest, ok := strings.Cut(string(data), ") ")
+	f := strings.Fields(rest)
+	if !ok || len(f) < 13 {
+		return 0
+	}
+	utime, _ := strconv.ParseFloat(f[11], 64)
+	stime, _ := strconv.ParseFloat(f[12], 64)
+	return (utime + stime) * clockTick
+}
+
+func (s cpuSample) since(before cpuSample) cpuSample {
+	return cpuSample{busy: s.busy - before.busy, total: s.total - before.total, disp: s.disp - before.disp, back: s.back - before.back}
+}
+
+// cpuUse says how busy the machine's CPUs were during the raw engine's n operations and the backend's, and
+// the CPU per pod of each: when the raw side alone keeps them busy, what the dispatcher and the backend
+// spend per pod is what the backend's rate loses against it.
+func cpuUse(n int, raw, through cpuSample) string {
+	busy := func(s cpuSample) float64 { return 100 * s.busy / max(s.total, 1e-9) }
+	perPod := func(v float64) string { return ms(time.Duration(v / float64(n) * float64(time.Second))) }
+	return fmt.Sprintf("CPUs %.0f%% busy raw, %.0f%% through the dispatcher; per pod the machine %s raw, %s through it, of which dispatcher %s, backend %s",
+		busy(raw), busy(through), perPod(raw.busy), perPod(through.busy), perPod(through.disp), perPod(through.back))
 }
 
 // procMemory returns the resident set size and its peak of a process, in kB (0 when unreadable).

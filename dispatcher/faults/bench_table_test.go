@@ -61,7 +61,9 @@ func printLabTable(w io.Writer, backend string, rows []labRow) {
 	tw.Flush()
 	for _, r := range rows {
 		fmt.Fprintf(w, "  N=%d mean %s\n", r.n, r.createWhere)
+		fmt.Fprintf(w, "  N=%d create: %s\n", r.n, r.createCPU)
 		fmt.Fprintf(w, "  N=%d mean %s\n", r.n, r.deleteWhere)
+		fmt.Fprintf(w, "  N=%d delete: %s\n", r.n, r.deleteCPU)
 		if r.statusWhere != "" {
 			fmt.Fprintf(w, "  N=%d poll loop: %s\n", r.n, r.statusWhere)
 		}
