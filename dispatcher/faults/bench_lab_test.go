@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"slices"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -174,7 +175,7 @@ func benchOne(b *testing.B, p *proc, k kind, n int, poll time.Duration) labRow {
 		}
 	}))
 	row.createCPU = cpuUse(n, rawCreateCPU, cpu().since(c0))
-	row.createWhere = breakdown(m0, scrape(p), k.name, "create")
+	row.createWhere = breakdown(m0, scrape(p), k.name, "create", n)
 
 	m0 = scrape(p)
 	before, known := engineCalls(m0, k.name)
@@ -207,7 +208,7 @@ func benchOne(b *testing.B, p *proc, k kind, n int, poll time.Duration) labRow {
 	c0 = cpu()
 	row.del = rate(n, timed(func() { p.mustDeleteAll(pods) }))
 	row.deleteCPU = cpuUse(n, rawDeleteCPU, cpu().since(c0))
-	row.deleteWhere = breakdown(m0, scrape(p), k.name, "delete")
+	row.deleteWhere = breakdown(m0, scrape(p), k.name, "delete", n)
 	return row
 }
 
@@ -368,9 +369,10 @@ func engineCalls(fams map[string]*dto.MetricFamily, name string) (float64, bool)
 	return sum, found
 }
 
-// breakdown says where the time of a create or a delete (op) went, as means over the calls between two
-// scrapes: the whole HTTP call, the backend's call, the journal write, and (SLURM) sbatch or scancel.
-func breakdown(before, after map[string]*dto.MetricFamily, backendName, op string) string {
+// breakdown says where the time of a create or a delete (op) of pods pods went, as means over the calls
+// between two scrapes: the whole HTTP call, the backend's call, the journal write, the engine calls per pod
+// by operation (Docker, Podman), and (SLURM) sbatch.
+func breakdown(before, after map[string]*dto.MetricFamily, backendName, op string, pods int) string {
 	mean := func(family string, labels ...string) string {
 		c0, s0, _ := total(before, family, labels...)
 		c1, s1, ok := total(after, family, labels...)
@@ -383,6 +385,9 @@ func breakdown(before, after map[string]*dto.MetricFamily, backendName, op strin
 		mean("interlink_dispatcher_http_request_duration_seconds", "route=/"+op), op,
 		mean("interlink_dispatcher_backend_rpc_duration_seconds", "backend="+backendName, "method="+op),
 		mean("interlink_dispatcher_journal_write_duration_seconds"))
+	if calls := callsPerPod(before, after, backendName, pods); calls != "" {
+		out += "; engine calls per pod: " + calls
+	}
 	if backendName == slurmKind.name && op == "create" {
 		out += "; in the backend " + mean("interlink_backend_slurm_create_duration_seconds", "backend="+backendName) +
 			" of which sbatch " + mean("interlink_backend_slurm_sbatch_duration_seconds", "backend="+backendName)
@@ -390,15 +395,32 @@ func breakdown(before, after map[string]*dto.MetricFamily, backendName, op strin
 	return out
 }
 
-// cpuSample is CPU time so far, in seconds: the whole machine's busy and total (all CPUs, from /proc/stat)
-// and the dispatcher's and the backend's own (user and system, not their children's).
-type cpuSample struct{ busy, total, disp, back float64 }
+// cpuSample is CPU time so far, in seconds: the whole machine's busy and total (all CPUs, from /proc/stat),
+// the dispatcher's and the backend's own (user and system), and every process's, its own and that of the
+// children it has reaped (so sbatch and runc count under what ran them), by PID.
+type cpuSample struct {
+	busy, total, disp, back float64
+	uptime                  float64 // seconds since boot, in /proc's clock ticks
+	procs                   map[int]procTimes
+}
+
+type procTimes struct {
+	command string
+	started float64 // seconds since boot
+	cpu     float64
+}
 
 // clockTick is the unit of /proc's CPU times (USER_HZ, 100 on Linux).
 const clockTick = 0.01
 
 func sampleCPU(dispPID, backPID int) cpuSample {
-	var s cpuSample
+	s := cpuSample{procs: map[int]procTimes{}}
+	if data, err := os.ReadFile("/proc/uptime"); err == nil {
+		f := strings.Fields(string(data))
+		if len(f) > 0 {
+			s.uptime, _ = strconv.ParseFloat(f[0], 64)
+		}
+	}
 	if data, err := os.ReadFile("/proc/stat"); err == nil {
 		line, _, _ := strings.Cut(string(data), "\n")
 		for i, f := range strings.Fields(line)[1:] {
@@ -412,39 +434,143 @@ func sampleCPU(dispPID, backPID int) cpuSample {
 			}
 		}
 	}
-	s.disp, s.back = procCPU(dispPID), procCPU(backPID)
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		t, own, ok := procCPU(pid)
+		if !ok {
+			continue
+		}
+		s.procs[pid] = t
+		switch pid {
+		case dispPID:
+			s.disp = own
+		case backPID:
+			s.back = own
+		}
+	}
 	return s
 }
 
-// procCPU is a process's user and system CPU seconds (0 when unreadable).
-func procCPU(pid int) float64 {
+// procCPU reads a process's command name (a kernel worker's without what it works on), when it started,
+// and its CPU: its own user and system seconds (own) plus those of its reaped children (t.cpu).
+func procCPU(pid int) (t procTimes, own float64, ok bool) {
 	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
-		return 0
+		return t, 0, false
 	}
-	// The fields after the command's name, which is in parentheses and may hold spaces.
-	_, rest, ok := strings.Cut(string(data), ") ")
-	f := strings.Fields(rest)
-	if !ok || len(f) < 13 {
-		return 0
+	// "pid (command) state ...": the command may hold spaces and parentheses.
+	open, end := strings.IndexByte(string(data), '('), strings.LastIndex(string(data), ") ")
+	if open < 0 || end < open {
+		return t, 0, false
 	}
-	utime, _ := strconv.ParseFloat(f[11], 64)
-	stime, _ := strconv.ParseFloat(f[12], 64)
-	return (utime + stime) * clockTick
+	f := strings.Fields(string(data[end+2:]))
+	if len(f) < 20 {
+		return t, 0, false
+	}
+	field := func(i int) float64 { v, _ := strconv.ParseFloat(f[i-3], 64); return v * clockTick } // i as in proc(5)
+	t.command = string(data[open+1 : end])
+	if strings.HasPrefix(t.command, "kworker/") {
+		t.command = "kworker"
+	}
+	t.started = field(22)
+	own = field(14) + field(15)
+	t.cpu = own + field(16) + field(17)
+	return t, own, true
 }
 
+// since is what happened between before and s. A process seen in both counts what it spent between; one
+// that started after before, all it spent.
 func (s cpuSample) since(before cpuSample) cpuSample {
-	return cpuSample{busy: s.busy - before.busy, total: s.total - before.total, disp: s.disp - before.disp, back: s.back - before.back}
+	d := cpuSample{busy: s.busy - before.busy, total: s.total - before.total, disp: s.disp - before.disp, back: s.back - before.back,
+		procs: map[int]procTimes{}}
+	for pid, t := range s.procs {
+		if b, ok := before.procs[pid]; ok && b.started == t.started {
+			t.cpu -= b.cpu
+		} else if t.started < before.uptime {
+			continue // older than before, yet not seen then
+		}
+		if t.cpu > 0 {
+			d.procs[pid] = t
+		}
+	}
+	return d
 }
 
-// cpuUse says how busy the machine's CPUs were during the raw engine's n operations and the backend's, and
-// the CPU per pod of each: when the raw side alone keeps them busy, what the dispatcher and the backend
-// spend per pod is what the backend's rate loses against it.
+// byCommand sums the CPU of s's processes by command name.
+func (s cpuSample) byCommand() map[string]float64 {
+	out := map[string]float64{}
+	for _, t := range s.procs {
+		out[t.command] += t.cpu
+	}
+	return out
+}
+
+// cpuUse says how busy the machine's CPUs were during the raw engine's n operations and the backend's, the
+// CPU per pod of each, and the commands that spent the most per pod through the dispatcher, beside what they
+// spent raw. When the raw side alone keeps the CPUs busy, the extra per pod is what the rate loses. A
+// container's process counts under the command it runs (runc's set-up included), so the raw side's
+// containers (sh, sleep) and the backend's (pause, the shim) show under different names.
 func cpuUse(n int, raw, through cpuSample) string {
 	busy := func(s cpuSample) float64 { return 100 * s.busy / max(s.total, 1e-9) }
 	perPod := func(v float64) string { return ms(time.Duration(v / float64(n) * float64(time.Second))) }
-	return fmt.Sprintf("CPUs %.0f%% busy raw, %.0f%% through the dispatcher; per pod the machine %s raw, %s through it, of which dispatcher %s, backend %s",
+	out := fmt.Sprintf("CPUs %.0f%% busy raw, %.0f%% through the dispatcher; per pod the machine %s raw, %s through it, of which dispatcher %s, backend %s",
 		busy(raw), busy(through), perPod(raw.busy), perPod(through.busy), perPod(through.disp), perPod(through.back))
+	top := func(s cpuSample) []string {
+		cpu := s.byCommand()
+		commands := make([]string, 0, len(cpu))
+		for c := range cpu {
+			commands = append(commands, c)
+		}
+		sort.Slice(commands, func(i, j int) bool { return cpu[commands[i]] > cpu[commands[j]] })
+		words := make([]string, 0, 5)
+		for _, c := range commands[:min(5, len(commands))] {
+			words = append(words, c+" "+perPod(cpu[c]))
+		}
+		return words
+	}
+	return out + "; most per pod raw: " + strings.Join(top(raw), ", ") + "; through it: " + strings.Join(top(through), ", ")
+}
+
+// callsPerPod is the engine calls a backend made between two scrapes by operation
+// (interlink_backend_engine_calls_total{op}), per pod of pods, most first; "" if it counts none that way.
+func callsPerPod(before, after map[string]*dto.MetricFamily, backendName string, pods int) string {
+	f := after["interlink_backend_engine_calls_total"]
+	if f == nil || pods == 0 {
+		return ""
+	}
+	type opCalls struct {
+		op string
+		n  float64
+	}
+	var ops []opCalls
+	for _, m := range f.Metric {
+		var op, name string
+		for _, l := range m.Label {
+			switch l.GetName() {
+			case "op":
+				op = l.GetValue()
+			case "backend":
+				name = l.GetValue()
+			}
+		}
+		if name != backendName || op == "" {
+			continue
+		}
+		c0, _, _ := total(before, f.GetName(), "backend="+name, "op="+op)
+		if n := m.Counter.GetValue() - c0; n > 0 {
+			ops = append(ops, opCalls{op, n / float64(pods)})
+		}
+	}
+	sort.Slice(ops, func(i, j int) bool { return ops[i].n > ops[j].n || ops[i].n == ops[j].n && ops[i].op < ops[j].op })
+	words := make([]string, len(ops))
+	for i, o := range ops {
+		words[i] = fmt.Sprintf("%s %.2f", o.op, o.n)
+	}
+	return strings.Join(words, ", ")
 }
 
 // procMemory returns the resident set size and its peak of a process, in kB (0 when unreadable).
