@@ -69,7 +69,7 @@ type labRow struct {
 	backHWM                   int64
 	createWhere, deleteWhere  string // where a create's and a delete's time went
 	createCPU, deleteCPU      string // what the machine's CPUs did meanwhile, raw and through the dispatcher
-	statusWhere               string // how the poll loop's statuses were answered (kubernetes)
+	statusWhere               string // how the poll loop's statuses were answered: its engine calls by operation
 }
 
 func benchNs(tb testing.TB) []int {
@@ -184,11 +184,13 @@ func benchOne(b *testing.B, p *proc, k kind, n int, poll time.Duration) labRow {
 	row.poll = time.Since(start)
 	m1 := scrape(p)
 	after, known2 := engineCalls(m1, k.name)
-	if k.name == kubeKind.name {
-		row.statusWhere = kubeStatusSources(m0, m1, k.name)
-	}
 	row.calls, row.callsKnown = after-before, known && known2
 	row.statuses, row.statusErrors = len(lat), errs
+	if k.name == kubeKind.name {
+		row.statusWhere = kubeStatusSources(m0, m1, k.name)
+	} else if calls := callsPerPod(m0, m1, k.name, row.statuses); calls != "" {
+		row.statusWhere = "engine calls per status: " + calls
+	}
 	row.p50, row.p99 = percentile(lat, 0.50), percentile(lat, 0.99)
 
 	var batch, list []time.Duration
@@ -536,7 +538,8 @@ func cpuUse(n int, raw, through cpuSample) string {
 }
 
 // callsPerPod is the engine calls a backend made between two scrapes by operation
-// (interlink_backend_engine_calls_total{op}), per pod of pods, most first; "" if it counts none that way.
+// (interlink_backend_engine_calls_total{op}), per pod of pods (or per status), most first; "" if it counts
+// none that way.
 func callsPerPod(before, after map[string]*dto.MetricFamily, backendName string, pods int) string {
 	f := after["interlink_backend_engine_calls_total"]
 	if f == nil || pods == 0 {
