@@ -176,13 +176,17 @@ func (b *Backend) removeEngineObjects(ctx context.Context, uid string, ctrs []li
 }
 
 // removeContainersAndPods removes the pod's containers, then its Podman pods: those of ctrs, or of a list
-// of the labels when ctrs is nil.
+// of the labels when ctrs is nil. Its Podman pods are listed too when ctrs names none: a launch stopped
+// between making the Podman pod and its first container leaves a pod that no container names.
 func (b *Backend) removeContainersAndPods(ctx context.Context, labels map[string]string, ctrs []libpod.ListContainer) error {
-	if ctrs == nil {
+	listed := ctrs == nil
+	if listed {
 		var err error
 		if ctrs, err = b.api.ContainerList(ctx, labels); err != nil {
 			return err
 		}
+	}
+	if listed || len(podIDs(ctrs)) == 0 {
 		pods, err := b.api.PodList(ctx, labels)
 		if err != nil {
 			return err

@@ -4,12 +4,14 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	v1 "k8s.io/api/core/v1"
 
+	"github.com/interlink-hq/interlink-dispatcher/backends/podman/libpod"
 	"github.com/interlink-hq/interlink-dispatcher/shared/backend"
 	"github.com/interlink-hq/interlink-dispatcher/shared/conformance"
 	"github.com/interlink-hq/interlink-dispatcher/shared/interlink"
@@ -207,5 +209,47 @@ func TestCapacityAndDescribe(t *testing.T) {
 	d, err := b.Describe(context.Background())
 	if err != nil || d.Name != "podman" || !strings.HasPrefix(d.Engine, "Podman 4.") {
 		t.Fatalf("describe = %+v, %v", d, err)
+	}
+}
+
+// TestDeleteRemovesAPodWithoutContainers: a Podman pod that no container names (its launch was stopped
+// after making it, before its first container) goes with the pod's delete. A create deleted at once used to
+// leave one behind about every other time (the conformance list scenario left one a run).
+func TestDeleteRemovesAPodWithoutContainers(t *testing.T) {
+	t.Parallel()
+	b := newTestBackend(t, testEnv(t))
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	podsOf := func(p *v1.Pod) []libpod.ListPod {
+		t.Helper()
+		pods, err := b.api.PodList(ctx, b.podLabels(string(p.UID)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return pods
+	}
+
+	// Made by hand: no record, no container.
+	empty := newPod("empty", busybox("main", "exec sleep 300"))
+	if _, err := b.api.PodCreate(ctx, b.podSpec(empty, podmanName(empty), false)); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Delete(ctx, backend.DeleteRequest{Pod: empty, GracePeriod: time.Second}); err != nil {
+		t.Fatal(err)
+	}
+	if pods := podsOf(empty); len(pods) != 0 {
+		t.Errorf("the delete left the Podman pod %+v of a pod without containers", pods)
+	}
+
+	// Deleted as soon as its create returned, while its launch is under way.
+	for i := range 6 {
+		p := newPod("at-once-"+strconv.Itoa(i), busybox("main", "exec sleep 300"))
+		create(t, b, p)
+		if err := b.Delete(ctx, backend.DeleteRequest{Pod: p, GracePeriod: time.Second}); err != nil {
+			t.Fatal(err)
+		}
+		if pods := podsOf(p); len(pods) != 0 {
+			t.Errorf("pod %s deleted right after its create left the Podman pod %+v", p.Name, pods)
+		}
 	}
 }
