@@ -14,7 +14,10 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
+	"sync"
+	"testing"
 	"time"
 
 	"github.com/docker/docker/api/types/container"
@@ -420,4 +423,114 @@ func sweep(k kind, instance string) (int, error) {
 		}
 	}
 	return n, nil
+}
+
+// staleAfter is how old an instance of this package must be for what the engines hold of it to be left over:
+// longer than any run of the package may last (make bench gives it 4 hours).
+const staleAfter = 5 * time.Hour
+
+var (
+	staleMu    sync.Mutex
+	staleSwept = map[string]bool{} // by kind name: once per process
+)
+
+// sweepStale removes, once per process and kind, what the engine of k still holds for instances of this
+// package older than staleAfter. A run stopped before its clean-up (a timeout, an interrupted bench) leaves
+// its pods behind, and they cost every later run: Podman lists in time proportional to all its containers,
+// whatever the filter (a list matching nothing took 50-80 ms beside 400 left over, against a few ms).
+func sweepStale(tb testing.TB, k kind) {
+	staleMu.Lock()
+	defer staleMu.Unlock()
+	if staleSwept[k.name] {
+		return
+	}
+	staleSwept[k.name] = true
+	instances, err := instancesOf(k)
+	if err != nil {
+		tb.Logf("looking for leftovers of earlier runs on %s: %v", k.name, err)
+		return
+	}
+	for _, instance := range instances {
+		started, ok := instanceTime(instance)
+		if !ok || time.Since(started) < staleAfter {
+			continue
+		}
+		if n, err := sweep(k, instance); err != nil {
+			tb.Logf("removing the leftovers of instance %s (started %s) from %s: %v", instance, started.Format(time.RFC3339), k.name, err)
+		} else if n > 0 {
+			tb.Logf("removed %d %s objects left over by instance %s (started %s)", n, k.name, instance, started.Format(time.RFC3339))
+		}
+	}
+}
+
+// instanceTime is when an instance of this package started: start names them faults-<name>-<UnixNano in
+// base 36>, and the bench's raw side adds -raw<N>.
+func instanceTime(instance string) (time.Time, bool) {
+	if !strings.HasPrefix(instance, "faults-") {
+		return time.Time{}, false
+	}
+	for _, word := range strings.Split(instance, "-")[1:] {
+		ns, err := strconv.ParseInt(word, 36, 64)
+		if t := time.Unix(0, ns); err == nil && t.Year() >= 2020 && t.Before(time.Now().Add(time.Hour)) {
+			return t, true
+		}
+	}
+	return time.Time{}, false
+}
+
+// instancesOf lists the instances of this package that the engine of k holds anything of (SLURM: the job
+// names up to the instance's time, a prefix of every job of the instance and of its raw side).
+func instancesOf(k kind) ([]string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	seen := map[string]bool{}
+	add := func(instance string) {
+		if strings.HasPrefix(instance, "faults-") {
+			seen[instance] = true
+		}
+	}
+	switch k.name {
+	case dockerKind.name:
+		cli, err := dockerClient()
+		if err != nil {
+			return nil, err
+		}
+		defer cli.Close()
+		cs, err := cli.ContainerList(ctx, container.ListOptions{All: true, Filters: filters.NewArgs(filters.Arg("label", pod.LabelInstance))})
+		if err != nil {
+			return nil, err
+		}
+		for _, c := range cs {
+			add(c.Labels[pod.LabelInstance])
+		}
+	case podmanKind.name:
+		f, _ := json.Marshal(map[string][]string{"label": {pod.LabelInstance}})
+		var ctrs []podmanObject
+		if err := libpod(ctx, "GET", "/containers/json?all=true&filters="+url.QueryEscape(string(f)), &ctrs); err != nil {
+			return nil, err
+		}
+		for _, c := range ctrs {
+			add(c.Labels[pod.LabelInstance])
+		}
+	case slurmKind.name:
+		jobs, err := slurmJobs(ctx, "faults")
+		if err != nil {
+			return nil, err
+		}
+		for _, j := range jobs {
+			words := strings.Split(j.name, "-")
+			for i := range words {
+				if _, ok := instanceTime(strings.Join(words[:i+1], "-")); ok {
+					add(strings.Join(words[:i+1], "-"))
+					break
+				}
+			}
+		}
+	}
+	out := make([]string, 0, len(seen))
+	for instance := range seen {
+		out = append(out, instance)
+	}
+	sort.Strings(out)
+	return out, nil
 }

@@ -68,11 +68,13 @@ type proc struct {
 // start builds the dispatcher and the backends of kinds, writes a config with an instance name of its own
 // (faults-<name>-<time>), starts the command and waits until it is ready. The first kind is the default
 // route. Clean-up stops it, ends any backend process of the instance still alive, and removes whatever the
-// engines still hold for the instance.
+// engines still hold for the instance; what runs stopped before their clean-up left is removed first
+// (sweepStale).
 func start(t testing.TB, name string, kinds ...kind) *proc {
 	t.Helper()
 	for _, k := range kinds {
 		k.require(t)
+		sweepStale(t, k)
 	}
 	dir := t.TempDir()
 	p := &proc{
