@@ -201,9 +201,17 @@ func UnpinAll(dir string) error {
 	if err != nil {
 		return err
 	}
+	if none, known := noMountBelow(real); known && none {
+		// Reading mountinfo is the kernel listing every mount of the host, which beside hundreds of running
+		// containers was most of a pod delete's CPU; a pod directory is a few dozen entries.
+		return nil
+	}
 	points, err := MountsUnder(real)
 	if err != nil {
 		return err
+	}
+	if len(points) == 0 {
+		return nil
 	}
 	var errs []error
 	for _, p := range points {
@@ -220,6 +228,37 @@ func UnpinAll(dir string) error {
 		return fmt.Errorf("%d mounts are still below %s (first %s)", len(left), real, left[0])
 	}
 	return nil
+}
+
+// noMountBelow walks dir and tells whether nothing at or below it is the root of a mount (statx's
+// STATX_ATTR_MOUNT_ROOT: a bind mount of a file or a directory too, whatever its filesystem). known is false
+// when that cannot be told (a kernel before Linux 5.8, which does not report the attribute, or an entry
+// that went or changed during the walk): the caller then reads mountinfo. The walk stops at the first mount
+// root.
+func noMountBelow(dir string) (none, known bool) {
+	found, unsupported := false, false
+	err := filepath.WalkDir(dir, func(path string, _ fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		var st unix.Statx_t
+		if err := unix.Statx(unix.AT_FDCWD, path, unix.AT_SYMLINK_NOFOLLOW, 0, &st); err != nil {
+			return err
+		}
+		switch {
+		case st.Attributes_mask&unix.STATX_ATTR_MOUNT_ROOT == 0:
+			unsupported = true
+			return filepath.SkipAll
+		case st.Attributes&unix.STATX_ATTR_MOUNT_ROOT != 0:
+			found = true
+			return filepath.SkipAll
+		}
+		return nil
+	})
+	if err != nil || unsupported {
+		return false, false
+	}
+	return !found, true
 }
 
 // MountsUnder lists the mount points at or below dir from /proc/self/mountinfo, deepest first, each as often

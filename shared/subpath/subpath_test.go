@@ -293,3 +293,41 @@ func TestPinWithoutTheRightToMount(t *testing.T) {
 		}
 	}
 }
+
+// TestNoMountBelowSeesFileAndDirectoryPins: the walk that spares UnpinAll the host's whole mountinfo finds a
+// pinned file and a pinned directory, which are bind mounts of the same filesystem (same device), and finds
+// nothing once they are unpinned.
+func TestNoMountBelowSeesFileAndDirectoryPins(t *testing.T) {
+	needRoot(t)
+	vol, pins := volume(t)
+	if err := os.MkdirAll(filepath.Join(vol, "dir", "deeper"), 0o777); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(vol, "file"), []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(pins, "a", "b"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if none, known := noMountBelow(pins); !known || !none {
+		t.Fatalf("noMountBelow of a directory without mounts = %v, %v; want true, true (Linux >= 5.8)", none, known)
+	}
+	for _, pin := range []struct{ subPath, target string }{{"file", "a/b/file"}, {"dir", "a/dir"}} {
+		target := filepath.Join(pins, pin.target)
+		if err := Pin(vol, pin.subPath, target, 0o777); err != nil {
+			t.Fatal(err)
+		}
+		if none, known := noMountBelow(pins); !known || none {
+			t.Errorf("noMountBelow with %s pinned at %s = %v, %v; want false, true", pin.subPath, pin.target, none, known)
+		}
+		if err := Unpin(target); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if none, known := noMountBelow(pins); !known || !none {
+		t.Errorf("noMountBelow once unpinned = %v, %v; want true, true", none, known)
+	}
+	if none, known := noMountBelow(filepath.Join(pins, "gone")); known || none {
+		t.Errorf("noMountBelow of a missing directory = %v, %v; want false, false (UnpinAll reads mountinfo)", none, known)
+	}
+}
