@@ -7,12 +7,14 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"net"
 	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -227,7 +229,12 @@ func libpod(ctx context.Context, method, path string, out any) error {
 }
 
 func podmanLabelQuery(instance string) string {
-	f, _ := json.Marshal(map[string][]string{"label": {pod.LabelInstance + "=" + instance}})
+	return podmanLabelFilter(pod.LabelInstance + "=" + instance)
+}
+
+// podmanLabelFilter is the query of a libpod list of what has label ("key" or "key=value").
+func podmanLabelFilter(label string) string {
+	f, _ := json.Marshal(map[string][]string{"label": {label}})
 	return "filters=" + url.QueryEscape(string(f))
 }
 
@@ -450,9 +457,9 @@ func sweepStale(tb testing.TB, k kind) {
 		tb.Logf("looking for leftovers of earlier runs on %s: %v", k.name, err)
 		return
 	}
-	for _, instance := range instances {
-		started, ok := instanceTime(instance)
-		if !ok || time.Since(started) < staleAfter {
+	for _, instance := range slices.Sorted(maps.Keys(instances)) {
+		started := instances[instance]
+		if time.Since(started) < staleAfter {
 			continue
 		}
 		if n, err := sweep(k, instance); err != nil {
@@ -463,30 +470,38 @@ func sweepStale(tb testing.TB, k kind) {
 	}
 }
 
-// instanceTime is when an instance of this package started: start names them faults-<name>-<UnixNano in
-// base 36>, and the bench's raw side adds -raw<N>.
-func instanceTime(instance string) (time.Time, bool) {
-	if !strings.HasPrefix(instance, "faults-") {
-		return time.Time{}, false
-	}
-	for _, word := range strings.Split(instance, "-")[1:] {
-		ns, err := strconv.ParseInt(word, 36, 64)
-		if t := time.Unix(0, ns); err == nil && t.Year() >= 2020 && t.Before(time.Now().Add(time.Hour)) {
-			return t, true
-		}
-	}
-	return time.Time{}, false
+// instanceName is the instance of a run of start named name that began at t.
+func instanceName(name string, t time.Time) string {
+	return "faults-" + name + "-" + strconv.FormatInt(t.UnixNano(), 36)
 }
 
-// instancesOf lists the instances of this package that the engine of k holds anything of (SLURM: the job
-// names up to the instance's time, a prefix of every job of the instance and of its raw side).
-func instancesOf(k kind) ([]string, error) {
+// splitInstance reads a name this package gave: an instance (instanceName), the bench's raw side of one
+// (which adds -raw<N>), or a SLURM job of either (which adds the pod's name). It returns the name up to the
+// instance's start time, and that time.
+func splitInstance(s string) (prefix string, started time.Time, ok bool) {
+	words := strings.Split(s, "-")
+	if len(words) < 2 || words[0] != "faults" {
+		return "", time.Time{}, false
+	}
+	for i, word := range words[1:] {
+		ns, err := strconv.ParseInt(word, 36, 64)
+		if t := time.Unix(0, ns); err == nil && t.Year() >= 2020 && t.Before(time.Now().Add(time.Hour)) {
+			return strings.Join(words[:i+2], "-"), t, true
+		}
+	}
+	return "", time.Time{}, false
+}
+
+// instancesOf finds what the engine of k holds of this package's runs, by the instance to sweep and when it
+// started: Docker's and Podman's instance labels (an instance, or the bench's raw side of one), SLURM's job
+// names up to the instance's time (a prefix of every job of the instance and of its raw side).
+func instancesOf(k kind) (map[string]time.Time, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	seen := map[string]bool{}
-	add := func(instance string) {
-		if strings.HasPrefix(instance, "faults-") {
-			seen[instance] = true
+	out := map[string]time.Time{}
+	addLabel := func(label string) {
+		if _, started, ok := splitInstance(label); ok {
+			out[label] = started
 		}
 	}
 	switch k.name {
@@ -501,16 +516,15 @@ func instancesOf(k kind) ([]string, error) {
 			return nil, err
 		}
 		for _, c := range cs {
-			add(c.Labels[pod.LabelInstance])
+			addLabel(c.Labels[pod.LabelInstance])
 		}
 	case podmanKind.name:
-		f, _ := json.Marshal(map[string][]string{"label": {pod.LabelInstance}})
 		var ctrs []podmanObject
-		if err := libpod(ctx, "GET", "/containers/json?all=true&filters="+url.QueryEscape(string(f)), &ctrs); err != nil {
+		if err := libpod(ctx, "GET", "/containers/json?all=true&"+podmanLabelFilter(pod.LabelInstance), &ctrs); err != nil {
 			return nil, err
 		}
 		for _, c := range ctrs {
-			add(c.Labels[pod.LabelInstance])
+			addLabel(c.Labels[pod.LabelInstance])
 		}
 	case slurmKind.name:
 		jobs, err := slurmJobs(ctx, "faults")
@@ -518,19 +532,28 @@ func instancesOf(k kind) ([]string, error) {
 			return nil, err
 		}
 		for _, j := range jobs {
-			words := strings.Split(j.name, "-")
-			for i := range words {
-				if _, ok := instanceTime(strings.Join(words[:i+1], "-")); ok {
-					add(strings.Join(words[:i+1], "-"))
-					break
-				}
+			if prefix, started, ok := splitInstance(j.name); ok {
+				out[prefix] = started
 			}
 		}
 	}
-	out := make([]string, 0, len(seen))
-	for instance := range seen {
-		out = append(out, instance)
-	}
-	sort.Strings(out)
 	return out, nil
+}
+
+// TestSplitInstance: the names this package gives are read back to the instance's start, which is what
+// sweepStale goes by.
+func TestSplitInstance(t *testing.T) {
+	at := time.Date(2026, 12, 2, 13, 54, 56, 0, time.UTC)
+	instance := instanceName("bench-podman", at)
+	for _, name := range []string{instance, instance + "-raw400", instance + "-n400-7"} {
+		prefix, started, ok := splitInstance(name)
+		if !ok || prefix != instance || !started.Equal(at) {
+			t.Errorf("splitInstance(%q) = %q, %v, %v; want %q, %v, true", name, prefix, started, ok, instance, at)
+		}
+	}
+	for _, name := range []string{"lab-kube", "test-de4aad53e37b", "faults-bench", ""} {
+		if prefix, _, ok := splitInstance(name); ok {
+			t.Errorf("splitInstance(%q) = %q, true; want no instance of this package", name, prefix)
+		}
+	}
 }

@@ -79,7 +79,7 @@ func start(t testing.TB, name string, kinds ...kind) *proc {
 	dir := t.TempDir()
 	p := &proc{
 		t: t, kinds: kinds, dataDir: filepath.Join(dir, "data"), cfgPath: filepath.Join(dir, "config.yaml"),
-		instance: "faults-" + name + "-" + strconv.FormatInt(time.Now().UnixNano(), 36),
+		instance: instanceName(name, time.Now()),
 		bin:      labtest.BuildBinary(t, "./cmd/interlink-dispatcher"),
 		bins:     map[string]string{}, stderr: &labtest.Buffer{},
 		client: &http.Client{Timeout: 3 * time.Minute},
