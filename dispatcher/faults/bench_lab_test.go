@@ -145,12 +145,12 @@ func benchOne(b *testing.B, p *proc, k kind, n int, poll time.Duration) labRow {
 		raw.kube = newKubeRaw(b, k)
 	}
 	time.Sleep(benchSettle)
-	cpu := func() cpuSample { return sampleCPU(p.dispatcherPID(), p.backendPID(k.name)) }
-	c0 := cpu()
+	dispPID, backPID := p.dispatcherPID(), p.backendPID(k.name)
+	c0 := sampleCPU()
 	row.rawCreate = rate(n, timed(func() { parallelN(b, n, raw.create) }))
-	c1 := cpu()
+	c1 := sampleCPU()
 	row.rawDelete = rate(n, timed(func() { parallelN(b, n, raw.remove) }))
-	c2 := cpu()
+	c2 := sampleCPU()
 	rawCreateCPU, rawDeleteCPU := c1.since(c0), c2.since(c1)
 	time.Sleep(benchSettle)
 
@@ -167,14 +167,14 @@ func benchOne(b *testing.B, p *proc, k kind, n int, poll time.Duration) labRow {
 	// A create is done when the pod runs (a backend may answer before it starts the containers, as the
 	// raw engine's create and start are done when the container runs); SLURM's held job when sbatch took it.
 	m0 := scrape(p)
-	c0 = cpu()
+	c0 = sampleCPU()
 	row.create = rate(n, timed(func() {
 		p.mustCreateAll(pods)
 		if k.name != slurmKind.name {
 			p.waitRunning(pods, 10*time.Minute)
 		}
 	}))
-	row.createCPU = cpuUse(n, rawCreateCPU, cpu().since(c0))
+	row.createCPU = cpuUse(n, rawCreateCPU, sampleCPU().since(c0), dispPID, backPID)
 	row.createWhere = breakdown(m0, scrape(p), k.name, "create", n)
 
 	m0 = scrape(p)
@@ -207,9 +207,9 @@ func benchOne(b *testing.B, p *proc, k kind, n int, poll time.Duration) labRow {
 	row.dispRSS, row.dispHWM = procMemory(p.dispatcherPID())
 	row.backRSS, row.backHWM = procMemory(p.backendPID(k.name))
 	m0 = scrape(p)
-	c0 = cpu()
+	c0 = sampleCPU()
 	row.del = rate(n, timed(func() { p.mustDeleteAll(pods) }))
-	row.deleteCPU = cpuUse(n, rawDeleteCPU, cpu().since(c0))
+	row.deleteCPU = cpuUse(n, rawDeleteCPU, sampleCPU().since(c0), dispPID, backPID)
 	row.deleteWhere = breakdown(m0, scrape(p), k.name, "delete", n)
 	return row
 }
@@ -398,24 +398,25 @@ func breakdown(before, after map[string]*dto.MetricFamily, backendName, op strin
 }
 
 // cpuSample is CPU time so far, in seconds: the whole machine's busy and total (all CPUs, from /proc/stat),
-// the dispatcher's and the backend's own (user and system), and every process's, its own and that of the
-// children it has reaped (so sbatch and runc count under what ran them), by PID.
+// and every process's by PID.
 type cpuSample struct {
-	busy, total, disp, back float64
-	uptime                  float64 // seconds since boot, in /proc's clock ticks
-	procs                   map[int]procTimes
+	busy, total float64
+	uptime      float64 // seconds since boot
+	procs       map[int]procTimes
 }
 
+// procTimes is a process's CPU: its own (user and system), and with that of the children it has reaped (so
+// sbatch and runc count under what ran them).
 type procTimes struct {
-	command string
-	started float64 // seconds since boot
-	cpu     float64
+	command  string
+	started  float64 // seconds since boot
+	own, cpu float64
 }
 
 // clockTick is the unit of /proc's CPU times (USER_HZ, 100 on Linux).
 const clockTick = 0.01
 
-func sampleCPU(dispPID, backPID int) cpuSample {
+func sampleCPU() cpuSample {
 	s := cpuSample{procs: map[int]procTimes{}}
 	if data, err := os.ReadFile("/proc/uptime"); err == nil {
 		f := strings.Fields(string(data))
@@ -442,36 +443,28 @@ func sampleCPU(dispPID, backPID int) cpuSample {
 		if err != nil {
 			continue
 		}
-		t, own, ok := procCPU(pid)
-		if !ok {
-			continue
-		}
-		s.procs[pid] = t
-		switch pid {
-		case dispPID:
-			s.disp = own
-		case backPID:
-			s.back = own
+		if t, ok := procCPU(pid); ok {
+			s.procs[pid] = t
 		}
 	}
 	return s
 }
 
 // procCPU reads a process's command name (a kernel worker's without what it works on), when it started,
-// and its CPU: its own user and system seconds (own) plus those of its reaped children (t.cpu).
-func procCPU(pid int) (t procTimes, own float64, ok bool) {
+// and its CPU.
+func procCPU(pid int) (t procTimes, ok bool) {
 	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
-		return t, 0, false
+		return t, false
 	}
 	// "pid (command) state ...": the command may hold spaces and parentheses.
 	open, end := strings.IndexByte(string(data), '('), strings.LastIndex(string(data), ") ")
 	if open < 0 || end < open {
-		return t, 0, false
+		return t, false
 	}
 	f := strings.Fields(string(data[end+2:]))
 	if len(f) < 20 {
-		return t, 0, false
+		return t, false
 	}
 	field := func(i int) float64 { v, _ := strconv.ParseFloat(f[i-3], 64); return v * clockTick } // i as in proc(5)
 	t.command = string(data[open+1 : end])
@@ -479,19 +472,18 @@ func procCPU(pid int) (t procTimes, own float64, ok bool) {
 		t.command = "kworker"
 	}
 	t.started = field(22)
-	own = field(14) + field(15)
-	t.cpu = own + field(16) + field(17)
-	return t, own, true
+	t.own = field(14) + field(15)
+	t.cpu = t.own + field(16) + field(17)
+	return t, true
 }
 
 // since is what happened between before and s. A process seen in both counts what it spent between; one
 // that started after before, all it spent.
 func (s cpuSample) since(before cpuSample) cpuSample {
-	d := cpuSample{busy: s.busy - before.busy, total: s.total - before.total, disp: s.disp - before.disp, back: s.back - before.back,
-		procs: map[int]procTimes{}}
+	d := cpuSample{busy: s.busy - before.busy, total: s.total - before.total, procs: map[int]procTimes{}}
 	for pid, t := range s.procs {
 		if b, ok := before.procs[pid]; ok && b.started == t.started {
-			t.cpu -= b.cpu
+			t.own, t.cpu = t.own-b.own, t.cpu-b.cpu
 		} else if t.started < before.uptime {
 			continue // older than before, yet not seen then
 		}
@@ -512,15 +504,15 @@ func (s cpuSample) byCommand() map[string]float64 {
 }
 
 // cpuUse says how busy the machine's CPUs were during the raw engine's n operations and the backend's, the
-// CPU per pod of each, and the commands that spent the most per pod through the dispatcher, beside what they
+// CPU per pod of each and of the dispatcher's and the backend's processes (their own), and the commands that spent the most per pod through the dispatcher, beside what they
 // spent raw. When the raw side alone keeps the CPUs busy, the extra per pod is what the rate loses. A
 // container's process counts under the command it runs (runc's set-up included), so the raw side's
 // containers (sh, sleep) and the backend's (pause, the shim) show under different names.
-func cpuUse(n int, raw, through cpuSample) string {
+func cpuUse(n int, raw, through cpuSample, dispPID, backPID int) string {
 	busy := func(s cpuSample) float64 { return 100 * s.busy / max(s.total, 1e-9) }
 	perPod := func(v float64) string { return ms(time.Duration(v / float64(n) * float64(time.Second))) }
 	out := fmt.Sprintf("CPUs %.0f%% busy raw, %.0f%% through the dispatcher; per pod the machine %s raw, %s through it, of which dispatcher %s, backend %s",
-		busy(raw), busy(through), perPod(raw.busy), perPod(through.busy), perPod(through.disp), perPod(through.back))
+		busy(raw), busy(through), perPod(raw.busy), perPod(through.busy), perPod(through.procs[dispPID].own), perPod(through.procs[backPID].own))
 	top := func(s cpuSample) []string {
 		cpu := s.byCommand()
 		commands := make([]string, 0, len(cpu))
