@@ -52,14 +52,28 @@ func TestGracefulDelete(t *testing.T) {
 	waitLaunchDone(t, b, p, time.Minute)
 	// The view holds the pod from here: the delete asks no list of what it has. An event that comes late
 	// (the stream runs seconds behind on a loaded service) makes the pod stale until a status lists it
-	// again: CI saw the delete list once after one.
-	for deadline := time.Now().Add(30 * time.Second); ; {
+	// again: CI saw the delete list once after one, twice, the second time after the view had been fresh
+	// once. So the pod must be fresh, and stay so without an event for quietFor.
+	const quietFor = 3 * time.Second
+	lastEvent := func() uint64 {
+		b.view.mu.Lock()
+		defer b.view.mu.Unlock()
+		if pv := b.view.pods[string(p.UID)]; pv != nil {
+			return pv.evSeq
+		}
+		return 0
+	}
+	for deadline := time.Now().Add(time.Minute); ; {
 		status(t, b, p)
 		if _, ok := b.view.fresh(string(p.UID)); ok {
-			break
+			seq := lastEvent()
+			time.Sleep(quietFor)
+			if _, still := b.view.fresh(string(p.UID)); still && lastEvent() == seq {
+				break
+			}
 		}
 		if time.Now().After(deadline) {
-			t.Fatal("the view did not hold the pod fresh after a status for 30 s after its launch ended")
+			t.Fatalf("the view did not hold the pod fresh and quiet for %s within a minute after its launch ended", quietFor)
 		}
 		time.Sleep(500 * time.Millisecond)
 	}
